@@ -1,0 +1,109 @@
+/**
+ * Types shared by the check layer: supervisord's process struct, the
+ * instance configuration (the reference's keys plus ours) and a run's result.
+ *
+ * @module
+ */
+
+/**
+ * One process as supervisord's `getProcessInfo` / `getAllProcessInfo`
+ * describe it (supervisord 3.x and 4.x). Times are epoch seconds from the
+ * server's clock.
+ */
+export interface ProcessInfo {
+  name: string;
+  /** Equals `name` for a program not in a `[group:x]`. */
+  group: string;
+  /** Epoch seconds of the last start attempt, 0 if never started. */
+  start: number;
+  /** Epoch seconds of the last stop, 0 if never stopped. */
+  stop: number;
+  /** The server's clock when the answer was made. */
+  now: number;
+  state: number;
+  statename: string;
+  spawnerr: string;
+  exitstatus: number;
+  /** Old alias of `stdout_logfile`. */
+  logfile: string;
+  stdout_logfile: string;
+  stderr_logfile: string;
+  /** 0 when not running. */
+  pid: number;
+  description: string;
+}
+
+/** Mapped status of a process, as in the reference check. */
+export type MappedStatus = 'up' | 'down' | 'unknown';
+
+/** Service-check status numbers (Datadog Agent convention). */
+export type ServiceCheckStatus = 0 | 1 | 2 | 3;
+
+/**
+ * One check instance, with the reference check's key names. Everything is
+ * validated at construction of a `SupervisordCheck`.
+ */
+export interface SupervisordInstance {
+  /** Required: identifies the server; tags every submission as `supervisord_server:<name>`. */
+  name: string;
+  /** TCP host (HTTP mode). Default `localhost`. */
+  host?: string;
+  /** TCP port. Default 9001. A numeric string is accepted. */
+  port?: number | string;
+  /** `unix:///absolute/path.sock`: talk over that unix socket; host/port are then ignored. */
+  socket?: string;
+  username?: string;
+  password?: string;
+  /** @deprecated Use `username`. */
+  user?: string;
+  /** @deprecated Use `password`. */
+  pass?: string;
+  proc_names?: string[];
+  proc_regex?: string[];
+  proc_names_exclude?: string[];
+  proc_regex_exclude?: string[];
+  status_mapping_override?: Record<string, MappedStatus>;
+  tags?: string[];
+  /** Ours: whole-call deadline in seconds. Default 10. */
+  timeout?: number;
+}
+
+/** A metric submission. */
+export interface Metric {
+  name: string;
+  type: 'gauge' | 'count';
+  value: number;
+  tags: string[];
+}
+
+/** A service-check submission. `message` is present only when there is one. */
+export interface ServiceCheck {
+  name: string;
+  status: ServiceCheckStatus;
+  tags: string[];
+  message?: string;
+}
+
+/**
+ * supervisord's version as the reference check records it in metadata:
+ * parts are strings, as the Datadog Agent stores them.
+ */
+export interface VersionMetadata {
+  raw: string;
+  major: string;
+  minor: string;
+  patch?: string;
+  release?: string;
+  scheme: 'supervisord';
+}
+
+/** What one `run()` emits. */
+export interface CheckResult {
+  metrics: Metric[];
+  serviceChecks: ServiceCheck[];
+  metadata: { version?: VersionMetadata };
+  /** Non-fatal problems (deprecated keys, unknown keys, version not collected...). */
+  warnings: string[];
+  /** Errors of the run (the reference raises these). Empty on success. */
+  errors: string[];
+}
