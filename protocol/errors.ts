@@ -265,3 +265,22 @@ export class ClientClosedError extends ProtocolError {
     super('ERR_CLIENT_CLOSED', message);
   }
 }
+
+// ---------------------------------------------------------------------------
+// Added by the transport helper (xmlrpc-client.ts)
+// ---------------------------------------------------------------------------
+
+/**
+ * A well-formed XML-RPC answer does not have the shape the call implies:
+ * `system.multicall` answering something other than an array with one item
+ * per call.
+ */
+export class XmlRpcResponseError extends ProtocolError {
+  /** The address as printable (never with credentials). */
+  readonly address: string;
+
+  constructor(message: string, address: string) {
+    super('ERR_XMLRPC_RESPONSE', message);
+    this.address = address;
+  }
+}

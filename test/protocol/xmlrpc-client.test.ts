@@ -1,0 +1,443 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { inspect } from 'node:util';
+import { tcpAddress } from '../../protocol/address.js';
+import {
+  AddressError,
+  ClientClosedError,
+  ConnectError,
+  ConnectionClosedError,
+  DepthLimitError,
+  HttpParseError,
+  HttpStatusError,
+  NotXmlRpcError,
+  ProtocolError,
+  TimeoutError,
+  XmlRpcEncodeError,
+  XmlRpcFault,
+  XmlRpcParseError,
+  XmlRpcResponseError,
+} from '../../protocol/errors.js';
+import { XmlRpcClient } from '../../protocol/xmlrpc-client.js';
+import type { XmlRpcClientOptions } from '../../protocol/xmlrpc-client.js';
+import { encodeCall, encodeFault, encodeResponse } from '../../protocol/xmlrpc-encoder.js';
+import type { XmlRpcValue } from '../../protocol/types.js';
+import { httpResponse, startServer, TEST_TLS_CERT, unauthorizedResponse } from '../helpers/raw-server.js';
+import type { RawServer, RawServerOptions, Responder } from '../helpers/raw-server.js';
+
+const servers: RawServer[] = [];
+const clients: XmlRpcClient[] = [];
+after(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+async function serve(respond: Responder, opts: RawServerOptions = {}): Promise<RawServer> {
+  const s = await startServer(respond, opts);
+  servers.push(s);
+  return s;
+}
+
+function client(address: string | Parameters<typeof tcpAddress>[0] | ReturnType<typeof tcpAddress>, options?: XmlRpcClientOptions): XmlRpcClient {
+  const c = new XmlRpcClient(address, { timeoutMs: 3000, ...options });
+  clients.push(c);
+  return c;
+}
+
+const xml = (value: XmlRpcValue): Buffer => httpResponse(200, 'OK', encodeResponse(value));
+const html = (status: number, reason: string, body = '<html><body>error</body></html>'): Buffer =>
+  httpResponse(status, reason, body, { 'Content-Type': 'text/html' });
+
+async function rejects(
+  promise: Promise<unknown>,
+  cls: new (...args: never[]) => Error,
+  code: string,
+  message: string | RegExp,
+): Promise<Error> {
+  let caught: Error | undefined;
+  await assert.rejects(promise, (e: unknown) => {
+    assert.ok(e instanceof cls, `expected ${cls.name}, got ${inspect(e)}`);
+    assert.equal((e as { code?: string }).code, code);
+    if (typeof message === 'string') assert.equal(e.message, message);
+    else assert.match(e.message, message);
+    caught = e;
+    return true;
+  });
+  return caught!;
+}
+
+const PROCESS = {
+  name: 'web',
+  group: 'web',
+  statename: 'RUNNING',
+  state: 20,
+  pid: 1234,
+  description: 'pid 1234, uptime 0:02:05',
+};
+
+for (const unix of [false, true]) {
+  describe(`over ${unix ? 'a unix socket' : 'tcp'}`, () => {
+    test('call sends encodeCall bytes and resolves the decoded result', async () => {
+      const s = await serve((_req, sock) => sock.write(xml([PROCESS, 'ünï'])), { unix });
+      const c = client(s.url);
+      assert.deepEqual(await c.call('supervisor.getProcessInfo', ['web', 3]), [PROCESS, 'ünï']);
+      const req = s.requests[0]!;
+      assert.deepEqual(req.body, encodeCall('supervisor.getProcessInfo', ['web', 3]));
+      assert.match(req.head, new RegExp(`^POST /RPC2 HTTP/1.1\r\nHost: ${unix ? 'localhost' : `127.0.0.1:${s.port}`}\r\n`));
+    });
+
+    test('a fault rejects with XmlRpcFault and keeps the connection', async () => {
+      const s = await serve(
+        (req, sock) => sock.write(req.indexOnConnection === 0 ? httpResponse(200, 'OK', encodeFault(10, 'BAD_NAME: nope')) : xml('4.2.5')),
+        { unix },
+      );
+      const c = client(s.url);
+      const e = await rejects(c.call('supervisor.getProcessInfo', ['nope']), XmlRpcFault, 'ERR_XMLRPC_FAULT', 'fault 10: BAD_NAME: nope');
+      assert.equal((e as XmlRpcFault).faultCode, 10);
+      assert.equal((e as XmlRpcFault).faultString, 'BAD_NAME: nope');
+      assert.equal(await c.call('supervisor.getSupervisorVersion'), '4.2.5');
+      assert.equal(s.connections, 1);
+    });
+
+    test('multicall: results in order, failed items become XmlRpcFault in place', async () => {
+      const answer: XmlRpcValue = [
+        PROCESS,
+        { faultCode: 10, faultString: 'BAD_NAME: ghost' },
+        '4.2.5',
+        { faultCode: 'not an int', faultString: 'x' },
+        { faultCode: 1.5, faultString: 'x' },
+        [1, 2],
+      ];
+      const s = await serve((_req, sock) => sock.write(xml(answer)), { unix });
+      const c = client(s.url);
+      const calls = [
+        { methodName: 'supervisor.getProcessInfo', params: ['web'] },
+        { methodName: 'supervisor.getProcessInfo', params: ['ghost'] },
+        { methodName: 'supervisor.getSupervisorVersion' },
+        { methodName: 'a' },
+        { methodName: 'b' },
+        { methodName: 'c', params: [] },
+      ];
+      const results = await c.multicall(calls);
+      assert.deepEqual(s.requests[0]!.body, encodeCall('system.multicall', [calls.map((x) => ({ methodName: x.methodName, params: x.params ?? [] }))]));
+      assert.equal(results.length, 6);
+      assert.deepEqual(results[0], PROCESS);
+      assert.ok(results[1] instanceof XmlRpcFault);
+      assert.equal(results[1].faultCode, 10);
+      assert.equal(results[1].faultString, 'BAD_NAME: ghost');
+      assert.equal(results[1].code, 'ERR_XMLRPC_FAULT');
+      assert.equal(results[1].message, 'fault 10: BAD_NAME: ghost');
+      assert.equal(results[2], '4.2.5');
+      assert.deepEqual(results[3], { faultCode: 'not an int', faultString: 'x' });
+      assert.deepEqual(results[4], { faultCode: 1.5, faultString: 'x' });
+      assert.deepEqual(results[5], [1, 2]);
+    });
+
+    test('a 401 that leaves the socket open: the call fails at once, the next call uses a new connection', async () => {
+      const s = await serve(
+        (req, sock) => {
+          // Like medusa: answer 401 on the first connection and never again on it.
+          if (req.connection === 0 && req.indexOnConnection === 0) sock.write(unauthorizedResponse());
+          else if (req.connection > 0) sock.write(xml('ok'));
+        },
+        { unix },
+      );
+      const c = client(s.url, { timeoutMs: 1000 });
+      const started = Date.now();
+      const e = await rejects(c.call('supervisor.getState'), HttpStatusError, 'ERR_HTTP_STATUS', `${c.address.display} answered HTTP 401 Unauthorized`);
+      assert.equal((e as HttpStatusError).status, 401);
+      assert.equal((e as HttpStatusError).reason, 'Unauthorized');
+      assert.ok(Date.now() - started < 500);
+      assert.equal(await c.call('supervisor.getState'), 'ok');
+      assert.equal(s.connections, 2);
+    });
+  });
+}
+
+describe('HTTP and content errors', () => {
+  test('404 and 500 HTML pages are HttpStatusError, body not parsed', async () => {
+    const answers = [html(404, 'Not Found'), html(500, 'Internal Server Error', 'not even < xml'), html(400, '')];
+    const s = await serve((_req, sock) => sock.write(answers[s.requests.length - 1]!));
+    const c = client(s.url);
+    await rejects(c.call('x'), HttpStatusError, 'ERR_HTTP_STATUS', `${s.url} answered HTTP 404 Not Found`);
+    await rejects(c.call('x'), HttpStatusError, 'ERR_HTTP_STATUS', `${s.url} answered HTTP 500 Internal Server Error`);
+    await rejects(c.call('x'), HttpStatusError, 'ERR_HTTP_STATUS', `${s.url} answered HTTP 400`);
+  });
+
+  test('HTML with 200 is NotXmlRpcError with a hint', async () => {
+    const s = await serve((_req, sock) => sock.write(html(200, 'OK', '<html>supervisor status</html>')));
+    const root = `http://127.0.0.1:${s.port}/`;
+    const e = await rejects(
+      client(root).call('supervisor.getState'),
+      NotXmlRpcError,
+      'ERR_NOT_XMLRPC',
+      `${root} answered 200 with text/html, not XML-RPC: the URL probably does not point at /RPC2`,
+    );
+    assert.equal((e as NotXmlRpcError).contentType, 'text/html');
+    await rejects(
+      client(s.url).call('supervisor.getState'),
+      NotXmlRpcError,
+      'ERR_NOT_XMLRPC',
+      `${s.url} answered 200 with text/html, not XML-RPC: is this a supervisord XML-RPC endpoint?`,
+    );
+  });
+
+  test('XML content types are accepted: text/xml with charset, application/xml, +xml, none', async () => {
+    const types: Array<Record<string, string>> = [
+      { 'Content-Type': 'text/xml; charset=utf-8' },
+      { 'Content-Type': 'Application/XML' },
+      { 'Content-Type': 'application/vnd.rpc+xml' },
+      {},
+    ];
+    const s = await serve((_req, sock) => sock.write(httpResponse(200, 'OK', encodeResponse(7), types[s.requests.length - 1]!)));
+    const c = client(s.url);
+    for (let i = 0; i < types.length; i++) assert.equal(await c.call('x'), 7);
+  });
+
+  test('an unrequested content-encoding is refused', async () => {
+    const s = await serve((_req, sock) => sock.write(httpResponse(200, 'OK', 'gzipped?', { 'Content-Type': 'text/xml', 'Content-Encoding': 'gzip' })));
+    await rejects(client(s.url).call('x'), HttpParseError, 'ERR_HTTP_PARSE', `${s.url} answered with unrequested content-encoding "gzip"`);
+  });
+
+  test('content-encoding identity is fine', async () => {
+    const s = await serve((_req, sock) => sock.write(httpResponse(200, 'OK', encodeResponse(1), { 'Content-Type': 'text/xml', 'Content-Encoding': 'identity' })));
+    assert.equal(await client(s.url).call('x'), 1);
+  });
+
+  test('a decoder error mid-body rejects and drops the connection', async () => {
+    const bad = Buffer.from("<?xml version='1.0'?>\n<!DOCTYPE boom [<!ENTITY a 'b'>]>\n<methodResponse/>");
+    const s = await serve((req, sock) => sock.write(req.connection === 0 ? httpResponse(200, 'OK', bad) : xml('fine')));
+    const c = client(s.url);
+    await rejects(c.call('x'), XmlRpcParseError, 'ERR_XMLRPC_DOCTYPE', /at byte \d+$/);
+    assert.equal(await c.call('x'), 'fine');
+    assert.equal(s.connections, 2);
+  });
+
+  test('maxDepth and maxBodyBytes reach the decoder and the HTTP layer', async () => {
+    let deep: XmlRpcValue = 1;
+    for (let i = 0; i < 10; i++) deep = [deep]; // about 3 levels each: over 10, under the default 64
+    const s = await serve((_req, sock) => sock.write(xml(deep)));
+    await rejects(client(s.url, { maxDepth: 10 }).call('x'), DepthLimitError, 'ERR_XMLRPC_DEPTH', /^nesting deeper than 10 levels at byte \d+$/);
+    const size = encodeResponse(deep).length;
+    await rejects(
+      client(s.url, { maxBodyBytes: 100 }).call('x'),
+      ProtocolError,
+      'ERR_HTTP_BODY_TOO_LARGE',
+      `response body from ${s.url} announces ${size} bytes, more than the limit of 100`,
+    );
+    assert.deepEqual(await client(s.url).call('x'), deep);
+  });
+
+  test('multicall: a non-array or wrong-length answer is XmlRpcResponseError', async () => {
+    const answers: XmlRpcValue[] = ['oops', [1], { a: 1 }, null];
+    const s = await serve((_req, sock) => sock.write(xml(answers[s.requests.length - 1]!)));
+    const c = client(s.url);
+    const two = [{ methodName: 'a' }, { methodName: 'b' }];
+    await rejects(c.multicall(two), XmlRpcResponseError, 'ERR_XMLRPC_RESPONSE', `system.multicall on ${s.url} answered a string, expected an array`);
+    await rejects(c.multicall(two), XmlRpcResponseError, 'ERR_XMLRPC_RESPONSE', `system.multicall on ${s.url} answered 1 results for 2 calls`);
+    await rejects(c.multicall(two), XmlRpcResponseError, 'ERR_XMLRPC_RESPONSE', `system.multicall on ${s.url} answered a struct, expected an array`);
+    await rejects(c.multicall(two), XmlRpcResponseError, 'ERR_XMLRPC_RESPONSE', `system.multicall on ${s.url} answered nil, expected an array`);
+  });
+
+  test('multicall: an empty batch needs no round trip; bad requests are TypeErrors', async () => {
+    const s = await serve((_req, sock) => sock.write(xml([])));
+    const c = client(s.url);
+    assert.deepEqual(await c.multicall([]), []);
+    assert.equal(s.connections, 0);
+    const bad: Array<[unknown, string]> = [
+      ['nope', 'multicall expects an array of {methodName, params} objects'],
+      [[null], 'calls[0] must be an object'],
+      [[{ methodName: 'a' }, { methodName: '' }], 'calls[1].methodName must be a non-empty string'],
+      [[{ methodName: 'a', params: 'x' }], 'calls[0].params must be an array'],
+    ];
+    for (const [calls, message] of bad) {
+      await assert.rejects(c.multicall(calls as never), { name: 'TypeError', message });
+    }
+  });
+
+  test('unencodable params reject with XmlRpcEncodeError before any request', async () => {
+    const s = await serve((_req, sock) => sock.write(xml(1)));
+    const c = client(s.url);
+    await rejects(c.call('x', [Number.NaN]), XmlRpcEncodeError, 'ERR_XMLRPC_ENCODE', /params\[0\]/);
+    assert.equal(s.connections, 0);
+  });
+
+  test('close() rejects a pending call with ClientClosedError', async () => {
+    const s = await serve(() => {});
+    const c = client(s.url);
+    const p = c.call('x');
+    await new Promise((r) => setTimeout(r, 20));
+    const rejected = rejects(p, ClientClosedError, 'ERR_CLIENT_CLOSED', `client for ${s.url} closed while the call was pending`);
+    await c.close();
+    await rejected;
+    await rejects(c.call('x'), ClientClosedError, 'ERR_CLIENT_CLOSED', `client for ${s.url} is closed`);
+  });
+
+  test('https with a CA option', async () => {
+    const s = await serve((_req, sock) => sock.write(xml('tls')), { tls: true });
+    assert.equal(await client(s.url, { tls: { ca: TEST_TLS_CERT, servername: 'localhost' } }).call('x'), 'tls');
+  });
+
+  test('an Address object is accepted as is', async () => {
+    const s = await serve((_req, sock) => sock.write(xml(5)));
+    const c = client(tcpAddress('127.0.0.1', s.port));
+    assert.equal(c.address.display, s.url);
+    assert.equal(await c.call('x'), 5);
+  });
+});
+
+describe('credentials', () => {
+  const SENTINEL = 'Pa55-SENTINEL-Zq';
+  const b64 = (u: string, p: string): string => Buffer.from(`${u}:${p}`).toString('base64');
+
+  test('userinfo from the URL is used; options override it; one of the two alone sends nothing', async () => {
+    const s = await serve((_req, sock) => sock.write(xml(true)));
+    const base = `127.0.0.1:${s.port}/RPC2`;
+    await client(`http://alice:${encodeURIComponent('s3 cr@t')}@${base}`).call('x');
+    await client(`http://alice:url@${base}`, { username: 'bob', password: 'opt' }).call('x');
+    await client(`http://alice:url@${base}`, { username: 'bob' }).call('x');
+    await client(`http://${base}`, { password: 'lonely' }).call('x');
+    const auth = s.requests.map((r) => /\r\nAuthorization: Basic (\S+)/.exec(r.head)?.[1]);
+    assert.deepEqual(auth, [b64('alice', 's3 cr@t'), b64('bob', 'opt'), undefined, undefined]);
+  });
+
+  test('no error, error property or inspected client shows the password', async () => {
+    const errors: unknown[] = [];
+    const catchIt = async (p: Promise<unknown>): Promise<void> => {
+      try {
+        await p;
+        assert.fail('expected a rejection');
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    const catchSync = (fn: () => unknown): void => {
+      try {
+        fn();
+        assert.fail('expected a throw');
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    const s = await serve((req, sock) => {
+      const kind = req.body.toString().match(/<methodName>(\w+)<\/methodName>/)?.[1];
+      if (kind === 'auth') sock.write(unauthorizedResponse());
+      else if (kind === 'html') sock.write(html(200, 'OK'));
+      else if (kind === 'fault') sock.write(httpResponse(200, 'OK', encodeFault(2, 'INCORRECT_PARAMETERS')));
+      else if (kind === 'truncated') sock.end("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n<?xml version='1.0'?>\n<methodRes");
+      else if (kind === 'garbage') sock.write('NOPE\r\n\r\n');
+      // 'hang': no answer
+    });
+    const url = `http://admin:${SENTINEL}@127.0.0.1:${s.port}/RPC2`;
+    const c = client(url, { timeoutMs: 150 });
+    for (const m of ['auth', 'html', 'fault', 'truncated', 'garbage', 'hang']) await catchIt(c.call(m));
+    const gone = await startServer(() => {});
+    await gone.close();
+    await catchIt(client(`http://admin:${SENTINEL}@127.0.0.1:${gone.port}/RPC2`).call('x'));
+    await catchIt(client(`http://admin:${SENTINEL}@127.0.0.1:${s.port}/`).call('html'));
+    catchSync(() => new XmlRpcClient(`http://admin:${SENTINEL}@127.0.0.1:99999/RPC2`));
+    catchSync(() => new XmlRpcClient(`http://admin:${SENTINEL}%0A@127.0.0.1:1/RPC2`));
+    catchSync(() => new XmlRpcClient('http://127.0.0.1:1/RPC2', { username: 'u', password: `${SENTINEL}\r\n` }));
+    catchSync(() => new XmlRpcClient(`ftp://admin:${SENTINEL}@h`));
+    const classes = errors.map((e) => (e as Error).constructor.name);
+    assert.deepEqual(classes, [
+      'HttpStatusError',
+      'NotXmlRpcError',
+      'XmlRpcFault',
+      'ConnectionClosedError',
+      'HttpParseError',
+      'TimeoutError',
+      'ConnectError',
+      'NotXmlRpcError',
+      'AddressError',
+      'AddressError',
+      'AddressError',
+      'AddressError',
+    ]);
+    const secrets = [SENTINEL, b64('admin', SENTINEL), encodeURIComponent(SENTINEL)];
+    for (const e of errors) {
+      const err = e as Error;
+      const dump = [
+        JSON.stringify(err, Object.getOwnPropertyNames(err)),
+        inspect(err, { depth: 10, showHidden: true }),
+        String(err.stack),
+      ].join('\n');
+      for (const secret of secrets) assert.ok(!dump.includes(secret), `${err.constructor.name} leaks the password: ${dump}`);
+    }
+    const dumpClient = inspect(c, { depth: 10, showHidden: true }) + JSON.stringify(c);
+    for (const secret of secrets) assert.ok(!dumpClient.includes(secret), 'the client leaks the password');
+    // the errors name the address without credentials
+    assert.equal((errors[0] as HttpStatusError).address, `http://127.0.0.1:${s.port}/RPC2`);
+    assert.ok(errors[5] instanceof TimeoutError);
+    assert.ok(errors[3] instanceof ConnectionClosedError);
+    assert.ok(errors[6] instanceof ConnectError);
+    assert.ok(errors[8] instanceof AddressError);
+  });
+});
+
+describe('options validation', () => {
+  const cases: Array<[unknown, string, string]> = [
+    [{ bogus: 1 }, 'TypeError', 'unknown option "bogus"'],
+    [{ timeoutMs: '5' }, 'TypeError', 'options.timeoutMs must be a number'],
+    [{ timeoutMs: 0 }, 'RangeError', 'options.timeoutMs must be an integer in 1-2147483647, got 0'],
+    [{ connectTimeoutMs: 1.5 }, 'RangeError', 'options.connectTimeoutMs must be an integer in 1-2147483647, got 1.5'],
+    [{ idleTimeoutMs: 2 ** 31 }, 'RangeError', 'options.idleTimeoutMs must be an integer in 1-2147483647, got 2147483648'],
+    [{ maxHeaderBytes: 10 }, 'RangeError', 'options.maxHeaderBytes must be an integer in 64-1073741824, got 10'],
+    [{ maxBodyBytes: -1 }, 'RangeError', 'options.maxBodyBytes must be an integer in 1-9007199254740991, got -1'],
+    [{ maxDepth: Number.NaN }, 'RangeError', 'options.maxDepth must be an integer in 1-10000, got NaN'],
+    [{ username: 5 }, 'TypeError', 'options.username must be a string'],
+    [{ password: null }, 'TypeError', 'options.password must be a string'],
+    [{ username: 'a:b' }, 'AddressError', 'username contains a colon, which HTTP Basic authentication cannot carry'],
+    [{ tls: {} }, 'TypeError', 'options.tls is only used with https:// addresses, not http://127.0.0.1:9001/RPC2'],
+    [null, 'TypeError', 'options must be an object'],
+    [[], 'TypeError', 'options must be an object'],
+  ];
+  for (const [opts, name, message] of cases) {
+    test(`refuses ${inspect(opts)}`, () => {
+      assert.throws(() => new XmlRpcClient('http://127.0.0.1:9001', opts as XmlRpcClientOptions), (e: unknown) => {
+        assert.ok(e instanceof Error);
+        assert.equal(e.name, name);
+        assert.equal(e.message, message);
+        return true;
+      });
+    });
+  }
+
+  const tlsCases: Array<[unknown, string]> = [
+    ['x', 'options.tls must be an object'],
+    [{ nope: 1 }, 'unknown option "tls.nope"'],
+    [{ ca: 5 }, 'options.tls.ca must be a string, a Buffer or an array of them'],
+    [{ ca: ['ok', 5] }, 'options.tls.ca must be a string, a Buffer or an array of them'],
+    [{ cert: 5 }, 'options.tls.cert must be a string or a Buffer'],
+    [{ key: {} }, 'options.tls.key must be a string or a Buffer'],
+    [{ rejectUnauthorized: 'no' }, 'options.tls.rejectUnauthorized must be a boolean'],
+    [{ servername: '' }, 'options.tls.servername must be a non-empty string'],
+  ];
+  for (const [tls, message] of tlsCases) {
+    test(`refuses tls ${inspect(tls)}`, () => {
+      assert.throws(() => new XmlRpcClient('https://h', { tls } as XmlRpcClientOptions), { name: 'TypeError', message });
+    });
+  }
+
+  test('accepts valid options, undefined values count as absent', async () => {
+    const c = new XmlRpcClient('https://h', {
+      username: 'u',
+      password: undefined,
+      connectTimeoutMs: 1,
+      timeoutMs: 2 ** 31 - 1,
+      idleTimeoutMs: 5,
+      maxHeaderBytes: 64,
+      maxBodyBytes: 1,
+      maxDepth: 10_000,
+      tls: { ca: [Buffer.from('x'), 'y'], cert: 'c', key: Buffer.from('k'), rejectUnauthorized: false, servername: 'h' },
+    } as XmlRpcClientOptions);
+    assert.equal(c.address.display, 'https://h:443/RPC2');
+    await c.close();
+  });
+
+  test('refuses an address that is neither a string nor an Address', () => {
+    assert.throws(() => new XmlRpcClient(42 as never), { name: 'TypeError', message: 'address must be a string or an Address object' });
+    assert.throws(() => new XmlRpcClient({ kind: 'tcp', host: 'h' } as never), { name: 'TypeError' });
+    assert.throws(() => new XmlRpcClient('nope://x'), AddressError);
+  });
+});
