@@ -5,6 +5,7 @@
  * @module
  */
 export * from './errors.js';
+export { encodeCall, encodeResponse, encodeFault } from './xmlrpc-encoder.js';
 export type * from './types.js';
 export { parseAddress, tcpAddress, unixAddress, validateCredential, DEFAULT_PATH, DEFAULT_PORT } from './address.js';
 export type { Address, ParsedAddress } from './address.js';

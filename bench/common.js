@@ -1,0 +1,151 @@
+// Shared helpers of the benchmark scripts (bench/*.js): timing with warm-up
+// and medians, machine description, a readable table, and `--json` output
+// (one JSON object per line). Plain Node, no dependencies.
+
+import os from 'node:os';
+
+/** @returns {bigint} */
+const now = () => process.hrtime.bigint();
+
+/**
+ * Median of a list of numbers (mean of the two middle ones for an even count).
+ * @param {readonly number[]} values
+ * @returns {number}
+ */
+export function median(values) {
+  if (values.length === 0) throw new RangeError('median of no values');
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Results are stored here so the engine cannot drop a call whose value is unused. */
+export let sink;
+
+/**
+ * Times several functions on an equal footing: a cold call of each, warm-up
+ * calls until about `warmupMs` per function has passed (none more when the
+ * cold call alone took that long: such a call has long been optimised by
+ * its end), then samples taken round-robin (one sample of each function in
+ * turn), so that a burst of load from elsewhere on the machine hits every
+ * function alike and their ratios survive it. Each sample runs a function
+ * enough times to last `minSampleMs` (microsecond-scale cases are not lost
+ * in timer noise) and records the time per call. The number of rounds fits
+ * `budgetMs` per function, between `minSamples` and `maxSamples`.
+ *
+ * @template {string} K
+ * @param {Record<K, () => unknown>} fns
+ * @param {{ budgetMs?: number, warmupMs?: number, minSampleMs?: number, minSamples?: number, maxSamples?: number }} [options]
+ * @returns {Record<K, { medianMs: number, samples: number, callsPerSample: number, minMs: number, maxMs: number }>}
+ */
+export function measureAll(fns, options = {}) {
+  const { budgetMs = 1000, warmupMs = 200, minSampleMs = 20, minSamples = 5, maxSamples = 41 } = options;
+  const names = Object.keys(fns);
+  const plan = {};
+  let rounds = maxSamples;
+  for (const name of names) {
+    const fn = fns[name];
+    let t = now();
+    sink = fn();
+    let once = Math.max(Number(now() - t) / 1e6, 1e-3);
+    const warmups = once >= warmupMs ? 0 : Math.min(1000, Math.ceil((warmupMs - once) / once));
+    if (warmups > 0) {
+      t = now();
+      for (let i = 0; i < warmups; i++) sink = fn();
+      once = Math.max(Number(now() - t) / 1e6 / warmups, 1e-3);
+    }
+    const calls = Math.max(1, Math.ceil(minSampleMs / once));
+    plan[name] = { calls, times: [] };
+    rounds = Math.min(rounds, Math.floor(budgetMs / (calls * once)));
+  }
+  rounds = Math.max(minSamples, rounds);
+  for (let s = 0; s < rounds; s++) {
+    for (const name of names) {
+      const fn = fns[name];
+      const { calls, times } = plan[name];
+      const t = now();
+      for (let i = 0; i < calls; i++) sink = fn();
+      times.push(Number(now() - t) / 1e6 / calls);
+    }
+  }
+  const out = {};
+  for (const name of names) {
+    const { calls, times } = plan[name];
+    out[name] = { medianMs: median(times), samples: rounds, callsPerSample: calls, minMs: Math.min(...times), maxMs: Math.max(...times) };
+  }
+  return out;
+}
+
+/**
+ * Times one function; see {@link measureAll}.
+ * @param {() => unknown} fn
+ * @param {Parameters<typeof measureAll>[1]} [options]
+ */
+export function measure(fn, options = {}) {
+  return measureAll({ fn }, options).fn;
+}
+
+/** The machine, for headers and JSON lines. */
+export function machine() {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus.length > 0 ? cpus[0].model.trim() : 'unknown CPU',
+    cores: cpus.length,
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+  };
+}
+
+/**
+ * Command-line flags shared by the scripts: `--json`, and `--sizes a,b,c`
+ * (overrides the default sizes, e.g. for a quick run).
+ * @param {readonly string[]} argv - process.argv.slice(2)
+ * @param {readonly number[]} defaultSizes
+ */
+export function parseArgs(argv, defaultSizes) {
+  const json = argv.includes('--json');
+  let sizes = [...defaultSizes];
+  const i = argv.indexOf('--sizes');
+  if (i >= 0) {
+    const list = (argv[i + 1] ?? '').split(',').map(Number);
+    if (list.length === 0 || list.some((n) => !Number.isSafeInteger(n) || n <= 0)) {
+      throw new RangeError(`--sizes expects positive integers separated by commas, got ${JSON.stringify(argv[i + 1] ?? '')}`);
+    }
+    sizes = list;
+  }
+  return { json, sizes };
+}
+
+/** Prints one JSON object on one line (the `--json` format). */
+export function emitJson(object) {
+  process.stdout.write(`${JSON.stringify(object)}\n`);
+}
+
+/**
+ * Prints rows as an aligned table. Numbers are right-aligned, text left.
+ * @param {readonly { key: string, title: string, format?: (v: unknown) => string }[]} columns
+ * @param {readonly Record<string, unknown>[]} rows
+ */
+export function printTable(columns, rows) {
+  const cells = rows.map((row) => columns.map((c) => {
+    const v = row[c.key];
+    return v === undefined || v === null ? '' : c.format ? c.format(v) : String(v);
+  }));
+  const widths = columns.map((c, i) => Math.max(c.title.length, ...cells.map((r) => r[i].length)));
+  const right = columns.map((c) => rows.some((row) => typeof row[c.key] === 'number'));
+  const line = (parts) => parts.map((p, i) => (right[i] ? p.padStart(widths[i]) : p.padEnd(widths[i]))).join('  ').trimEnd();
+  process.stdout.write(`${line(columns.map((c) => c.title))}\n${line(widths.map((w) => '-'.repeat(w)))}\n`);
+  for (const r of cells) process.stdout.write(`${line(r)}\n`);
+}
+
+/** `12,345` */
+export const fmtInt = (n) => Math.round(n).toLocaleString('en-US');
+/** Milliseconds with 3 significant digits: `0.0412`, `3.41`, `412`. */
+export const fmtMs = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms >= 1 ? ms.toFixed(2) : ms.toPrecision(3));
+/** A ratio: `2.31x` */
+export const fmtRatio = (r) => `${r.toFixed(2)}x`;
+/** MB/s with one decimal. */
+export const fmtRate = (r) => r.toFixed(1);
+
+/** Bytes per second as MB/s (10^6 bytes). */
+export const mbPerSec = (bytes, ms) => bytes / 1e6 / (ms / 1e3);
