@@ -1,6 +1,17 @@
 /**
- * `supervisord-check`: the supervisord check.
+ * `supervisord-check`: the supervisord check, with the Datadog Agent check's
+ * observable behaviour. The XML-RPC and HTTP core is in
+ * `supervisord-check/protocol`.
  *
  * @module
  */
-export const VERSION = '0.1.0';
+export { SupervisordCheck, OK, WARNING, CRITICAL, UNKNOWN } from './check.js';
+export type { CheckOptions, CheckClient } from './check.js';
+export { ConfigError } from './errors.js';
+export { resolveConfig, DEFAULT_STATUS_MAPPING } from './config.js';
+export type { ResolvedConfig, CompiledPattern } from './config.js';
+export { compilePythonRegex } from './python-regex.js';
+export { buildResult, parseVersion } from './submissions.js';
+export { SupervisordEmulator, makeProcess, PROCESS_STATES } from './emulator.js';
+export type { EmulatorOptions, EmulatedFault, EmulatedState, EmulatorStats } from './emulator.js';
+export type * from './types.js';

@@ -64,8 +64,12 @@ export interface SupervisordInstance {
   proc_regex_exclude?: string[];
   status_mapping_override?: Record<string, MappedStatus>;
   tags?: string[];
-  /** Ours: whole-call deadline in seconds. Default 10. */
-  timeout?: number;
+  /** Ours: whole-call deadline in seconds (a numeric string is accepted). Default 10. */
+  timeout?: number | string;
+  /** Ours: TCP/socket connect timeout in seconds. Default 5. */
+  connect_timeout?: number | string;
+  /** Ours: largest response accepted, bytes (1024 to 1 GiB). Default 64 MiB (about 50,000 processes). */
+  max_response_bytes?: number;
 }
 
 /** A metric submission. */

@@ -1,0 +1,399 @@
+/**
+ * Validation and defaults of one check instance (check-spec section 1),
+ * applied in one place before any connection.
+ *
+ * The reference check reads the instance dict lazily and fails at run time;
+ * we check everything at construction, with the reference's messages where it
+ * has them and in its order: `name`, the types of the four filter lists,
+ * their items, `status_mapping_override`, the patterns (the reference's
+ * `re.search` fails last). Then the keys that have no reference message:
+ * `tags`, the connection, the credentials, our limits.
+ *
+ * @module
+ */
+
+import { AddressError } from '../protocol/errors.js';
+import { tcpAddress, unixAddress, validateCredential } from '../protocol/address.js';
+import type { Address } from '../protocol/address.js';
+import { ConfigError, pythonRepr, pythonStr } from './errors.js';
+import { compilePythonRegex } from './python-regex.js';
+import type { MappedStatus } from './types.js';
+
+/** A `proc_regex` / `proc_regex_exclude` entry: the pattern as configured and its translation. */
+export interface CompiledPattern {
+  /** The Python pattern, as configured. */
+  readonly pattern: string;
+  /** The JavaScript equivalent, for `regexp.test(name)` (Python `re.search` semantics). */
+  readonly regexp: RegExp;
+}
+
+/**
+ * A validated instance with every default applied. It holds no password:
+ * credentials are returned separately by {@link resolveConfig}, so this object
+ * can be logged or printed as a whole.
+ */
+export interface ResolvedConfig {
+  /** `name`, as configured (not trimmed). */
+  readonly name: string;
+  /** `host` as configured, default `localhost`; unused with a socket. */
+  readonly host: string;
+  /** `port` as a number, default 9001; unused with a socket. */
+  readonly port: number;
+  /** `port` as configured (`'9001'` or `9001`), for the messages, which print it as given. */
+  readonly portText: string;
+  /** `socket` as configured (`unix:///path.sock`), or undefined for TCP. */
+  readonly socket: string | undefined;
+  /** Where the check connects. */
+  readonly address: Address;
+  /** The HTTP Basic user (`username`, else the deprecated `user`), or undefined. */
+  readonly username: string | undefined;
+  /** True when both a username and a password are set, so that credentials are sent. */
+  readonly authenticated: boolean;
+  readonly procNames: readonly string[];
+  readonly procRegex: readonly CompiledPattern[];
+  readonly procNamesExclude: readonly string[];
+  readonly procRegexExclude: readonly CompiledPattern[];
+  /**
+   * statename -> mapped status: the default mapping with
+   * `status_mapping_override` applied. A null-prototype object: look names up
+   * with `Object.hasOwn`.
+   */
+  readonly statusMapping: Readonly<Record<string, MappedStatus>>;
+  /** `tags`, as configured. */
+  readonly tags: readonly string[];
+  /** `[...tags, 'supervisord_server:<name>']`: the tags of `supervisord.can_connect` and the base of every other tag list. */
+  readonly instanceTags: readonly string[];
+  /** Whole-call deadline (`timeout`, seconds, default 10), in ms. */
+  readonly timeoutMs: number;
+  /** Connect timeout (`connect_timeout`, seconds, default 5), in ms. */
+  readonly connectTimeoutMs: number;
+  /** Largest response body accepted (`max_response_bytes`, default 64 MiB). */
+  readonly maxResponseBytes: number;
+}
+
+/**
+ * HTTP Basic credentials. The password is kept in a private field: it does not
+ * appear in `JSON.stringify`, `util.inspect`, `console.log` or string
+ * conversion of this object, only through the `password` getter.
+ */
+export class Credentials {
+  /** The HTTP Basic user. */
+  readonly username: string;
+  readonly #password: string;
+
+  /**
+   * @param username the HTTP Basic user.
+   * @param password the HTTP Basic password.
+   */
+  constructor(username: string, password: string) {
+    this.username = username;
+    this.#password = password;
+  }
+
+  /** The password, for the transport only. */
+  get password(): string {
+    return this.#password;
+  }
+
+  /** JSON form, password masked. */
+  toJSON(): { username: string; password: string } {
+    return { username: this.username, password: '***' };
+  }
+
+  /** Printable form, password masked. */
+  toString(): string {
+    return `Credentials(${this.username}, ***)`;
+  }
+
+  /** What `util.inspect` and `console.log` print: {@link Credentials.toString}. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+}
+
+/** What {@link resolveConfig} returns. */
+export interface ConfigResolution {
+  config: ResolvedConfig;
+  /** Set only when both a username and a password are configured. */
+  credentials: Credentials | undefined;
+  /** Deprecations, unknown keys and other non-fatal remarks, in key order. */
+  warnings: string[];
+}
+
+/** The reference check's mapping (check-spec section 3). */
+export const DEFAULT_STATUS_MAPPING: Readonly<Record<string, MappedStatus>> = Object.freeze(
+  Object.assign(Object.create(null) as Record<string, MappedStatus>, {
+    STOPPED: 'down',
+    STARTING: 'unknown',
+    RUNNING: 'up',
+    BACKOFF: 'down',
+    STOPPING: 'down',
+    EXITED: 'down',
+    FATAL: 'down',
+    UNKNOWN: 'unknown',
+  }),
+);
+
+/** Defaults of our own keys. */
+export const CONFIG_DEFAULTS = Object.freeze({
+  host: 'localhost',
+  port: 9001,
+  timeout: 10,
+  connectTimeout: 5,
+  maxResponseBytes: 64 * 1024 * 1024,
+});
+
+const NAME_MESSAGE = 'Supervisor server name not specified in yaml configuration.';
+const FILTER_KEYS = ['proc_regex', 'proc_regex_exclude', 'proc_names', 'proc_names_exclude'] as const;
+
+/** Keys this check reads. */
+const KNOWN_KEYS = new Set([
+  'name',
+  'host',
+  'port',
+  'socket',
+  'username',
+  'password',
+  'user',
+  'pass',
+  ...FILTER_KEYS,
+  'status_mapping_override',
+  'tags',
+  'timeout',
+  'connect_timeout',
+  'max_response_bytes',
+]);
+
+/**
+ * Keys the Datadog Agent itself reads in every instance (scheduling, host
+ * name, service tag) or that the reference documents without using
+ * (`server_check`). They are accepted without a warning and have no effect on
+ * the check.
+ */
+export const AGENT_KEYS: ReadonlySet<string> = new Set([
+  'min_collection_interval',
+  'empty_default_hostname',
+  'service',
+  'disable_generic_tags',
+  'server_check',
+]);
+
+const MAX_TIMEOUT_SECONDS = 86400;
+const MIN_RESPONSE_BYTES = 1024;
+const MAX_RESPONSE_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * Validates one instance and applies the defaults.
+ *
+ * @param instance the instance as loaded from YAML or JSON.
+ * @throws {ConfigError} at the first problem, with the reference check's
+ *   message where it has one. Never contains a password or a username.
+ */
+export function resolveConfig(instance: unknown): ConfigResolution {
+  if (typeof instance !== 'object' || instance === null || Array.isArray(instance)) {
+    throw new ConfigError(`the instance configuration should be a dictionary, got ${pythonRepr(instance)}`);
+  }
+  const raw = instance as Record<string, unknown>;
+  const get = (key: string): unknown => (Object.hasOwn(raw, key) ? raw[key] : undefined);
+  const has = (key: string): boolean => Object.hasOwn(raw, key);
+  const warnings: string[] = [];
+
+  // name: the reference's first check, before any connection.
+  const name = get('name');
+  if (!name || (typeof name === 'string' && name.trim() === '')) throw new ConfigError(NAME_MESSAGE, 'name');
+  if (typeof name !== 'string') throw new ConfigError(`'name' should be a string, got ${pythonRepr(name)}`, 'name');
+
+  // Filters: types first (reference order), then the items.
+  const lists = new Map<string, unknown[]>();
+  for (const key of FILTER_KEYS) {
+    const value = has(key) ? get(key) : [];
+    if (!Array.isArray(value)) {
+      throw new ConfigError(`'${key}' should be a list of strings. e.g. ${pythonRepr([value])}`, key);
+    }
+    lists.set(key, value);
+  }
+  const [procRegexRaw, procRegexExcludeRaw, procNames, procNamesExclude] = FILTER_KEYS.map((key) =>
+    stringList(lists.get(key)!, key, `'${key}' should be a list of strings`),
+  ) as [string[], string[], string[], string[]];
+
+  const statusMapping = resolveStatusMapping(has('status_mapping_override') ? get('status_mapping_override') : {}, warnings);
+
+  const procRegex = procRegexRaw.map((p) => ({ pattern: p, regexp: compilePythonRegex(p, 'proc_regex') }));
+  const procRegexExclude = procRegexExcludeRaw.map((p) => ({ pattern: p, regexp: compilePythonRegex(p, 'proc_regex_exclude') }));
+
+  const tags = stringList(get('tags') ?? [], 'tags', `'tags' should be a list of strings`);
+
+  // Connection.
+  const socket = get('socket') ?? undefined;
+  let host: string = CONFIG_DEFAULTS.host;
+  let port: number = CONFIG_DEFAULTS.port;
+  let portText = String(CONFIG_DEFAULTS.port);
+  let address: Address;
+  if (socket !== undefined) {
+    address = socketAddress(socket);
+    // host and port are ignored with a socket (the reference's own example sets host: http://127.0.0.1).
+    if (typeof get('host') === 'string') host = get('host') as string;
+  } else {
+    if (has('host')) {
+      const h = get('host');
+      if (typeof h !== 'string' || h === '') throw new ConfigError(`'host' should be a host name or an IP address`, 'host');
+      host = h;
+    }
+    if (has('port')) [port, portText] = checkPort(get('port'));
+    try {
+      address = tcpAddress(host, port);
+    } catch (error) {
+      throw new ConfigError(`'host' should be a host name or an IP address: ${(error as Error).message}`, 'host');
+    }
+  }
+
+  // Credentials: username/password win over the deprecated user/pass, as in
+  // the reference (`instance.get('username') or instance.get('user')`).
+  if (has('user')) warnings.push(`'user' is deprecated, use 'username' instead`);
+  if (has('pass')) warnings.push(`'pass' is deprecated, use 'password' instead`);
+  const username = credential(raw, 'username', 'user');
+  const password = credential(raw, 'password', 'pass');
+  if (username !== undefined && password === undefined) {
+    warnings.push(`'username' is set but 'password' is not: no credentials are sent`);
+  } else if (username === undefined && password !== undefined) {
+    warnings.push(`'password' is set but 'username' is not: no credentials are sent`);
+  }
+  const credentials = username !== undefined && password !== undefined ? new Credentials(username, password) : undefined;
+
+  // Our own limits.
+  const timeout = seconds(get('timeout'), 'timeout', CONFIG_DEFAULTS.timeout);
+  const connectTimeout = seconds(get('connect_timeout'), 'connect_timeout', CONFIG_DEFAULTS.connectTimeout);
+  const maxResponseBytes = byteLimit(get('max_response_bytes'));
+
+  for (const key of Object.keys(raw)) {
+    if (!KNOWN_KEYS.has(key) && !AGENT_KEYS.has(key)) {
+      warnings.push(`Unknown configuration key ${pythonRepr(key)} is ignored`);
+    }
+  }
+
+  const config: ResolvedConfig = Object.freeze({
+    name,
+    host,
+    port,
+    portText,
+    socket: socket as string | undefined,
+    address: Object.freeze(address),
+    username,
+    authenticated: credentials !== undefined,
+    procNames: Object.freeze(procNames),
+    procRegex: Object.freeze(procRegex.map((p) => Object.freeze(p))),
+    procNamesExclude: Object.freeze(procNamesExclude),
+    procRegexExclude: Object.freeze(procRegexExclude.map((p) => Object.freeze(p))),
+    statusMapping,
+    tags: Object.freeze(tags),
+    instanceTags: Object.freeze([...tags, `supervisord_server:${name}`]),
+    timeoutMs: timeout * 1000,
+    connectTimeoutMs: connectTimeout * 1000,
+    maxResponseBytes,
+  });
+  return { config, credentials, warnings };
+}
+
+function stringList(value: unknown, key: string, message: string): string[] {
+  if (!Array.isArray(value)) throw new ConfigError(message, key);
+  for (let i = 0; i < value.length; i++) {
+    if (typeof value[i] !== 'string') {
+      throw new ConfigError(`${message}, but item ${i} is ${pythonRepr(value[i])}`, key);
+    }
+  }
+  return [...(value as string[])];
+}
+
+function socketAddress(socket: unknown): Address {
+  const example = 'e.g. unix:///var/run/supervisor.sock';
+  if (typeof socket !== 'string' || !socket.startsWith('unix://')) {
+    throw new ConfigError(`'socket' should be unix:// followed by an absolute path, ${example}`, 'socket');
+  }
+  const path = socket.slice('unix://'.length);
+  const prefix = `'socket' should be unix:// followed by an absolute path, ${example}`;
+  if (path === '') throw new ConfigError(`${prefix}: the path is empty`, 'socket');
+  if (!path.startsWith('/')) throw new ConfigError(`${prefix}: ${pythonRepr(path)} is not absolute`, 'socket');
+  try {
+    return unixAddress(path);
+  } catch (error) {
+    if (!(error instanceof AddressError)) throw error;
+    throw new ConfigError(`${prefix}: ${error.message}`, 'socket');
+  }
+}
+
+function checkPort(value: unknown): [number, string] {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^[0-9]{1,5}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 65535) {
+    throw new ConfigError(`'port' should be an integer from 1 to 65535, got ${pythonRepr(value)}`, 'port');
+  }
+  return [n, String(value)];
+}
+
+/**
+ * A credential key and its deprecated alias. Strings and numbers (YAML reads
+ * `password: 1234` as a number; the reference formats it into the URL) are
+ * accepted; an empty value is "not set". The value never appears in a message.
+ */
+function credential(raw: Record<string, unknown>, key: 'username' | 'password', alias: 'user' | 'pass'): string | undefined {
+  for (const k of [key, alias]) {
+    const value = Object.hasOwn(raw, k) ? raw[k] : undefined;
+    if (value === undefined || value === null || value === '') continue;
+    if (typeof value !== 'string' && !(typeof value === 'number' && Number.isFinite(value))) {
+      throw new ConfigError(`'${k}' should be a string`, k);
+    }
+    const text = String(value);
+    try {
+      validateCredential(key, text);
+    } catch (error) {
+      throw new ConfigError(`'${k}' cannot be used: ${(error as Error).message}`, k);
+    }
+    return text;
+  }
+  return undefined;
+}
+
+function resolveStatusMapping(value: unknown, warnings: string[]): Readonly<Record<string, MappedStatus>> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(`'status_mapping_override' should be a dictionary`, 'status_mapping_override');
+  }
+  const mapping = Object.assign(Object.create(null) as Record<string, MappedStatus>, DEFAULT_STATUS_MAPPING);
+  for (const [state, mapped] of Object.entries(value)) {
+    if (mapped !== 'up' && mapped !== 'down' && mapped !== 'unknown') {
+      throw new ConfigError(
+        `'status_mapping_override' should be a status mapping e.g. ${state} => ${pythonStr(mapped)}`,
+        'status_mapping_override',
+      );
+    }
+    if (!Object.hasOwn(DEFAULT_STATUS_MAPPING, state)) {
+      warnings.push(
+        `'status_mapping_override' key ${pythonRepr(state)} is not a supervisord state ` +
+          `(${Object.keys(DEFAULT_STATUS_MAPPING).join(', ')}); it only applies if the server sends it`,
+      );
+    }
+    mapping[state] = mapped;
+  }
+  return Object.freeze(mapping);
+}
+
+function seconds(value: unknown, key: string, fallback: number): number {
+  if (value === undefined || value === null) return fallback;
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : NaN;
+  if (!(n > 0 && n <= MAX_TIMEOUT_SECONDS)) {
+    throw new ConfigError(
+      `'${key}' should be a number of seconds greater than 0 and at most ${MAX_TIMEOUT_SECONDS}, got ${pythonRepr(value)}`,
+      key,
+    );
+  }
+  return n;
+}
+
+function byteLimit(value: unknown): number {
+  if (value === undefined || value === null) return CONFIG_DEFAULTS.maxResponseBytes;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_RESPONSE_BYTES || value > MAX_RESPONSE_BYTES) {
+    throw new ConfigError(
+      `'max_response_bytes' should be an integer from ${MIN_RESPONSE_BYTES} to ${MAX_RESPONSE_BYTES}, got ${pythonRepr(value)}`,
+      'max_response_bytes',
+    );
+  }
+  return value;
+}

@@ -1,0 +1,428 @@
+process.env['TZ'] = 'UTC';
+
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { inspect } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  ClientClosedError,
+  ConnectError,
+  ConnectionClosedError,
+  DocumentSizeError,
+  HttpStatusError,
+  NotXmlRpcError,
+  TimeoutError,
+  XmlRpcFault,
+} from '../../protocol/errors.js';
+import { CRITICAL, OK, SupervisordCheck, UNKNOWN, WARNING } from '../../lib/check.js';
+import type { CheckClient } from '../../lib/check.js';
+import { ConfigError } from '../../lib/errors.js';
+
+const SENTINEL = 'S3ntinel-pa55word';
+
+const PROCESS = {
+  name: 'web',
+  group: 'web',
+  start: 1414815388,
+  stop: 0,
+  now: 1414815513,
+  state: 20,
+  statename: 'RUNNING',
+  spawnerr: '',
+  exitstatus: 0,
+  logfile: '/l',
+  stdout_logfile: '/l',
+  stderr_logfile: '/e',
+  pid: 787,
+  description: 'pid 787, uptime 0:02:05',
+};
+
+type Answer = unknown | (() => unknown);
+
+/** A client answering from a table; a thrown Error (or an Error value) is a failed call. */
+class FakeClient implements CheckClient {
+  readonly calls: string[] = [];
+  closed = 0;
+  inFlight = 0;
+  maxInFlight = 0;
+  delayMs = 0;
+  readonly #answers: Record<string, Answer>;
+
+  constructor(answers: Record<string, Answer>) {
+    this.#answers = answers;
+  }
+
+  async call(method: string): Promise<unknown> {
+    this.calls.push(method);
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+      const answer = this.#answers[method];
+      const value = typeof answer === 'function' ? (answer as () => unknown)() : answer;
+      if (value instanceof Error) throw value;
+      if (value === undefined) throw new XmlRpcFault(1, 'UNKNOWN_METHOD');
+      return value;
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed++;
+  }
+}
+
+function healthy(): FakeClient {
+  return new FakeClient({ 'supervisor.getAllProcessInfo': [PROCESS], 'supervisor.getSupervisorVersion': '4.2.5' });
+}
+
+function recorder(): { warn: string[]; debug: string[]; log: { warn(m: string): void; debug(m: string): void } } {
+  const warn: string[] = [];
+  const debug: string[] = [];
+  return { warn, debug, log: { warn: (m) => warn.push(m), debug: (m) => debug.push(m) } };
+}
+
+test('status constants', () => {
+  assert.deepEqual([OK, WARNING, CRITICAL, UNKNOWN], [0, 1, 2, 3]);
+});
+
+describe('SupervisordCheck with an injected client', () => {
+  test('a healthy run: two calls in the reference order, full result', async () => {
+    const client = healthy();
+    const { log, debug, warn } = recorder();
+    const check = new SupervisordCheck({ name: 'server1', tags: ['env:prod'] }, { client, log });
+    const result = await check.run();
+    assert.deepEqual(client.calls, ['supervisor.getAllProcessInfo', 'supervisor.getSupervisorVersion']);
+    const base = ['env:prod', 'supervisord_server:server1'];
+    const tags = [...base, 'supervisord_process:web', 'supervisord_group:web'];
+    assert.deepEqual(result, {
+      metrics: [
+        { name: 'supervisord.process.uptime', type: 'gauge', value: 125, tags },
+        { name: 'supervisord.process.count', type: 'gauge', value: 0, tags: [...base, 'status:down'] },
+        { name: 'supervisord.process.count', type: 'gauge', value: 1, tags: [...base, 'status:up'] },
+        { name: 'supervisord.process.count', type: 'gauge', value: 0, tags: [...base, 'status:unknown'] },
+      ],
+      serviceChecks: [
+        { name: 'supervisord.can_connect', status: OK, tags: base },
+        { name: 'supervisord.process.status', status: OK, tags },
+      ],
+      metadata: { version: { raw: '4.2.5', major: '4', minor: '2', patch: '5', scheme: 'supervisord' } },
+      warnings: [],
+      errors: [],
+    });
+    assert.deepEqual(debug, ['Version collected: 4.2.5']);
+    assert.deepEqual(warn, []);
+  });
+
+  // [error thrown by getAllProcessInfo, instance, can_connect message or undefined, error message]
+  const TCP = 'Cannot connect to http://badhost:9009. Make sure supervisor is running and XML-RPC inet interface is enabled.';
+  const SOCK = 'Cannot connect to unix:///tmp/nonexistent.sock. Make sure supervisor is running and socket is enabled and socket file has the right permissions.';
+  const tcpInstance = { name: 'server1', host: 'badhost', port: 9009 };
+  const sockInstance = { name: 'server1', socket: 'unix:///tmp/nonexistent.sock' };
+  const failures: Array<[Error, Record<string, unknown>, string | undefined, string]> = [
+    [new ConnectError('connect ECONNREFUSED 127.0.0.1:9009', 'x', 'ECONNREFUSED'), tcpInstance, TCP, TCP],
+    [new ConnectError('connect ENOENT', 'x', 'ENOENT'), sockInstance, SOCK, SOCK],
+    [new ConnectError('connect EACCES', 'x', 'EACCES'), sockInstance, SOCK, SOCK],
+    [new TimeoutError('ERR_CONNECT_TIMEOUT', 'connect timeout', 'x', 5000), tcpInstance, TCP, TCP],
+    [new TimeoutError('ERR_DEADLINE', 'deadline', 'x', 10000), sockInstance, SOCK, SOCK],
+    [new ConnectionClosedError('closed before any byte', 'x', true, 'ECONNRESET'), tcpInstance, TCP, TCP],
+    [new HttpStatusError(401, 'Unauthorized', 'x'), tcpInstance, 'Username or password to server1 are incorrect.', 'Username or password to server1 are incorrect.'],
+    [new HttpStatusError(400, 'Bad Request', 'x'), tcpInstance, 'An error occurred while connecting to server1: 400 Bad Request', 'An error occurred while connecting to server1: 400 Bad Request'],
+    [new HttpStatusError(402, 'error', 'x'), sockInstance, 'An error occurred while connecting to server1: 402 error', 'An error occurred while connecting to server1: 402 error'],
+    [new NotXmlRpcError('http://h:1/ answered text/html, not XML-RPC', 'x', 'text/html'), tcpInstance,
+      'An error occurred while connecting to server1: http://h:1/ answered text/html, not XML-RPC',
+      'An error occurred while connecting to server1: http://h:1/ answered text/html, not XML-RPC'],
+    [new DocumentSizeError(1024), tcpInstance, 'An error occurred while connecting to server1: document larger than 1024 bytes', 'An error occurred while connecting to server1: document larger than 1024 bytes'],
+    [new XmlRpcFault(6, 'SHUTDOWN_STATE'), tcpInstance, undefined, 'An error occurred while reading process information: 6 SHUTDOWN_STATE'],
+    [new ClientClosedError(), tcpInstance, undefined, 'An error occurred while connecting to server1: client closed'],
+  ];
+
+  test('each failure of getAllProcessInfo: exact messages, nothing else, no version call', async () => {
+    for (const [error, instance, canConnect, message] of failures) {
+      const client = new FakeClient({ 'supervisor.getAllProcessInfo': error, 'supervisor.getSupervisorVersion': '4.2.5' });
+      const check = new SupervisordCheck(instance, { client });
+      const result = await check.run();
+      assert.deepEqual(client.calls, ['supervisor.getAllProcessInfo'], error.name);
+      assert.deepEqual(
+        result.serviceChecks,
+        canConnect === undefined ? [] : [{ name: 'supervisord.can_connect', status: CRITICAL, tags: ['supervisord_server:server1'], message: canConnect }],
+        error.name,
+      );
+      assert.deepEqual(result.errors, [message], error.name);
+      assert.deepEqual(result.metrics, []);
+      assert.deepEqual(result.metadata, {});
+    }
+  });
+
+  test('a malformed process list: can_connect OK, an error, no version call', async () => {
+    const client = new FakeClient({ 'supervisor.getAllProcessInfo': 'not a list', 'supervisor.getSupervisorVersion': '4.2.5' });
+    const result = await new SupervisordCheck({ name: 'n' }, { client }).run();
+    assert.deepEqual(client.calls, ['supervisor.getAllProcessInfo']);
+    assert.deepEqual(result.serviceChecks.map((s) => s.status), [OK]);
+    assert.deepEqual(result.errors, ['An error occurred while reading process information: expected an array of process structs, got a string']);
+  });
+
+  test('version failures are warnings, logged as they happen', async () => {
+    const cases: Array<[unknown, string]> = [
+      [new XmlRpcFault(1, 'UNKNOWN_METHOD'), 'Error collecting version: fault 1: UNKNOWN_METHOD'],
+      [new TimeoutError('ERR_DEADLINE', 'no answer within 10000 ms', 'x', 10000), 'Error collecting version: no answer within 10000 ms'],
+      ['x.y', 'Error collecting version: cannot parse version "x.y"'],
+    ];
+    for (const [answer, warning] of cases) {
+      const client = new FakeClient({ 'supervisor.getAllProcessInfo': [PROCESS], 'supervisor.getSupervisorVersion': answer });
+      const { log, warn, debug } = recorder();
+      const result = await new SupervisordCheck({ name: 'n' }, { client, log }).run();
+      assert.deepEqual(result.warnings, [warning]);
+      assert.deepEqual(result.errors, []);
+      assert.deepEqual(result.metadata, {});
+      assert.equal(result.metrics.length, 4);
+      assert.deepEqual(warn, [warning]);
+      assert.deepEqual(debug, []);
+    }
+  });
+
+  test('config warnings: logged at construction, in the first run only', async () => {
+    const { log, warn } = recorder();
+    const client = new FakeClient({ 'supervisor.getAllProcessInfo': [PROCESS] }); // no version method: a warning per run
+    const check = new SupervisordCheck({ name: 'n', user: 'u', pass: 'p', typo: 1 }, { client, log });
+    const configWarnings = ["'user' is deprecated, use 'username' instead", "'pass' is deprecated, use 'password' instead", "Unknown configuration key 'typo' is ignored"];
+    assert.deepEqual(check.configWarnings, configWarnings);
+    assert.deepEqual(warn, configWarnings);
+    const first = await check.run();
+    const second = await check.run();
+    assert.deepEqual(first.warnings, [...configWarnings, 'Error collecting version: fault 1: UNKNOWN_METHOD']);
+    assert.deepEqual(second.warnings, ['Error collecting version: fault 1: UNKNOWN_METHOD']);
+    assert.deepEqual(warn.slice(configWarnings.length), ['Error collecting version: fault 1: UNKNOWN_METHOD', 'Error collecting version: fault 1: UNKNOWN_METHOD']);
+  });
+
+  test('the connection is reused between runs and closed only by close()', async () => {
+    const client = healthy();
+    const check = new SupervisordCheck({ name: 'n' }, { client });
+    await check.run();
+    await check.run();
+    await check.run();
+    assert.equal(client.closed, 0);
+    assert.equal(client.calls.length, 6);
+    await check.close();
+    assert.equal(client.closed, 1);
+  });
+
+  test('runs are serialised', async () => {
+    const client = healthy();
+    client.delayMs = 5;
+    const check = new SupervisordCheck({ name: 'n' }, { client });
+    const results = await Promise.all([check.run(), check.run(), check.run()]);
+    assert.equal(client.maxInFlight, 1);
+    for (const result of results) assert.deepEqual(result.errors, []);
+  });
+
+  test('never rejects, even for a client that throws synchronously or rejects with a non-Error', async () => {
+    const throwing: CheckClient = {
+      call(): Promise<unknown> {
+        throw new Error('sync boom');
+      },
+      close: async () => {},
+    };
+    const r1 = await new SupervisordCheck({ name: 'n' }, { client: throwing }).run();
+    assert.deepEqual(r1.errors, ['An error occurred while connecting to n: sync boom']);
+    const rejecting: CheckClient = { call: () => Promise.reject('plain string'), close: async () => {} };
+    const r2 = await new SupervisordCheck({ name: 'n' }, { client: rejecting }).run();
+    assert.deepEqual(r2.errors, ['An error occurred while connecting to n: plain string']);
+  });
+
+  test('a throwing logger does not break the check', async () => {
+    const log = {
+      warn(): void {
+        throw new Error('logger down');
+      },
+      debug(): void {
+        throw new Error('logger down');
+      },
+    };
+    const check = new SupervisordCheck({ name: 'n', typo: 1 }, { client: healthy(), log });
+    const result = await check.run();
+    assert.deepEqual(result.errors, []);
+    assert.deepEqual(result.warnings, ["Unknown configuration key 'typo' is ignored"]);
+  });
+
+  test('constructor: ConfigError from the instance, TypeError from the options', () => {
+    assert.throws(() => new SupervisordCheck({ name: ' ' }), {
+      name: 'ConfigError',
+      code: 'ERR_CONFIG',
+      message: 'Supervisor server name not specified in yaml configuration.',
+    });
+    assert.throws(() => new SupervisordCheck({ name: 'n', proc_names: 'x' }), (error: unknown) => error instanceof ConfigError && error.key === 'proc_names');
+    const bad: Array<[unknown, string]> = [
+      [null, 'options must be an object'],
+      [{ logger: {} }, "unknown option 'logger' (expected log, client)"],
+      [{ log: {} }, 'options.log must have a warn(message) method'],
+      [{ log: { warn: () => {}, debug: 1 } }, 'options.log.debug must be a function'],
+      [{ client: { call: () => {} } }, 'options.client must have call() and close() methods'],
+    ];
+    for (const [options, message] of bad) {
+      assert.throws(() => new SupervisordCheck({ name: 'n' }, options as never), { name: 'TypeError', message });
+    }
+  });
+});
+
+describe('the password never shows', () => {
+  test('not in config, check, results or logs; masked even when a server echoes it', async () => {
+    const echo = `${SENTINEL} rejected`;
+    const answers: Array<Record<string, Answer>> = [
+      { 'supervisor.getAllProcessInfo': new HttpStatusError(401, 'Unauthorized', 'x') },
+      { 'supervisor.getAllProcessInfo': new HttpStatusError(500, echo, 'x') },
+      { 'supervisor.getAllProcessInfo': new XmlRpcFault(2, echo) },
+      { 'supervisor.getAllProcessInfo': [{ ...PROCESS, name: SENTINEL, statename: 'FATAL', description: echo }], 'supervisor.getSupervisorVersion': new Error(echo) },
+      { 'supervisor.getAllProcessInfo': [PROCESS], 'supervisor.getSupervisorVersion': `4.2.5 ${SENTINEL}` },
+    ];
+    for (const table of answers) {
+      const { log, warn, debug } = recorder();
+      const check = new SupervisordCheck({ name: 'n', username: 'u', password: SENTINEL, user: 'old' }, { client: new FakeClient(table), log });
+      const result = await check.run();
+      const printed = [JSON.stringify(result), JSON.stringify(check.config), inspect(check, { depth: 10, showHidden: true }), ...warn, ...debug];
+      for (const text of printed) assert.ok(!text.includes(SENTINEL), text);
+      assert.ok(JSON.stringify(result).includes('***') || table['supervisor.getAllProcessInfo'] instanceof HttpStatusError);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// With the real XmlRpcClient (the default when no client is injected)
+// ---------------------------------------------------------------------------
+
+const PROCESS_XML = Object.entries(PROCESS)
+  .map(([k, v]) => `<member><name>${k}</name><value>${typeof v === 'number' ? `<int>${v}</int>` : `<string>${v}</string>`}</value></member>`)
+  .join('');
+
+function xmlResponse(value: string): string {
+  const body = `<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value>${value}</value>\n</param>\n</params>\n</methodResponse>\n`;
+  return `HTTP/1.1 200 OK\r\nServer: Medusa/1.12\r\nContent-Type: text/xml\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
+const UNAUTHORIZED = 'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="default"\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: 0\r\n\r\n';
+
+/** A minimal supervisord: answers the two calls, or 401 without the right credentials. */
+function startServer(expectedAuth: string | undefined): Promise<{ server: net.Server; port: number; heads: string[] }> {
+  const heads: string[] = [];
+  const server = net.createServer((socket) => {
+    let buffer = Buffer.alloc(0);
+    socket.on('data', (chunk) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      for (;;) {
+        const end = buffer.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buffer.subarray(0, end).toString('latin1');
+        const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buffer.length < end + 4 + length) return;
+        const body = buffer.subarray(end + 4, end + 4 + length).toString('utf8');
+        buffer = buffer.subarray(end + 4 + length);
+        heads.push(head);
+        const auth = /authorization: *Basic (\S+)/i.exec(head)?.[1];
+        if (expectedAuth !== undefined && auth !== Buffer.from(expectedAuth).toString('base64')) {
+          socket.end(UNAUTHORIZED);
+          return;
+        }
+        socket.write(
+          body.includes('getAllProcessInfo')
+            ? xmlResponse(`<array><data><value><struct>${PROCESS_XML}</struct></value></data></array>`)
+            : xmlResponse('<string>4.2.5</string>'),
+        );
+      }
+    });
+    socket.on('error', () => {});
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port, heads })));
+}
+
+describe('SupervisordCheck with the real client', () => {
+  let open: { server: net.Server; port: number; heads: string[] };
+  let secured: { server: net.Server; port: number; heads: string[] };
+  let closedPort: number;
+  let tmp: string;
+
+  before(async () => {
+    open = await startServer(undefined);
+    secured = await startServer(`u:${SENTINEL}`);
+    const probe = net.createServer();
+    closedPort = await new Promise<number>((resolve) => probe.listen(0, '127.0.0.1', () => resolve((probe.address() as net.AddressInfo).port)));
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'check-test-'));
+  });
+
+  after(async () => {
+    await new Promise<void>((resolve) => open.server.close(() => resolve()));
+    await new Promise<void>((resolve) => secured.server.close(() => resolve()));
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test('a full run over TCP, one connection for both calls and the next run', async () => {
+    const check = new SupervisordCheck({ name: 'n', host: '127.0.0.1', port: open.port });
+    try {
+      const first = await check.run();
+      assert.deepEqual(first.errors, []);
+      assert.deepEqual(first.serviceChecks.map((s) => s.status), [OK, OK]);
+      assert.equal(first.metadata.version?.raw, '4.2.5');
+      const second = await check.run();
+      assert.deepEqual(second.errors, []);
+      assert.equal(open.heads.length, 4);
+      assert.ok(open.heads.every((h) => !/authorization/i.test(h)), 'no credentials configured, none sent');
+    } finally {
+      await check.close();
+    }
+  });
+
+  test('credentials are sent when both are set', async () => {
+    const check = new SupervisordCheck({ name: 'n', host: '127.0.0.1', port: secured.port, username: 'u', password: SENTINEL });
+    try {
+      const result = await check.run();
+      assert.deepEqual(result.errors, []);
+      assert.equal(result.metadata.version?.major, '4');
+    } finally {
+      await check.close();
+    }
+  });
+
+  test('wrong credentials: the 401 message, and the password nowhere', async () => {
+    const { log, warn } = recorder();
+    const check = new SupervisordCheck({ name: 'n', host: '127.0.0.1', port: secured.port, username: 'u', password: 'wrong-' + SENTINEL }, { log });
+    try {
+      const result = await check.run();
+      assert.deepEqual(result.errors, ['Username or password to n are incorrect.']);
+      assert.deepEqual(result.serviceChecks, [{ name: 'supervisord.can_connect', status: CRITICAL, tags: ['supervisord_server:n'], message: 'Username or password to n are incorrect.' }]);
+      assert.ok(!JSON.stringify(result).includes(SENTINEL));
+      assert.ok(!inspect(check, { depth: 10, showHidden: true }).includes(SENTINEL));
+      assert.deepEqual(warn, []);
+    } finally {
+      await check.close();
+    }
+  });
+
+  test('nothing listening on the TCP port: the reference message', async () => {
+    const check = new SupervisordCheck({ name: 'n', host: '127.0.0.1', port: String(closedPort) });
+    try {
+      const result = await check.run();
+      const message = `Cannot connect to http://127.0.0.1:${closedPort}. Make sure supervisor is running and XML-RPC inet interface is enabled.`;
+      assert.deepEqual(result.errors, [message]);
+      assert.deepEqual(result.serviceChecks, [{ name: 'supervisord.can_connect', status: CRITICAL, tags: ['supervisord_server:n'], message }]);
+    } finally {
+      await check.close();
+    }
+  });
+
+  test('no socket file: the reference message', async () => {
+    const socket = `unix://${path.join(tmp, 'missing.sock')}`;
+    const check = new SupervisordCheck({ name: 'n', socket });
+    try {
+      const result = await check.run();
+      assert.deepEqual(result.errors, [
+        `Cannot connect to ${socket}. Make sure supervisor is running and socket is enabled and socket file has the right permissions.`,
+      ]);
+    } finally {
+      await check.close();
+    }
+  });
+});
