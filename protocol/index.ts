@@ -6,6 +6,8 @@
  */
 export * from './errors.js';
 export { encodeCall, encodeResponse, encodeFault } from './xmlrpc-encoder.js';
+export { XmlRpcDecoder, XmlRpcCallDecoder, decodeResponse, decodeCall, DEFAULT_MAX_DEPTH, DEFAULT_MAX_BYTES } from './xmlrpc-decoder.js';
+export type { XmlRpcDecoderOptions } from './xmlrpc-decoder.js';
 export type * from './types.js';
 export { parseAddress, tcpAddress, unixAddress, validateCredential, DEFAULT_PATH, DEFAULT_PORT } from './address.js';
 export type { Address, ParsedAddress } from './address.js';
