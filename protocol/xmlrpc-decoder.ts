@@ -5,8 +5,9 @@
  * Feed chunks of any size to {@link XmlRpcDecoder.write} as they arrive and
  * call {@link XmlRpcDecoder.end} at the end; any byte may be the last of a
  * chunk (the middle of a UTF-8 sequence, a tag name, an entity). The decoder
- * keeps only the pending partial token between chunks (at most
- * {@link MAX_TAG_BYTES} bytes), never the document.
+ * keeps only the pending partial token between chunks (a tag is at most
+ * {@link MAX_TAG_BYTES} bytes; comments, CDATA sections and text are consumed
+ * as they arrive), never the document.
  *
  * It accepts what XML-RPC producers send (supervisord-protocol.md section 3):
  * an XML declaration at the very start (after an optional UTF-8 BOM), other
@@ -32,6 +33,14 @@
  * fails with the same class, code and offset. Every byte is validated as UTF-8
  * before the parser looks at it, and the parser reports problems in document
  * order, so the first problem in the bytes wins.
+ *
+ * Where XML-RPC leaves room, the decoder decides: `<double>` also takes the
+ * `inf`/`nan` spellings Python's marshaller writes; an `<array>` without
+ * `<data>` is `[]` (Python reads it so); a `<dateTime.iso8601>` without a
+ * zone is UTC; `&#0;`, surrogates and references beyond U+10FFFF are
+ * encoding errors; scalar text may be surrounded by whitespace; a struct
+ * member must have a `<name>` then a `<value>`; a response holds exactly one
+ * `<param>`.
  *
  * Value mapping (see `types.ts`): `int`/`i4` -> number (signed 32-bit),
  * `i8` -> number when safe else bigint (signed 64-bit), `double` -> number,
@@ -123,6 +132,21 @@ const CDATA_OPEN = ascii('<![CDATA[');
 const CDATA_END = ascii(']]>');
 const PI_END = ascii('?>');
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * `Buffer#latin1Slice` and `Buffer#utf8Slice`: what `toString(encoding,
+ * start, end)` calls after checking its arguments. Undocumented but present
+ * in every Node release (Node's own modules and busboy call them); used when
+ * present. Measured: 17.1 against 18.8 ms (median) for a 10,000-process
+ * answer, the argument checks of 80,000 `toString` calls.
+ */
+interface SliceMethods {
+  latin1Slice(start: number, end: number): string;
+  utf8Slice(start: number, end: number): string;
+}
+const SLICES =
+  typeof (Buffer.prototype as unknown as Partial<SliceMethods>).latin1Slice === 'function' &&
+  typeof (Buffer.prototype as unknown as Partial<SliceMethods>).utf8Slice === 'function';
 const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
 
 /**
@@ -164,6 +188,7 @@ const W_VALUE_END_0 = word('</va'); // </value>
 const W_VALUE_END_4 = word('lue>');
 const W_STRING_0 = word('<str'); // <string>
 const W_STRING_4 = word('ing>');
+const W_STRUCT_4 = word('uct>'); // <struct>, after W_STRING_0
 const W_STRING_END_0 = word('</st'); // </string>
 const W_STRING_END_4 = word('ring');
 const W_INT_0 = word('<int'); // <int>
@@ -171,6 +196,7 @@ const W_INT_END_0 = word('</in'); // </int>
 const H_INT_END_4 = word('t>\0\0'); // as getUint16
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
+const LT_X4 = 0x3c3c3c3c; // '<' in each byte of a word
 
 // ---------------------------------------------------------------------------
 // Elements and frames
@@ -390,13 +416,50 @@ function setMember(struct: XmlRpcStruct, name: string, value: XmlRpcValue): void
   }
 }
 
-// Member names are interned: a direct-mapped cache keyed by length and three
-// bytes. A getAllProcessInfo answer repeats the same 14 names for every
-// process; reusing the string saves an allocation per member and gives V8 the
-// same key object for every store. Measured on a 10,000-process answer: see
-// the performance notes on XmlRpcParser.
+// Member names are interned in a small cache indexed by a hash of their bytes
+// (two candidate slots per name). A getAllProcessInfo answer repeats the same
+// 14 names for every process; reusing one internalized string saves an
+// allocation per member and speeds up every property store (see #intern).
 const NAME_CACHE_SIZE = 256; // power of two
 const NAME_CACHE_MAX_LENGTH = 64;
+
+/** Members per struct whose names are predicted (bounds the memory of #shapes). */
+const MAX_SHAPE_MEMBERS = 256;
+
+/**
+ * A member name expected at some position in a struct, with its bytes as
+ * little-endian words for comparing four bytes at a time: one word per whole
+ * four bytes, then the word ending at the last byte (it may overlap the
+ * previous one).
+ */
+class PredictedName {
+  readonly name: string;
+  readonly length: number;
+  readonly words: Uint32Array;
+
+  constructor(name: string) {
+    const n = name.length;
+    this.name = name;
+    this.length = n;
+    const whole = n >> 2;
+    this.words = new Uint32Array(whole + 1);
+    for (let i = 0; i < whole; i++) this.words[i] = word(name.slice(4 * i, 4 * i + 4));
+    if (n >= 4) this.words[whole] = word(name.slice(n - 4));
+  }
+}
+
+/** Whether the bytes at `p` are the predicted name (the caller checked the bounds). */
+function sameName(view: DataView, p: number, predicted: PredictedName): boolean {
+  const n = predicted.length;
+  if (n < 4) {
+    for (let k = 0; k < n; k++) if (view.getUint8(p + k) !== predicted.name.charCodeAt(k)) return false;
+    return true;
+  }
+  const words = predicted.words;
+  const whole = n >> 2;
+  for (let i = 0; i < whole; i++) if (view.getUint32(p + 4 * i, true) !== words[i]) return false;
+  return view.getUint32(p + n - 4, true) === words[whole];
+}
 
 // ---------------------------------------------------------------------------
 // The parser
@@ -410,10 +473,22 @@ const NAME_CACHE_MAX_LENGTH = 64;
  * The element stack is explicit (parallel arrays indexed by depth), so a
  * deeply nested document costs no JavaScript stack and fails at `maxDepth`.
  *
- * Performance notes (10,000-process getAllProcessInfo answer, 13 MB, Node 20):
- * - strings for ASCII text are `slice`s of one latin1 string of the whole
- *   buffer, made once per buffer;
- * - text is scanned by a byte loop, not `indexOf`;
+ * Performance notes. Measured on a 10,000-process getAllProcessInfo answer
+ * written as Python writes it (13 MB, ASCII), Node 20, 2-core AMD EPYC, where
+ * `buf.toString('utf8')` of the same bytes takes 8-9 ms:
+ * - the general parser alone (tag names scanned, identified by length and
+ *   bytes, one frame per element) took 61 ms. The speculative fast paths
+ *   (#fastMember, #fastValue) read a whole `<member>` or `<value>` of the
+ *   common shapes with 4-byte word compares and no frames: 41 ms;
+ * - member names: internalized (property stores 4.1 -> 2.3 ms), hashed over
+ *   every byte (a 3-byte sample made two names evict each other 10,000
+ *   times), and predicted from the previous struct (20.2 -> 17.2 ms);
+ * - strings: one native slice per token (see #string and SLICES);
+ * - text: a 4-byte-at-a-time scan for `<` (see #fastScalar);
+ * - chunks: only a small copy finishes a cut token (see DecoderCore).
+ * Result: 15-16 ms, 1.8-2.1x the floor, for one buffer; 17 ms, 2.0-2.5x, in
+ * 64 KiB chunks (medians and minimums of 41 interleaved samples on a shared,
+ * noisy machine).
  */
 class XmlRpcParser {
   readonly #maxDepth: number;
@@ -430,7 +505,6 @@ class XmlRpcParser {
   // The buffer being parsed (valid during run() only).
   #buf: Buffer = EMPTY;
   #view: DataView = EMPTY_VIEW;
-  #latin1: string | null = null;
   /** Whether the whole buffer is ASCII (then no token needs its bytes ORed). */
   #ascii = false;
   /**
@@ -461,6 +535,8 @@ class XmlRpcParser {
   rootSeen = false;
 
   readonly #names: (string | undefined)[] = new Array<string | undefined>(NAME_CACHE_SIZE);
+  /** Per depth: the member names of the last struct read at that depth, in order. */
+  readonly #shapes: (PredictedName | undefined)[][] = [];
 
   // Results.
   result: XmlRpcValue = null;
@@ -485,22 +561,21 @@ class XmlRpcParser {
   }
 
   /**
-   * Parses the whole tokens of `buf` (complete UTF-8 characters only),
-   * whose first byte is at absolute offset `base`.
+   * Parses the whole tokens of `buf` from index `from` (complete UTF-8
+   * characters only); the first byte of `buf` is at absolute offset `base`.
    *
    * @returns the index of the first byte not consumed: the start of a token
    *   cut by the end of `buf`, to be carried into the next buffer.
    */
-  run(buf: Buffer, base: number): number {
+  run(buf: Buffer, base: number, from: number): number {
     this.#buf = buf;
     this.#view = new DataView(buf.buffer, buf.byteOffset, buf.length);
-    this.#latin1 = null;
     this.#ascii = isAscii(buf);
     this.#nextAmp = -1;
     this.#base = base;
     const end = buf.length;
-    let pos = 0;
-    if (base === 0 && end >= 3 && buf[0] === BOM_0 && buf[1] === BOM_1 && buf[2] === BOM_2) {
+    let pos = from;
+    if (base + from === 0 && end >= 3 && buf[0] === BOM_0 && buf[1] === BOM_1 && buf[2] === BOM_2) {
       pos = 3;
       this.#declarationAt = 3;
     }
@@ -558,6 +633,15 @@ class XmlRpcParser {
       const c1 = buf[pos + 1]!;
       const limit = end - pos > MAX_TAG_BYTES ? pos + MAX_TAG_BYTES : end;
       if (c1 === SLASH) {
+        // The end tag of the open element, written plainly: compare it in
+        // place, no scan for the name's end.
+        const expected = ELEMENT_BYTES[this.#elements[this.#sp]!]!;
+        const close = pos + 2 + expected.length;
+        if (close < end && buf[close] === GT && this.#sp !== 0 && same(buf, pos + 2, expected)) {
+          this.#close(pos);
+          pos = close + 1;
+          continue;
+        }
         let p = pos + 2;
         while (p < limit && ENDS_NAME[buf[p]!] === 0) p++;
         const nameEnd = p;
@@ -635,7 +719,6 @@ class XmlRpcParser {
     if (this.#rangeStart >= 0) this.#flushRange();
     this.#buf = EMPTY;
     this.#view = EMPTY_VIEW;
-    this.#latin1 = null;
     return stop;
   }
 
@@ -645,14 +728,17 @@ class XmlRpcParser {
 
   /** The string of `buf[start..end)`; `high` is the OR of its bytes. */
   #string(start: number, end: number, high: number): string {
-    if (high < 0x80) {
-      // ASCII: latin1 is the identity, and one conversion of the whole buffer
-      // plus a slice per token is cheaper than one native call per token.
-      let s = this.#latin1;
-      if (s === null) s = this.#latin1 = this.#buf.toString('latin1');
-      return s.slice(start, end);
+    // One native call per token. Measured against slicing one latin1 string
+    // of the whole buffer (10,000-process answer, median of 41): 18.5 ms
+    // against 28.5 ms whole, 20.9 ms against 30.1 ms in 64 KiB chunks. The
+    // slices are cheap, but they keep the buffer-sized string alive and its
+    // GC cost dominates; per-token strings also retain nothing. ASCII text
+    // takes the latin1 conversion, a plain copy.
+    if (SLICES) {
+      const b = this.#buf as unknown as SliceMethods;
+      return high < 0x80 ? b.latin1Slice(start, end) : b.utf8Slice(start, end);
     }
-    return this.#buf.toString('utf8', start, end);
+    return this.#buf.toString(high < 0x80 ? 'latin1' : 'utf8', start, end);
   }
 
   #addRange(start: number, end: number, high: number): void {
@@ -729,7 +815,7 @@ class XmlRpcParser {
   // Scalar text as bytes: the pending range itself when the text is one
   // range of the current buffer (the common case: no copy, no string),
   // else the UTF-8 encoding of the gathered string.
-  #scalarBytes: Uint8Array = EMPTY;
+  #scalarBytes: Buffer = EMPTY;
   #scalarStart = 0;
   #scalarEnd = 0;
 
@@ -755,11 +841,7 @@ class XmlRpcParser {
 
   /** XmlRpcValueError for the scalar just taken. */
   #badValue(what: string): XmlRpcValueError {
-    const text = Buffer.from(this.#scalarBytes.buffer, this.#scalarBytes.byteOffset, this.#scalarBytes.byteLength).toString(
-      'utf8',
-      this.#scalarStart,
-      this.#scalarEnd,
-    );
+    const text = this.#scalarBytes.toString('utf8', this.#scalarStart, this.#scalarEnd);
     const element = ELEMENT_NAMES[this.#elements[this.#sp]!]!;
     return new XmlRpcValueError(`${what} <${element}> value ${quote(text)}`, this.#contentAt);
   }
@@ -858,6 +940,17 @@ class XmlRpcParser {
       if (view.getUint32(p + 4, true) !== W_STRING_4) return -1;
       const start = p + 8;
       let q = start;
+      // Four bytes per step while none is '<' (SWAR: a byte of x is zero
+      // exactly when that byte was '<'; the expression is non-zero iff x has
+      // a zero byte). Measured: 6% off the whole decode of a 10,000-process
+      // answer (16.6 against 17.8 ms). Scanning for '<' with indexOf after
+      // the first 24 bytes was slower (20.1 against 18.4 ms): most strings
+      // are short.
+      while (q + 4 <= end) {
+        const x = view.getUint32(q, true) ^ LT_X4;
+        if (((x - 0x01010101) & ~x & 0x80808080) !== 0) break;
+        q += 4;
+      }
       while (q < end && buf[q] !== LT) q++;
       if (this.#nextAmp < q && this.#hasAmp(start, q)) return -1;
       const high = this.#ascii ? 0 : orBytes(buf, start, q);
@@ -903,11 +996,25 @@ class XmlRpcParser {
     while (p < end && isWs(buf[p]!)) p++;
     if (p + 6 > end || view.getUint32(p, true) !== W_NAME_0 || view.getUint16(p + 4, true) !== H_NAME_4) return -1;
     p += 6;
-    const nameStart = p;
-    while (p < end && buf[p] !== LT) p++;
-    const nameEnd = p;
-    if (this.#nextAmp < p && this.#hasAmp(nameStart, p)) return -1;
-    if (!this.#ascii && orBytes(buf, nameStart, p) >= 0x80) return -1; // only ASCII names are interned
+    // The k-th member of a struct usually has the name the k-th member of
+    // the previous struct at this depth had (a list of same-shaped structs):
+    // check that name's bytes in place before scanning and hashing.
+    const sp = this.#sp;
+    const k = this.#flags[sp]!;
+    const shape = this.#shapes[sp] ?? (this.#shapes[sp] = []);
+    const predicted = k < shape.length ? shape[k] : undefined;
+    let name: string;
+    if (predicted !== undefined && p + predicted.length < end && buf[p + predicted.length] === LT && sameName(view, p, predicted)) {
+      name = predicted.name;
+      p += predicted.length;
+    } else {
+      const nameStart = p;
+      while (p < end && buf[p] !== LT) p++;
+      if (this.#nextAmp < p && this.#hasAmp(nameStart, p)) return -1;
+      if (!this.#ascii && orBytes(buf, nameStart, p) >= 0x80) return -1; // only ASCII names are interned
+      name = this.#intern(nameStart, p);
+      if (k < MAX_SHAPE_MEMBERS) shape[k] = new PredictedName(name);
+    }
     if (p + 7 > end || view.getUint32(p, true) !== W_NAME_END_0 || view.getUint32(p + 3, true) !== W_NAME_END_3) return -1;
     p += 7;
     while (p < end && isWs(buf[p]!)) p++;
@@ -920,7 +1027,8 @@ class XmlRpcParser {
     if (p + 9 > end || view.getUint32(p, true) !== W_MEMBER_END_0 || view.getUint32(p + 4, true) !== W_MEMBER_END_4 || buf[p + 8] !== GT) {
       return -1;
     }
-    setMember(this.#objects[this.#sp] as XmlRpcStruct, this.#intern(nameStart, nameEnd), this.#fastValueRead);
+    setMember(this.#objects[sp] as XmlRpcStruct, name, this.#fastValueRead);
+    this.#flags[sp] = k + 1;
     return p + 9;
   }
 
@@ -931,6 +1039,12 @@ class XmlRpcParser {
     const view = this.#view;
     const end = buf.length;
     if (pos + 7 > end || view.getUint32(pos, true) !== W_VALUE_0 || view.getUint32(pos + 3, true) !== W_VALUE_3) return -1;
+    if (pos + 15 <= end && view.getUint32(pos + 7, true) === W_STRING_0 && view.getUint32(pos + 11, true) === W_STRUCT_4) {
+      // <value><struct>: open both (the members take #fastMember).
+      this.#push(K_VALUE, E_VALUE, pos + 7);
+      this.#push(K_STRUCT, E_STRUCT, pos + 15);
+      return pos + 15;
+    }
     const p = this.#fastScalar(pos + 7);
     if (p < 0 || p + 8 > end || view.getUint32(p, true) !== W_VALUE_END_0 || view.getUint32(p + 4, true) !== W_VALUE_END_4) return -1;
     (this.#objects[this.#sp] as XmlRpcValue[]).push(this.#fastValueRead);
@@ -1168,16 +1282,20 @@ class XmlRpcParser {
         throw this.#syntax(`unexpected element <${this.#nameAt(start, end)}> in <${this.openElement}>`, at);
     }
     if (sp >= this.#maxDepth) throw new DepthLimitError(this.#maxDepth, this.#base + at);
-    const top = sp + 1;
-    this.#sp = top;
+    this.#push(kind, id, after);
+    if (selfClosing) this.#close(at);
+  }
+
+  /** Opens an element whose content starts at `after` (the caller checked that it may be there). */
+  #push(kind: number, id: number, after: number): void {
+    const top = ++this.#sp;
     this.#kinds[top] = kind;
     this.#elements[top] = id;
-    flags[top] = 0;
+    this.#flags[top] = 0;
     this.#objects[top] = kind === K_STRUCT ? {} : kind === K_DATA ? [] : null;
     this.#text = '';
     this.#rangeStart = -1;
     this.#contentAt = this.#base + after;
-    if (selfClosing) this.#close(at);
   }
 
   /** An end tag: name at `buf[start..end)`, `<` at `at`. */
@@ -1214,6 +1332,7 @@ class XmlRpcParser {
           throw this.#syntax((f & F_HAS_NAME) === 0 ? 'struct member with no <name>' : 'struct member with no <value>', at);
         }
         this.#sp = sp - 1;
+        this.#flags[sp - 1]!++; // members read so far, for #fastMember's name prediction
         return;
       }
       case K_NAME:
@@ -1395,6 +1514,32 @@ function namedEntity(bytes: Uint8Array, start: number, end: number): string {
 // The public decoders
 // ---------------------------------------------------------------------------
 
+/**
+ * When a token was cut by the end of the previous chunk and the new chunk is
+ * larger than this, the token is finished in a copy of the carry plus this
+ * many bytes of the chunk, and the rest of the chunk is parsed in place.
+ * Tokens are short (a tag name, an entity); a longer one falls back to a
+ * copy of the whole chunk, so the value only affects speed.
+ */
+const JOIN_BYTES = 256;
+
+function concat(a: Uint8Array, b: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+/**
+ * The first index at or after `at` (at most 3 bytes later) that does not hold
+ * a UTF-8 continuation byte: no character of valid UTF-8 spans it.
+ */
+function characterBoundary(bytes: Uint8Array, at: number): number {
+  let k = at;
+  for (let i = 0; i < 3 && k < bytes.length && (bytes[k]! & 0xc0) === 0x80; i++) k++;
+  return k;
+}
+
 interface Limits {
   maxDepth: number;
   maxBytes: number;
@@ -1460,38 +1605,58 @@ class DecoderCore {
     const n = chunk.length;
     if (n > this.#maxBytes - this.written) throw new DocumentSizeError(this.#maxBytes);
     if (n === 0) return;
+    const input = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const carry = this.#carry;
     const base = this.written - carry.length;
-    let buf: Buffer;
-    let checked = 0;
-    if (carry.length === 0) {
-      buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    } else {
-      // The carry is at most one tag plus three bytes, so this copies about
-      // one chunk: bounded, never the document.
-      buf = Buffer.allocUnsafe(carry.length + n);
-      buf.set(carry, 0);
-      buf.set(chunk, carry.length);
-      checked = this.#carryChecked;
-    }
     this.written += n;
+    if (carry.length === 0) {
+      this.#feed(input, 0, base, 0, true);
+    } else if (n <= JOIN_BYTES) {
+      this.#feed(concat(carry, input), this.#carryChecked, base, 0, true);
+    } else {
+      // Finish the cut token in a small copy (the carry and the chunk's
+      // first bytes, up to a character boundary), then parse the chunk in
+      // place. Copying the whole chunk behind the carry instead cost 5% of a
+      // streamed decode (64 KiB chunks of a 10,000-process answer).
+      const k = characterBoundary(input, JOIN_BYTES);
+      const joint = concat(carry, input.subarray(0, k));
+      const stop = this.#feed(joint, this.#carryChecked, base, 0, false);
+      if (stop < carry.length) {
+        // A token longer than the copy (long attributes): one buffer after all.
+        this.#feed(concat(this.#carry, input.subarray(k)), this.#carryChecked, base + stop, 0, true);
+      } else {
+        this.#feed(input, k, base + carry.length, stop - carry.length, true);
+      }
+    }
+  }
+
+  /**
+   * Validates `buf` from `checked` (the bytes before are valid), parses it
+   * from `from`, and keeps what the parser did not consume as the carry.
+   * `last` says whether `buf` ends where the bytes written so far end: only
+   * then may a cut UTF-8 sequence wait for the next chunk.
+   *
+   * @returns where the parser stopped.
+   */
+  #feed(buf: Buffer, checked: number, base: number, from: number, last: boolean): number {
     const len = buf.length;
-    // Validate everything but a trailing sequence the next chunk may complete.
-    const tail = incompleteUtf8Tail(buf, checked, len);
+    const tail = last ? incompleteUtf8Tail(buf, checked, len) : len;
     let bad = -1;
     if (tail > checked && !isUtf8(buf.subarray(checked, tail))) bad = findInvalidUtf8(buf, checked, tail);
     const limit = bad >= 0 ? bad : tail;
     // The parser sees only validated bytes, and sees those before the bad
     // one: an earlier syntax error wins, as it would byte by byte.
-    const stop = this.parser.run(limit === len ? buf : buf.subarray(0, limit), base);
+    const stop = this.parser.run(limit === len ? buf : buf.subarray(0, limit), base, from);
     if (bad >= 0) throw new XmlRpcEncodingError('invalid utf-8', base + bad);
     if (stop === len) {
       this.#carry = EMPTY;
       this.#carryChecked = 0;
     } else {
+      // A copy: the caller may reuse its chunk once write() returns.
       this.#carry = Buffer.from(buf.subarray(stop));
       this.#carryChecked = tail - stop;
     }
+    return stop;
   }
 
   /** Checks that the document is complete; throws the sticky error otherwise. */

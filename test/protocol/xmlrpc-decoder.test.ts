@@ -392,6 +392,7 @@ const bads: Bad[] = [
   { name: 'param with no value', ...docAt('<methodResponse><params><param></param>', '</param>'), error: XmlRpcParseError, code: 'ERR_XMLRPC_SYNTAX', message: '<param> with no <value> at byte {at}' },
   { name: 'param with two values', ...docAt('<methodResponse><params><param><value/><value/>', '<value/>', 1), error: XmlRpcParseError, code: 'ERR_XMLRPC_SYNTAX', message: 'more than one <value> in <param> at byte {at}' },
   { name: 'member with no value', ...docAt(v('<struct>\n<member>\n<name>a</name>\n</member>'), '</member>'), error: XmlRpcParseError, code: 'ERR_XMLRPC_SYNTAX', message: 'struct member with no <value> at byte {at}' },
+  { name: 'unknown element in a member', ...docAt(v('<struct><member><name>a</name><foo/>'), '<foo/>'), error: XmlRpcParseError, code: 'ERR_XMLRPC_SYNTAX', message: 'unexpected element <foo> in <member> at byte {at}' },
   { name: 'member with nothing', ...docAt(v('<struct><member/>'), '<member/>'), error: XmlRpcParseError, code: 'ERR_XMLRPC_SYNTAX', message: 'struct member with no <name> at byte {at}' },
   { name: 'member value before its name', ...docAt(v('<struct><member><value/>'), '<value/>'), error: XmlRpcParseError, code: 'ERR_XMLRPC_SYNTAX', message: '<value> before <name> in <member> at byte {at}' },
   { name: 'member with two names', ...docAt(v('<struct><member><name>a</name><name>'), '<name>', 1), error: XmlRpcParseError, code: 'ERR_XMLRPC_SYNTAX', message: 'more than one <name> in <member> at byte {at}' },
@@ -578,6 +579,16 @@ test('decodeCall: method and params, every split', () => {
   assert.ok(outcome.ok);
   assert.deepStrictEqual(outcome.value, { method: 'supervisor.getProcessInfo', params: ['web:web_00', 2] });
   assert.deepStrictEqual(decodeCall(doc), { method: 'supervisor.getProcessInfo', params: ['web:web_00', 2] });
+});
+
+test('XmlRpcCallDecoder streams and counts bytes', () => {
+  const doc = Buffer.from('<methodCall><methodName>system.multicall</methodName><params><param><value><array><data/></array></value></param></params></methodCall>');
+  const d = new XmlRpcCallDecoder();
+  d.write(doc.subarray(0, 30));
+  assert.equal(d.bytesWritten, 30);
+  d.write(doc.subarray(30));
+  assert.equal(d.bytesWritten, doc.length);
+  assert.deepStrictEqual(d.end(), { method: 'system.multicall', params: [[]] });
 });
 
 test('decodeCall: params are optional, may be empty', () => {
