@@ -1,0 +1,692 @@
+// End-to-end benchmark against a REAL supervisord with many programs.
+//
+//   node bench/check.js                    readable table (~1.5-2 min)
+//   node bench/check.js --json             one JSON object per line per case
+//   node bench/check.js --programs 200 --samples 3    a quicker run
+//
+// Starts a private supervisord (test/helpers/supervisord.js: temp dir, its
+// own unix socket and 127.0.0.1 port) with N programs (`/bin/sleep 100000`,
+// autostart, startsecs=0), waits until all are RUNNING, then times, over the
+// unix socket and over TCP:
+//
+//  1./2. supervisor.getAllProcessInfo: our XmlRpcClient (one kept-alive
+//     connection) against, in the same run and round-robin so load bursts
+//     hit both alike, `curl` on the same socket (wall time of the child
+//     process: spawn + connect + request), and the floor of that spawn cost,
+//     curl asking getState. Then Python's xmlrpc.client (bench/python-client.py,
+//     one child making warm-up + N calls on one kept-alive connection and
+//     reporting its own per-call wall and CPU times). Our CPU per call is the
+//     process.cpuUsage() delta around each call.
+//  3. getState and getSupervisorVersion round trips of ours.
+//  4. One system.multicall of 5 getProcessInfo + getSupervisorVersion +
+//     getState, compared with the full listing; also on a new connection
+//     per call (see "TCP stall" below).
+//  5. Check-level cases: see CHECK_CASES below (filled in later).
+//
+// The full listing's wall time belongs to supervisord: it writes its answer
+// 4 KiB per turn of its event loop, and a turn walks every process. A
+// client can only lose time there (read late, parse slowly), not win it; the
+// CPU columns show what the client itself costs.
+//
+// CPU floors. Receiving a 1.25 MB answer in ~300 separate 4 KiB wake-ups
+// costs CPU whatever the client does with the bytes: measured on the 2-core
+// VM this was written on, 70-200 us of CPU per wake-up for a Node reader
+// that only counts bytes ('data' events; more when the writer is slower),
+// i.e. 35-100 ms per listing, near Python's whole call (a blocking recv()
+// loop in Python pays 15-50 us per wake-up). So each language
+// gets a floor, timed round-robin with its client: the same request on a
+// raw kept-alive socket that reads the answer without parsing it. "CPU over
+// floor" is then what the client itself adds (HTTP parsing, XML decoding,
+// building the values), and its ratio to Python's is the fair comparison.
+//
+// TCP stall. On a kept-alive TCP connection an answer longer than one 4 KiB
+// write arrives ~40 ms late from the second call on: supervisord's socket
+// keeps Nagle on, so its second write waits for the ACK of the first, and
+// Linux delays that ACK (up to 40 ms) once the connection looks interactive.
+// A fresh connection starts in quick-ACK mode, hence the extra multicall row
+// on a new connection per call (curl, which connects per call, never pays it).
+//
+// supervisord is stopped on every path (end, error, Ctrl-C / SIGTERM); the
+// pids of its programs are remembered and any left behind are killed.
+//
+// Runs against ../dist (built by `npm ci`); BENCH_DIST=path/to/build
+// points it at another build of the same tree. Needs supervisord; curl and
+// /usr/bin/python3 are optional (their rows are left out, with a note).
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { emitJson, fmtInt, fmtMs, fmtRatio, machine, median, printTable } from './common.js';
+
+const dist = process.env.BENCH_DIST !== undefined
+  ? pathToFileURL(path.resolve(process.env.BENCH_DIST) + path.sep)
+  : new URL('../dist/', import.meta.url);
+const PYTHON_SCRIPT = fileURLToPath(new URL('python-client.py', import.meta.url));
+const PYTHON = '/usr/bin/python3';
+
+const { XmlRpcClient } = await import(new URL('protocol/xmlrpc-client.js', dist).href);
+const { startSupervisord, supervisordVersion } = await import(new URL('test/helpers/supervisord.js', dist).href);
+
+// ---------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------
+
+/**
+ * `--json`, `--programs N` (default 1000), `--samples N` (timed samples of
+ * each full-listing series, default 5: with 1,000 programs one listing takes
+ * supervisord 1-1.5 s here, and there are 6 series per transport (ours, two
+ * Node floors, curl, Python and its floor) of 1 + 5 listings each, about
+ * 1.5 min in all). The small calls take SMALL_FACTOR times as many samples:
+ * they are ~100x shorter.
+ */
+function parseOptions(argv) {
+  const known = new Set(['--json', '--programs', '--samples']);
+  const out = { json: false, programs: 1000, samples: 5 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!known.has(a)) throw new RangeError(`unknown argument ${JSON.stringify(a)} (expected --json, --programs N, --samples N)`);
+    if (a === '--json') {
+      out.json = true;
+      continue;
+    }
+    const v = Number(argv[++i]);
+    if (!Number.isSafeInteger(v) || v <= 0) throw new RangeError(`${a} expects a positive integer, got ${JSON.stringify(argv[i] ?? '')}`);
+    out[a.slice(2)] = v;
+  }
+  return out;
+}
+
+const SMALL_FACTOR = 6;
+/** Untimed calls per series before sampling (the first call opens the connection). */
+const FULL_WARMUP = 1;
+const SMALL_WARMUP = 5;
+
+let opts;
+try {
+  opts = parseOptions(process.argv.slice(2));
+} catch (error) {
+  process.stderr.write(`bench/check.js: ${error.message}\n`);
+  process.exit(2);
+}
+const host = machine();
+const log = (line = '') => { if (!opts.json && !interrupted) process.stdout.write(`${line}\n`); };
+const note = (line) => process.stderr.write(`${line}\n`);
+
+// ---------------------------------------------------------------------------
+// Cleanup on every path
+// ---------------------------------------------------------------------------
+
+/** @type {Promise<any> | null} */
+let starting = null;
+/** Pids of supervisord's programs, as last seen: killed if supervisord leaves them behind. */
+const programPids = new Set();
+const rememberPids = (procs) => {
+  for (const p of procs) if (typeof p.pid === 'number' && p.pid > 0) programPids.add(p.pid);
+};
+/** Open XmlRpcClients, closed by cleanup. */
+const clients = new Set();
+/** Running curl / python children, killed by cleanup. */
+const children = new Set();
+let interrupted = false;
+let cleaning = null;
+
+/** True when `pid` is still one of our `sleep 100000` programs (pids can be reused). */
+function isOurSleep(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1') === '/bin/sleep\u0000100000\u0000';
+  } catch {
+    return false;
+  }
+}
+
+function cleanup() {
+  cleaning ??= (async () => {
+    for (const child of children) child.kill('SIGKILL');
+    await Promise.allSettled([...clients].map((c) => c.close()));
+    if (starting !== null) {
+      const sup = await starting.catch(() => null);
+      if (sup !== null) {
+        // The harness remembers the pids too, but with a 1 s bound that a
+        // listing of 1,000 programs exceeds.
+        try {
+          rememberPids(await sup.call('supervisor.getAllProcessInfo'));
+        } catch {
+          // shutting down already (Ctrl-C reaches it too) or not answering
+        }
+        // stop() SIGTERMs supervisord and keeps waking its event loop (it stops
+        // one program per turn); past 5 s it SIGKILLs it and the programs.
+        await sup.stop();
+      }
+    }
+    let leftovers = 0;
+    for (const pid of programPids) {
+      if (!isOurSleep(pid)) continue;
+      leftovers++;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // exited meanwhile
+      }
+    }
+    if (leftovers > 0) note(`killed ${leftovers} program(s) supervisord left behind`);
+  })();
+  return cleaning;
+}
+
+/** Stops everything and exits with `code`; a second interruption exits at once. */
+function interrupt(why, code) {
+  if (interrupted) {
+    // Leave now; the harness's exit hook still SIGTERMs supervisord.
+    note(`${why} again: exiting without waiting for supervisord`);
+    process.exit(code);
+  }
+  interrupted = true;
+  note(`${why}: stopping supervisord and its programs (a second ${why} exits at once)...`);
+  void cleanup().finally(() => process.exit(code));
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => interrupt(signal, 130));
+// `node bench/check.js --json | head -3`: the reader went away; stop cleanly
+// instead of dying on an unhandled EPIPE with supervisord still running.
+process.stdout.on('error', (error) => {
+  if (error.code !== 'EPIPE') throw error;
+  if (!interrupted) interrupt('stdout closed', 0);
+});
+
+// ---------------------------------------------------------------------------
+// Timed calls: each returns { wallMs, cpuMs? , ...extra }
+// ---------------------------------------------------------------------------
+
+const hr = () => process.hrtime.bigint();
+
+/** One call of our client; `check` throws when the answer is not the expected one. */
+async function oursCall(client, method, params, check) {
+  const cpu0 = process.cpuUsage();
+  const t0 = hr();
+  const result = await client.call(method, params);
+  const wallMs = Number(hr() - t0) / 1e6;
+  const cpu = process.cpuUsage(cpu0);
+  check(result);
+  return { wallMs, cpuMs: (cpu.user + cpu.system) / 1e3 };
+}
+
+/** One multicall of our client; a fault inside the batch is an error. */
+async function oursMulticall(client, calls) {
+  const cpu0 = process.cpuUsage();
+  const t0 = hr();
+  const results = await client.multicall(calls);
+  const wallMs = Number(hr() - t0) / 1e6;
+  const cpu = process.cpuUsage(cpu0);
+  const fault = results.find((r) => r instanceof Error);
+  if (fault !== undefined) throw new Error(`multicall item failed: ${fault.message}`);
+  return { wallMs, cpuMs: (cpu.user + cpu.system) / 1e3 };
+}
+
+/**
+ * Runs a child to completion; resolves its stdout, rejects (with stderr) on
+ * a non-zero exit. The wall time is taken from before spawn() to 'close'.
+ */
+function runChild(bin, args) {
+  return new Promise((resolve, reject) => {
+    const t0 = hr();
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    const out = [];
+    const err = [];
+    child.stdout.on('data', (c) => out.push(c));
+    child.stderr.on('data', (c) => err.push(c));
+    child.on('error', (e) => {
+      children.delete(child);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      const wallMs = Number(hr() - t0) / 1e6;
+      children.delete(child);
+      const stdout = Buffer.concat(out).toString('utf8');
+      if (code !== 0) {
+        const why = signal === null ? `exited ${code}` : `killed by ${signal}`;
+        reject(new Error(`${path.basename(bin)} ${why}: ${Buffer.concat(err).toString('utf8').trim() || stdout.trim()}`));
+      } else resolve({ stdout, wallMs });
+    });
+  });
+}
+
+/**
+ * One curl request: `curl -s --unix-socket SOCK ... http://localhost/RPC2`
+ * or `curl -s ... http://127.0.0.1:PORT/RPC2`, body from a file, answer to
+ * /dev/null. Its status and size are checked; `curlMs` is curl's own
+ * time_total (connect to last byte), so wallMs - curlMs is the spawn cost.
+ */
+async function curlCall(target, bodyFile, minBytes) {
+  const where = target.socketPath !== undefined ? ['--unix-socket', target.socketPath, 'http://localhost/RPC2'] : [target.url];
+  const { stdout, wallMs } = await runChild('curl', [
+    '-s', '-S', ...where,
+    '-H', 'Content-Type: text/xml',
+    '--data-binary', `@${bodyFile}`,
+    '-o', '/dev/null',
+    '-w', '%{http_code} %{size_download} %{time_total}',
+  ]);
+  const [status, size, total] = stdout.trim().split(' ');
+  if (status !== '200' || !(Number(size) >= minBytes)) throw new Error(`curl got HTTP ${status} with ${size} bytes (expected 200 and at least ${minBytes})`);
+  return { wallMs, curlMs: Number(total) * 1e3, bytes: Number(size) };
+}
+
+/**
+ * The CPU floor of a Node client: the same request on a raw kept-alive
+ * socket (opened by the first call) that only counts the answer's bytes,
+ * framed by Content-Length; no parsing, no decoding. `mode` is how bytes
+ * are read: `data` = 'data' events (a fresh Buffer per read, through the
+ * Readable stream machinery: what XmlRpcClient does), `onread` = net's
+ * `onread` option with one reused 64 KiB buffer (no stream, no allocation):
+ * measured here at ~70 us of CPU per wake-up instead of ~190.
+ */
+function rawClient(target, method, mode) {
+  const body = Buffer.from(CALL_XML(method), 'utf8');
+  const hostHeader = target.socketPath !== undefined ? 'localhost' : new URL(target.url).host;
+  const request = Buffer.concat([
+    Buffer.from(`POST /RPC2 HTTP/1.1\r\nHost: ${hostHeader}\r\nContent-Type: text/xml\r\nContent-Length: ${body.length}\r\n\r\n`, 'latin1'),
+    body,
+  ]);
+  let socket = null;
+  /** The call in flight: its promise callbacks, the head bytes so far, then the body bytes still due. */
+  let pending = null;
+  const fail = (error) => {
+    const p = pending;
+    pending = null;
+    socket?.destroy();
+    socket = null;
+    p?.reject(error);
+  };
+  const onData = (chunk) => {
+    const p = pending;
+    if (p === null) return fail(new Error('raw floor: bytes after the answer'));
+    if (p.remaining === null) {
+      // Copies: with `onread` the chunk's memory is reused by the next read.
+      p.head = p.head === null ? Buffer.from(chunk) : Buffer.concat([p.head, chunk]);
+      const end = p.head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const m = /\r\ncontent-length: *(\d+)/i.exec(p.head.subarray(0, end).toString('latin1'));
+      if (m === null) return fail(new Error('raw floor: answer without Content-Length'));
+      p.bytes = Number(m[1]);
+      p.remaining = p.bytes - (p.head.length - end - 4);
+    } else {
+      p.remaining -= chunk.length;
+    }
+    if (p.remaining <= 0) {
+      pending = null;
+      p.resolve(p.bytes);
+    }
+  };
+  const connect = () => new Promise((resolve, reject) => {
+    const where = target.socketPath !== undefined ? { path: target.socketPath } : { port: Number(new URL(target.url).port), host: '127.0.0.1' };
+    const readBuffer = Buffer.alloc(64 * 1024);
+    const s = mode === 'onread'
+      ? net.connect({ ...where, onread: { buffer: readBuffer, callback: (n, buf) => onData(buf.subarray(0, n)) } })
+      : net.connect(where);
+    s.once('connect', () => {
+      s.off('error', reject);
+      s.on('error', fail);
+      s.on('close', () => fail(new Error('raw floor: connection closed')));
+      if (mode !== 'onread') s.on('data', onData);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+  return {
+    async call() {
+      socket ??= await connect();
+      return new Promise((resolve, reject) => {
+        pending = { resolve, reject, head: null, remaining: null, bytes: 0 };
+        socket.write(request);
+      });
+    },
+    async close() {
+      socket?.destroy();
+      socket = null;
+    },
+  };
+}
+
+/** One call of the raw floor; the answer must be at least `minBytes` long. */
+async function rawCall(raw, minBytes) {
+  const cpu0 = process.cpuUsage();
+  const t0 = hr();
+  const bytes = await raw.call();
+  const wallMs = Number(hr() - t0) / 1e6;
+  const cpu = process.cpuUsage(cpu0);
+  if (bytes < minBytes) throw new Error(`raw floor got ${bytes} bytes, expected at least ${minBytes}`);
+  return { wallMs, cpuMs: (cpu.user + cpu.system) / 1e3 };
+}
+
+/**
+ * Times several series round-robin: `warmup` untimed rounds, then `samples`
+ * rounds taking one sample of each series in turn, so a burst of load from
+ * elsewhere on the machine hits every series alike.
+ * @returns {Record<string, Array<{ wallMs: number, cpuMs?: number }>>}
+ */
+async function roundRobin(series, warmup, samples) {
+  const out = {};
+  for (const name of Object.keys(series)) out[name] = [];
+  for (let i = 0; i < warmup; i++) for (const fn of Object.values(series)) await fn();
+  for (let s = 0; s < samples; s++) {
+    for (const [name, fn] of Object.entries(series)) {
+      if (interrupted) throw new Error('interrupted');
+      out[name].push(await fn());
+    }
+  }
+  return out;
+}
+
+/** Median, min and max wall time, and mean CPU per call when measured. */
+function summarise(samples) {
+  const walls = samples.map((s) => s.wallMs);
+  const cpu = samples.every((s) => s.cpuMs !== undefined) ? samples.reduce((a, s) => a + s.cpuMs, 0) / samples.length : undefined;
+  return { medianMs: median(walls), minMs: Math.min(...walls), maxMs: Math.max(...walls), samples: samples.length, cpuMsPerCall: cpu };
+}
+
+/**
+ * Runs bench/python-client.py (warm-up + `calls` calls in one child, round-robin
+ * with its raw-socket floor) and summarises its own figures.
+ */
+async function pythonRun(target, method, calls, minLength) {
+  const where = target.socketPath !== undefined ? ['--socket', target.socketPath] : ['--url', target.url];
+  const args = [PYTHON_SCRIPT, ...where, '--method', method, '--warmup', String(FULL_WARMUP), '--calls', String(calls), '--floor'];
+  const { stdout } = await runChild(PYTHON, args);
+  const r = JSON.parse(stdout);
+  if (!(r.resultLength >= minLength)) throw new Error(`python ${method} answered ${r.resultLength} items, expected ${minLength}`);
+  // Sum of the per-call deltas / calls: the same definition as ours.
+  const sum = (x) => ({
+    medianMs: median(x.wallMs),
+    minMs: Math.min(...x.wallMs),
+    maxMs: Math.max(...x.wallMs),
+    samples: x.wallMs.length,
+    cpuMsPerCall: x.totalCpuMs / x.wallMs.length,
+  });
+  return { client: sum(r), floor: sum(r.floor), python: r.python };
+}
+
+const has = (bin, args) => runChild(bin, args).then(() => true, () => false);
+
+// ---------------------------------------------------------------------------
+// CHECK-LEVEL CASES (case 5). The lead adds SupervisordCheck.run() cases here:
+// full collection vs selective collection. Each entry is an async function
+// that receives the context below and returns rows; rows are printed in the
+// table (and as JSON lines) after the protocol cases. Use ctx.row() so the
+// rows carry the same fields as the others.
+//
+// ctx = {
+//   dist,                 // URL of the build (import lib/check.js from it)
+//   sup,                  // the running supervisord (socketPath, socketUrl, url, port)
+//   programs,             // number of programs; names: ctx.names (p0000, p0001, ...)
+//   samples, smallSamples,
+//   transports,           // [{ name: 'unix'|'tcp', address, socketPath?, url? }]
+//   fullListMs,           // { unix, tcp }: median of ours getAllProcessInfo, for ratios
+//   roundRobin(series, warmup, samples), summarise(samples),
+//   timeAsync(fn),        // wraps fn in { wallMs, cpuMs } like oursCall
+//   row(caseName, client, transport, summary, extra?),
+// }
+//
+// Example (to adapt to lib/check.ts's final API):
+//   async (ctx) => {
+//     const { SupervisordCheck } = await import(new URL('lib/check.js', ctx.dist).href);
+//     const full = new SupervisordCheck({ name: 'bench', socket: ctx.sup.socketUrl });
+//     const some = new SupervisordCheck({ name: 'bench', socket: ctx.sup.socketUrl, proc_names: ctx.names.slice(0, 5) });
+//     try {
+//       const r = await ctx.roundRobin({ full: ctx.timeAsync(() => full.run()), some: ctx.timeAsync(() => some.run()) }, 1, ctx.samples);
+//       return [
+//         ctx.row(`check.run full/${ctx.programs}`, 'ours', 'unix', ctx.summarise(r.full)),
+//         ctx.row(`check.run proc_names=5/${ctx.programs}`, 'ours', 'unix', ctx.summarise(r.some)),
+//       ];
+//     } finally {
+//       await Promise.all([full.close(), some.close()]);
+//     }
+//   },
+// ---------------------------------------------------------------------------
+
+/** @type {Array<(ctx: any) => Promise<object[]>>} */
+const CHECK_CASES = [];
+
+// ---------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------
+
+const CALL_XML = (method) => `<?xml version='1.0'?>\n<methodCall>\n<methodName>${method}</methodName>\n<params>\n</params>\n</methodCall>\n`;
+
+async function main() {
+  const n = opts.programs;
+  const supVersion = await supervisordVersion();
+  const haveCurl = await has('curl', ['--version']);
+  const havePython = fs.existsSync(PYTHON) && (await has(PYTHON, ['-c', 'import xmlrpc.client']));
+  if (!haveCurl) note('curl not found: its rows are left out');
+  if (!havePython) note(`${PYTHON} not found (or has no xmlrpc.client): its rows are left out`);
+
+  log(`supervisord XML-RPC round trips against a real supervisord ${supVersion} with ${fmtInt(n)} programs`);
+  log(`machine: ${host.cpu}, ${host.cores} cores, node ${host.node}, ${host.platform}`);
+  log('note: supervisord itself dominates the full-list time: it writes its answer 4 KiB per turn of its event');
+  log('      loop, and each turn walks every process.');
+  log('Wall ms are medians; "vs curl" of ours = median of the per-round ratios (samples are paired).');
+  log('CPU ms/call = client process CPU (user+system) per call, mean over the samples.');
+  log('curl = wall time of one curl child, spawn included ("curl getState" shows that floor). python =');
+  log(`${PYTHON} xmlrpc.client, keep-alive, timed by itself. CPU floor = the same request on a raw kept-alive`);
+  log('socket reading the answer without parsing it, per language; "over floor" = client CPU minus its floor.');
+
+  const names = Array.from({ length: n }, (_, i) => `p${String(i).padStart(String(n - 1).length, '0')}`);
+  const programs = names.map((name) => ({ name, command: '/bin/sleep 100000', autostart: true, startsecs: 0 }));
+  const t0 = Date.now();
+  starting = startSupervisord({ programs, startTimeoutMs: 120_000 });
+  const sup = await starting;
+  await sup.waitFor((procs) => {
+    rememberPids(procs);
+    return procs.length === n && procs.every((p) => p.statename === 'RUNNING');
+  }, 300_000);
+  log(`setup: ${fmtInt(n)} programs RUNNING after ${((Date.now() - t0) / 1e3).toFixed(1)} s`);
+  log();
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-check-'));
+  const bodyFile = (method) => {
+    const file = path.join(dir, `${method}.xml`);
+    if (!fs.existsSync(file)) fs.writeFileSync(file, CALL_XML(method));
+    return file;
+  };
+
+  const transports = [
+    { name: 'unix', address: sup.socketUrl, socketPath: sup.socketPath },
+    { name: 'tcp', address: sup.url, url: sup.url },
+  ];
+  const rows = [];
+  const common = { programs: n, cpu: host.cpu, cores: host.cores, node: host.node, supervisord: supVersion };
+  const row = (caseName, client, transport, s, extra = {}) => {
+    const r = { case: caseName, client, transport, ...common, ...s, ...extra };
+    rows.push(r);
+    if (opts.json && !interrupted) emitJson(r);
+    return r;
+  };
+  const fullListMs = {};
+  const smallSamples = opts.samples * SMALL_FACTOR;
+  const expectList = (r) => {
+    if (!Array.isArray(r) || r.length !== n) throw new Error(`getAllProcessInfo answered ${Array.isArray(r) ? r.length : typeof r} items, expected ${n}`);
+  };
+  const expectState = (r) => {
+    if (r?.statename !== 'RUNNING') throw new Error(`getState answered ${JSON.stringify(r)}`);
+  };
+  const expectVersion = (r) => {
+    if (r !== supVersion) throw new Error(`getSupervisorVersion answered ${JSON.stringify(r)}, expected ${supVersion}`);
+  };
+  const batch = [
+    ...[0, n >> 2, n >> 1, (3 * n) >> 2, n - 1].map((i) => ({ methodName: 'supervisor.getProcessInfo', params: [names[i]] })),
+    { methodName: 'supervisor.getSupervisorVersion' },
+    { methodName: 'supervisor.getState' },
+  ];
+  let answerBytes;
+
+  try {
+    for (const t of transports) {
+      const client = new XmlRpcClient(t.address, { timeoutMs: 120_000 });
+      clients.add(client);
+
+      // Cases 1 and 2: the full listing.
+      const full = `getAllProcessInfo/${n} ${t.name}`;
+      const raw = rawClient(t, 'supervisor.getAllProcessInfo', 'data');
+      const rawOnread = rawClient(t, 'supervisor.getAllProcessInfo', 'onread');
+      clients.add(raw);
+      clients.add(rawOnread);
+      const series = {
+        ours: () => oursCall(client, 'supervisor.getAllProcessInfo', [], expectList),
+        floor: () => rawCall(raw, 100 * n),
+        floorOnread: () => rawCall(rawOnread, 100 * n),
+      };
+      if (haveCurl) {
+        series.curl = () => curlCall(t, bodyFile('supervisor.getAllProcessInfo'), 100 * n);
+        series.curlFloor = () => curlCall(t, bodyFile('supervisor.getState'), 1);
+      }
+      const r = await roundRobin(series, FULL_WARMUP, opts.samples);
+      for (const c of [raw, rawOnread]) {
+        await c.close();
+        clients.delete(c);
+      }
+      const py = havePython ? await pythonRun(t, 'supervisor.getAllProcessInfo', opts.samples, n) : null;
+      const ours = summarise(r.ours);
+      const floor0 = summarise(r.floor);
+      const oursOver = ours.cpuMsPerCall - floor0.cpuMsPerCall;
+      const pyOver = py === null ? undefined : py.client.cpuMsPerCall - py.floor.cpuMsPerCall;
+      fullListMs[t.name] = ours.medianMs;
+      const curl = haveCurl ? summarise(r.curl) : null;
+      const floor = haveCurl ? summarise(r.curlFloor) : null;
+      if (haveCurl) answerBytes = r.curl[0].bytes;
+      // Paired: the median of the per-round ratios (one sample of each per
+      // round), steadier under load than the ratio of the two medians.
+      const paired = curl === null ? undefined : median(r.ours.map((o, i) => o.wallMs / r.curl[i].wallMs));
+      row(full, 'ours', t.name, ours, {
+        ratioToCurl: paired,
+        cpuOverFloorMs: oursOver,
+        cpuRatioToPython: py === null ? undefined : ours.cpuMsPerCall / py.client.cpuMsPerCall,
+        cpuOverFloorRatioToPython: pyOver === undefined ? undefined : oursOver / pyOver,
+      });
+      row(full, 'node raw socket (CPU floor)', t.name, floor0);
+      row(full, 'node raw socket, onread', t.name, summarise(r.floorOnread));
+      if (curl !== null) {
+        row(full, 'curl', t.name, curl, { curlTimeTotalMs: median(r.curl.map((s) => s.curlMs)), bytes: answerBytes });
+        row(`getState ${t.name}`, 'curl (spawn floor)', t.name, floor, { curlTimeTotalMs: median(r.curlFloor.map((s) => s.curlMs)) });
+      }
+      if (py !== null) {
+        row(full, `python ${py.python} xmlrpc.client`, t.name, py.client, {
+          ratioToCurl: curl === null ? undefined : py.client.medianMs / curl.medianMs,
+          cpuOverFloorMs: pyOver,
+        });
+        row(full, 'python raw socket (CPU floor)', t.name, py.floor);
+      }
+
+      // Cases 3 and 4: small calls and one multicall, round-robin.
+      const small = await roundRobin(
+        {
+          getState: () => oursCall(client, 'supervisor.getState', [], expectState),
+          getSupervisorVersion: () => oursCall(client, 'supervisor.getSupervisorVersion', [], expectVersion),
+          multicall: () => oursMulticall(client, batch),
+          multicallFresh: async () => {
+            const fresh = new XmlRpcClient(t.address, { timeoutMs: 120_000 });
+            clients.add(fresh);
+            try {
+              return await oursMulticall(fresh, batch);
+            } finally {
+              await fresh.close();
+              clients.delete(fresh);
+            }
+          },
+        },
+        SMALL_WARMUP,
+        smallSamples,
+      );
+      row(`getState ${t.name}`, 'ours', t.name, summarise(small.getState));
+      row(`getSupervisorVersion ${t.name}`, 'ours', t.name, summarise(small.getSupervisorVersion));
+      const mc = summarise(small.multicall);
+      row(`multicall/${batch.length} ${t.name}`, 'ours', t.name, mc, { ratioToFullList: mc.medianMs / ours.medianMs });
+      const mcFresh = summarise(small.multicallFresh);
+      row(`multicall/${batch.length} ${t.name}`, 'ours, new connection per call', t.name, mcFresh, { ratioToFullList: mcFresh.medianMs / ours.medianMs });
+
+      await client.close();
+      clients.delete(client);
+    }
+
+    // Case 5: check-level cases (see CHECK_CASES).
+    const timeAsync = (fn) => async () => {
+      const cpu0 = process.cpuUsage();
+      const t1 = hr();
+      await fn();
+      const wallMs = Number(hr() - t1) / 1e6;
+      const cpu = process.cpuUsage(cpu0);
+      return { wallMs, cpuMs: (cpu.user + cpu.system) / 1e3 };
+    };
+    const ctx = { dist, sup, programs: n, names, samples: opts.samples, smallSamples, transports, fullListMs, roundRobin, summarise, timeAsync, row };
+    for (const checkCase of CHECK_CASES) await checkCase(ctx);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  if (!opts.json) {
+    const range = (r) => `${fmtMs(r.minMs)}-${fmtMs(r.maxMs)}`;
+    printTable(
+      [
+        { key: 'case', title: 'case' },
+        { key: 'client', title: 'client' },
+        { key: 'medianMs', title: 'median ms', format: fmtMs },
+        { key: 'range', title: 'min-max ms' },
+        { key: 'ratioToCurl', title: 'vs curl', format: fmtRatio },
+        { key: 'cpuMsPerCall', title: 'CPU ms/call', format: fmtMs },
+        { key: 'cpuOverFloorMs', title: 'over floor', format: fmtMs },
+        { key: 'cpuRatioToPython', title: 'CPU/py', format: (v) => v.toFixed(2) },
+        { key: 'cpuOverFloorRatioToPython', title: 'over floor/py', format: (v) => v.toFixed(2) },
+        { key: 'ratioToFullList', title: 'vs full list', format: fmtRatio },
+        { key: 'samples', title: 'samples' },
+      ],
+      rows.map((r) => ({ ...r, range: range(r) })),
+    );
+    log();
+    if (answerBytes !== undefined) log(`getAllProcessInfo answer: ${fmtInt(answerBytes)} bytes (curl's size_download)`);
+    for (const r of rows.filter((x) => x.client === 'curl' && x.curlTimeTotalMs !== undefined)) {
+      log(`curl ${r.transport}: its own time_total ${fmtMs(r.curlTimeTotalMs)} ms of ${fmtMs(r.medianMs)} ms wall (the rest is spawning it)`);
+    }
+    log('node raw socket, onread = the floor read with net\'s `onread` option into one reused buffer (no stream');
+    log('     machinery, no Buffer per read): what a client reading that way would pay instead.');
+    log(`multicall/${batch.length} = ${batch.length - 2} x getProcessInfo + getSupervisorVersion + getState in one system.multicall`);
+    for (const tn of transports.map((x) => x.name)) {
+      const kept = rows.find((r) => r.case === `multicall/${batch.length} ${tn}` && r.client === 'ours');
+      const fresh = rows.find((r) => r.case === `multicall/${batch.length} ${tn}` && r.client !== 'ours');
+      if (kept !== undefined && fresh !== undefined && kept.medianMs - fresh.medianMs > 20) {
+        log(`${tn}: the multicall answer (> 4 KiB) waits ${fmtMs(kept.medianMs - fresh.medianMs)} ms longer on the kept-alive connection than on`);
+        log('     a new one: supervisord\'s Nagle holds its 2nd write until the 1st is ACKed, and Linux delays that ACK');
+        log('     (up to 40 ms) once a connection looks interactive. A new connection starts in quick-ACK mode.');
+      }
+    }
+    const ours = rows.filter((r) => r.client === 'ours' && r.case.startsWith('getAllProcessInfo/'));
+    const targets = ours.map((r) => {
+      const parts = [];
+      if (r.ratioToCurl !== undefined) parts.push(`ours/curl ${fmtRatio(r.ratioToCurl)} (target <= 1.05x: ${r.ratioToCurl <= 1.05 ? 'met' : 'NOT met'})`);
+      if (r.cpuRatioToPython !== undefined) {
+        parts.push(`CPU ours/python ${r.cpuRatioToPython.toFixed(2)} (target <= 0.10: ${r.cpuRatioToPython <= 0.1 ? 'met' : 'NOT met'}),`
+          + ` ${r.cpuOverFloorRatioToPython.toFixed(2)} over each one's floor`);
+      }
+      return `  ${r.transport}: ${parts.join('; ') || 'no comparison available'}`;
+    });
+    log('issue targets for getAllProcessInfo:');
+    for (const line of targets) log(line);
+  }
+}
+
+let failed = false;
+try {
+  await main();
+} catch (error) {
+  if (!interrupted) {
+    failed = true;
+    note(`bench/check.js failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  }
+} finally {
+  const t = Date.now();
+  await cleanup();
+  if (!interrupted) note(`supervisord stopped in ${((Date.now() - t) / 1e3).toFixed(1)} s`);
+}
+// After an interrupt the signal handler exits (130) once cleanup is done.
+process.exitCode = interrupted ? 130 : failed ? 1 : 0;
