@@ -15,3 +15,5 @@ export { buildResult, parseVersion } from './submissions.js';
 export { SupervisordEmulator, makeProcess, PROCESS_STATES } from './emulator.js';
 export type { EmulatorOptions, EmulatedFault, EmulatedState, EmulatorStats } from './emulator.js';
 export type * from './types.js';
+export { formatText, formatPrometheus, formatDogStatsD, packDatagrams, PROMETHEUS_CONTENT_TYPE } from './outputs/index.js';
+export type { ServerRun } from './outputs/index.js';

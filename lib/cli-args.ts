@@ -1,0 +1,512 @@
+/**
+ * The command line of `supervisord-check`, parsed and validated without any
+ * I/O: flags to {@link CliOptions}, and options to a check instance with the
+ * reference's keys. Reading files, the environment and the file system is
+ * `cli.ts`'s job.
+ *
+ * @module
+ */
+
+import { parseAddress } from '../protocol/address.js';
+import { AddressError } from '../protocol/errors.js';
+
+/**
+ * The command line cannot be used: unknown flag, missing or malformed value,
+ * flags that contradict each other. The CLI prints the message as
+ * `supervisord-check: <message>` and exits with code 2. A message never
+ * contains a password.
+ */
+export class UsageError extends Error {
+  /** Stable machine-readable identifier. */
+  readonly code = 'ERR_USAGE' as const;
+
+  override get name(): string {
+    return 'UsageError';
+  }
+}
+
+/** Output formats of `--format`. */
+export type OutputFormat = 'text' | 'json' | 'prometheus' | 'dogstatsd';
+
+/** A `host:port` flag value. IPv6 hosts are bare (`::1`), without brackets. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** What the command line asks for. */
+export interface CliOptions {
+  /** `check` (the default), `help`, `version`, or `demo` (first argument `demo`). */
+  command: 'check' | 'help' | 'version' | 'demo';
+  /** Arguments after `demo`, for the demo itself. */
+  demoArgs: string[];
+  /** `--socket`, normalised to `unix:///abs/path`. */
+  socket?: string;
+  host?: string;
+  port?: number;
+  url?: string;
+  username?: string;
+  passwordFile?: string;
+  name?: string;
+  procNames: string[];
+  procRegex: string[];
+  procNamesExclude: string[];
+  procRegexExclude: string[];
+  /** `--status-mapping STATE=status` pairs, in order. */
+  statusMapping: Array<[string, string]>;
+  tags: string[];
+  /** `--timeout`, in seconds. */
+  timeoutSeconds?: number;
+  config?: string;
+  format?: OutputFormat;
+  /** `--interval`, in milliseconds. */
+  intervalMs?: number;
+  serve?: HostPort;
+  dogstatsd?: HostPort;
+  /** False with `--no-color`. */
+  color: boolean;
+}
+
+const FORMATS: readonly OutputFormat[] = ['text', 'json', 'prometheus', 'dogstatsd'];
+
+/** Flags taking a value; `repeat` ones may be given several times. */
+const VALUE_FLAGS: Readonly<Record<string, { repeat: boolean }>> = Object.freeze({
+  '--socket': { repeat: false },
+  '--host': { repeat: false },
+  '--port': { repeat: false },
+  '--url': { repeat: false },
+  '--username': { repeat: false },
+  '--password-file': { repeat: false },
+  '--name': { repeat: false },
+  '--proc-names': { repeat: true },
+  '--proc-regex': { repeat: true },
+  '--proc-names-exclude': { repeat: true },
+  '--proc-regex-exclude': { repeat: true },
+  '--status-mapping': { repeat: true },
+  '--tag': { repeat: true },
+  '--timeout': { repeat: false },
+  '--config': { repeat: false },
+  '--format': { repeat: false },
+  '--interval': { repeat: false },
+  '--serve': { repeat: false },
+  '--dogstatsd': { repeat: false },
+});
+
+/** Flags that describe one instance, which `--config` describes instead. */
+const INSTANCE_FLAGS = [
+  '--socket',
+  '--host',
+  '--port',
+  '--url',
+  '--username',
+  '--name',
+  '--proc-names',
+  '--proc-regex',
+  '--proc-names-exclude',
+  '--proc-regex-exclude',
+  '--status-mapping',
+  '--tag',
+  '--timeout',
+];
+
+const PASSWORD_REFUSAL =
+  '--password is not accepted: a password on the command line is visible to every user of the machine ' +
+  '(ps, /proc) and stays in the shell history; put it in a file readable only by you and pass ' +
+  '--password-file FILE, or set SUPERVISORD_PASSWORD';
+
+/** Shortest `--interval`: a check every few milliseconds would only load supervisord. */
+const MIN_INTERVAL_MS = 100;
+/** Longest `--interval` and `--timeout` (one day; also below setTimeout's 2^31 ms ceiling). */
+const MAX_DURATION_MS = 86_400_000;
+
+/**
+ * Parses the arguments (without `node` and the script).
+ *
+ * `--flag value` and `--flag=value` are both accepted. `--help`/`-h` and
+ * `--version`/`-V` win over everything else. `demo` as the first argument
+ * selects the demo; what follows it is left to the demo.
+ *
+ * @throws {UsageError} naming the flag at fault.
+ */
+export function parseArgs(argv: readonly string[]): CliOptions {
+  const options: CliOptions = {
+    command: 'check',
+    demoArgs: [],
+    procNames: [],
+    procRegex: [],
+    procNamesExclude: [],
+    procRegexExclude: [],
+    statusMapping: [],
+    tags: [],
+    color: true,
+  };
+  if (argv[0] === 'demo') {
+    options.command = 'demo';
+    options.demoArgs = argv.slice(1);
+    return options;
+  }
+  const end = argv.indexOf('--');
+  const flags = end < 0 ? argv : argv.slice(0, end);
+  if (flags.includes('--help') || flags.includes('-h')) return { ...options, command: 'help' };
+  if (flags.includes('--version') || flags.includes('-V')) return { ...options, command: 'version' };
+
+  const seen = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (i === end) {
+      if (i + 1 < argv.length) throw new UsageError(`unexpected argument ${quote(argv[i + 1]!)}`);
+      break;
+    }
+    if (!arg.startsWith('-') || arg === '-') {
+      throw new UsageError(`unexpected argument ${quote(arg)} (the only subcommand is demo, as the first argument)`);
+    }
+    const eq = arg.indexOf('=');
+    const flag = eq < 0 ? arg : arg.slice(0, eq);
+    // Refused before anything else, and without ever quoting the value.
+    if (flag === '--password' || flag === '--pass') throw new UsageError(PASSWORD_REFUSAL);
+    if (flag === '--no-color') {
+      if (eq >= 0) throw new UsageError('--no-color takes no value');
+      options.color = false;
+      continue;
+    }
+    const spec = VALUE_FLAGS[flag];
+    if (spec === undefined) throw new UsageError(`unknown option ${quote(flag)} (see --help)`);
+    let value: string;
+    if (eq >= 0) {
+      value = arg.slice(eq + 1);
+    } else {
+      const next = argv[i + 1];
+      if (next === undefined || i + 1 === end || next.startsWith('--')) throw new UsageError(`${flag} needs a value`);
+      value = next;
+      i++;
+    }
+    if (!spec.repeat && seen.has(flag)) throw new UsageError(`${flag} is given more than once`);
+    seen.add(flag);
+    applyFlag(options, flag, value);
+  }
+  checkCombinations(options, seen);
+  return options;
+}
+
+function applyFlag(options: CliOptions, flag: string, value: string): void {
+  switch (flag) {
+    case '--socket':
+      options.socket = socketValue(value);
+      return;
+    case '--host':
+      if (value.trim() === '') throw new UsageError('--host needs a host name or an IP address');
+      options.host = value;
+      return;
+    case '--port':
+      options.port = portValue(value, '--port', 1);
+      return;
+    case '--url':
+      nonEmpty(value, flag);
+      options.url = value;
+      return;
+    case '--username':
+      nonEmpty(value, flag);
+      options.username = value;
+      return;
+    case '--password-file':
+      nonEmpty(value, flag);
+      options.passwordFile = value;
+      return;
+    case '--name':
+      if (value.trim() === '') throw new UsageError('--name needs a non-blank server name');
+      options.name = value;
+      return;
+    case '--proc-names':
+      options.procNames.push(...nameList(value, flag));
+      return;
+    case '--proc-names-exclude':
+      options.procNamesExclude.push(...nameList(value, flag));
+      return;
+    case '--proc-regex':
+      // Not split at commas: a pattern may hold one (`a{1,3}`).
+      nonEmpty(value, flag);
+      options.procRegex.push(value);
+      return;
+    case '--proc-regex-exclude':
+      nonEmpty(value, flag);
+      options.procRegexExclude.push(value);
+      return;
+    case '--status-mapping':
+      options.statusMapping.push(...mappingList(value));
+      return;
+    case '--tag':
+      nonEmpty(value, flag);
+      options.tags.push(value);
+      return;
+    case '--timeout':
+      options.timeoutSeconds = parseDuration(value, flag) / 1000;
+      return;
+    case '--config':
+      nonEmpty(value, flag);
+      options.config = value;
+      return;
+    case '--format':
+      if (!(FORMATS as readonly string[]).includes(value)) {
+        throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got ${quote(value)}`);
+      }
+      options.format = value as OutputFormat;
+      return;
+    case '--interval': {
+      const ms = parseDuration(value, flag);
+      if (ms < MIN_INTERVAL_MS) throw new UsageError(`--interval must be at least ${MIN_INTERVAL_MS}ms, got ${quote(value)}`);
+      options.intervalMs = ms;
+      return;
+    }
+    case '--serve':
+      options.serve = parseHostPort(value, flag, 0);
+      return;
+    default: // '--dogstatsd', the last entry of VALUE_FLAGS
+      options.dogstatsd = parseHostPort(value, flag, 1);
+  }
+}
+
+function checkCombinations(options: CliOptions, seen: ReadonlySet<string>): void {
+  if (options.config !== undefined) {
+    const clash = INSTANCE_FLAGS.find((f) => seen.has(f));
+    if (clash !== undefined) {
+      throw new UsageError(`--config cannot be combined with ${clash}: the instances in the file describe the servers`);
+    }
+  }
+  const targets = [
+    options.socket !== undefined ? '--socket' : undefined,
+    options.url !== undefined ? '--url' : undefined,
+    options.host !== undefined || options.port !== undefined ? '--host/--port' : undefined,
+  ].filter((t) => t !== undefined);
+  if (targets.length > 1) throw new UsageError(`${targets.join(' and ')} both name the server: give only one`);
+  if (options.serve !== undefined && options.dogstatsd !== undefined) {
+    throw new UsageError('--serve and --dogstatsd cannot be combined: run two instances of supervisord-check');
+  }
+  if (options.serve !== undefined && options.intervalMs !== undefined) {
+    throw new UsageError('--interval does not apply to --serve: each scrape of /metrics runs the check');
+  }
+  if (options.format !== undefined && (options.serve !== undefined || options.dogstatsd !== undefined)) {
+    const mode = options.serve !== undefined ? '--serve (always prometheus)' : '--dogstatsd (always DogStatsD datagrams)';
+    throw new UsageError(`--format does not apply to ${mode}`);
+  }
+}
+
+/**
+ * A duration: a number with an optional unit `ms`, `s`, `m` or `h`; no unit
+ * means seconds (`10`, `10s`, `500ms`, `1.5m`).
+ *
+ * @returns milliseconds, rounded to an integer.
+ * @throws {UsageError} for anything else, zero, or more than a day.
+ */
+export function parseDuration(text: string, flag: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (m === null) throw new UsageError(`${flag} must be a duration like 10s, 500ms or 10 (seconds), got ${quote(text)}`);
+  const unit = m[2] ?? 's';
+  const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
+  const ms = Math.round(Number(m[1]) * factor);
+  if (ms <= 0) throw new UsageError(`${flag} must be longer than 0, got ${quote(text)}`);
+  if (ms > MAX_DURATION_MS) throw new UsageError(`${flag} must be at most a day, got ${quote(text)}`);
+  return ms;
+}
+
+/**
+ * `host:port`, `[ipv6]:port`, or a bare port (host `127.0.0.1`: listening on
+ * every interface must be asked for explicitly, `0.0.0.0:9876`).
+ *
+ * @param minPort 0 allows port 0 (any free port, for `--serve`).
+ * @throws {UsageError} naming the flag.
+ */
+export function parseHostPort(text: string, flag: string, minPort: 0 | 1): HostPort {
+  const example = `e.g. ${flag} 127.0.0.1:${flag === '--serve' ? 9876 : 8125}`;
+  let host: string;
+  let portText: string;
+  const v6 = /^\[([^\]]+)\]:([^:]*)$/.exec(text);
+  if (v6 !== null) {
+    host = v6[1]!;
+    portText = v6[2]!;
+  } else if (/^[0-9]+$/.test(text)) {
+    host = '127.0.0.1';
+    portText = text;
+  } else {
+    const colon = text.lastIndexOf(':');
+    if (colon <= 0 || text.indexOf(':') !== colon) throw new UsageError(`${flag} must be host:port, ${example}, got ${quote(text)}`);
+    host = text.slice(0, colon);
+    portText = text.slice(colon + 1);
+  }
+  if (/[\s/@]/.test(host)) throw new UsageError(`${flag} has an invalid host ${quote(host)}, ${example}`);
+  return { host, port: portValue(portText, flag, minPort) };
+}
+
+function portValue(text: string, flag: string, min: 0 | 1): number {
+  const n = /^[0-9]{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= min && n <= 65535)) throw new UsageError(`${flag} needs a port number from ${min} to 65535, got ${quote(text)}`);
+  return n;
+}
+
+function socketValue(value: string): string {
+  const path = value.startsWith('unix://') ? value.slice('unix://'.length) : value;
+  if (!path.startsWith('/')) {
+    throw new UsageError(`--socket needs unix:///absolute/path.sock or an absolute path, got ${quote(value)}`);
+  }
+  return `unix://${path}`;
+}
+
+function nameList(value: string, flag: string): string[] {
+  const names = value.split(',');
+  if (names.some((n) => n === '')) throw new UsageError(`${flag} has an empty name in ${quote(value)} (names are separated by commas)`);
+  return names;
+}
+
+function mappingList(value: string): Array<[string, string]> {
+  return value.split(',').map((item): [string, string] => {
+    const eq = item.indexOf('=');
+    if (eq <= 0 || eq === item.length - 1) {
+      throw new UsageError(`--status-mapping must be STATE=up|down|unknown, e.g. STOPPED=up, got ${quote(item)}`);
+    }
+    return [item.slice(0, eq), item.slice(eq + 1)];
+  });
+}
+
+function nonEmpty(value: string, flag: string): void {
+  if (value === '') throw new UsageError(`${flag} needs a non-empty value`);
+}
+
+function quote(text: string): string {
+  return JSON.stringify(text);
+}
+
+/** Where a check instance connects, as instance keys, plus a printable form. */
+export type Target = ({ socket: string } | { host: string; port: number }) & {
+  /** `unix:///run/supervisor.sock` or `http://localhost:9001`. */
+  display: string;
+  /** The user of the URL's userinfo, when there was one. */
+  username?: string;
+  /** The password of the URL's userinfo (only accepted from the environment). */
+  password?: string;
+};
+
+/**
+ * Maps a server URL to instance keys: `unix:///abs/path` (or `/abs/path`) to
+ * `socket`, `http://host[:port][/RPC2]` (or `host[:port]`) to `host` and
+ * `port`.
+ *
+ * https is refused for now: the check's instance has no TLS option yet. A
+ * path other than `/`, `/RPC2` or one under `/RPC2` is refused: the check
+ * always calls `/RPC2`, and anything else would silently ask another URL.
+ *
+ * @param url the URL.
+ * @param origin how to name it in messages (`--url`, `SUPERVISOR_SERVER_URL`).
+ * @param allowPassword whether a password in the URL is accepted (not on the command line).
+ * @throws {UsageError} naming `origin`; the URL's userinfo is never quoted.
+ */
+export function targetFromUrl(url: string, origin: string, allowPassword: boolean): Target {
+  let parsed: ReturnType<typeof parseAddress>;
+  try {
+    parsed = parseAddress(url);
+  } catch (error) {
+    if (!(error instanceof AddressError)) throw error;
+    throw new UsageError(`${origin}: ${error.message}`);
+  }
+  const { address } = parsed;
+  if (parsed.password !== undefined && !allowPassword) throw new UsageError(`${origin} must not contain a password: ${PASSWORD_REFUSAL.slice(PASSWORD_REFUSAL.indexOf(':') + 2)}`);
+  const auth: { username?: string; password?: string } = {};
+  if (parsed.username !== undefined && parsed.username !== '') auth.username = parsed.username;
+  if (parsed.password !== undefined && parsed.password !== '') auth.password = parsed.password;
+  if (address.kind === 'unix') return { socket: `unix://${address.socketPath}`, display: `unix://${address.socketPath}`, ...auth };
+  if (address.tls) {
+    throw new UsageError(`${origin}: https is not supported yet (the check has no TLS option); use http:// or a unix socket`);
+  }
+  if (address.path !== '/' && address.path !== '/RPC2' && !address.path.startsWith('/RPC2/')) {
+    throw new UsageError(`${origin}: the path ${quote(address.path)} is not supported: the check always calls /RPC2`);
+  }
+  const host = address.host;
+  return { host, port: address.port, display: `http://${hostPort(host, address.port)}`, ...auth };
+}
+
+/** `host:port` with IPv6 hosts in brackets. */
+export function hostPort(host: string, port: number): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * The default server name of a target: the socket path
+ * (`/run/supervisor.sock`) or `host:port` (`localhost:9001`).
+ */
+export function defaultName(target: Target): string {
+  return 'socket' in target ? target.socket.slice('unix://'.length) : hostPort(target.host, target.port);
+}
+
+/**
+ * The check instance (reference keys) that the flags describe. Keys are set
+ * only when the flags give them, so that the check's defaults apply.
+ *
+ * @param options parsed flags (not `--config`).
+ * @param target where to connect (from the flags or the default discovery).
+ * @param password the password from `--password-file` or the environment.
+ */
+export function instanceFromOptions(options: CliOptions, target: Target, password: string | undefined): Record<string, unknown> {
+  const instance: Record<string, unknown> = { name: options.name ?? defaultName(target) };
+  if ('socket' in target) instance['socket'] = target.socket;
+  else {
+    instance['host'] = target.host;
+    instance['port'] = target.port;
+  }
+  const username = options.username ?? target.username;
+  if (username !== undefined) instance['username'] = username;
+  // A password without a user is not sent by the check (it warns); an ambient SUPERVISORD_PASSWORD must not cause that warning.
+  const secret = password ?? target.password;
+  if (username !== undefined && secret !== undefined) instance['password'] = secret;
+  if (options.procNames.length > 0) instance['proc_names'] = [...options.procNames];
+  if (options.procRegex.length > 0) instance['proc_regex'] = [...options.procRegex];
+  if (options.procNamesExclude.length > 0) instance['proc_names_exclude'] = [...options.procNamesExclude];
+  if (options.procRegexExclude.length > 0) instance['proc_regex_exclude'] = [...options.procRegexExclude];
+  if (options.statusMapping.length > 0) instance['status_mapping_override'] = Object.fromEntries(options.statusMapping);
+  if (options.tags.length > 0) instance['tags'] = [...options.tags];
+  if (options.timeoutSeconds !== undefined) instance['timeout'] = options.timeoutSeconds;
+  return instance;
+}
+
+/** The `--help` text. */
+export const HELP_TEXT = `Usage: supervisord-check [options]
+       supervisord-check demo
+
+Checks supervisord over XML-RPC like the Datadog Agent's supervisord check,
+and prints or exports the result.
+
+Server (one of; default: $SUPERVISOR_SERVER_URL, then the first existing of
+/var/run/supervisor.sock, /run/supervisor.sock, /tmp/supervisor.sock, then
+http://localhost:9001):
+  --socket PATH            unix:///abs/path.sock or /abs/path.sock
+  --url URL                unix:///abs/path.sock or http://host:port
+  --host HOST, --port N    TCP host (default localhost) and port (default 9001)
+  --username USER          HTTP Basic user
+  --password-file FILE     password: the file's first line; else the
+                           SUPERVISORD_PASSWORD environment variable
+                           (--password is refused: argv is public)
+  --name NAME              server name, tag supervisord_server (default:
+                           the socket path or host:port)
+  --config FILE            JSON {"instances": [{...}, ...]} with the Datadog
+                           check's instance keys; servers run concurrently
+
+Check (the Datadog instance keys):
+  --proc-names A,B         only these processes (repeatable)
+  --proc-regex RE          only processes matching RE (repeatable)
+  --proc-names-exclude A,B / --proc-regex-exclude RE
+  --status-mapping S=up    map a state to up, down or unknown (repeatable)
+  --tag K:V                add a tag to everything (repeatable)
+  --timeout 10s            per-call deadline (ms, s, m, h; default unit s)
+
+Output:
+  --format F               text (default on a terminal), json (default
+                           otherwise), prometheus, dogstatsd
+  --no-color               no colours in text (also NO_COLOR=1)
+  --interval 15s           run again every interval until SIGINT/SIGTERM
+                           (json: one compact line per run)
+  --serve HOST:PORT        serve /metrics (Prometheus); one run per scrape
+  --dogstatsd HOST:PORT    send DogStatsD datagrams over UDP at start and
+                           every interval (default 15s)
+  -h, --help / -V, --version
+
+Exit codes (single run): 0 every service check OK, 1 one is WARNING or
+UNKNOWN, 2 one is CRITICAL or the run failed, or bad flags/config; 3 internal
+error. With --interval, --serve, --dogstatsd: 0 after SIGINT/SIGTERM.
+`;

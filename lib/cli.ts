@@ -1,0 +1,646 @@
+#!/usr/bin/env node
+/**
+ * `supervisord-check`: the command line. Parses the flags (`cli-args.ts`),
+ * builds one check instance per server, then runs once, every `--interval`,
+ * per scrape (`--serve`) or per interval to a DogStatsD server
+ * (`--dogstatsd`), writing one of the output formats of `outputs/`.
+ *
+ * Decisions the issue left open:
+ * - default `--format`: `text` when stdout is a terminal, `json` otherwise
+ *   (a pipe is usually a program);
+ * - `--interval` with `json` writes one compact JSON document per line
+ *   (JSON Lines), so that a reader can split the runs; `text` starts each run
+ *   with a `--- <local time> ---` line; `prometheus` separates expositions by
+ *   a blank line;
+ * - `--config` always writes JSON as `{ "results": [{ "instance": name,
+ *   ...result }] }`, even for one instance, so that its shape does not depend
+ *   on the file's length; the flags write the bare result;
+ * - exit codes of a single run (Nagios style): 0 every service check OK;
+ *   1 any WARNING or UNKNOWN; 2 any CRITICAL or an error in a run (an XML-RPC
+ *   fault has no service check but is a failure), and also bad flags or
+ *   configuration; 3 an internal error. The long-running modes exit 0 after
+ *   SIGINT/SIGTERM;
+ * - `--password-file` and `SUPERVISORD_PASSWORD` are used only with a user
+ *   name (flags) and, with `--config`, fill in the password of instances that
+ *   have a user and no password;
+ * - `prometheus` and `dogstatsd` cannot carry the runs' errors and warnings:
+ *   they go to stderr (in the long-running modes, only when they change);
+ * - the executable stops its long-running modes as on SIGTERM when the
+ *   reader of stdout goes away (`| head`).
+ *
+ * main() releases every handle it opens on every path, so that both the
+ * executable and an in-process caller end by themselves.
+ *
+ * @module
+ */
+
+import { createSocket } from 'node:dgram';
+import type { Socket as UdpSocket } from 'node:dgram';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { isIPv6 } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+import { SupervisordCheck } from './check.js';
+import { CheckGroup } from './check-all.js';
+import {
+  HELP_TEXT,
+  hostPort,
+  instanceFromOptions,
+  parseArgs,
+  targetFromUrl,
+  UsageError,
+} from './cli-args.js';
+import type { CliOptions, HostPort, OutputFormat, Target } from './cli-args.js';
+import { ConfigError } from './errors.js';
+import { formatDogStatsD, packDatagrams } from './outputs/dogstatsd.js';
+import type { ServerRun } from './outputs/index.js';
+import { CounterTotals, formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './outputs/prometheus.js';
+import { formatText } from './outputs/text.js';
+import { formatLocalTime } from './submissions.js';
+
+/** A writable stream as the CLI uses it (`process.stdout` or a test's capture). */
+export type CliStream = NodeJS.WritableStream & { isTTY?: boolean };
+
+/** Where main() writes and what stops it; every field has a default. */
+export interface CliIo {
+  /** Default `process.stdout`. Its `isTTY` selects the default format and colours. */
+  stdout?: CliStream;
+  /** Default `process.stderr`. */
+  stderr?: CliStream;
+  /**
+   * Stops the long-running modes like SIGINT/SIGTERM. When absent, main()
+   * listens to SIGINT and SIGTERM itself while a long-running mode runs.
+   */
+  signal?: AbortSignal;
+  /** Socket paths tried when no server is named (default {@link DEFAULT_SOCKETS}). */
+  defaultSockets?: readonly string[];
+  /**
+   * Called once `--serve` listens, with the bound address (useful with port
+   * 0); the address is also printed on stderr.
+   */
+  onListening?: (address: HostPort) => void;
+}
+
+/** supervisor's usual socket paths, tried in order when no server is named. */
+export const DEFAULT_SOCKETS: readonly string[] = Object.freeze([
+  '/var/run/supervisor.sock',
+  '/run/supervisor.sock',
+  '/tmp/supervisor.sock',
+]);
+
+/** The TCP server of supervisorctl's default `serverurl`, tried last. */
+const DEFAULT_TCP: Target = { host: 'localhost', port: 9001, display: 'http://localhost:9001' };
+
+/** Exit codes. */
+const EXIT_OK = 0;
+const EXIT_WARNING = 1;
+const EXIT_CRITICAL = 2;
+const EXIT_USAGE = 2;
+const EXIT_INTERNAL = 3;
+
+/** `--dogstatsd` sends this often unless `--interval` says otherwise. */
+const DEFAULT_DOGSTATSD_INTERVAL_MS = 15_000;
+
+const PROGRAM = 'supervisord-check';
+
+/**
+ * Runs the command line.
+ *
+ * @param argv the arguments without `node` and the script.
+ * @param env the environment (`SUPERVISORD_PASSWORD`, `SUPERVISOR_SERVER_URL`,
+ *   `NO_COLOR`). Default `process.env`.
+ * @param io streams, stop signal and test hooks; see {@link CliIo}.
+ * @returns the exit code; never rejects. Problems are reported on stderr as
+ *   one line `supervisord-check: <problem>`.
+ */
+export async function main(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  io: CliIo = {},
+): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  const say = (line: string): void => {
+    try {
+      stderr.write(`${PROGRAM}: ${oneLine(line)}\n`);
+    } catch {
+      // Nowhere left to report to; main() still returns its code.
+    }
+  };
+  try {
+    const options = parseArgs(argv);
+    if (options.command === 'help') {
+      stdout.write(HELP_TEXT);
+      return EXIT_OK;
+    }
+    if (options.command === 'version') {
+      stdout.write(`${await packageVersion()}\n`);
+      return EXIT_OK;
+    }
+    if (options.command === 'demo') {
+      if (options.demoArgs.length > 0) throw new UsageError(`demo takes no arguments, got ${JSON.stringify(options.demoArgs[0])}`);
+      const { runDemo } = await import('./demo.js');
+      return await runDemo({ stdout, stderr, env: env as NodeJS.ProcessEnv, ...(io.signal === undefined ? {} : { signal: io.signal }) });
+    }
+    const checks = await createChecks(options, env, io, say);
+    try {
+      return await runMode(options, checks, env, io, stdout, say);
+    } finally {
+      await Promise.all(checks.map((c) => c.close()));
+    }
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof ConfigError) {
+      say(error.message);
+      return EXIT_USAGE;
+    }
+    say(`internal error: ${error instanceof Error ? error.message : String(error)}`);
+    return EXIT_INTERNAL;
+  }
+}
+
+async function createChecks(
+  options: CliOptions,
+  env: Readonly<Record<string, string | undefined>>,
+  io: CliIo,
+  say: (line: string) => void,
+): Promise<SupervisordCheck[]> {
+  const password = await readPassword(options, env, say);
+  let instances: Array<Record<string, unknown>>;
+  if (options.config !== undefined) {
+    instances = await readConfig(options.config, password);
+  } else {
+    let target: Target;
+    if (options.socket !== undefined) target = { socket: options.socket, display: options.socket };
+    else if (options.url !== undefined) target = targetFromUrl(options.url, '--url', false);
+    else if (options.host !== undefined || options.port !== undefined) {
+      const host = options.host ?? 'localhost';
+      const port = options.port ?? 9001;
+      target = { host, port, display: `http://${hostPort(host, port)}` };
+    } else {
+      const found = discoverTarget(env, io.defaultSockets ?? DEFAULT_SOCKETS);
+      say(`using ${found.target.display} (${found.how})`);
+      target = found.target;
+    }
+    if (password !== undefined && options.username === undefined && target.username === undefined && options.passwordFile !== undefined) {
+      throw new UsageError('--password-file needs --username (or a user in --url)');
+    }
+    instances = [instanceFromOptions(options, target, password)];
+  }
+  const checks: SupervisordCheck[] = [];
+  for (let i = 0; i < instances.length; i++) {
+    try {
+      checks.push(new SupervisordCheck(instances[i]));
+    } catch (error) {
+      await Promise.all(checks.map((c) => c.close()));
+      if (error instanceof ConfigError && options.config !== undefined) {
+        throw new ConfigError(`--config ${options.config}: instance ${i + 1}: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+  return checks;
+}
+
+/** The password from `--password-file` (its first line), else `SUPERVISORD_PASSWORD`. */
+async function readPassword(
+  options: CliOptions,
+  env: Readonly<Record<string, string | undefined>>,
+  say: (line: string) => void,
+): Promise<string | undefined> {
+  if (options.passwordFile === undefined) {
+    const fromEnv = env['SUPERVISORD_PASSWORD'];
+    return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+  }
+  const file = options.passwordFile;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read --password-file ${file}: ${fsProblem(error)}`);
+  }
+  const first = text.split('\n', 1)[0]!.replace(/\r$/, '');
+  if (first === '') throw new UsageError(`--password-file ${file} is empty (the password is its first line)`);
+  try {
+    // 0o044: readable by the group or by others.
+    if ((statSync(file).mode & 0o044) !== 0) say(`warning: --password-file ${file} can be read by other users (chmod 600 it)`);
+  } catch {
+    // It was just read; a race with its removal changes nothing.
+  }
+  return first;
+}
+
+/** The instances of `--config FILE`, with the password filled in where a user has none. */
+async function readConfig(file: string, password: string | undefined): Promise<Array<Record<string, unknown>>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read --config ${file}: ${fsProblem(error)}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    // JSON.parse's message quotes the text around the error, which may be a password.
+    throw new UsageError(`--config ${file} is not valid JSON`);
+  }
+  const shape = `--config ${file} must hold a JSON object {"instances": [{...}, ...]}`;
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new UsageError(shape);
+  const unknown = Object.keys(data).filter((k) => k !== 'instances' && k !== 'init_config');
+  if (unknown.length > 0) throw new UsageError(`${shape}: unknown key ${JSON.stringify(unknown[0])}`);
+  const instances = (data as { instances?: unknown }).instances;
+  if (!Array.isArray(instances) || instances.length === 0) throw new UsageError(`${shape}: "instances" must be a non-empty list`);
+  return instances.map((instance: unknown) => {
+    if (typeof instance !== 'object' || instance === null || Array.isArray(instance)) return instance as Record<string, unknown>;
+    const copy = { ...(instance as Record<string, unknown>) };
+    const hasUser = isSet(copy['username']) || isSet(copy['user']);
+    const hasPassword = isSet(copy['password']) || isSet(copy['pass']);
+    if (password !== undefined && hasUser && !hasPassword) copy['password'] = password;
+    return copy;
+  });
+}
+
+function isSet(value: unknown): boolean {
+  return value !== undefined && value !== null && value !== '';
+}
+
+/** `SUPERVISOR_SERVER_URL`, else the first existing default socket, else `http://localhost:9001`. */
+function discoverTarget(
+  env: Readonly<Record<string, string | undefined>>,
+  sockets: readonly string[],
+): { target: Target; how: string } {
+  const url = env['SUPERVISOR_SERVER_URL'];
+  if (url !== undefined && url !== '') {
+    // The environment is private to the user, unlike argv: a password there is accepted.
+    return { target: targetFromUrl(url, 'SUPERVISOR_SERVER_URL', true), how: 'from SUPERVISOR_SERVER_URL' };
+  }
+  for (const path of sockets) {
+    if (existsSync(path)) return { target: { socket: `unix://${path}`, display: `unix://${path}` }, how: 'first existing default socket' };
+  }
+  return { target: DEFAULT_TCP, how: `no socket at ${sockets.join(', ') || '(none)'}` };
+}
+
+/** Runs every check (at most 8 at a time, {@link CheckGroup}'s default) and pairs each result with its server. */
+function runner(checks: readonly SupervisordCheck[]): () => Promise<ServerRun[]> {
+  // The checks are ours and closed by main(); the group only schedules them.
+  const group = new CheckGroup(checks);
+  return async () => {
+    const entries = await group.run();
+    return entries.map((entry, i) => {
+      const { config } = checks[i]!;
+      return {
+        name: config.name,
+        target: config.address.display,
+        tags: config.instanceTags,
+        result: entry.result,
+        statusMapping: config.statusMapping,
+      };
+    });
+  };
+}
+
+async function runMode(
+  options: CliOptions,
+  checks: readonly SupervisordCheck[],
+  env: Readonly<Record<string, string | undefined>>,
+  io: CliIo,
+  stdout: CliStream,
+  say: (line: string) => void,
+): Promise<number> {
+  const tty = stdout.isTTY === true;
+  const format: OutputFormat = options.format ?? (tty ? 'text' : 'json');
+  const color = tty && options.color && (env['NO_COLOR'] ?? '') === '';
+  const counters = new CounterTotals();
+  const render = (runs: ServerRun[], repeated: boolean): string => {
+    switch (format) {
+      case 'text':
+        return `${repeated ? `--- ${formatLocalTime(Date.now() / 1000)} ---\n` : ''}${formatText(runs, { color })}`;
+      case 'json': {
+        const value = options.config === undefined ? runs[0]!.result : { results: runs.map((r) => ({ instance: r.name, ...r.result })) };
+        return `${JSON.stringify(value, null, repeated ? undefined : 2)}\n`;
+      }
+      case 'prometheus':
+        return `${repeated ? '\n' : ''}${formatPrometheus(runs, { counters })}`;
+      default: {
+        const lines = formatDogStatsD(runs);
+        return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+      }
+    }
+  };
+  // Machine formats cannot carry errors and warnings (text and json do): they go to stderr.
+  const reportErrors = format === 'prometheus' || format === 'dogstatsd';
+  const runAll = runner(checks);
+
+  if (options.serve === undefined && options.dogstatsd === undefined && options.intervalMs === undefined) {
+    const runs = await runAll();
+    stdout.write(render(runs, false));
+    if (reportErrors) errorLog(say)(runs);
+    return exitCode(runs);
+  }
+
+  const stop = stopper(io.signal);
+  try {
+    if (options.serve !== undefined) return await serve(options.serve, runAll, stop, io, say);
+    if (options.dogstatsd !== undefined) {
+      return await sendDogStatsD(options.dogstatsd, options.intervalMs ?? DEFAULT_DOGSTATSD_INTERVAL_MS, runAll, stop, say);
+    }
+    let first = true;
+    const log = errorLog(say);
+    while (!stop.stopped) {
+      const runs = await Promise.race([runAll(), stop.promise]);
+      if (runs === undefined) break;
+      stdout.write(render(runs, format !== 'prometheus' || !first));
+      first = false;
+      if (reportErrors) log(runs);
+      await stop.sleep(options.intervalMs!);
+    }
+    return EXIT_OK;
+  } finally {
+    stop.dispose();
+  }
+}
+
+/**
+ * The exit code of a single run (Nagios style): 2 when any service check is
+ * CRITICAL or any run has an error, else 1 when any is WARNING or UNKNOWN, else 0.
+ */
+export function exitCode(runs: readonly ServerRun[]): number {
+  let code = EXIT_OK;
+  for (const { result } of runs) {
+    if (result.errors.length > 0) return EXIT_CRITICAL;
+    for (const check of result.serviceChecks) {
+      if (check.status === 2) return EXIT_CRITICAL;
+      if (check.status !== 0) code = EXIT_WARNING;
+    }
+  }
+  return code;
+}
+
+interface Stopper {
+  readonly stopped: boolean;
+  /** Resolves (with undefined) once stopped. */
+  readonly promise: Promise<undefined>;
+  /** Waits `ms`, or less when stopped meanwhile. */
+  sleep(ms: number): Promise<void>;
+  dispose(): void;
+}
+
+/**
+ * Stops on `signal`, or on SIGINT/SIGTERM when there is none. The signal
+ * listeners go as soon as the first signal arrives, so that a second Ctrl-C
+ * during shutdown kills the process the default way.
+ */
+function stopper(signal: AbortSignal | undefined): Stopper {
+  let stopped = false;
+  let resolve!: (value: undefined) => void;
+  const promise = new Promise<undefined>((r) => {
+    resolve = r;
+  });
+  const timers = new Set<{ timer: NodeJS.Timeout; done: () => void }>();
+  const onStop = (): void => {
+    if (stopped) return;
+    stopped = true;
+    removeListeners();
+    for (const t of timers) {
+      clearTimeout(t.timer);
+      t.done();
+    }
+    timers.clear();
+    resolve(undefined);
+  };
+  const removeListeners = (): void => {
+    signal?.removeEventListener('abort', onStop);
+    process.removeListener('SIGINT', onStop);
+    process.removeListener('SIGTERM', onStop);
+  };
+  if (signal !== undefined) {
+    if (signal.aborted) onStop();
+    else signal.addEventListener('abort', onStop, { once: true });
+  } else {
+    process.on('SIGINT', onStop);
+    process.on('SIGTERM', onStop);
+  }
+  return {
+    get stopped() {
+      return stopped;
+    },
+    promise,
+    sleep: (ms) =>
+      new Promise<void>((done) => {
+        if (stopped) return done();
+        const entry = {
+          timer: setTimeout(() => {
+            timers.delete(entry);
+            done();
+          }, ms),
+          done,
+        };
+        timers.add(entry);
+      }),
+    dispose: removeListeners,
+  };
+}
+
+/**
+ * `--serve`: `/metrics` runs the checks (concurrent scrapes share one run)
+ * and answers the exposition; `/` points there; anything else is 404.
+ */
+async function serve(
+  where: HostPort,
+  runAll: () => Promise<ServerRun[]>,
+  stop: Stopper,
+  io: CliIo,
+  say: (line: string) => void,
+): Promise<number> {
+  const counters = new CounterTotals();
+  const log = errorLog(say);
+  let inflight: Promise<string> | undefined;
+  const scrape = (): Promise<string> => {
+    // Coalescing: a Datadog count must be added to the counters once per run, and supervisord is asked once.
+    inflight ??= (async () => {
+      try {
+        const runs = await runAll();
+        log(runs);
+        return formatPrometheus(runs, { counters });
+      } finally {
+        inflight = undefined;
+      }
+    })();
+    return inflight;
+  };
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    if (path !== '/metrics' && path !== '/') {
+      reply(res, 404, 'text/plain; charset=utf-8', 'Not found: the metrics are at /metrics\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      reply(res, 405, 'text/plain; charset=utf-8', 'Method not allowed: use GET\n');
+      return;
+    }
+    if (path === '/') {
+      reply(
+        res,
+        200,
+        'text/html; charset=utf-8',
+        '<!DOCTYPE html>\n<html><head><title>supervisord-check</title></head>' +
+          '<body><h1>supervisord-check</h1><p><a href="/metrics">Metrics</a></p></body></html>\n',
+        req.method === 'HEAD',
+      );
+      return;
+    }
+    scrape().then(
+      (body) => reply(res, 200, PROMETHEUS_CONTENT_TYPE, body, req.method === 'HEAD'),
+      (error: unknown) => {
+        say(`internal error while scraping: ${error instanceof Error ? error.message : String(error)}`);
+        reply(res, 500, 'text/plain; charset=utf-8', 'Internal error of supervisord-check\n');
+      },
+    );
+  };
+  const server = createServer(handle);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(where.port, where.host, () => {
+        server.removeListener('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    throw new UsageError(`cannot listen on ${hostPort(where.host, where.port)}: ${fsProblem(error)}`);
+  }
+  try {
+    const bound = server.address();
+    const port = typeof bound === 'object' && bound !== null ? bound.port : where.port;
+    say(`serving http://${hostPort(where.host, port)}/metrics`);
+    io.onListening?.({ host: where.host, port });
+    await stop.promise;
+  } finally {
+    await closeServer(server);
+  }
+  return EXIT_OK;
+}
+
+function reply(res: ServerResponse, status: number, type: string, body: string, head = false): void {
+  const bytes = Buffer.from(body, 'utf8');
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': bytes.length });
+  res.end(head ? undefined : bytes);
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    // Scrapers keep connections alive; close() alone would wait for them.
+    server.closeAllConnections();
+  });
+}
+
+/**
+ * `--dogstatsd`: sends every run's datagrams at start and every interval,
+ * packed up to the Agent's buffer size.
+ */
+async function sendDogStatsD(
+  where: HostPort,
+  intervalMs: number,
+  runAll: () => Promise<ServerRun[]>,
+  stop: Stopper,
+  say: (line: string) => void,
+): Promise<number> {
+  const socket: UdpSocket = createSocket(isIPv6(where.host) ? 'udp6' : 'udp4');
+  // Send errors arrive through the callbacks; this only keeps a stray 'error' from being thrown.
+  socket.on('error', () => {});
+  const log = errorLog(say);
+  let lastSendError = '';
+  say(`sending DogStatsD datagrams to ${hostPort(where.host, where.port)} every ${intervalMs / 1000}s`);
+  try {
+    while (!stop.stopped) {
+      const runs = await Promise.race([runAll(), stop.promise]);
+      if (runs === undefined) break;
+      log(runs);
+      let sendError = '';
+      for (const packet of packDatagrams(formatDogStatsD(runs))) {
+        const error = await new Promise<Error | null>((resolve) => socket.send(packet, where.port, where.host, (e) => resolve(e)));
+        if (error !== null) sendError = error.message;
+      }
+      // Said once per change, not every interval, so that a missing Agent does not flood the log.
+      if (sendError !== lastSendError) say(sendError === '' ? 'DogStatsD sends work again' : `cannot send to DogStatsD: ${sendError}`);
+      lastSendError = sendError;
+      await stop.sleep(intervalMs);
+    }
+  } finally {
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+  return EXIT_OK;
+}
+
+/**
+ * Reports each server's run errors and warnings on stderr, for the modes
+ * whose output cannot carry them: an error when it changes (not every run),
+ * and its end; a warning when the previous run did not have it.
+ */
+function errorLog(say: (line: string) => void): (runs: readonly ServerRun[]) => void {
+  const lastErrors = new Map<number, string>();
+  const lastWarnings = new Map<number, ReadonlySet<string>>();
+  return (runs) => {
+    runs.forEach((run, i) => {
+      const text = run.result.errors.join('; ');
+      if (text !== (lastErrors.get(i) ?? '')) say(text === '' ? `${run.name}: the check works again` : `${run.name}: ${text}`);
+      lastErrors.set(i, text);
+      const seen = lastWarnings.get(i);
+      for (const warning of run.result.warnings) if (seen?.has(warning) !== true) say(`${run.name}: warning: ${warning}`);
+      lastWarnings.set(i, new Set(run.result.warnings));
+    });
+  };
+}
+
+/** `ENOENT: no such file or directory` from a Node system error, without the path it repeats. */
+function fsProblem(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const comma = error.message.indexOf(', ');
+  return comma > 0 && 'code' in error ? error.message.slice(0, comma) : error.message;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\r?\n/g, ' ');
+}
+
+/** The version in the package.json nearest above this file (dist/lib/cli.js -> ../../package.json). */
+async function packageVersion(): Promise<string> {
+  let url = new URL('./', import.meta.url);
+  for (let level = 0; level < 5; level++) {
+    url = new URL('../', url);
+    try {
+      const pkg = JSON.parse(await readFile(new URL('package.json', url), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'supervisord-check' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // not there: keep going up
+    }
+  }
+  throw new Error('package.json of supervisord-check not found above the executable');
+}
+
+function isMainModule(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    // npm links the bin: compare the real paths.
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMainModule()) {
+  // `supervisord-check --interval 5s | head`: once the reader is gone, stop as on SIGTERM (a no-op for a single run).
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.emit('SIGTERM', 'SIGTERM');
+  });
+  void main(process.argv.slice(2), process.env).then((code) => {
+    process.exitCode = code;
+  });
+}

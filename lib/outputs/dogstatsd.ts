@@ -1,0 +1,97 @@
+/**
+ * DogStatsD datagrams of check results
+ * (https://docs.datadoghq.com/developers/dogstatsd/datagram_shell/), for
+ * `--format dogstatsd` and `--dogstatsd host:port`.
+ *
+ * - metric: `name:value|g|#tag1,tag2` (`|c` for a Datadog `count`);
+ * - service check: `_sc|name|status|#tag1,tag2|m:message`.
+ *
+ * The Agent splits a packet at `\n`, a datagram at `|` and the tag list at
+ * `,` (datadog-agent `pkg/dogstatsd`, `nextField` / `parseTags`), and unescapes
+ * nothing. So:
+ * - names keep `[A-Za-z0-9_.]` only (the Agent's metric naming policy);
+ * - tags have `,`, `|`, CR and LF replaced by `_`;
+ * - the message is last (the Agent reads `m:` as an ordinary optional field,
+ *   so whatever follows it would be parsed as more fields), with line breaks
+ *   written as the two characters `\n` and `m:` as `m\:` (what the official
+ *   clients send), and `|` replaced by `¦` (U+00A6): a pipe would end the
+ *   message and let the rest be read as tags;
+ * - a metric whose value is not finite is skipped (the Agent rejects NaN
+ *   and infinities).
+ *
+ * @module
+ */
+
+import type { ServerRun } from './index.js';
+
+/**
+ * Largest packet {@link packDatagrams} builds by default: the Agent's
+ * `dogstatsd_buffer_size` default (8192 bytes); a longer packet is truncated by
+ * the Agent.
+ */
+export const DOGSTATSD_MAX_PAYLOAD = 8192;
+
+/**
+ * The datagrams of the runs, one string per submission, without line
+ * terminators: for each run its metrics then its service checks, in result
+ * order.
+ */
+export function formatDogStatsD(runs: readonly ServerRun[]): string[] {
+  const lines: string[] = [];
+  for (const run of runs) {
+    for (const metric of run.result.metrics) {
+      if (!Number.isFinite(metric.value)) continue;
+      const type = metric.type === 'count' ? 'c' : 'g';
+      lines.push(`${cleanName(metric.name)}:${String(metric.value)}|${type}${tagField(metric.tags)}`);
+    }
+    for (const check of run.result.serviceChecks) {
+      let line = `_sc|${cleanName(check.name)}|${check.status}${tagField(check.tags)}`;
+      if (check.message !== undefined && check.message !== '') line += `|m:${escapeMessage(check.message)}`;
+      lines.push(line);
+    }
+  }
+  return lines;
+}
+
+/**
+ * Packs datagrams into packets joined with `\n`, each at most `maxBytes` of
+ * UTF-8, in order. A datagram is never split: one longer than `maxBytes` is
+ * sent alone.
+ *
+ * @param lines datagrams from {@link formatDogStatsD}.
+ * @param maxBytes packet size limit, default {@link DOGSTATSD_MAX_PAYLOAD}.
+ * @throws {RangeError} when `maxBytes` is not a positive integer.
+ */
+export function packDatagrams(lines: readonly string[], maxBytes: number = DOGSTATSD_MAX_PAYLOAD): Buffer[] {
+  if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new RangeError(`maxBytes must be a positive integer, got ${maxBytes}`);
+  const packets: Buffer[] = [];
+  let pending: string[] = [];
+  let size = 0;
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    packets.push(Buffer.from(pending.join('\n'), 'utf8'));
+    pending = [];
+    size = 0;
+  };
+  for (const line of lines) {
+    const bytes = Buffer.byteLength(line, 'utf8');
+    if (pending.length > 0 && size + 1 + bytes > maxBytes) flush();
+    size += (pending.length === 0 ? 0 : 1) + bytes;
+    pending.push(line);
+  }
+  flush();
+  return packets;
+}
+
+function cleanName(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.]/g, '_');
+}
+
+function tagField(tags: readonly string[]): string {
+  if (tags.length === 0) return '';
+  return `|#${tags.map((tag) => tag.replace(/[,|\r\n]/g, '_')).join(',')}`;
+}
+
+function escapeMessage(message: string): string {
+  return message.replace(/\r\n|\r|\n/g, '\\n').replaceAll('m:', 'm\\:').replaceAll('|', '\u00a6');
+}

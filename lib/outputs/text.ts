@@ -1,0 +1,213 @@
+/**
+ * The human-readable output: a table of the monitored processes per server
+ * (PROCESS GROUP STATE STATUS UPTIME), a summary line, the other service
+ * checks that are not OK (`CRITICAL supervisord.server.state: SHUTDOWN_STATE`),
+ * then the run's errors and warnings.
+ *
+ * Rows come from the result's `processes` (name, group, state, mapped status
+ * and uptime of every monitored process) when it has them. Otherwise (a
+ * result from an older check, or rebuilt from submissions) they are derived
+ * from the submissions:
+ * - rows are the `supervisord.process.status` service checks, in order; the
+ *   process and group are their (last) `supervisord_process:` and
+ *   `supervisord_group:` tags;
+ * - the state is the `State:` line of the service check's message, which the
+ *   check writes for every non-OK process. An OK process has no message: its
+ *   state is the only statename that the instance's mapping sends to `up`
+ *   (RUNNING with the default mapping), or `?` when the mapping sends several
+ *   there (`status_mapping_override: {STOPPED: up}`);
+ * - the uptime is the `supervisord.process.uptime` gauge with the same process
+ *   and group tags.
+ *
+ * @module
+ */
+
+import { DEFAULT_STATUS_MAPPING } from '../config.js';
+import type { MappedStatus, ServiceCheck, ServiceCheckStatus } from '../types.js';
+import type { ServerRun } from './index.js';
+
+/** Options of {@link formatText}. */
+export interface TextOptions {
+  /** Colour the status words with ANSI escapes (green up, red down, yellow unknown/warning). Default false. */
+  color?: boolean;
+}
+
+const PROCESS_TAG = 'supervisord_process:';
+const GROUP_TAG = 'supervisord_group:';
+/** States in which the check reports an uptime (check-spec section 4). */
+const ACTIVE_STATES = new Set(['RUNNING', 'BACKOFF', 'STOPPING']);
+
+const GREEN = '\x1b[32m';
+const RED = '\x1b[31m';
+const YELLOW = '\x1b[33m';
+const RESET = '\x1b[0m';
+
+const STATUS_WORDS: Readonly<Record<ServiceCheckStatus, string>> = { 0: 'up', 1: 'warning', 2: 'down', 3: 'unknown' };
+const STATUS_NAMES: Readonly<Record<ServiceCheckStatus, string>> = { 0: 'OK', 1: 'WARNING', 2: 'CRITICAL', 3: 'UNKNOWN' };
+const STATUS_COLORS: Readonly<Record<ServiceCheckStatus, string>> = { 0: GREEN, 1: YELLOW, 2: RED, 3: YELLOW };
+
+interface Row {
+  process: string;
+  group: string;
+  state: string;
+  status: ServiceCheckStatus;
+  uptime: string;
+}
+
+/**
+ * Renders the runs as text (ends with a newline). With several runs, each
+ * block starts with a `[name]` line and blocks are separated by a blank line.
+ *
+ * @param runs one entry per checked server.
+ * @param options see {@link TextOptions}.
+ */
+export function formatText(runs: readonly ServerRun[], options: TextOptions = {}): string {
+  const color = options.color === true;
+  const paint = (code: string, text: string): string => (color ? `${code}${text}${RESET}` : text);
+  const blocks: string[] = [];
+  for (const run of runs) {
+    const lines: string[] = [];
+    if (runs.length > 1) lines.push(`[${clean(run.name)}]`);
+    const rows = processRows(run);
+    if (rows.length > 0) lines.push(...table(rows, paint));
+    lines.push(summary(run, rows));
+    // Service checks other than the connection and the processes (supervisord.server.state...), when not OK.
+    for (const check of run.result.serviceChecks) {
+      if (check.status === 0 || check.name === 'supervisord.can_connect' || check.name === 'supervisord.process.status') continue;
+      const message = check.message === undefined || check.message === '' ? '' : `: ${indent(check.message)}`;
+      lines.push(`${paint(STATUS_COLORS[check.status], STATUS_NAMES[check.status])} ${clean(check.name)}${message}`);
+    }
+    for (const error of run.result.errors) lines.push(`${paint(RED, 'error:')} ${indent(error)}`);
+    for (const warning of run.result.warnings) lines.push(`${paint(YELLOW, 'warning:')} ${indent(warning)}`);
+    blocks.push(lines.join('\n'));
+  }
+  return `${blocks.join('\n\n')}\n`;
+}
+
+/**
+ * A duration in seconds as its two largest units: `2d 3h`, `3h 04m`,
+ * `5m 02s`, `42s`. Negative and non-finite inputs print as `-`.
+ */
+export function humanizeDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '-';
+  const s = Math.floor(seconds);
+  const two = (n: number): string => String(n).padStart(2, '0');
+  if (s >= 86400) return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+  if (s >= 3600) return `${Math.floor(s / 3600)}h ${two(Math.floor((s % 3600) / 60))}m`;
+  if (s >= 60) return `${Math.floor(s / 60)}m ${two(s % 60)}s`;
+  return `${s}s`;
+}
+
+const MAPPED_STATUS: Readonly<Record<MappedStatus, ServiceCheckStatus>> = { up: 0, down: 2, unknown: 3 };
+
+function processRows(run: ServerRun): Row[] {
+  const processes = run.result.processes;
+  if (processes !== undefined) {
+    return processes.map((p) => ({
+      process: p.name,
+      group: p.group,
+      state: p.statename,
+      status: MAPPED_STATUS[p.status] ?? 3,
+      uptime: uptimeText(p.uptime, p.statename),
+    }));
+  }
+  return rowsFromSubmissions(run);
+}
+
+function uptimeText(uptime: number | undefined, state: string): string {
+  // 0 s is worth showing only for a state that has an uptime (a RUNNING process that just started).
+  if (uptime !== undefined && (uptime > 0 || ACTIVE_STATES.has(state))) return humanizeDuration(uptime);
+  return '-';
+}
+
+function rowsFromSubmissions(run: ServerRun): Row[] {
+  const uptimes = new Map<string, number>();
+  for (const metric of run.result.metrics) {
+    if (metric.name === 'supervisord.process.uptime') uptimes.set(rowKey(metric.tags), metric.value);
+  }
+  const upState = onlyUpState(run.statusMapping ?? DEFAULT_STATUS_MAPPING);
+  const rows: Row[] = [];
+  for (const check of run.result.serviceChecks) {
+    if (check.name !== 'supervisord.process.status') continue;
+    const state = stateOf(check) ?? (check.status === 0 ? upState : undefined) ?? '?';
+    rows.push({
+      process: lastTag(check.tags, PROCESS_TAG) ?? '?',
+      group: lastTag(check.tags, GROUP_TAG) ?? '-',
+      state,
+      status: check.status,
+      uptime: uptimeText(uptimes.get(rowKey(check.tags)), state),
+    });
+  }
+  return rows;
+}
+
+/** The state named by a non-OK process message: its 4th line from the end (fields before it may contain line breaks). */
+function stateOf(check: ServiceCheck): string | undefined {
+  if (check.message === undefined) return undefined;
+  const lines = check.message.split('\n');
+  const line = lines[lines.length - 4];
+  return line !== undefined && line.startsWith('State: ') ? line.slice('State: '.length) : undefined;
+}
+
+function onlyUpState(mapping: Readonly<Record<string, MappedStatus>>): string | undefined {
+  const up = Object.keys(mapping).filter((state) => mapping[state] === 'up');
+  return up.length === 1 ? up[0] : undefined;
+}
+
+function lastTag(tags: readonly string[], prefix: string): string | undefined {
+  // The check appends the process and group tags after the user's tags, which may use the same keys.
+  for (let i = tags.length - 1; i >= 0; i--) {
+    if (tags[i]!.startsWith(prefix)) return tags[i]!.slice(prefix.length);
+  }
+  return undefined;
+}
+
+function rowKey(tags: readonly string[]): string {
+  return `${lastTag(tags, PROCESS_TAG) ?? ''}\0${lastTag(tags, GROUP_TAG) ?? ''}`;
+}
+
+function table(rows: readonly Row[], paint: (code: string, text: string) => string): string[] {
+  const header = ['PROCESS', 'GROUP', 'STATE', 'STATUS', 'UPTIME'];
+  const cells = rows.map((r) => [clean(r.process), clean(r.group), clean(r.state), STATUS_WORDS[r.status], r.uptime]);
+  const widths = header.map((h, i) => Math.max(width(h), ...cells.map((c) => width(c[i]!))));
+  const line = (values: string[], colorStatus?: ServiceCheckStatus): string =>
+    values
+      .map((v, i) => {
+        const padded = i === values.length - 1 ? v : v + ' '.repeat(widths[i]! - width(v));
+        // Pad first, then colour: escape sequences have no width.
+        return i === 3 && colorStatus !== undefined ? paint(STATUS_COLORS[colorStatus], v) + padded.slice(v.length) : padded;
+      })
+      .join('  ');
+  return [line(header), ...cells.map((c, i) => line(c, rows[i]!.status))];
+}
+
+function summary(run: ServerRun, rows: readonly Row[]): string {
+  const canConnect = run.result.serviceChecks.find((c) => c.name === 'supervisord.can_connect');
+  const version = run.result.metadata.version?.raw;
+  const server = `supervisord${version === undefined ? '' : ` ${clean(version)}`} at ${clean(run.target)}`;
+  if (canConnect !== undefined && canConnect.status !== 0) return `${server} unreachable`;
+  if (canConnect === undefined && run.result.errors.length > 0) return `${server}: the check failed`;
+  const counts: Record<ServiceCheckStatus, number> = { 0: 0, 1: 0, 2: 0, 3: 0 };
+  for (const row of rows) counts[row.status]++;
+  let text = `${rows.length} ${rows.length === 1 ? 'process' : 'processes'}`;
+  if (rows.length > 0) {
+    text += `: ${counts[0]} up, ${counts[2]} down, ${counts[3]} unknown`;
+    if (counts[1] > 0) text += `, ${counts[1]} warning`;
+  }
+  return `${text} \u2014 ${server} reachable`;
+}
+
+/** Control characters would break the table (a process name can hold anything the config file holds). */
+function clean(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, '?');
+}
+
+/** Continuation lines of a multi-line message, indented under it. */
+function indent(text: string): string {
+  return text.replace(/\r?\n/g, '\n  ');
+}
+
+/** Display width in code points (no attempt at East Asian wide characters). */
+function width(text: string): number {
+  return [...text].length;
+}

@@ -1,0 +1,415 @@
+/**
+ * The Prometheus exposition of check results: names, types, labels, escaping,
+ * counters, service checks, per-server series, several servers, and every
+ * output re-read by a strict parser of our own and by `promtool check metrics`.
+ */
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { TestContext } from 'node:test';
+
+import { SupervisordCheck } from '../../lib/check.js';
+import { makeProcess, SupervisordEmulator } from '../../lib/emulator.js';
+import * as outputs from '../../lib/outputs/index.js';
+import type { ServerRun } from '../../lib/outputs/index.js';
+import { DOGSTATSD_MAX_PAYLOAD, formatDogStatsD, packDatagrams } from '../../lib/outputs/dogstatsd.js';
+import { formatText, humanizeDuration } from '../../lib/outputs/text.js';
+import { CounterTotals, formatPrometheus, PROMETHEUS_CONTENT_TYPE, prometheusMetricName } from '../../lib/outputs/prometheus.js';
+import type { CheckResult, Metric, ServiceCheck } from '../../lib/types.js';
+import { parseExposition, promtoolCheck, unexpectedLint } from '../helpers/prometheus-text.js';
+
+function result(partial: Partial<CheckResult> = {}): CheckResult {
+  return { metrics: [], serviceChecks: [], metadata: {}, warnings: [], errors: [], ...partial };
+}
+
+function run(name: string, partial: Partial<CheckResult> = {}, tags: string[] = [`supervisord_server:${name}`]): ServerRun {
+  return { name, target: `unix:///tmp/${name}.sock`, tags, result: result(partial) };
+}
+
+const SERVER = ['env:prod', 'supervisord_server:main'];
+const proc = (name: string): string[] => [...SERVER, `supervisord_process:${name}`, `supervisord_group:${name}`];
+
+/** The reference case of check-spec section 5, as the check would emit it. */
+const REFERENCE: ServerRun = run(
+  'main',
+  {
+    serviceChecks: [
+      { name: 'supervisord.can_connect', status: 0, tags: [...SERVER] },
+      { name: 'supervisord.process.status', status: 0, tags: proc('mysql') },
+      { name: 'supervisord.process.status', status: 2, tags: proc('java'), message: 'State: STOPPED' },
+      { name: 'supervisord.process.status', status: 3, tags: proc('python'), message: 'State: STARTING' },
+    ],
+    metrics: [
+      { name: 'supervisord.process.uptime', type: 'gauge', value: 125, tags: proc('mysql') },
+      { name: 'supervisord.process.uptime', type: 'gauge', value: 0, tags: proc('java') },
+      { name: 'supervisord.process.uptime', type: 'gauge', value: 0, tags: proc('python') },
+      { name: 'supervisord.process.count', type: 'gauge', value: 1, tags: [...SERVER, 'status:down'] },
+      { name: 'supervisord.process.count', type: 'gauge', value: 1, tags: [...SERVER, 'status:up'] },
+      { name: 'supervisord.process.count', type: 'gauge', value: 1, tags: [...SERVER, 'status:unknown'] },
+    ],
+    metadata: { version: { raw: '4.2.5', major: '4', minor: '2', patch: '5', scheme: 'supervisord' } },
+  },
+  SERVER,
+);
+
+/** Parses with our strict parser and, when installed, promtool; returns the families. */
+async function checked(t: TestContext, text: string): Promise<ReturnType<typeof parseExposition>> {
+  const families = parseExposition(text);
+  const promtool = await promtoolCheck(text);
+  if (promtool === null) {
+    t.diagnostic('promtool is not installed: only our own parser checked the exposition');
+  } else {
+    assert.notEqual(promtool.code, 1, `promtool could not parse:\n${promtool.output}\n${text}`);
+    assert.deepEqual(unexpectedLint(promtool.output), [], `promtool lint:\n${promtool.output}`);
+  }
+  return families;
+}
+
+function values(families: ReturnType<typeof parseExposition>, name: string): Array<[Record<string, string>, number]> {
+  const f = families.get(name);
+  assert.ok(f !== undefined, `family ${name} missing; have ${[...families.keys()].join(', ')}`);
+  return f.samples.map((s) => [s.labels, s.value]);
+}
+
+describe('formatPrometheus: the reference case', () => {
+  it('exposes every submission with HELP and TYPE, grouped by family, in a fixed order', async (t) => {
+    const text = formatPrometheus([REFERENCE]);
+    const families = await checked(t, text);
+    assert.deepEqual(
+      [...families.keys()],
+      [
+        'supervisord_up',
+        'supervisord_version_info',
+        'supervisord_process_uptime',
+        'supervisord_process_count',
+        'supervisord_can_connect_status',
+        'supervisord_process_status',
+      ],
+    );
+    for (const f of families.values()) assert.equal(f.type, 'gauge');
+    const server = { env: 'prod', supervisord_server: 'main' };
+    assert.deepEqual(values(families, 'supervisord_up'), [[server, 1]]);
+    assert.deepEqual(values(families, 'supervisord_version_info'), [[{ ...server, version: '4.2.5' }, 1]]);
+    assert.deepEqual(values(families, 'supervisord_process_count'), [
+      [{ ...server, status: 'down' }, 1],
+      [{ ...server, status: 'up' }, 1],
+      [{ ...server, status: 'unknown' }, 1],
+    ]);
+    const processLabels = (name: string): Record<string, string> => ({ ...server, supervisord_process: name, supervisord_group: name });
+    assert.deepEqual(values(families, 'supervisord_process_uptime'), [
+      [processLabels('mysql'), 125],
+      [processLabels('java'), 0],
+      [processLabels('python'), 0],
+    ]);
+    assert.deepEqual(values(families, 'supervisord_process_status'), [
+      [processLabels('mysql'), 0],
+      [processLabels('java'), 2],
+      [processLabels('python'), 3],
+    ]);
+    assert.deepEqual(values(families, 'supervisord_can_connect_status'), [[server, 0]]);
+    assert.match(families.get('supervisord_process_status')!.help, /0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN/);
+    assert.match(families.get('supervisord_process_uptime')!.help, /RUNNING, BACKOFF or STOPPING/);
+  });
+
+  it('writes exactly the expected first lines (label order follows the tags)', () => {
+    const lines = formatPrometheus([REFERENCE]).split('\n');
+    assert.equal(lines[0]!.startsWith('# HELP supervisord_up '), true);
+    assert.equal(lines[1], '# TYPE supervisord_up gauge');
+    assert.equal(lines[2], 'supervisord_up{env="prod",supervisord_server="main"} 1');
+    assert.equal(lines[5], 'supervisord_version_info{env="prod",supervisord_server="main",version="4.2.5"} 1');
+  });
+
+  it('is accepted by promtool check metrics', async (t) => {
+    const promtool = await promtoolCheck(formatPrometheus([REFERENCE]));
+    if (promtool === null) return t.skip('promtool is not installed (Debian package prometheus)');
+    // Exit 3 means lint problems only; the one accepted is the _count suffix of the issue's names.
+    assert.ok(promtool.code === 0 || promtool.code === 3, promtool.output);
+    assert.deepEqual(unexpectedLint(promtool.output), []);
+    assert.match(promtool.output, /^supervisord_process_count non-histogram and non-summary metrics should not have "_count" suffix$/m);
+  });
+
+  it('has the content type of the 0.0.4 text format', () => {
+    assert.equal(PROMETHEUS_CONTENT_TYPE, 'text/plain; version=0.0.4; charset=utf-8');
+  });
+});
+
+describe('formatPrometheus: supervisord_up', () => {
+  const cases: Array<{ title: string; partial: Partial<CheckResult>; up: number }> = [
+    { title: 'a successful run', partial: { serviceChecks: [{ name: 'supervisord.can_connect', status: 0, tags: [] }] }, up: 1 },
+    {
+      title: 'an unreachable server',
+      partial: {
+        serviceChecks: [{ name: 'supervisord.can_connect', status: 2, tags: [], message: 'Cannot connect' }],
+        errors: ['Cannot connect'],
+      },
+      up: 0,
+    },
+    { title: 'a fault (an error, no service check)', partial: { errors: ['An error occurred while reading process information: 6 SHUTDOWN_STATE'] }, up: 0 },
+    { title: 'can_connect CRITICAL without an error', partial: { serviceChecks: [{ name: 'supervisord.can_connect', status: 2, tags: [] }] }, up: 0 },
+    { title: 'warnings only', partial: { warnings: ['Error collecting version: x'] }, up: 1 },
+  ];
+  for (const c of cases) {
+    it(`is ${c.up} for ${c.title}`, async (t) => {
+      const families = await checked(t, formatPrometheus([run('s', c.partial)]));
+      assert.deepEqual(values(families, 'supervisord_up'), [[{ supervisord_server: 's' }, c.up]]);
+      assert.equal(families.has('supervisord_version_info'), false);
+    });
+  }
+});
+
+describe('formatPrometheus: labels from tags', () => {
+  const cases: Array<{ tags: string[]; labels: Record<string, string> | null; why: string }> = [
+    { tags: [], labels: null, why: 'no tags: no braces' },
+    { tags: ['k:v'], labels: { k: 'v' }, why: 'key:value' },
+    { tags: ['url:http://x:1/a'], labels: { url: 'http://x:1/a' }, why: 'split at the first colon only' },
+    { tags: ['production'], labels: { tag: 'production' }, why: 'no colon: label tag' },
+    { tags: ['b', 'a', 'b'], labels: { tag: 'a,b' }, why: 'several bare tags: distinct values, sorted, joined' },
+    { tags: ['k:2', 'k:1'], labels: { k: '1,2' }, why: 'repeated key merged in sorted order' },
+    { tags: ['k:1', 'k:2'], labels: { k: '1,2' }, why: 'same result whatever the tag order' },
+    { tags: ['my-key.x:v'], labels: { my_key_x: 'v' }, why: 'invalid characters become _' },
+    { tags: ['9lives:v'], labels: { _9lives: 'v' }, why: 'leading digit gets a _' },
+    { tags: ['__name__:v'], labels: { tag__name__: 'v' }, why: 'the reserved __ prefix is avoided' },
+    { tags: [':v'], labels: { tag: 'v' }, why: 'empty key is tag' },
+    { tags: ['k:'], labels: { k: '' }, why: 'empty value kept' },
+    { tags: ['é:ü'], labels: { _: 'ü' }, why: 'non-ASCII name sanitised, value kept' },
+    { tags: ['k:a"b'], labels: { k: 'a"b' }, why: 'double quote escaped' },
+    { tags: ['k:a\\b'], labels: { k: 'a\\b' }, why: 'backslash escaped' },
+    { tags: ['k:a\nb'], labels: { k: 'a\nb' }, why: 'line feed escaped' },
+    { tags: ['k:\\n'], labels: { k: '\\n' }, why: 'a literal backslash-n is not a line feed' },
+  ];
+  for (const c of cases) {
+    it(`${JSON.stringify(c.tags)}: ${c.why}`, async (t) => {
+      const text = formatPrometheus([run('s', { metrics: [{ name: 'm', type: 'gauge', value: 1, tags: c.tags }] })]);
+      const families = await checked(t, text);
+      assert.deepEqual(values(families, 'm'), [[c.labels ?? {}, 1]]);
+      if (c.labels === null) assert.match(text, /^m 1$/m);
+    });
+  }
+
+  it('escapes exactly backslash, double quote and line feed in the raw text', () => {
+    const text = formatPrometheus([run('s', { metrics: [{ name: 'm', type: 'gauge', value: 1, tags: ['k:\\"\n\t'] }] })]);
+    assert.match(text, /^m\{k="\\\\\\"\\n\t"\} 1$/m);
+  });
+});
+
+describe('formatPrometheus: names and types', () => {
+  const nameCases: Array<[string, string]> = [
+    ['supervisord.process.count', 'supervisord_process_count'],
+    ['supervisord.can_connect', 'supervisord_can_connect'],
+    ['a-b c:d', 'a_b_c_d'],
+    ['1abc', '_1abc'],
+    ['', '_'],
+    ['ok_name', 'ok_name'],
+  ];
+  for (const [datadog, prometheus] of nameCases) {
+    it(`prometheusMetricName(${JSON.stringify(datadog)}) = ${prometheus}`, () => {
+      assert.equal(prometheusMetricName(datadog), prometheus);
+    });
+  }
+
+  it('exposes a count as a counter named _total, with the description of a known metric', async (t) => {
+    const m: Metric = { name: 'supervisord.process.restarts', type: 'count', value: 2, tags: ['supervisord_process:a'] };
+    const families = await checked(t, formatPrometheus([run('s', { metrics: [m] })]));
+    const f = families.get('supervisord_process_restarts_total');
+    assert.ok(f);
+    assert.equal(f.type, 'counter');
+    assert.match(f.help, /Restarts of the process/);
+    assert.deepEqual(f.samples, [{ labels: { supervisord_process: 'a' }, value: 2 }]);
+  });
+
+  it('does not add a second _total, and describes unknown names generically', async (t) => {
+    const metrics: Metric[] = [
+      { name: 'x.events_total', type: 'count', value: 1, tags: [] },
+      { name: 'x.new_level', type: 'gauge', value: 1.5, tags: [] },
+    ];
+    const checks: ServiceCheck[] = [{ name: 'x.thing', status: 1, tags: [] }];
+    const families = await checked(t, formatPrometheus([run('s', { metrics, serviceChecks: checks })]));
+    assert.equal(families.get('x_events_total')?.type, 'counter');
+    assert.match(families.get('x_events_total')!.help, /Datadog count x\.events_total/);
+    assert.equal(families.get('x_new_level')?.help, 'Datadog gauge x.new_level of the supervisord check.');
+    assert.deepEqual(families.get('x_thing_status')?.samples, [{ labels: {}, value: 1 }]);
+    assert.match(families.get('x_thing_status')!.help, /Datadog service check x\.thing/);
+  });
+
+  it('names service checks <name>_status unless they already end in _status', async (t) => {
+    const checks: ServiceCheck[] = [
+      { name: 'supervisord.server.state', status: 0, tags: [] },
+      { name: 'supervisord.process.status', status: 3, tags: [] },
+    ];
+    const families = await checked(t, formatPrometheus([run('s', { serviceChecks: checks })]));
+    assert.deepEqual([...families.keys()], ['supervisord_up', 'supervisord_server_state_status', 'supervisord_process_status']);
+    assert.match(families.get('supervisord_server_state_status')!.help, /State of supervisord itself/);
+  });
+
+  it('accumulates counts across runs with CounterTotals, per series', async (t) => {
+    const counters = new CounterTotals();
+    const restarts = (a: number, b: number): ServerRun =>
+      run('s', {
+        metrics: [
+          { name: 'r', type: 'count', value: a, tags: ['p:a'] },
+          { name: 'r', type: 'count', value: b, tags: ['p:b'] },
+        ],
+      });
+    const totals: number[][] = [];
+    for (const [a, b] of [
+      [1, 0],
+      [2, 5],
+      [0, NaN],
+    ] as const) {
+      const families = await checked(t, formatPrometheus([restarts(a, b)], { counters }));
+      totals.push(values(families, 'r_total').map(([, v]) => v));
+    }
+    assert.deepEqual(totals, [
+      [1, 0],
+      [3, 5],
+      [3, 5],
+    ]);
+    assert.equal(counters.size, 2);
+    // Without totals a counter is the run's own delta.
+    assert.deepEqual(values(parseExposition(formatPrometheus([restarts(4, 4)])), 'r_total').map(([, v]) => v), [4, 4]);
+  });
+
+  const valueCases: Array<[number, string]> = [
+    [0, '0'],
+    [-3, '-3'],
+    [1.25, '1.25'],
+    [1e21, '1e+21'],
+    [NaN, 'NaN'],
+    [Infinity, '+Inf'],
+    [-Infinity, '-Inf'],
+  ];
+  for (const [value, written] of valueCases) {
+    it(`writes the value ${written}`, () => {
+      const text = formatPrometheus([run('s', { metrics: [{ name: 'm', type: 'gauge', value, tags: [] }] })]);
+      assert.match(text, new RegExp(`^m ${written.replace(/[+.]/g, '\\$&')}$`, 'm'));
+      const parsed = values(parseExposition(text), 'm')[0]![1];
+      assert.ok(Object.is(parsed, value) || (Number.isNaN(parsed) && Number.isNaN(value)));
+    });
+  }
+
+  it('escapes backslash and line feed in HELP text of a generic description', async (t) => {
+    const text = formatPrometheus([run('s', { metrics: [{ name: 'x\\y\nz', type: 'gauge', value: 1, tags: [] }] })]);
+    assert.match(text, /^# HELP x_y_z Datadog gauge x\\\\y\\nz of the supervisord check\.$/m);
+    assert.equal(parseExposition(text).get('x_y_z')?.help, 'Datadog gauge x\\y\nz of the supervisord check.');
+    await checked(t, text);
+  });
+});
+
+describe('formatPrometheus: several servers', () => {
+  it('groups each family once with the samples of every server, and drops duplicate series', async (t) => {
+    const a = run('a', {
+      serviceChecks: [{ name: 'supervisord.can_connect', status: 0, tags: ['supervisord_server:a'] }],
+      metrics: [{ name: 'supervisord.process.count', type: 'gauge', value: 2, tags: ['supervisord_server:a', 'status:up'] }],
+      metadata: { version: { raw: '3.0b2', major: '3', minor: '0', release: 'b2', scheme: 'supervisord' } },
+    });
+    const b = run('b', {
+      serviceChecks: [{ name: 'supervisord.can_connect', status: 2, tags: ['supervisord_server:b'], message: 'down' }],
+      errors: ['down'],
+    });
+    const families = await checked(t, formatPrometheus([a, b, a]));
+    assert.deepEqual(values(families, 'supervisord_up'), [
+      [{ supervisord_server: 'a' }, 1],
+      [{ supervisord_server: 'b' }, 0],
+    ]);
+    assert.deepEqual(values(families, 'supervisord_version_info'), [[{ supervisord_server: 'a', version: '3.0b2' }, 1]]);
+    assert.deepEqual(values(families, 'supervisord_can_connect_status'), [
+      [{ supervisord_server: 'a' }, 0],
+      [{ supervisord_server: 'b' }, 2],
+    ]);
+    assert.deepEqual(values(families, 'supervisord_process_count'), [[{ supervisord_server: 'a', status: 'up' }, 2]]);
+  });
+
+  it('is empty for no servers', () => {
+    assert.equal(formatPrometheus([]), '');
+  });
+});
+
+describe('formatPrometheus: a real run against the emulator', () => {
+  let emulator: SupervisordEmulator;
+  before(async () => {
+    emulator = await SupervisordEmulator.start({
+      listen: { port: 0 },
+      processes: [
+        makeProcess({ name: 'web "1"', group: 'g\\x', statename: 'RUNNING' }),
+        makeProcess({ name: 'café', statename: 'FATAL', spawnerr: 'can\'t find command' }),
+        makeProcess({ name: 'starting', statename: 'STARTING' }),
+      ],
+    });
+  });
+  after(async () => {
+    await emulator.close();
+  });
+
+  it('parses strictly and passes promtool', async (t) => {
+    const port = Number(new URL(emulator.url).port);
+    const check = new SupervisordCheck({ name: 'emu "x"', host: '127.0.0.1', port, tags: ['team:a', 'team:b', 'bare'] });
+    try {
+      const r = await check.run();
+      const serverRun: ServerRun = { name: check.config.name, target: emulator.url, tags: check.config.instanceTags, result: r };
+      const families = await checked(t, formatPrometheus([serverRun]));
+      const status = values(families, 'supervisord_process_status');
+      assert.deepEqual(
+        status.map(([l, v]) => [l['supervisord_process'], l['supervisord_group'], l['team'], l['tag'], l['supervisord_server'], v]),
+        [
+          ['café', 'café', 'a,b', 'bare', 'emu "x"', 2],
+          ['web "1"', 'g\\x', 'a,b', 'bare', 'emu "x"', 0],
+          ['starting', 'starting', 'a,b', 'bare', 'emu "x"', 3],
+        ],
+      );
+      assert.deepEqual(values(families, 'supervisord_up'), [[{ team: 'a,b', tag: 'bare', supervisord_server: 'emu "x"' }, 1]]);
+    } finally {
+      await check.close();
+    }
+  });
+});
+
+describe('the strict exposition parser of these tests', () => {
+  // The parser is the oracle of the tests above: it must reject what the format forbids.
+  const bad: Array<[string, string, RegExp]> = [
+    ['no final newline', '# HELP m x\n# TYPE m gauge\nm 1', /does not end with a newline/],
+    ['blank line', '# HELP m x\n# TYPE m gauge\n\nm 1\n', /not a sample/],
+    ['other comment', '# hello\n', /neither HELP nor TYPE/],
+    ['sample before TYPE', '# HELP m x\nm 1\n', /before its HELP and TYPE/],
+    ['TYPE after samples', '# HELP m x\n# TYPE m gauge\nm 1\n# TYPE m gauge\n', /after its samples/],
+    ['second HELP', '# HELP m x\n# HELP m y\n', /second HELP/],
+    ['unknown type', '# HELP m x\n# TYPE m number\n', /unknown type/],
+    ['bad escape in label', '# HELP m x\n# TYPE m gauge\nm{a="\\t"} 1\n', /invalid escape/],
+    ['quote escape in HELP', '# HELP m a\\"b\n# TYPE m gauge\nm 1\n', /invalid escape/],
+    ['label twice', '# HELP m x\n# TYPE m gauge\nm{a="1",a="2"} 1\n', /label a twice/],
+    ['reserved label', '# HELP m x\n# TYPE m gauge\nm{__a="1"} 1\n', /reserved label/],
+    ['bad value', '# HELP m x\n# TYPE m gauge\nm one\n', /invalid value/],
+    ['two spaces', '# HELP m x\n# TYPE m gauge\nm  1\n', /invalid value/],
+    ['duplicate series', '# HELP m x\n# TYPE m gauge\nm{a="1"} 1\nm{a="1"} 2\n', /duplicate series/],
+    [
+      'family not contiguous',
+      '# HELP m x\n# TYPE m gauge\nm 1\n# HELP n x\n# TYPE n gauge\nn 1\nm{a="b"} 1\n',
+      /not contiguous/,
+    ],
+    ['unterminated value', '# HELP m x\n# TYPE m gauge\nm{a="1} 1\n', /unterminated|expected/],
+    ['family without samples', '# HELP m x\n# TYPE m gauge\n', /no samples/],
+  ];
+  for (const [title, text, message] of bad) {
+    it(`rejects ${title}`, () => {
+      assert.throws(() => parseExposition(text), message);
+    });
+  }
+});
+
+describe('lib/outputs/index.ts', () => {
+  it('re-exports every format', () => {
+    assert.deepEqual(
+      { ...outputs },
+      {
+        formatText,
+        humanizeDuration,
+        CounterTotals,
+        formatPrometheus,
+        PROMETHEUS_CONTENT_TYPE,
+        prometheusMetricName,
+        DOGSTATSD_MAX_PAYLOAD,
+        formatDogStatsD,
+        packDatagrams,
+      },
+    );
+  });
+});
