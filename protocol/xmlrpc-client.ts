@@ -9,6 +9,7 @@ import { parseAddress, validateCredential } from './address.js';
 import type { Address } from './address.js';
 import { HttpParseError, HttpStatusError, NotXmlRpcError, XmlRpcFault, XmlRpcResponseError } from './errors.js';
 import { HTTP_DEFAULTS, HttpClient } from './http-client.js';
+import { CredentialRedactor } from './redact.js';
 import type { HttpClientOptions, HttpExchange, HttpTlsOptions } from './http-client.js';
 import type { HttpResponseHead } from './http-response-parser.js';
 import type { XmlRpcValue } from './types.js';
@@ -76,6 +77,7 @@ export class XmlRpcClient {
   readonly #http: HttpClient;
   readonly #maxDepth: number | undefined;
   readonly #maxBodyBytes: number;
+  readonly #redactor: CredentialRedactor;
 
   /**
    * @param address a URL or host string (see {@link parseAddress}) or an {@link Address}.
@@ -101,6 +103,8 @@ export class XmlRpcClient {
       password = o.password;
     }
     this.address = parsed.address;
+    // Only sent credentials can come back.
+    this.#redactor = new CredentialRedactor(username, username === undefined ? undefined : password);
     this.#maxDepth = o.maxDepth;
     this.#maxBodyBytes = o.maxBodyBytes ?? HTTP_DEFAULTS.maxBodyBytes;
     const http: HttpClientOptions = {
@@ -134,7 +138,11 @@ export class XmlRpcClient {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#http.request(body, () => this.#exchange());
+    const request = this.#http.request(body, () => this.#exchange());
+    if (this.#redactor.empty) return request;
+    // A server echoing the request (status line, fault string, document text
+    // quoted by a decoder error) must not get the credentials into an error.
+    return request.catch((error: unknown) => Promise.reject(this.#redactor.redactError(error)));
   }
 
   /**
@@ -177,7 +185,7 @@ export class XmlRpcClient {
     const results: Array<XmlRpcValue | XmlRpcFault> = answer;
     for (let i = 0; i < answer.length; i++) {
       const fault = asFault(answer[i]!);
-      if (fault !== undefined) results[i] = fault;
+      if (fault !== undefined) results[i] = this.#redactor.redactError(fault);
     }
     return results;
   }

@@ -1,0 +1,109 @@
+/**
+ * Removes credentials from text a server may have sent back: a status line,
+ * a fault string, a header value or document text quoted by a decoder
+ * error. Our own messages never contain credentials; a server echoing the
+ * request (a debugging endpoint, a proxy, a hostile peer) can put them into
+ * anything built from its answer, so that text is scrubbed before it
+ * leaves the client.
+ *
+ * Internal to `protocol/` and the check layer.
+ *
+ * @module
+ */
+
+/** Redacted text is replaced by this. */
+export const REDACTED = '***';
+
+/**
+ * Shortest piece of a secret that is redacted on its own. Decoder errors
+ * quote at most 40 characters of document text, so an echoed secret can
+ * arrive cut; 12 base64 characters carry 9 bytes of it, while a 12-character
+ * piece of a secret turning up by chance in a message is unlikely.
+ */
+const MIN_PIECE = 12;
+
+/** Secrets shorter than this are not redacted: replacing every `pass` in `password` would garble messages. */
+const MIN_SECRET = 6;
+
+/** The texts to remove for one set of credentials. */
+export class CredentialRedactor {
+  readonly #whole: string[];
+  readonly #pieces: Set<string>;
+
+  /**
+   * @param username the HTTP Basic user ('' or undefined when none).
+   * @param password the HTTP Basic password; nothing is redacted without one.
+   */
+  constructor(username: string | undefined, password: string | undefined) {
+    const whole = new Set<string>();
+    if (password !== undefined && password.length >= MIN_SECRET) {
+      const basic = Buffer.from(`${username ?? ''}:${password}`, 'utf8').toString('base64');
+      whole.add(basic);
+      whole.add(basic.replace(/=+$/, ''));
+      whole.add(password);
+      whole.add(encodeURIComponent(password));
+      whole.add(Buffer.from(password, 'utf8').toString('base64').replace(/=+$/, ''));
+    }
+    // Longest first, so a whole token is replaced before its parts.
+    this.#whole = [...whole].filter((s) => s.length >= MIN_SECRET).sort((a, b) => b.length - a.length);
+    this.#pieces = new Set();
+    for (const s of this.#whole) {
+      for (let i = 0; i + MIN_PIECE <= s.length; i++) this.#pieces.add(s.slice(i, i + MIN_PIECE));
+    }
+  }
+
+  /** True when there is nothing to redact. */
+  get empty(): boolean {
+    return this.#whole.length === 0;
+  }
+
+  /** `text` with every secret, and every piece of one of at least 12 characters, replaced by `***`. */
+  redact(text: string): string {
+    if (this.#whole.length === 0 || text.length < MIN_SECRET) return text;
+    let out = text;
+    for (const s of this.#whole) if (out.includes(s)) out = out.replaceAll(s, REDACTED);
+    if (out.length < MIN_PIECE) return out;
+    // Pieces: mark every window found among the secrets' windows, then cut the marked runs.
+    let marked: Uint8Array | undefined;
+    for (let i = 0; i + MIN_PIECE <= out.length; i++) {
+      if (this.#pieces.has(out.slice(i, i + MIN_PIECE))) (marked ??= new Uint8Array(out.length)).fill(1, i, i + MIN_PIECE);
+    }
+    if (marked === undefined) return out;
+    let result = '';
+    for (let i = 0; i < out.length; ) {
+      if (marked[i] === 1) {
+        while (i < out.length && marked[i] === 1) i++;
+        result += REDACTED;
+      } else {
+        result += out[i++];
+      }
+    }
+    return result;
+  }
+
+  /**
+   * Redacts the text properties of an error in place (`message`, `stack`
+   * and the string fields of our error classes: `reason`, `faultString`,
+   * `contentType`), and its `cause` chain.
+   *
+   * @returns the same error.
+   */
+  redactError<T>(error: T): T {
+    if (this.#whole.length === 0) return error;
+    let e: unknown = error;
+    for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
+      const record = e as unknown as Record<string, unknown>;
+      for (const key of ['message', 'stack', 'reason', 'faultString', 'contentType']) {
+        const v = record[key];
+        if (typeof v !== 'string') continue;
+        const r = this.redact(v);
+        if (r === v) continue;
+        // Keep the property's enumerability (message and stack are not enumerable).
+        const d = Object.getOwnPropertyDescriptor(e, key);
+        Object.defineProperty(e, key, { value: r, writable: true, configurable: true, enumerable: d?.enumerable ?? false });
+      }
+      e = e.cause;
+    }
+    return error;
+  }
+}

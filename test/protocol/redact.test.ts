@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { HttpStatusError, XmlRpcFault, XmlRpcValueError } from '../../protocol/errors.js';
+import { CredentialRedactor } from '../../protocol/redact.js';
+
+const USER = 'ops';
+const PASSWORD = 'S3ntinel-Pa55word-9f2c';
+const TOKEN = Buffer.from(`${USER}:${PASSWORD}`).toString('base64');
+
+test('redact: whole forms and pieces of at least 12 characters', () => {
+  const r = new CredentialRedactor(USER, PASSWORD);
+  const cases: [string, string][] = [
+    [`Authorization: Basic ${TOKEN}`, 'Authorization: Basic ***'],
+    [`pw ${PASSWORD}!`, 'pw ***!'],
+    [`pw ${encodeURIComponent(PASSWORD)}`, 'pw ***'],
+    [`cut "${TOKEN.slice(0, 30)}..."`, 'cut "***..."'],
+    [`mid x${TOKEN.slice(5, 20)}y`, 'mid x***y'],
+    [`short ${TOKEN.slice(5, 15)}`, `short ${TOKEN.slice(5, 15)}`], // 10 characters: kept
+    ['nothing here', 'nothing here'],
+    ['abc', 'abc'],
+  ];
+  for (const [input, expected] of cases) assert.equal(r.redact(input), expected, input);
+});
+
+test('redact: nothing without a password, or with a short one', () => {
+  for (const r of [new CredentialRedactor(USER, undefined), new CredentialRedactor(undefined, undefined), new CredentialRedactor(USER, 'pass')]) {
+    assert.equal(r.empty, true);
+    assert.equal(r.redact(`x ${PASSWORD} pass`), `x ${PASSWORD} pass`);
+    const e = new Error(PASSWORD);
+    assert.equal(r.redactError(e).message, PASSWORD);
+  }
+});
+
+test('redactError: message, stack, reason, faultString and the cause chain; enumerability kept', () => {
+  const r = new CredentialRedactor(USER, PASSWORD);
+  const status = new HttpStatusError(500, `echo Basic ${TOKEN}`, 'http://h:1/RPC2');
+  assert.equal(r.redactError(status), status);
+  assert.equal(status.reason, 'echo Basic ***');
+  assert.equal(status.message, 'http://h:1/RPC2 answered HTTP 500 echo Basic ***');
+  assert.ok(!status.stack!.includes(TOKEN));
+  assert.equal(Object.getOwnPropertyDescriptor(status, 'message')!.enumerable, false);
+  assert.equal(Object.getOwnPropertyDescriptor(status, 'reason')!.enumerable, true);
+  const fault = r.redactError(new XmlRpcFault(2, `bad ${PASSWORD}`));
+  assert.equal(fault.faultString, 'bad ***');
+  assert.equal(fault.message, 'fault 2: bad ***');
+  const wrapped = new Error('outer', { cause: new XmlRpcValueError(`invalid <int> value "${TOKEN.slice(0, 36)}..."`, 5) });
+  r.redactError(wrapped);
+  assert.equal((wrapped.cause as Error).message, 'invalid <int> value "***..." at byte 5');
+  assert.equal(r.redactError('not an error'), 'not an error');
+});
