@@ -1,22 +1,30 @@
 /**
  * `SupervisordCheck`: one configured supervisord instance, run on demand.
- * The I/O lives here (two XML-RPC calls per run, like the reference); what
- * they mean is computed by the pure functions of `submissions.ts`.
+ * It owns the connection and what is remembered between runs (the restart
+ * marks of `submissions.ts`, the collector's name map and multicall support);
+ * which calls are made is `collect.ts`'s business, and what the answers mean
+ * is computed by the pure functions of `submissions.ts`.
  *
  * @module
  */
 
+import { performance } from 'node:perf_hooks';
+
+import { TimeoutError } from '../protocol/errors.js';
+import { CredentialRedactor } from '../protocol/redact.js';
 import { XmlRpcClient } from '../protocol/xmlrpc-client.js';
 import type { MulticallRequest } from '../protocol/xmlrpc-client.js';
+import { Collector } from './collect.js';
+import type { CollectClient } from './collect.js';
 import { resolveConfig } from './config.js';
 import type { Credentials, ResolvedConfig } from './config.js';
-import { buildResult, decodeProcessList } from './submissions.js';
-import type { CallOutcome, Collected } from './submissions.js';
+import { buildRun } from './submissions.js';
+import type { Collected, ProcessHistory } from './submissions.js';
 import type { CheckResult, ServiceCheckStatus } from './types.js';
 
 /** Service-check status OK. */
 export const OK = 0 as const satisfies ServiceCheckStatus;
-/** Service-check status WARNING (the reference check never uses it). */
+/** Service-check status WARNING (the reference check never uses it; `supervisord.server.state` does). */
 export const WARNING = 1 as const satisfies ServiceCheckStatus;
 /** Service-check status CRITICAL. */
 export const CRITICAL = 2 as const satisfies ServiceCheckStatus;
@@ -29,7 +37,11 @@ export interface CheckClient {
   call(method: string, params?: readonly unknown[]): Promise<unknown>;
   /** Releases the connection. */
   close(): Promise<void>;
-  /** Several calls in one request (not used yet). */
+  /**
+   * Several calls in one request: resolves to one item per call, the result
+   * or an `XmlRpcFault` (as {@link XmlRpcClient.multicall}). Without it, every
+   * run makes separate calls.
+   */
   multicall?(calls: readonly MulticallRequest[]): Promise<unknown>;
 }
 
@@ -46,18 +58,15 @@ export interface CheckOptions {
    * (anything with `call` and `close`). `close()` of the check closes it.
    */
   client?: CheckClient;
+  /**
+   * For tests: milliseconds since the epoch, default `Date.now`. Only drives
+   * when the name map is refreshed and when multicall is tried again; every
+   * time in the results comes from the server.
+   */
+  clock?: () => number;
 }
 
-const OPTION_KEYS = new Set(['log', 'client']);
-
-/**
- * Passwords of at least this many characters are masked (`***`) in every
- * string a run returns or logs, whatever produced the string. The check's own
- * messages never contain the password; this also covers a server or client
- * that would echo it. Shorter passwords are not masked: replacing every `pass`
- * in `password` would garble the messages.
- */
-const MIN_MASKED_PASSWORD = 6;
+const OPTION_KEYS = new Set(['log', 'client', 'clock']);
 
 /**
  * The supervisord check for one instance. The connection is opened by the
@@ -70,8 +79,18 @@ export class SupervisordCheck {
   /** Non-fatal configuration remarks; also in the first run's `warnings` and sent to `log.warn` at construction. */
   readonly configWarnings: readonly string[];
   readonly #credentials: Credentials | undefined;
+  /**
+   * Masks (`***`) the password, the Basic token and pieces of them in every
+   * string a run returns or logs, whatever produced the string: the check's
+   * own messages never contain them, this also covers a server or client
+   * that would echo them. Passwords under 6 characters are not masked
+   * (replacing every `pass` in `password` would garble the messages).
+   */
+  readonly #redactor: CredentialRedactor;
   readonly #log: CheckOptions['log'];
   readonly #injected: CheckClient | undefined;
+  readonly #collector: Collector;
+  #history: ProcessHistory | undefined;
   #client: CheckClient | undefined;
   #configWarningsPending = true;
   #queue: Promise<unknown> = Promise.resolve();
@@ -81,23 +100,32 @@ export class SupervisordCheck {
    * @param options see {@link CheckOptions}.
    * @throws {ConfigError} when the instance cannot be used (the reference's
    *   messages where it has them); no connection is made.
-   * @throws {TypeError} when `options` is malformed (unknown key, `log.warn`
-   *   or `client.call`/`client.close` not functions).
+   * @throws {TypeError} when `options` is malformed (unknown key, `log.warn`,
+   *   `client.call`/`client.close` or `clock` not functions).
    */
   constructor(instance: unknown, options: CheckOptions = {}) {
     checkOptions(options);
     const { config, credentials, warnings } = resolveConfig(instance);
     this.config = config;
     this.#credentials = credentials;
+    this.#redactor = new CredentialRedactor(credentials?.username, credentials?.password);
     this.configWarnings = Object.freeze([...warnings]);
     this.#log = options.log;
     this.#injected = options.client;
+    this.#collector = new Collector(config, {
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+      debug: (message) => this.#debug(message),
+    });
     for (const warning of warnings) this.#warn(warning);
   }
 
   /**
-   * Runs the check once: `supervisor.getAllProcessInfo`, then, when that
-   * worked, `supervisor.getSupervisorVersion`.
+   * Runs the check once: one `system.multicall` of the process information
+   * (`getAllProcessInfo`, or `getProcessInfo` of the named processes), the
+   * version and the state, or separate calls where multicall fails (see
+   * `collect.ts`). Restarts are counted against the previous run that read
+   * the process list. The instance's `timeout` bounds the whole run, however
+   * many calls it makes.
    *
    * @returns the submissions, warnings and errors of the run. Never rejects
    *   for anything the server or the network does: failures are in
@@ -120,7 +148,9 @@ export class SupervisordCheck {
   async #runOnce(): Promise<CheckResult> {
     let result: CheckResult;
     try {
-      result = buildResult(this.config, await this.#collect());
+      const output = buildRun(this.config, await this.#collectWithin(), this.#history);
+      result = output.result;
+      if (output.history !== undefined) this.#history = output.history;
     } catch (error) {
       // Only a bug of ours can get here; a run still never rejects.
       result = { metrics: [], serviceChecks: [], metadata: {}, warnings: [], errors: [] };
@@ -136,15 +166,55 @@ export class SupervisordCheck {
   }
 
   /**
-   * The I/O of a run. Kept apart from {@link buildResult} so that both calls
-   * can later be one `system.multicall` without touching what is emitted.
+   * The collector's calls under one deadline for the whole run: `timeout`
+   * bounds the run, not each call (the multicall fallback and a relisting
+   * after BAD_NAME make several). A call still pending when it expires is
+   * abandoned with a {@link TimeoutError} (reported like the reference's
+   * socket timeout), and a connection of ours is closed so nothing of this run
+   * reaches into the next one; an injected client is left to its owner.
    */
-  async #collect(): Promise<Collected> {
-    const processInfo = await settle(() => this.#getClient().call('supervisor.getAllProcessInfo'));
-    // As the reference: the version is asked only after the processes were submitted.
-    if (!processInfo.ok || !decodeProcessList(processInfo.value).ok) return { processInfo };
-    const version = await settle(() => this.#getClient().call('supervisor.getSupervisorVersion'));
-    return { processInfo, version };
+  async #collectWithin(): Promise<Collected> {
+    const client = this.#getClient();
+    const ms = this.config.timeoutMs;
+    const display = this.config.address.display;
+    const deadline = performance.now() + ms;
+    let expired = false;
+    const bound = (start: () => Promise<unknown>): Promise<unknown> => {
+      const expire = (): TimeoutError => {
+        expired = true;
+        return new TimeoutError('ERR_DEADLINE', `no complete answer from ${display} within ${ms} ms (the run's deadline)`, display, ms);
+      };
+      const left = deadline - performance.now();
+      // Timers fire on whole milliseconds, possibly a fraction early: once one fired, the run is over.
+      if (expired || left < 1) return Promise.reject(expire());
+      let pending: Promise<unknown>;
+      try {
+        pending = start();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(expire()), left);
+        pending.then(
+          (value) => {
+            clearTimeout(timer);
+            resolve(value);
+          },
+          (error: unknown) => {
+            clearTimeout(timer);
+            reject(error);
+          },
+        );
+      });
+    };
+    const bounded: CollectClient = { call: (method, params) => bound(() => client.call(method, params)) };
+    if (client.multicall !== undefined) bounded.multicall = (calls) => bound(() => client.multicall!(calls));
+    const collected = await this.#collector.collect(bounded);
+    if (expired && this.#client === client) {
+      this.#client = undefined;
+      await client.close();
+    }
+    return collected;
   }
 
   #getClient(): CheckClient {
@@ -178,14 +248,11 @@ export class SupervisordCheck {
   }
 
   #maskText(text: string): string {
-    const password = this.#credentials?.password;
-    if (password === undefined || password.length < MIN_MASKED_PASSWORD) return text;
-    return text.replaceAll(password, '***');
+    return this.#redactor.redact(text);
   }
 
   #mask(result: CheckResult): CheckResult {
-    const password = this.#credentials?.password;
-    if (password === undefined || password.length < MIN_MASKED_PASSWORD) return result;
+    if (this.#redactor.empty) return result;
     const m = (text: string): string => this.#maskText(text);
     for (const metric of result.metrics) metric.tags = metric.tags.map(m);
     for (const check of result.serviceChecks) {
@@ -196,24 +263,23 @@ export class SupervisordCheck {
     result.errors = result.errors.map(m);
     const version = result.metadata.version;
     if (version !== undefined) version.raw = m(version.raw);
+    for (const p of result.processes ?? []) {
+      p.name = m(p.name);
+      p.group = m(p.group);
+      p.statename = m(p.statename);
+      p.description = m(p.description);
+    }
     return result;
-  }
-}
-
-async function settle(call: () => Promise<unknown>): Promise<CallOutcome> {
-  try {
-    return { ok: true, value: await call() };
-  } catch (error) {
-    return { ok: false, error };
   }
 }
 
 function checkOptions(options: unknown): asserts options is CheckOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) throw new TypeError(`unknown option '${key}' (expected log, client)`);
+    if (!OPTION_KEYS.has(key)) throw new TypeError(`unknown option '${key}' (expected log, client, clock)`);
   }
-  const { log, client } = options as Record<string, unknown>;
+  const { log, client, clock } = options as Record<string, unknown>;
+  if (clock !== undefined && typeof clock !== 'function') throw new TypeError('options.clock must be a function returning milliseconds');
   if (log !== undefined) {
     const l = log as Record<string, unknown> | null;
     if (typeof l !== 'object' || l === null || typeof l['warn'] !== 'function') {

@@ -69,6 +69,10 @@ export interface ResolvedConfig {
   readonly connectTimeoutMs: number;
   /** Largest response body accepted (`max_response_bytes`, default 64 MiB). */
   readonly maxResponseBytes: number;
+  /** `collection`: `auto` (default) or `full`. See `collect.ts` for when `auto` is selective. */
+  readonly collection: 'auto' | 'full';
+  /** `name_refresh_interval` (seconds, default 300), in ms. */
+  readonly nameRefreshMs: number;
 }
 
 /**
@@ -141,6 +145,8 @@ export const CONFIG_DEFAULTS = Object.freeze({
   timeout: 10,
   connectTimeout: 5,
   maxResponseBytes: 64 * 1024 * 1024,
+  collection: 'auto' as 'auto' | 'full',
+  nameRefreshInterval: 300,
 });
 
 const NAME_MESSAGE = 'Supervisor server name not specified in yaml configuration.';
@@ -162,6 +168,8 @@ const KNOWN_KEYS = new Set([
   'timeout',
   'connect_timeout',
   'max_response_bytes',
+  'collection',
+  'name_refresh_interval',
 ]);
 
 /**
@@ -264,6 +272,8 @@ export function resolveConfig(instance: unknown): ConfigResolution {
   const timeout = seconds(get('timeout'), 'timeout', CONFIG_DEFAULTS.timeout);
   const connectTimeout = seconds(get('connect_timeout'), 'connect_timeout', CONFIG_DEFAULTS.connectTimeout);
   const maxResponseBytes = byteLimit(get('max_response_bytes'));
+  const collection = collectionMode(get('collection'));
+  const nameRefresh = refreshSeconds(get('name_refresh_interval'));
 
   for (const key of Object.keys(raw)) {
     if (!KNOWN_KEYS.has(key) && !AGENT_KEYS.has(key)) {
@@ -290,6 +300,8 @@ export function resolveConfig(instance: unknown): ConfigResolution {
     timeoutMs: timeout * 1000,
     connectTimeoutMs: connectTimeout * 1000,
     maxResponseBytes,
+    collection,
+    nameRefreshMs: nameRefresh * 1000,
   });
   return { config, credentials, warnings };
 }
@@ -396,4 +408,25 @@ function byteLimit(value: unknown): number {
     );
   }
   return value;
+}
+
+function collectionMode(value: unknown): 'auto' | 'full' {
+  if (value === undefined || value === null) return CONFIG_DEFAULTS.collection;
+  if (value !== 'auto' && value !== 'full') {
+    throw new ConfigError(`'collection' should be 'auto' or 'full', got ${pythonRepr(value)}`, 'collection');
+  }
+  return value;
+}
+
+/** Unlike the timeouts, 0 is allowed: a full listing on every run. */
+function refreshSeconds(value: unknown): number {
+  if (value === undefined || value === null) return CONFIG_DEFAULTS.nameRefreshInterval;
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 0 && n <= MAX_TIMEOUT_SECONDS)) {
+    throw new ConfigError(
+      `'name_refresh_interval' should be a number of seconds from 0 to ${MAX_TIMEOUT_SECONDS}, got ${pythonRepr(value)}`,
+      'name_refresh_interval',
+    );
+  }
+  return n;
 }

@@ -1,7 +1,19 @@
 /**
  * What a run emits, computed from what the server answered: pure functions,
- * no I/O (check-spec sections 2-4). `check.ts` collects the answers; this
- * module turns them into a {@link CheckResult}.
+ * no I/O (check-spec sections 2-4, and issue 5 for what goes beyond the
+ * reference). `collect.ts` collects the answers; this module turns them into
+ * a {@link CheckResult}.
+ *
+ * Order of a successful run (the reference's submissions first, unchanged,
+ * then ours, so that a consumer of the reference's output sees the same
+ * sequence followed by new names):
+ * - service checks: `supervisord.can_connect`, one `supervisord.process.status`
+ *   per monitored process, then `supervisord.server.state`;
+ * - metrics: per monitored process `supervisord.process.uptime`, the three
+ *   `supervisord.process.count`; then per monitored process
+ *   `supervisord.process.restarts`, `supervisord.process.downtime` and
+ *   `supervisord.process.exit_status` (the last two only where they mean
+ *   something), then three `supervisord.group.count` per group.
  *
  * @module
  */
@@ -21,6 +33,7 @@ import type {
   Metric,
   ProcessInfo,
   ServiceCheck,
+  ProcessSummary,
   ServiceCheckStatus,
   VersionMetadata,
 } from './types.js';
@@ -33,6 +46,19 @@ export const PROCESS_STATUS = 'supervisord.process.status';
 export const PROCESS_UPTIME = 'supervisord.process.uptime';
 /** Gauge: how many monitored processes have each mapped status. */
 export const PROCESS_COUNT = 'supervisord.process.count';
+/** Ours, count: new starts of the process seen since the previous run (see {@link restartCount}). */
+export const PROCESS_RESTARTS = 'supervisord.process.restarts';
+/** Ours, gauge: seconds since a stopped, exited or fatal process stopped (see {@link processDowntime}). */
+export const PROCESS_DOWNTIME = 'supervisord.process.downtime';
+/** Ours, gauge: the last exit status of a process that has exited (see {@link processExitStatus}). */
+export const PROCESS_EXIT_STATUS = 'supervisord.process.exit_status';
+/** Ours, gauge: monitored processes per group and mapped status. */
+export const GROUP_COUNT = 'supervisord.group.count';
+/** Ours, service check: the state of supervisord itself (see {@link serverStateCheck}). */
+export const SERVER_STATE = 'supervisord.server.state';
+
+/** supervisord's fault while it stops or restarts (every `supervisor.*` method answers it). */
+export const SHUTDOWN_STATE_FAULT = 6;
 
 /** Mapped status -> service-check status (OK, CRITICAL, UNKNOWN). */
 export const SERVICE_STATUS: Readonly<Record<MappedStatus, ServiceCheckStatus>> = Object.freeze({
@@ -45,18 +71,59 @@ export const SERVICE_STATUS: Readonly<Record<MappedStatus, ServiceCheckStatus>> 
 const COUNT_ORDER: readonly MappedStatus[] = ['down', 'up', 'unknown'];
 /** States in which a process has an uptime (the reference's `_extract_uptime`). */
 const ACTIVE_STATES = new Set(['RUNNING', 'BACKOFF', 'STOPPING']);
+/**
+ * States with no child in which supervisord is not about to start one: the
+ * only ones with a downtime. BACKOFF is left out on purpose: it is a pause
+ * between two start attempts (the reference even gives it an uptime), and a
+ * "down since the last exit" would restart from 0 at every attempt.
+ */
+const DOWN_STATES = new Set(['STOPPED', 'EXITED', 'FATAL']);
+/** States whose `exitstatus` tells how the last run ended. */
+const EXITED_STATES = new Set(['EXITED', 'BACKOFF', 'FATAL', 'STOPPED']);
+/** supervisord's own states (`supervisor.getState`) -> `supervisord.server.state`. */
+const SERVER_STATUS: ReadonlyMap<string, ServiceCheckStatus> = new Map([
+  ['RUNNING', 0],
+  ['RESTARTING', 1],
+  ['SHUTDOWN', 2],
+  ['FATAL', 2],
+]);
 
 /** How one XML-RPC call ended: its value, or what it threw. */
 export type CallOutcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 /**
- * The answers a run collected. `version` is absent when it was not asked
- * (the process list failed). When both are fetched in one multicall, the
- * version outcome is simply ignored if the process list failed.
+ * The answers a run collected. `version` and `state` are absent when they
+ * were not asked (the process list failed). When everything is fetched in
+ * one multicall, their outcomes are ignored if the process list failed.
+ * `processInfo` holds `getAllProcessInfo`'s answer, or the structs of the
+ * selected processes in the same order (`collect.ts`).
  */
 export interface Collected {
   processInfo: CallOutcome;
   version?: CallOutcome;
+  /** `supervisor.getState`'s answer. */
+  state?: CallOutcome;
+}
+
+/** What {@link restartCount} remembers of a process between runs. */
+export interface ProcessMark {
+  /** `start` of the process (epoch seconds of its last start attempt). */
+  readonly start: number;
+  /** `pid` of the process, 0 when it had none. */
+  readonly pid: number;
+}
+
+/** Marks of the monitored processes of a run, keyed by `group:name`. */
+export type ProcessHistory = ReadonlyMap<string, ProcessMark>;
+
+/** What {@link buildRun} returns. */
+export interface RunOutput {
+  result: CheckResult;
+  /**
+   * The marks of this run's monitored processes, to pass to the next run;
+   * undefined when the run read no process data (keep the previous marks).
+   */
+  history: Map<string, ProcessMark> | undefined;
 }
 
 /** The result of {@link decodeProcessList}. */
@@ -178,11 +245,19 @@ export function processSubmissions(
   processes: readonly ProcessInfo[],
   config: ResolvedConfig,
 ): { metrics: Metric[]; serviceChecks: ServiceCheck[] } {
+  return referenceSubmissions(selectProcesses(processes, config), config);
+}
+
+function processTags(p: ProcessInfo, config: ResolvedConfig): string[] {
+  return [...config.instanceTags, `supervisord_process:${p.name}`, `supervisord_group:${p.group}`];
+}
+
+function referenceSubmissions(monitored: readonly ProcessInfo[], config: ResolvedConfig): { metrics: Metric[]; serviceChecks: ServiceCheck[] } {
   const metrics: Metric[] = [];
   const serviceChecks: ServiceCheck[] = [];
   const counts: Record<MappedStatus, number> = { down: 0, up: 0, unknown: 0 };
-  for (const p of selectProcesses(processes, config)) {
-    const tags = [...config.instanceTags, `supervisord_process:${p.name}`, `supervisord_group:${p.group}`];
+  for (const p of monitored) {
+    const tags = processTags(p, config);
     const mapped = mapStatus(p.statename, config.statusMapping);
     counts[mapped]++;
     const status = SERVICE_STATUS[mapped];
@@ -195,6 +270,120 @@ export function processSubmissions(
     metrics.push({ name: PROCESS_COUNT, type: 'gauge', value: counts[mapped], tags: [...config.instanceTags, `status:${mapped}`] });
   }
   return { metrics, serviceChecks };
+}
+
+/**
+ * How many new starts of a process a run has seen since the previous one:
+ * 1 when its `start` changed to another start time, or when it has a pid
+ * that differs from the one seen before (a restart within the same second
+ * keeps `start`); else 0. A `start` back to 0 is not a start: a restarted
+ * supervisord recreates its processes with `start` 0 before starting them,
+ * and counting both changes would count that restart twice. A process seen
+ * for the first time counts 0 (nothing to compare with). At most 1:
+ * supervisord keeps no history, so several restarts between two runs look
+ * like one.
+ */
+export function restartCount(previous: ProcessMark | undefined, p: ProcessInfo): number {
+  if (previous === undefined) return 0;
+  return (p.start !== previous.start && p.start !== 0) || (p.pid !== 0 && p.pid !== previous.pid) ? 1 : 0;
+}
+
+/**
+ * `now - stop` (server clock, never negative) for a process that is
+ * STOPPED, EXITED or FATAL and has stopped at least once (`stop` not 0);
+ * undefined otherwise (running, starting, stopping, between two attempts in
+ * BACKOFF, never stopped, or a statename supervisord does not have).
+ */
+export function processDowntime(p: ProcessInfo): number | undefined {
+  if (!DOWN_STATES.has(p.statename) || p.stop === 0) return undefined;
+  return Math.max(0, p.now - p.stop);
+}
+
+/**
+ * `exitstatus` for a process that is EXITED, BACKOFF, FATAL or STOPPED and
+ * has run: started (`start` not 0) and ended at least once (`stop` not 0).
+ * Without an end, supervisord reports 0 for a status that does not exist
+ * (e.g. a command that could not be found is FATAL without ever exiting).
+ */
+export function processExitStatus(p: ProcessInfo): number | undefined {
+  if (!EXITED_STATES.has(p.statename) || p.start === 0 || p.stop === 0) return undefined;
+  return p.exitstatus;
+}
+
+/** The key of a process in a {@link ProcessHistory}: `group:name`. */
+export function processKey(p: Pick<ProcessInfo, 'group' | 'name'>): string {
+  return `${p.group}:${p.name}`;
+}
+
+/**
+ * Our per-process metrics (restarts, downtime, exit status) for the monitored
+ * processes in order, then `supervisord.group.count` (down, up, unknown) for
+ * each group in order of first appearance. No volatile value (pid, start,
+ * description) is ever a tag.
+ */
+export function extraSubmissions(
+  monitored: readonly ProcessInfo[],
+  config: ResolvedConfig,
+  previous: ProcessHistory | undefined,
+): Metric[] {
+  const metrics: Metric[] = [];
+  const groups = new Map<string, Record<MappedStatus, number>>();
+  for (const p of monitored) {
+    const tags = processTags(p, config);
+    metrics.push({ name: PROCESS_RESTARTS, type: 'count', value: restartCount(previous?.get(processKey(p)), p), tags });
+    const downtime = processDowntime(p);
+    if (downtime !== undefined) metrics.push({ name: PROCESS_DOWNTIME, type: 'gauge', value: downtime, tags: [...tags] });
+    const exitStatus = processExitStatus(p);
+    if (exitStatus !== undefined) metrics.push({ name: PROCESS_EXIT_STATUS, type: 'gauge', value: exitStatus, tags: [...tags] });
+    let counts = groups.get(p.group);
+    if (counts === undefined) {
+      counts = { down: 0, up: 0, unknown: 0 };
+      groups.set(p.group, counts);
+    }
+    counts[mapStatus(p.statename, config.statusMapping)]++;
+  }
+  for (const [group, counts] of groups) {
+    for (const mapped of COUNT_ORDER) {
+      metrics.push({
+        name: GROUP_COUNT,
+        type: 'gauge',
+        value: counts[mapped],
+        tags: [...config.instanceTags, `supervisord_group:${group}`, `status:${mapped}`],
+      });
+    }
+  }
+  return metrics;
+}
+
+/**
+ * `supervisord.server.state` from `supervisor.getState`: RUNNING OK,
+ * RESTARTING WARNING, SHUTDOWN and FATAL CRITICAL, any other statename
+ * UNKNOWN; a message `supervisord is <statename>` when not OK. A
+ * SHUTDOWN_STATE fault (the daemon is stopping or restarting: supervisord
+ * refuses `getState` itself then) is CRITICAL with the fault string as
+ * message. Any other failure, or an answer without a string `statename`,
+ * gives no service check and a warning `Error collecting state: ...`.
+ */
+export function serverStateCheck(outcome: CallOutcome, config: ResolvedConfig): { check: ServiceCheck } | { warning: string } {
+  const tags = [...config.instanceTags];
+  if (!outcome.ok) {
+    if (isShutdownFault(outcome.error)) return { check: { name: SERVER_STATE, status: 2, tags, message: outcome.error.faultString } };
+    return { warning: `Error collecting state: ${errorText(outcome.error)}` };
+  }
+  const v = outcome.value;
+  const statename =
+    typeof v === 'object' && v !== null && !Array.isArray(v) && Object.hasOwn(v, 'statename') ? (v as Record<string, unknown>)['statename'] : undefined;
+  if (typeof statename !== 'string') {
+    return { warning: `Error collecting state: expected a struct with a string 'statename', got ${typeName(v)}` };
+  }
+  const status = SERVER_STATUS.get(statename) ?? 3;
+  const check: ServiceCheck = { name: SERVER_STATE, status, tags };
+  if (status !== 0) check.message = `supervisord is ${statename}`;
+  return { check };
+}
+
+function isShutdownFault(error: unknown): error is XmlRpcFault {
+  return error instanceof XmlRpcFault && error.faultCode === SHUTDOWN_STATE_FAULT;
 }
 
 /**
@@ -263,45 +452,88 @@ export function parseVersion(raw: string): VersionMetadata | undefined {
 }
 
 /**
+ * A whole run's result from its collected answers, without history: see
+ * {@link buildRun} (restart counts are then all 0, as on a first run).
+ */
+export function buildResult(config: ResolvedConfig, collected: Collected, previous?: ProcessHistory): CheckResult {
+  return buildRun(config, collected, previous).result;
+}
+
+/**
  * A whole run's result from its collected answers (section 4): can_connect OK,
  * the process submissions and counts, then the version metadata; or, when the
  * process list failed, only what {@link describeFailure} says. A failure to
  * get or parse the version is a warning (`Error collecting version: ...`).
+ * Then ours (see the module comment for the order), with restarts counted
+ * against `previous`.
+ *
+ * A SHUTDOWN_STATE fault on the process list (supervisord is stopping or
+ * restarting) is not an error of the run, unlike the reference: the server
+ * answered, so `supervisord.can_connect` is OK, `supervisord.server.state` is
+ * CRITICAL with the fault string as message, and there is no process data,
+ * version or error.
  */
-export function buildResult(config: ResolvedConfig, collected: Collected): CheckResult {
+export function buildRun(config: ResolvedConfig, collected: Collected, previous?: ProcessHistory): RunOutput {
   const result: CheckResult = { metrics: [], serviceChecks: [], metadata: {}, warnings: [], errors: [] };
   const { processInfo } = collected;
   if (!processInfo.ok) {
+    if (isShutdownFault(processInfo.error)) {
+      result.serviceChecks.push({ name: CAN_CONNECT, status: 0, tags: [...config.instanceTags] });
+      result.serviceChecks.push({ name: SERVER_STATE, status: 2, tags: [...config.instanceTags], message: processInfo.error.faultString });
+      return { result, history: undefined };
+    }
     const failure = describeFailure(processInfo.error, config);
     if (failure.canConnect) {
       result.serviceChecks.push({ name: CAN_CONNECT, status: 2, tags: [...config.instanceTags], message: failure.message });
     }
     result.errors.push(failure.message);
-    return result;
+    return { result, history: undefined };
   }
   // The reference submits can_connect OK as soon as the list arrived, then crashes on a malformed one.
   result.serviceChecks.push({ name: CAN_CONNECT, status: 0, tags: [...config.instanceTags] });
   const decoded = decodeProcessList(processInfo.value);
   if (!decoded.ok) {
     result.errors.push(`An error occurred while reading process information: ${decoded.reason}`);
-    return result;
+    return { result, history: undefined };
   }
-  const { metrics, serviceChecks } = processSubmissions(decoded.processes, config);
+  const monitored = selectProcesses(decoded.processes, config);
+  const { metrics, serviceChecks } = referenceSubmissions(monitored, config);
   result.metrics.push(...metrics);
   result.serviceChecks.push(...serviceChecks);
 
   const version = collected.version;
-  if (version === undefined) return result;
-  if (!version.ok) {
-    result.warnings.push(`Error collecting version: ${errorText(version.error)}`);
-  } else if (typeof version.value !== 'string') {
-    result.warnings.push(`Error collecting version: expected a string, got ${typeName(version.value)}`);
-  } else {
-    const parsed = parseVersion(version.value);
-    if (parsed === undefined) result.warnings.push(`Error collecting version: cannot parse version ${JSON.stringify(version.value)}`);
-    else result.metadata.version = parsed;
+  if (version !== undefined) {
+    if (!version.ok) {
+      result.warnings.push(`Error collecting version: ${errorText(version.error)}`);
+    } else if (typeof version.value !== 'string') {
+      result.warnings.push(`Error collecting version: expected a string, got ${typeName(version.value)}`);
+    } else {
+      const parsed = parseVersion(version.value);
+      if (parsed === undefined) result.warnings.push(`Error collecting version: cannot parse version ${JSON.stringify(version.value)}`);
+      else result.metadata.version = parsed;
+    }
   }
-  return result;
+
+  // Beyond the reference: after all of its submissions.
+  result.metrics.push(...extraSubmissions(monitored, config, previous));
+  if (collected.state !== undefined) {
+    const state = serverStateCheck(collected.state, config);
+    if ('check' in state) result.serviceChecks.push(state.check);
+    else result.warnings.push(state.warning);
+  }
+  result.processes = monitored.map(
+    (p): ProcessSummary => ({
+      name: p.name,
+      group: p.group,
+      statename: p.statename,
+      status: mapStatus(p.statename, config.statusMapping),
+      uptime: processUptime(p),
+      description: p.description,
+    }),
+  );
+  const history = new Map<string, ProcessMark>();
+  for (const p of monitored) history.set(processKey(p), { start: p.start, pid: p.pid });
+  return { result, history };
 }
 
 function errorText(error: unknown): string {

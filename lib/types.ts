@@ -70,6 +70,20 @@ export interface SupervisordInstance {
   connect_timeout?: number | string;
   /** Ours: largest response accepted, bytes (1024 to 1 GiB). Default 64 MiB (about 50,000 processes). */
   max_response_bytes?: number;
+  /**
+   * Ours: `auto` (default) asks supervisord only for the processes named in
+   * `proc_names` (with `getProcessInfo`) when the instance selects by
+   * `proc_names` alone (no `proc_regex`); `full` always asks for the whole
+   * list, as the reference does. The submissions are the same either way.
+   */
+  collection?: 'auto' | 'full';
+  /**
+   * Ours: with selective collection, the longest time in seconds between two
+   * full listings that relearn which groups hold the wanted names (so that
+   * processes added since appear). Default 300; 0 lists in full every run.
+   * A numeric string is accepted.
+   */
+  name_refresh_interval?: number | string;
 }
 
 /** A metric submission. */
@@ -110,4 +124,22 @@ export interface CheckResult {
   warnings: string[];
   /** Errors of the run (the reference raises these). Empty on success. */
   errors: string[];
+  /**
+   * Ours, for displays (not submissions): the monitored processes in
+   * submission order. Present only when the process list was read.
+   */
+  processes?: ProcessSummary[];
+}
+
+/** One monitored process as a run saw it (see {@link CheckResult.processes}). */
+export interface ProcessSummary {
+  name: string;
+  group: string;
+  statename: string;
+  /** The mapped status (default mapping with `status_mapping_override` applied). */
+  status: MappedStatus;
+  /** The value of the `supervisord.process.uptime` gauge. */
+  uptime: number;
+  /** supervisord's own description (`pid 123, uptime 0:02:05`, `Not started`...). */
+  description: string;
 }

@@ -3,7 +3,10 @@
  * socket and over TCP -> the supervisord emulator. Reference cases of
  * check-spec.md section 5 with the reference check's own mock data, every
  * connection failure message of section 4, faults, version metadata,
- * connection reuse and release.
+ * connection reuse and release. Successful runs also carry what issue 5
+ * adds after the reference's submissions (restarts, downtime, exit status,
+ * group counts, server state, process summaries): built here from the
+ * issue's definitions, so the reference part is still asserted whole.
  *
  * Expected results are built here from the spec (statuses, uptimes and counts
  * written per case; messages formatted with Date getters in this host's zone),
@@ -21,7 +24,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { CRITICAL, OK, SupervisordCheck, UNKNOWN } from '../../lib/check.js';
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator.js';
-import type { CheckResult, Metric, ProcessInfo, ServiceCheck, ServiceCheckStatus, VersionMetadata } from '../../lib/types.js';
+import type { CheckResult, MappedStatus, Metric, ProcessInfo, ServiceCheck, ServiceCheckStatus, VersionMetadata } from '../../lib/types.js';
 
 // ---------------------------------------------------------------------------
 // Reference data (the Datadog check's mock server, tests/test_supervisord_unit.py)
@@ -177,8 +180,40 @@ function expectedRun(
   for (const s of ['down', 'up', 'unknown'] as const) {
     metrics.push({ name: 'supervisord.process.count', type: 'gauge', value: counts[s], tags: [...instanceTags, `status:${s}`] });
   }
-  return { metrics, serviceChecks, metadata: version === undefined ? {} : { version }, warnings: [], errors: [] };
+  // Issue 5, after the reference: a first run (restarts 0) of a RUNNING supervisord.
+  const groups = new Map<string, Record<MappedStatus, number>>();
+  for (const [p, status] of seen) {
+    const ptags = [...instanceTags, `supervisord_process:${p.name}`, `supervisord_group:${p.group}`];
+    metrics.push({ name: 'supervisord.process.restarts', type: 'count', value: 0, tags: ptags });
+    if (['STOPPED', 'EXITED', 'FATAL'].includes(p.statename) && p.stop !== 0) {
+      metrics.push({ name: 'supervisord.process.downtime', type: 'gauge', value: p.now - p.stop, tags: ptags });
+    }
+    if (['EXITED', 'BACKOFF', 'FATAL', 'STOPPED'].includes(p.statename) && p.start !== 0 && p.stop !== 0) {
+      metrics.push({ name: 'supervisord.process.exit_status', type: 'gauge', value: p.exitstatus, tags: ptags });
+    }
+    const g = groups.get(p.group) ?? { down: 0, up: 0, unknown: 0 };
+    g[MAPPED[status]]++;
+    groups.set(p.group, g);
+  }
+  for (const [group, g] of groups) {
+    for (const s of ['down', 'up', 'unknown'] as const) {
+      metrics.push({ name: 'supervisord.group.count', type: 'gauge', value: g[s], tags: [...instanceTags, `supervisord_group:${group}`, `status:${s}`] });
+    }
+  }
+  serviceChecks.push({ name: 'supervisord.server.state', status: OK, tags: instanceTags });
+  const processes = seen.map(([p, status, uptime]) => ({
+    name: p.name,
+    group: p.group,
+    statename: p.statename,
+    status: MAPPED[status],
+    uptime,
+    description: p.description,
+  }));
+  return { metrics, serviceChecks, metadata: version === undefined ? {} : { version }, warnings: [], errors: [], processes };
 }
+
+/** Service-check status -> mapped status (check-spec section 3). */
+const MAPPED: Record<number, MappedStatus> = { [OK]: 'up', [CRITICAL]: 'down', [UNKNOWN]: 'unknown' };
 
 /** A run that failed to connect: can_connect CRITICAL with the message, the same message as error, nothing else. */
 function expectedFailure(name: string, tags: readonly string[], message: string): CheckResult {
@@ -397,9 +432,10 @@ for (const t of TRANSPORTS) {
       assert.deepEqual(result, expectedFailure('server0', ['a:b'], 'Username or password to server0 are incorrect.'));
     });
 
+    // SHUTDOWN_STATE (6) is not an error of the run any more (issue 5): see beyond-e2e.test.ts.
     it('a fault on getAllProcessInfo is an error of the run, without can_connect', async () => {
       open.processes = SERVER1.map((p) => ({ ...p }));
-      open.setFault('supervisor.getAllProcessInfo', { faultCode: 6, faultString: 'SHUTDOWN_STATE' });
+      open.setFault('supervisor.getAllProcessInfo', { faultCode: 2, faultString: 'INCORRECT_PARAMETERS' });
       try {
         const result = await runOnce({ name: 'server1', ...t.at(open) });
         assert.deepEqual(result, {
@@ -407,7 +443,7 @@ for (const t of TRANSPORTS) {
           serviceChecks: [],
           metadata: {},
           warnings: [],
-          errors: ['An error occurred while reading process information: 6 SHUTDOWN_STATE'],
+          errors: ['An error occurred while reading process information: 2 INCORRECT_PARAMETERS'],
         });
       } finally {
         open.setFault('supervisor.getAllProcessInfo', null);
@@ -495,6 +531,9 @@ for (const t of TRANSPORTS) {
       assert.equal(e.stats.connections, 1);
       assert.equal(e.stats.calls['supervisor.getAllProcessInfo'], 5);
       assert.equal(e.stats.calls['supervisor.getSupervisorVersion'], 5);
+      // Issue 5: all of it in one multicall per run.
+      assert.equal(e.stats.calls['system.multicall'], 5);
+      assert.equal(e.stats.requests, 5);
     });
   });
 }

@@ -76,9 +76,14 @@ class FakeClient implements CheckClient {
   }
 }
 
+const RUNNING_STATE = { statecode: 1, statename: 'RUNNING' };
+
+/** No multicall: these tests see the separate calls, in the reference's order (getState is ours, last). */
 function healthy(): FakeClient {
-  return new FakeClient({ 'supervisor.getAllProcessInfo': [PROCESS], 'supervisor.getSupervisorVersion': '4.2.5' });
+  return new FakeClient({ 'supervisor.getAllProcessInfo': [PROCESS], 'supervisor.getSupervisorVersion': '4.2.5', 'supervisor.getState': RUNNING_STATE });
 }
+
+const SEPARATE_CALLS = ['supervisor.getAllProcessInfo', 'supervisor.getSupervisorVersion', 'supervisor.getState'];
 
 function recorder(): { warn: string[]; debug: string[]; log: { warn(m: string): void; debug(m: string): void } } {
   const warn: string[] = [];
@@ -91,12 +96,12 @@ test('status constants', () => {
 });
 
 describe('SupervisordCheck with an injected client', () => {
-  test('a healthy run: two calls in the reference order, full result', async () => {
+  test('a healthy run without multicall: the reference calls in order, then getState; full result', async () => {
     const client = healthy();
     const { log, debug, warn } = recorder();
     const check = new SupervisordCheck({ name: 'server1', tags: ['env:prod'] }, { client, log });
     const result = await check.run();
-    assert.deepEqual(client.calls, ['supervisor.getAllProcessInfo', 'supervisor.getSupervisorVersion']);
+    assert.deepEqual(client.calls, SEPARATE_CALLS);
     const base = ['env:prod', 'supervisord_server:server1'];
     const tags = [...base, 'supervisord_process:web', 'supervisord_group:web'];
     assert.deepEqual(result, {
@@ -105,16 +110,23 @@ describe('SupervisordCheck with an injected client', () => {
         { name: 'supervisord.process.count', type: 'gauge', value: 0, tags: [...base, 'status:down'] },
         { name: 'supervisord.process.count', type: 'gauge', value: 1, tags: [...base, 'status:up'] },
         { name: 'supervisord.process.count', type: 'gauge', value: 0, tags: [...base, 'status:unknown'] },
+        // issue 5, after the reference's
+        { name: 'supervisord.process.restarts', type: 'count', value: 0, tags },
+        { name: 'supervisord.group.count', type: 'gauge', value: 0, tags: [...base, 'supervisord_group:web', 'status:down'] },
+        { name: 'supervisord.group.count', type: 'gauge', value: 1, tags: [...base, 'supervisord_group:web', 'status:up'] },
+        { name: 'supervisord.group.count', type: 'gauge', value: 0, tags: [...base, 'supervisord_group:web', 'status:unknown'] },
       ],
       serviceChecks: [
         { name: 'supervisord.can_connect', status: OK, tags: base },
         { name: 'supervisord.process.status', status: OK, tags },
+        { name: 'supervisord.server.state', status: OK, tags: base },
       ],
       metadata: { version: { raw: '4.2.5', major: '4', minor: '2', patch: '5', scheme: 'supervisord' } },
       warnings: [],
       errors: [],
+      processes: [{ name: 'web', group: 'web', statename: 'RUNNING', status: 'up', uptime: 125, description: 'pid 787, uptime 0:02:05' }],
     });
-    assert.deepEqual(debug, ['Version collected: 4.2.5']);
+    assert.deepEqual(debug, ['collection: full listing', 'Version collected: 4.2.5']);
     assert.deepEqual(warn, []);
   });
 
@@ -137,7 +149,7 @@ describe('SupervisordCheck with an injected client', () => {
       'An error occurred while connecting to server1: http://h:1/ answered text/html, not XML-RPC',
       'An error occurred while connecting to server1: http://h:1/ answered text/html, not XML-RPC'],
     [new DocumentSizeError(1024), tcpInstance, 'An error occurred while connecting to server1: document larger than 1024 bytes', 'An error occurred while connecting to server1: document larger than 1024 bytes'],
-    [new XmlRpcFault(6, 'SHUTDOWN_STATE'), tcpInstance, undefined, 'An error occurred while reading process information: 6 SHUTDOWN_STATE'],
+    [new XmlRpcFault(2, 'INCORRECT_PARAMETERS'), tcpInstance, undefined, 'An error occurred while reading process information: 2 INCORRECT_PARAMETERS'],
     [new ClientClosedError(), tcpInstance, undefined, 'An error occurred while connecting to server1: client closed'],
   ];
 
@@ -158,6 +170,22 @@ describe('SupervisordCheck with an injected client', () => {
     }
   });
 
+  test('SHUTDOWN_STATE on getAllProcessInfo: can_connect OK, server.state CRITICAL, no error, nothing else asked', async () => {
+    const client = new FakeClient({ 'supervisor.getAllProcessInfo': new XmlRpcFault(6, 'SHUTDOWN_STATE'), 'supervisor.getSupervisorVersion': '4.2.5' });
+    const result = await new SupervisordCheck({ name: 'n', tags: ['a:b'] }, { client }).run();
+    assert.deepEqual(client.calls, ['supervisor.getAllProcessInfo']);
+    assert.deepEqual(result, {
+      metrics: [],
+      serviceChecks: [
+        { name: 'supervisord.can_connect', status: OK, tags: ['a:b', 'supervisord_server:n'] },
+        { name: 'supervisord.server.state', status: CRITICAL, tags: ['a:b', 'supervisord_server:n'], message: 'SHUTDOWN_STATE' },
+      ],
+      metadata: {},
+      warnings: [],
+      errors: [],
+    });
+  });
+
   test('a malformed process list: can_connect OK, an error, no version call', async () => {
     const client = new FakeClient({ 'supervisor.getAllProcessInfo': 'not a list', 'supervisor.getSupervisorVersion': '4.2.5' });
     const result = await new SupervisordCheck({ name: 'n' }, { client }).run();
@@ -173,30 +201,32 @@ describe('SupervisordCheck with an injected client', () => {
       ['x.y', 'Error collecting version: cannot parse version "x.y"'],
     ];
     for (const [answer, warning] of cases) {
-      const client = new FakeClient({ 'supervisor.getAllProcessInfo': [PROCESS], 'supervisor.getSupervisorVersion': answer });
+      const client = new FakeClient({ 'supervisor.getAllProcessInfo': [PROCESS], 'supervisor.getSupervisorVersion': answer, 'supervisor.getState': RUNNING_STATE });
       const { log, warn, debug } = recorder();
       const result = await new SupervisordCheck({ name: 'n' }, { client, log }).run();
       assert.deepEqual(result.warnings, [warning]);
       assert.deepEqual(result.errors, []);
       assert.deepEqual(result.metadata, {});
-      assert.equal(result.metrics.length, 4);
+      assert.equal(result.metrics.filter((m) => m.name.startsWith('supervisord.process.') && !m.name.endsWith('.restarts')).length, 4);
       assert.deepEqual(warn, [warning]);
-      assert.deepEqual(debug, []);
+      assert.deepEqual(debug, ['collection: full listing']);
     }
   });
 
   test('config warnings: logged at construction, in the first run only', async () => {
     const { log, warn } = recorder();
-    const client = new FakeClient({ 'supervisor.getAllProcessInfo': [PROCESS] }); // no version method: a warning per run
+    const client = new FakeClient({ 'supervisor.getAllProcessInfo': [PROCESS] }); // no version nor state method: warnings per run
     const check = new SupervisordCheck({ name: 'n', user: 'u', pass: 'p', typo: 1 }, { client, log });
     const configWarnings = ["'user' is deprecated, use 'username' instead", "'pass' is deprecated, use 'password' instead", "Unknown configuration key 'typo' is ignored"];
     assert.deepEqual(check.configWarnings, configWarnings);
     assert.deepEqual(warn, configWarnings);
     const first = await check.run();
     const second = await check.run();
-    assert.deepEqual(first.warnings, [...configWarnings, 'Error collecting version: fault 1: UNKNOWN_METHOD']);
-    assert.deepEqual(second.warnings, ['Error collecting version: fault 1: UNKNOWN_METHOD']);
-    assert.deepEqual(warn.slice(configWarnings.length), ['Error collecting version: fault 1: UNKNOWN_METHOD', 'Error collecting version: fault 1: UNKNOWN_METHOD']);
+    const perRun = ['Error collecting version: fault 1: UNKNOWN_METHOD', 'Error collecting state: fault 1: UNKNOWN_METHOD'];
+    assert.deepEqual(first.warnings, [...configWarnings, ...perRun]);
+    assert.deepEqual(second.warnings, perRun);
+    assert.deepEqual(warn.slice(configWarnings.length), [...perRun, ...perRun]);
+    assert.ok(!first.serviceChecks.some((c) => c.name === 'supervisord.server.state'), 'no server.state without getState');
   });
 
   test('the connection is reused between runs and closed only by close()', async () => {
@@ -206,9 +236,33 @@ describe('SupervisordCheck with an injected client', () => {
     await check.run();
     await check.run();
     assert.equal(client.closed, 0);
-    assert.equal(client.calls.length, 6);
+    assert.equal(client.calls.length, 9);
     await check.close();
     assert.equal(client.closed, 1);
+  });
+
+  test('timeout bounds the whole run, not each call; an injected client is not closed', async () => {
+    const deadline = "no complete answer from http://localhost:9001/RPC2 within 100 ms (the run's deadline)";
+    // [delay per call in ms, expected warnings, expected errors]
+    const cases: Array<[number, string[], string[]]> = [
+      // the list arrives, the version call passes the deadline, the state call is not even sent
+      [60, [`Error collecting version: ${deadline}`, `Error collecting state: ${deadline}`], []],
+      [250, [], ['Cannot connect to http://localhost:9001. Make sure supervisor is running and XML-RPC inet interface is enabled.']],
+    ];
+    for (const [delayMs, warnings, errors] of cases) {
+      const client = healthy();
+      client.delayMs = delayMs;
+      const check = new SupervisordCheck({ name: 'n', timeout: 0.1 }, { client });
+      const started = performance.now();
+      const result = await check.run();
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed >= 95 && elapsed < 180, `run took ${elapsed} ms for a 100 ms deadline`);
+      assert.deepEqual(result.warnings, warnings);
+      assert.deepEqual(result.errors, errors);
+      assert.deepEqual(client.calls, delayMs === 60 ? ['supervisor.getAllProcessInfo', 'supervisor.getSupervisorVersion'] : ['supervisor.getAllProcessInfo']);
+      assert.equal(client.closed, 0);
+      await new Promise((resolve) => setTimeout(resolve, delayMs)); // let the abandoned call finish
+    }
   });
 
   test('runs are serialised', async () => {
@@ -258,7 +312,8 @@ describe('SupervisordCheck with an injected client', () => {
     assert.throws(() => new SupervisordCheck({ name: 'n', proc_names: 'x' }), (error: unknown) => error instanceof ConfigError && error.key === 'proc_names');
     const bad: Array<[unknown, string]> = [
       [null, 'options must be an object'],
-      [{ logger: {} }, "unknown option 'logger' (expected log, client)"],
+      [{ logger: {} }, "unknown option 'logger' (expected log, client, clock)"],
+      [{ clock: 5 }, 'options.clock must be a function returning milliseconds'],
       [{ log: {} }, 'options.log must have a warn(message) method'],
       [{ log: { warn: () => {}, debug: 1 } }, 'options.log.debug must be a function'],
       [{ client: { call: () => {} } }, 'options.client must have call() and close() methods'],
@@ -305,7 +360,7 @@ function xmlResponse(value: string): string {
 
 const UNAUTHORIZED = 'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="default"\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: 0\r\n\r\n';
 
-/** A minimal supervisord: answers the two calls, or 401 without the right credentials. */
+/** A minimal supervisord: answers the run's multicall (or the reference's two calls), or 401 without the right credentials. */
 function startServer(expectedAuth: string | undefined): Promise<{ server: net.Server; port: number; heads: string[] }> {
   const heads: string[] = [];
   const server = net.createServer((socket) => {
@@ -326,10 +381,14 @@ function startServer(expectedAuth: string | undefined): Promise<{ server: net.Se
           socket.end(UNAUTHORIZED);
           return;
         }
+        const list = `<array><data><value><struct>${PROCESS_XML}</struct></value></data></array>`;
+        const state = '<struct><member><name>statecode</name><value><int>1</int></value></member><member><name>statename</name><value><string>RUNNING</string></value></member></struct>';
         socket.write(
-          body.includes('getAllProcessInfo')
-            ? xmlResponse(`<array><data><value><struct>${PROCESS_XML}</struct></value></data></array>`)
-            : xmlResponse('<string>4.2.5</string>'),
+          body.includes('system.multicall')
+            ? xmlResponse(`<array><data><value>${list}</value><value><string>4.2.5</string></value><value>${state}</value></data></array>`)
+            : body.includes('getAllProcessInfo')
+              ? xmlResponse(list)
+              : xmlResponse('<string>4.2.5</string>'),
         );
       }
     });
@@ -359,16 +418,16 @@ describe('SupervisordCheck with the real client', () => {
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  test('a full run over TCP, one connection for both calls and the next run', async () => {
+  test('a full run over TCP, one request per run, one connection for both runs', async () => {
     const check = new SupervisordCheck({ name: 'n', host: '127.0.0.1', port: open.port });
     try {
       const first = await check.run();
       assert.deepEqual(first.errors, []);
-      assert.deepEqual(first.serviceChecks.map((s) => s.status), [OK, OK]);
+      assert.deepEqual(first.serviceChecks.map((s) => s.status), [OK, OK, OK]);
       assert.equal(first.metadata.version?.raw, '4.2.5');
       const second = await check.run();
       assert.deepEqual(second.errors, []);
-      assert.equal(open.heads.length, 4);
+      assert.equal(open.heads.length, 2);
       assert.ok(open.heads.every((h) => !/authorization/i.test(h)), 'no credentials configured, none sent');
     } finally {
       await check.close();

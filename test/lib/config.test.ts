@@ -103,6 +103,14 @@ describe('resolveConfig: validation messages', () => {
     [{ ...base, connect_timeout: -1 }, 'connect_timeout', "'connect_timeout' should be a number of seconds greater than 0 and at most 86400, got -1"],
     [{ ...base, max_response_bytes: 10 }, 'max_response_bytes', "'max_response_bytes' should be an integer from 1024 to 1073741824, got 10"],
     [{ ...base, max_response_bytes: '1MB' }, 'max_response_bytes', "'max_response_bytes' should be an integer from 1024 to 1073741824, got '1MB'"],
+    // issue 5
+    [{ ...base, collection: 'selective' }, 'collection', "'collection' should be 'auto' or 'full', got 'selective'"],
+    [{ ...base, collection: 'Full' }, 'collection', "'collection' should be 'auto' or 'full', got 'Full'"],
+    [{ ...base, collection: true }, 'collection', "'collection' should be 'auto' or 'full', got True"],
+    [{ ...base, name_refresh_interval: -1 }, 'name_refresh_interval', "'name_refresh_interval' should be a number of seconds from 0 to 86400, got -1"],
+    [{ ...base, name_refresh_interval: 86401 }, 'name_refresh_interval', "'name_refresh_interval' should be a number of seconds from 0 to 86400, got 86401"],
+    [{ ...base, name_refresh_interval: '5m' }, 'name_refresh_interval', "'name_refresh_interval' should be a number of seconds from 0 to 86400, got '5m'"],
+    [{ ...base, name_refresh_interval: [] }, 'name_refresh_interval', "'name_refresh_interval' should be a number of seconds from 0 to 86400, got []"],
   ];
   test('each invalid instance fails with its exact message and key', () => {
     for (const [instance, key, message] of cases) assertConfigError(instance, key, message);
@@ -157,6 +165,8 @@ describe('resolveConfig: defaults and values', () => {
     assert.equal(config.timeoutMs, 10000);
     assert.equal(config.connectTimeoutMs, 5000);
     assert.equal(config.maxResponseBytes, 64 * 1024 * 1024);
+    assert.equal(config.collection, 'auto');
+    assert.equal(config.nameRefreshMs, 300_000);
     assert.deepEqual(warnings, []);
     assert.ok(Object.isFrozen(config));
   });
@@ -175,7 +185,13 @@ describe('resolveConfig: defaults and values', () => {
       timeout: '2.5',
       connect_timeout: 1,
       max_response_bytes: 4096,
+      collection: 'full',
+      name_refresh_interval: '0',
     });
+    assert.equal(config.collection, 'full');
+    assert.equal(config.nameRefreshMs, 0);
+    assert.equal(resolveConfig({ name: 'n', name_refresh_interval: 1.5, collection: null }).config.nameRefreshMs, 1500);
+    assert.equal(resolveConfig({ name: 'n', collection: null }).config.collection, 'auto');
     assert.equal(config.name, ' spaced ');
     assert.equal(config.port, 9001);
     assert.equal(config.portText, '09001');

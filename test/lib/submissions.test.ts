@@ -22,17 +22,37 @@ import {
 import { resolveConfig } from '../../lib/config.js';
 import {
   buildResult,
+  buildRun,
   decodeProcessList,
   describeFailure,
+  extraSubmissions,
   formatLocalTime,
   mapStatus,
   parseVersion,
+  processDowntime,
+  processExitStatus,
+  processKey,
   processMessage,
   processSubmissions,
   processUptime,
+  restartCount,
   selectProcesses,
+  serverStateCheck,
 } from '../../lib/submissions.js';
-import type { ProcessInfo } from '../../lib/types.js';
+import type { CallOutcome, ProcessMark } from '../../lib/submissions.js';
+import type { CheckResult, Metric, ProcessInfo } from '../../lib/types.js';
+
+/** The names of check-spec section 4: what the reference submits. */
+const REFERENCE_METRICS = new Set(['supervisord.process.uptime', 'supervisord.process.count']);
+const REFERENCE_CHECKS = new Set(['supervisord.can_connect', 'supervisord.process.status']);
+
+/** Only the reference's submissions, in their order (issue 5 adds after them). */
+function referenceOnly(result: CheckResult): Pick<CheckResult, 'metrics' | 'serviceChecks'> {
+  return {
+    metrics: result.metrics.filter((m) => REFERENCE_METRICS.has(m.name)),
+    serviceChecks: result.serviceChecks.filter((c) => REFERENCE_CHECKS.has(c.name)),
+  };
+}
 
 /** The reference's mock server data (check-spec section 5, tests/test_supervisord_unit.py). */
 const MYSQL: ProcessInfo = {
@@ -171,13 +191,17 @@ describe('reference cases (check-spec section 5)', () => {
     const result = buildResult(config(), { processInfo: { ok: true, value: SERVER1 }, version: { ok: true, value: '3.0b2' } });
     const base = ['supervisord_server:server1'];
     const tags = (p: ProcessInfo): string[] => [...base, `supervisord_process:${p.name}`, `supervisord_group:${p.group}`];
-    assert.deepEqual(result.serviceChecks, [
+    // The reference's submissions come first, whole; issue 5's follow (asserted in 'beyond the reference').
+    const firstChecks = result.serviceChecks.slice(0, 4);
+    const firstMetrics = result.metrics.slice(0, 6);
+    assert.deepEqual(referenceOnly(result), { metrics: firstMetrics, serviceChecks: firstChecks });
+    assert.deepEqual(firstChecks, [
       { name: 'supervisord.can_connect', status: 0, tags: base },
       { name: 'supervisord.process.status', status: 0, tags: tags(MYSQL) },
       { name: 'supervisord.process.status', status: 2, tags: tags(JAVA), message: JAVA_MESSAGE },
       { name: 'supervisord.process.status', status: 3, tags: tags(PYTHON), message: processMessage(PYTHON) },
     ]);
-    assert.deepEqual(result.metrics, [
+    assert.deepEqual(firstMetrics, [
       { name: 'supervisord.process.uptime', type: 'gauge', value: 125, tags: tags(MYSQL) },
       { name: 'supervisord.process.uptime', type: 'gauge', value: 0, tags: tags(JAVA) },
       { name: 'supervisord.process.uptime', type: 'gauge', value: 0, tags: tags(PYTHON) },
@@ -376,6 +400,8 @@ describe('failures of getAllProcessInfo', () => {
   test('messages, and whether can_connect is submitted', () => {
     for (const [error, c, message, canConnect] of cases) {
       assert.deepEqual(describeFailure(error, c), { message, canConnect }, String(error));
+      // SHUTDOWN_STATE is reported by buildResult without an error (issue 5): see 'beyond the reference'.
+      if (error instanceof XmlRpcFault && error.faultCode === 6) continue;
       const result = buildResult(c, { processInfo: { ok: false, error } });
       assert.deepEqual(result.errors, [message]);
       assert.deepEqual(
@@ -436,8 +462,9 @@ describe('version', () => {
       assert.deepEqual(result.warnings, [warning]);
       assert.deepEqual(result.errors, []);
       assert.deepEqual(result.metadata, {});
-      assert.equal(result.serviceChecks.length, 4);
-      assert.equal(result.metrics.length, 6);
+      const reference = referenceOnly(result);
+      assert.equal(reference.serviceChecks.length, 4);
+      assert.equal(reference.metrics.length, 6);
     }
   });
 
@@ -445,5 +472,206 @@ describe('version', () => {
     const result = buildResult(config(), { processInfo: { ok: true, value: [] } });
     assert.deepEqual(result.metadata, {});
     assert.deepEqual(result.warnings, []);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Beyond the reference (issue 5)
+// ---------------------------------------------------------------------------
+
+const APACHE2: ProcessInfo = {
+  ...JAVA,
+  name: 'apache2',
+  group: 'apache2',
+  statename: 'FATAL',
+  state: 200,
+  start: 1414867047,
+  stop: 1414867047,
+  now: 1414869824,
+  exitstatus: 0,
+};
+/** A command that could not be found: FATAL after a start attempt, never exited. */
+const NEVER_RAN: ProcessInfo = { ...APACHE2, name: 'broken', group: 'broken', stop: 0 };
+const EXITED3: ProcessInfo = { ...JAVA, name: 'exiter', group: 'exiter', statename: 'EXITED', state: 100, exitstatus: 3 };
+const IDLE: ProcessInfo = { ...JAVA, name: 'idle', group: 'idle', start: 0, stop: 0, exitstatus: 0 };
+
+describe('beyond the reference: per-process facts', () => {
+  test('restartCount: start changed, or another pid; 0 on first sight and when unchanged', () => {
+    const mark = (start: number, pid: number): ProcessMark => ({ start, pid });
+    // [previous mark, start, pid, expected]
+    const cases: Array<[ProcessMark | undefined, number, number, number]> = [
+      [undefined, 100, 5, 0],
+      [mark(100, 5), 100, 5, 0],
+      [mark(100, 5), 160, 9, 1],
+      [mark(100, 5), 160, 0, 1], // restarted, then exited before this run
+      [mark(100, 5), 100, 9, 1], // a restart within the same second
+      [mark(100, 5), 100, 0, 0], // stopped: not a start
+      [mark(0, 0), 100, 7, 1], // first start of a process seen never started
+      [mark(100, 0), 100, 0, 0],
+      [mark(100, 5), 0, 0, 0], // a restarted supervisord's new process, not started yet
+      [mark(0, 0), 0, 0, 0],
+    ];
+    for (const [previous, start, pid, expected] of cases) {
+      assert.equal(restartCount(previous, { ...MYSQL, start, pid }), expected, JSON.stringify([previous, start, pid]));
+    }
+  });
+
+  test('downtime: now - stop for STOPPED, EXITED, FATAL that stopped; else none', () => {
+    const cases: Array<[ProcessInfo, number | undefined]> = [
+      [JAVA, 16],
+      [EXITED3, 16],
+      [APACHE2, 2777],
+      [NEVER_RAN, undefined],
+      [IDLE, undefined],
+      [MYSQL, undefined],
+      [PYTHON, undefined],
+      [WEBAPP, undefined],
+      [RUBY, undefined], // BACKOFF: between two attempts
+      [{ ...JAVA, statename: 'UNKNOWN' }, undefined],
+      [{ ...JAVA, now: JAVA.stop - 5 }, 0], // server clock set back: never negative
+    ];
+    for (const [p, expected] of cases) assert.equal(processDowntime(p), expected, `${p.name} ${p.statename}`);
+  });
+
+  test('exit status: for EXITED, BACKOFF, FATAL, STOPPED that started and ended', () => {
+    const cases: Array<[ProcessInfo, number | undefined]> = [
+      [JAVA, 21],
+      [EXITED3, 3],
+      [APACHE2, 0],
+      [RUBY, 0],
+      [NEVER_RAN, undefined],
+      [IDLE, undefined],
+      [MYSQL, undefined],
+      [WEBAPP, undefined],
+      [PYTHON, undefined],
+    ];
+    for (const [p, expected] of cases) assert.equal(processExitStatus(p), expected, `${p.name} ${p.statename}`);
+  });
+
+  test('extra metrics: per process in order, then three group counts per group; no volatile tag', () => {
+    const grouped = (p: ProcessInfo, group: string): ProcessInfo => ({ ...p, group });
+    const processes = [grouped(JAVA, 'db'), grouped(MYSQL, 'db'), grouped(PYTHON, 'web'), grouped(EXITED3, 'web')];
+    const c = config({ tags: ['env:x'] });
+    const base = ['env:x', 'supervisord_server:server1'];
+    const t = (p: ProcessInfo, group: string): string[] => [...base, `supervisord_process:${p.name}`, `supervisord_group:${group}`];
+    const previous = new Map<string, ProcessMark>([
+      ['db:java', { start: JAVA.start, pid: 0 }],
+      ['db:mysql', { start: MYSQL.start - 60, pid: 1 }],
+    ]);
+    const g = (group: string, status: string, value: number): Metric => ({
+      name: 'supervisord.group.count',
+      type: 'gauge',
+      value,
+      tags: [...base, `supervisord_group:${group}`, `status:${status}`],
+    });
+    assert.deepEqual(extraSubmissions(processes, c, previous), [
+      { name: 'supervisord.process.restarts', type: 'count', value: 0, tags: t(JAVA, 'db') },
+      { name: 'supervisord.process.downtime', type: 'gauge', value: 16, tags: t(JAVA, 'db') },
+      { name: 'supervisord.process.exit_status', type: 'gauge', value: 21, tags: t(JAVA, 'db') },
+      { name: 'supervisord.process.restarts', type: 'count', value: 1, tags: t(MYSQL, 'db') },
+      { name: 'supervisord.process.restarts', type: 'count', value: 0, tags: t(PYTHON, 'web') },
+      { name: 'supervisord.process.restarts', type: 'count', value: 0, tags: t(EXITED3, 'web') },
+      { name: 'supervisord.process.downtime', type: 'gauge', value: 16, tags: t(EXITED3, 'web') },
+      { name: 'supervisord.process.exit_status', type: 'gauge', value: 3, tags: t(EXITED3, 'web') },
+      g('db', 'down', 1),
+      g('db', 'up', 1),
+      g('db', 'unknown', 0),
+      g('web', 'down', 1),
+      g('web', 'up', 0),
+      g('web', 'unknown', 1),
+    ]);
+    // the status mapping applies to group counts too
+    const up = extraSubmissions([JAVA], config({ status_mapping_override: { STOPPED: 'up' } }), undefined);
+    assert.deepEqual(up.filter((m) => m.name === 'supervisord.group.count').map((m) => m.value), [0, 1, 0]);
+    assert.deepEqual(extraSubmissions([], c, undefined), []);
+    assert.equal(processKey(MYSQL), 'mysql:mysql');
+  });
+});
+
+describe('beyond the reference: server state', () => {
+  const base = ['supervisord_server:server1'];
+  test('getState statenames and failures', () => {
+    // [outcome, expected check or warning]
+    const cases: Array<[CallOutcome, { status: number; message?: string } | string]> = [
+      [{ ok: true, value: { statecode: 1, statename: 'RUNNING' } }, { status: 0 }],
+      [{ ok: true, value: { statecode: 0, statename: 'RESTARTING' } }, { status: 1, message: 'supervisord is RESTARTING' }],
+      [{ ok: true, value: { statecode: -1, statename: 'SHUTDOWN' } }, { status: 2, message: 'supervisord is SHUTDOWN' }],
+      [{ ok: true, value: { statecode: 2, statename: 'FATAL' } }, { status: 2, message: 'supervisord is FATAL' }],
+      [{ ok: true, value: { statecode: 7, statename: 'DREAMING' } }, { status: 3, message: 'supervisord is DREAMING' }],
+      [{ ok: false, error: new XmlRpcFault(6, 'SHUTDOWN_STATE') }, { status: 2, message: 'SHUTDOWN_STATE' }],
+      [{ ok: false, error: new XmlRpcFault(1, 'UNKNOWN_METHOD') }, 'Error collecting state: fault 1: UNKNOWN_METHOD'],
+      [{ ok: false, error: new TimeoutError('ERR_DEADLINE', 'no answer within 10 ms', 'x', 10) }, 'Error collecting state: no answer within 10 ms'],
+      [{ ok: false, error: 'odd' }, 'Error collecting state: odd'],
+      [{ ok: true, value: 'RUNNING' }, "Error collecting state: expected a struct with a string 'statename', got a string"],
+      [{ ok: true, value: { statecode: 1 } }, "Error collecting state: expected a struct with a string 'statename', got a struct"],
+      [{ ok: true, value: [] }, "Error collecting state: expected a struct with a string 'statename', got an array"],
+      [{ ok: true, value: null }, "Error collecting state: expected a struct with a string 'statename', got null"],
+    ];
+    for (const [outcome, expected] of cases) {
+      const got = serverStateCheck(outcome, config());
+      if (typeof expected === 'string') {
+        assert.deepEqual(got, { warning: expected });
+      } else {
+        assert.deepEqual(got, { check: { name: 'supervisord.server.state', tags: base, ...expected } });
+      }
+      // in a run: last service check, or a warning
+      const result = buildResult(config(), { processInfo: { ok: true, value: [MYSQL] }, version: { ok: true, value: '4.2.5' }, state: outcome });
+      const last = result.serviceChecks[result.serviceChecks.length - 1]!;
+      if (typeof expected === 'string') {
+        assert.deepEqual(result.warnings, [expected]);
+        assert.equal(last.name, 'supervisord.process.status');
+      } else {
+        assert.deepEqual(result.warnings, []);
+        assert.deepEqual(last, { name: 'supervisord.server.state', tags: base, ...expected });
+      }
+    }
+  });
+
+  test('SHUTDOWN_STATE on the process list: can_connect OK, server.state CRITICAL, no error, no data', () => {
+    const version: CallOutcome = { ok: false, error: new XmlRpcFault(6, 'SHUTDOWN_STATE') };
+    const output = buildRun(config({ tags: ['a:b'] }), {
+      processInfo: { ok: false, error: new XmlRpcFault(6, 'SHUTDOWN_STATE') },
+      version,
+      state: version,
+    });
+    const tags = ['a:b', 'supervisord_server:server1'];
+    assert.deepEqual(output, {
+      result: {
+        metrics: [],
+        serviceChecks: [
+          { name: 'supervisord.can_connect', status: 0, tags },
+          { name: 'supervisord.server.state', status: 2, tags, message: 'SHUTDOWN_STATE' },
+        ],
+        metadata: {},
+        warnings: [],
+        errors: [],
+      },
+      history: undefined,
+    });
+  });
+
+  test('buildRun: history of the monitored processes, restarts against the previous one, summaries', () => {
+    const c = config({ proc_names: ['mysql', 'java'] });
+    const first = buildRun(c, { processInfo: { ok: true, value: SERVER1 } });
+    // input order (the pure functions keep the order they are given)
+    assert.deepEqual([...first.history!], [
+      ['mysql:mysql', { start: MYSQL.start, pid: 787 }],
+      ['java:java', { start: JAVA.start, pid: 0 }],
+    ]);
+    assert.deepEqual(first.result.processes, [
+      { name: 'mysql', group: 'mysql', statename: 'RUNNING', status: 'up', uptime: 125, description: 'pid 787, uptime 0:02:05' },
+      { name: 'java', group: 'java', statename: 'STOPPED', status: 'down', uptime: 0, description: 'Nov 01 04:22 AM' },
+    ]);
+    const restarted = [{ ...MYSQL, start: MYSQL.start + 10, pid: 800 }, JAVA, PYTHON];
+    const second = buildRun(c, { processInfo: { ok: true, value: restarted } }, first.history);
+    const restarts = (r: CheckResult): Array<[string, number]> =>
+      r.metrics.filter((m) => m.name === 'supervisord.process.restarts').map((m) => [m.tags[1]!, m.value]);
+    assert.deepEqual(restarts(second.result), [['supervisord_process:mysql', 1], ['supervisord_process:java', 0]]);
+    const third = buildRun(c, { processInfo: { ok: true, value: restarted } }, second.history);
+    assert.deepEqual(restarts(third.result), [['supervisord_process:mysql', 0], ['supervisord_process:java', 0]]);
+    // failures and malformed lists leave no history (the check keeps the previous one)
+    assert.equal(buildRun(c, { processInfo: { ok: false, error: new ConnectError('x', 'x') } }).history, undefined);
+    assert.equal(buildRun(c, { processInfo: { ok: true, value: 'no' } }).history, undefined);
+    assert.equal(buildRun(c, { processInfo: { ok: true, value: 'no' } }).result.processes, undefined);
   });
 });
