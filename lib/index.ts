@@ -11,7 +11,25 @@ export { ConfigError } from './errors.js';
 export { resolveConfig, DEFAULT_STATUS_MAPPING } from './config.js';
 export type { ResolvedConfig, CompiledPattern } from './config.js';
 export { compilePythonRegex } from './python-regex.js';
-export { buildResult, parseVersion } from './submissions.js';
+export { checkAll, CheckGroup } from './check-all.js';
+export type { CheckEntry, CheckGroupOptions } from './check-all.js';
+export {
+  buildResult,
+  buildRun,
+  parseVersion,
+  selectProcesses,
+  mapStatus,
+  CAN_CONNECT,
+  PROCESS_STATUS,
+  PROCESS_UPTIME,
+  PROCESS_COUNT,
+  PROCESS_RESTARTS,
+  PROCESS_DOWNTIME,
+  PROCESS_EXIT_STATUS,
+  GROUP_COUNT,
+  SERVER_STATE,
+} from './submissions.js';
+export type { Collected, CallOutcome, ProcessHistory, ProcessMark, RunOutput } from './submissions.js';
 export { SupervisordEmulator, makeProcess, PROCESS_STATES } from './emulator.js';
 export type { EmulatorOptions, EmulatedFault, EmulatedState, EmulatorStats } from './emulator.js';
 export type * from './types.js';

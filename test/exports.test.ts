@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 
 test('supervisord-check exports the check layer', async () => {
   const m = await import('supervisord-check');
-  for (const name of ['SupervisordCheck', 'ConfigError', 'resolveConfig', 'compilePythonRegex', 'buildResult', 'parseVersion', 'SupervisordEmulator', 'makeProcess']) {
+  for (const name of ['SupervisordCheck', 'checkAll', 'CheckGroup', 'formatPrometheus', 'formatDogStatsD', 'formatText', 'ConfigError', 'resolveConfig', 'compilePythonRegex', 'buildResult', 'parseVersion', 'SupervisordEmulator', 'makeProcess']) {
     assert.equal(typeof (m as Record<string, unknown>)[name], 'function', name);
   }
   assert.deepEqual([m.OK, m.WARNING, m.CRITICAL, m.UNKNOWN], [0, 1, 2, 3]);

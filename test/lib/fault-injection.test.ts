@@ -32,9 +32,8 @@
  * Servers answer the same bytes to any request, so the cases do not depend
  * on which XML-RPC calls a run makes (one multicall or separate calls).
  * The real supervisord cases skip, with the reason printed, when it is not
- * installed. One case is marked `todo`: a known bug (a slow server without
- * multicall makes a run last several timeouts), run and reported on every
- * test run without failing the suite until it is fixed.
+ * installed. A case may be marked `todo` for a known, reported bug: it runs
+ * and reports without failing the suite (none is, now).
  */
 
 import assert from 'node:assert/strict';
@@ -609,15 +608,14 @@ const CASES: Case[] = [
     }),
   ),
   {
-    name: 'slow server without multicall: every answer takes 0.6 x timeout',
+    name: 'slow server without multicall: the fallback calls share the run deadline',
     start: () => proxiedEmulator({ delayMs: TIMEOUT_S * 600 }, (e) => e.setFault('system.multicall', { faultCode: 1, faultString: 'UNKNOWN_METHOD' })),
-    expect: { kind: 'ok' },
-    ends: 'fast',
-    // Known bug, left visible: `timeout` bounds each HTTP call, not the run.
-    // Here the multicall and then the 3 separate calls each take 0.6 x
-    // timeout, so the run takes 2.4 x timeout (measured 1212 ms for 500 ms).
-    // Remove `todo` once a run shares one deadline across its calls.
-    todo: 'a run is bounded per call, not as a whole: the multicall fallback makes 4 calls (lib/collect.ts)',
+    // Every answer takes 0.6 x timeout: the multicall's fault, then the
+    // separate getAllProcessInfo would end at 1.2 x timeout. `timeout` bounds
+    // the whole run (regression: it once bounded each call, and this run took
+    // 2.4 x timeout, 1212 ms for 500 ms), so the run ends at its deadline.
+    expect: CANNOT_CONNECT,
+    ends: 'deadline',
   },
 ];
 
