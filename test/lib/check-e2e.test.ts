@@ -13,6 +13,7 @@
  * never from the check's own helpers.
  */
 
+import { compiledTreeForNobody, envForNobody, NOBODY } from '../helpers/as-nobody.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -603,7 +604,13 @@ describe('check end to end: nothing to connect to', () => {
     }
     // root ignores file permissions: run the check as nobody (65534) in a child; the socket's directory is root's 0700.
     chmodSync(dir, 0o700);
-    const outcome = await runChild(['{"name":"server0","socket":' + JSON.stringify(socket) + ',"timeout":5}'], { uid: 65534, gid: 65534 });
+    const tree = compiledTreeForNobody();
+    let outcome;
+    try {
+      outcome = await runChild(['{"name":"server0","socket":' + JSON.stringify(socket) + ',"timeout":5}'], { ...NOBODY, env: envForNobody() }, tree.file('lib/check.js'));
+    } finally {
+      tree.remove();
+    }
     if (outcome.spawnError !== undefined) {
       t.skip(`cannot run a child as uid 65534 here (${outcome.spawnError}): permission case not exercised`);
       return;
@@ -656,13 +663,14 @@ out.write(JSON.stringify({ result, second, baseline, resources, aliveBeforeClose
 
 function runChild(
   args: string[],
-  identity: { uid?: number; gid?: number } = {},
+  identity: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv } = {},
+  checkModule = CHECK_MODULE,
 ): Promise<{ code: number | null; stdout: string; stderr: string; ms: number; spawnError?: string }> {
   return new Promise((resolve) => {
     const started = Date.now();
     let child;
     try {
-      child = spawn(process.execPath, ['--input-type=module', '-e', CHILD_SCRIPT, CHECK_MODULE, ...args], {
+      child = spawn(process.execPath, ['--input-type=module', '-e', CHILD_SCRIPT, checkModule, ...args], {
         stdio: ['ignore', 'pipe', 'pipe'],
         cwd: tmpdir(),
         ...identity,
