@@ -34,6 +34,7 @@
  * @module
  */
 
+import { compareListingOrder } from './process-model.js';
 import { HttpStatusError, XmlRpcFault, XmlRpcResponseError } from '../protocol/errors.js';
 import type { MulticallRequest } from '../protocol/xmlrpc-client.js';
 import type { ResolvedConfig } from './config.js';
@@ -83,24 +84,6 @@ export function selectiveNames(config: ResolvedConfig): string[] | undefined {
   return [...names];
 }
 
-/**
- * Compares by Unicode code point, as Python compares str (JavaScript's `<`
- * compares UTF-16 code units, which differs above U+FFFF).
- */
-export function compareCodePoints(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x !== y) {
-      // A surrogate (0xd800-0xdfff) starts a code point above 0xffff: it sorts after 0xe000-0xffff.
-      const sx = x >= 0xd800 && x <= 0xdfff ? x + 0x2000 : x >= 0xe000 ? x - 0x800 : x;
-      const sy = y >= 0xd800 && y <= 0xdfff ? y + 0x2000 : y >= 0xe000 ? y - 0x800 : y;
-      return sx - sy;
-    }
-  }
-  return a.length - b.length;
-}
 
 /**
  * `name -> ["group:name", ...]` for the wanted names found in a full listing,
@@ -250,7 +233,7 @@ export class Collector {
     structs.sort((a, b) => {
       const x = nameOf(a);
       const y = nameOf(b);
-      return compareCodePoints(x.group ?? '', y.group ?? '') || compareCodePoints(x.name ?? '', y.name ?? '');
+      return compareListingOrder({ group: x.group ?? '', name: x.name ?? '' }, { group: y.group ?? '', name: y.name ?? '' });
     });
     return { ok: true, value: structs };
   }

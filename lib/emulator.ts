@@ -19,6 +19,7 @@
  * @module
  */
 
+import { PROCESS_STATES as MODEL_STATES, compareListingOrder } from './process-model.js';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
@@ -89,16 +90,7 @@ export interface EmulatorStats {
  * Process states (supervisor/states.py). A name outside this table makes
  * {@link makeProcess} use UNKNOWN's code.
  */
-export const PROCESS_STATES: Readonly<Record<string, number>> = Object.freeze({
-  STOPPED: 0,
-  STARTING: 10,
-  RUNNING: 20,
-  BACKOFF: 30,
-  STOPPING: 40,
-  EXITED: 100,
-  FATAL: 200,
-  UNKNOWN: 1000,
-});
+export const PROCESS_STATES: Readonly<Record<string, number>> = MODEL_STATES;
 
 /**
  * Builds a complete, self-consistent process struct from a few members, the
@@ -518,24 +510,9 @@ function defaultLogPath(group: string, name: string, stream: 'stdout' | 'stderr'
   return `/var/log/supervisor/${name}-${stream}---supervisor-${suffix}.log`;
 }
 
-/** Compares by Unicode code point, as Python sorts str (JS `<` compares UTF-16 code units). */
-function compareCodePoints(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x !== y) {
-      // Surrogates (0xd800-0xdfff) encode code points above 0xffff, so they sort after 0xe000-0xffff.
-      const sx = x >= 0xd800 && x <= 0xdfff ? x + 0x2000 : x >= 0xe000 ? x - 0x800 : x;
-      const sy = y >= 0xd800 && y <= 0xdfff ? y + 0x2000 : y >= 0xe000 ? y - 0x800 : y;
-      return sx - sy;
-    }
-  }
-  return a.length - b.length;
-}
 
 function sortedProcesses(processes: readonly ProcessInfo[]): ProcessInfo[] {
-  return processes.slice().sort((p, q) => compareCodePoints(p.group, q.group) || compareCodePoints(p.name, q.name));
+  return processes.slice().sort(compareListingOrder);
 }
 
 /** The struct as supervisord writes it: its 14 members in rpcinterface.py's order. */

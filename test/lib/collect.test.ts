@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 
 import { ConnectError, HttpStatusError, XmlRpcFault } from '../../protocol/errors.js';
 import type { MulticallRequest } from '../../protocol/xmlrpc-client.js';
-import { BAD_NAME_FAULT, Collector, MULTICALL_RETRY_MS, compareCodePoints, learnNames, selectiveNames } from '../../lib/collect.js';
+import { BAD_NAME_FAULT, Collector, MULTICALL_RETRY_MS, learnNames, selectiveNames } from '../../lib/collect.js';
 import type { CollectClient } from '../../lib/collect.js';
 import { resolveConfig } from '../../lib/config.js';
 import type { Collected } from '../../lib/submissions.js';
@@ -159,27 +159,6 @@ describe('selectiveNames', () => {
       [{ proc_names: ['a'], collection: 'auto' }, ['a']],
     ];
     for (const [instance, expected] of cases) assert.deepEqual(selectiveNames(config(instance)), expected, JSON.stringify(instance));
-  });
-});
-
-describe('compareCodePoints', () => {
-  test('Python str order, not UTF-16 order', () => {
-    // [a, b, sign of a - b]
-    const cases: Array<[string, string, number]> = [
-      ['a', 'b', -1],
-      ['b', 'a', 1],
-      ['a', 'a', 0],
-      ['a', 'ab', -1],
-      ['', 'a', -1],
-      ['Z', 'a', -1],
-      ['é', 'z', 1],
-      // U+FF5E (BMP, above the surrogates) sorts before U+1F600 in Python; UTF-16 order says the opposite
-      ['\uff5e', '\u{1f600}', -1],
-      ['\u{1f600}', '\uff5e', 1],
-      ['\u{1f600}', '\u{1f601}', -1],
-      ['\ud7ff', '\u{10000}', -1],
-    ];
-    for (const [a, b, sign] of cases) assert.equal(Math.sign(compareCodePoints(a, b)), sign, `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
   });
 });
 
