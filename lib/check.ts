@@ -10,14 +10,14 @@
 
 import { performance } from 'node:perf_hooks';
 
-import { TimeoutError } from '../protocol/errors.js';
+import { ConnectError, ConnectionClosedError, TimeoutError } from '../protocol/errors.js';
 import { CredentialRedactor } from '../protocol/redact.js';
 import { XmlRpcClient } from '../protocol/xmlrpc-client.js';
 import type { MulticallRequest } from '../protocol/xmlrpc-client.js';
 import { Collector } from './collect.js';
 import type { CollectClient } from './collect.js';
 import { resolveConfig } from './config.js';
-import type { Credentials, ResolvedConfig } from './config.js';
+import type { Credentials, ResolvedConfig, TlsMaterial } from './config.js';
 import { buildRun } from './submissions.js';
 import type { Collected, ProcessHistory } from './submissions.js';
 import type { CheckResult, ServiceCheckStatus } from './types.js';
@@ -79,6 +79,7 @@ export class SupervisordCheck {
   /** Non-fatal configuration remarks; also in the first run's `warnings` and sent to `log.warn` at construction. */
   readonly configWarnings: readonly string[];
   readonly #credentials: Credentials | undefined;
+  readonly #tls: TlsMaterial | undefined;
   /**
    * Masks (`***`) the password, the Basic token and pieces of them in every
    * string a run returns or logs, whatever produced the string: the check's
@@ -105,9 +106,10 @@ export class SupervisordCheck {
    */
   constructor(instance: unknown, options: CheckOptions = {}) {
     checkOptions(options);
-    const { config, credentials, warnings } = resolveConfig(instance);
+    const { config, credentials, tls, warnings } = resolveConfig(instance);
     this.config = config;
     this.#credentials = credentials;
+    this.#tls = tls;
     this.#redactor = new CredentialRedactor(credentials?.username, credentials?.password);
     this.configWarnings = Object.freeze([...warnings]);
     this.#log = options.log;
@@ -148,9 +150,12 @@ export class SupervisordCheck {
   async #runOnce(): Promise<CheckResult> {
     let result: CheckResult;
     try {
-      const output = buildRun(this.config, await this.#collectWithin(), this.#history);
+      const collected = await this.#collectWithin();
+      const output = buildRun(this.config, collected, this.#history);
       result = output.result;
       if (output.history !== undefined) this.#history = output.history;
+      const detail = this.#failureDetail(collected);
+      if (detail !== undefined) result.warnings.push(detail);
     } catch (error) {
       // Only a bug of ours can get here; a run still never rejects.
       result = { metrics: [], serviceChecks: [], metadata: {}, warnings: [], errors: [] };
@@ -217,6 +222,39 @@ export class SupervisordCheck {
     return collected;
   }
 
+  /**
+   * Why a `url` target could not be reached. The reference's `Cannot connect`
+   * message (kept for parity) drops the cause, which is what a user of an
+   * https URL needs most: an untrusted certificate or a host name that the
+   * certificate does not cover is fixed in the configuration, not on the
+   * server. Only for `url` (ours): host/port/socket runs keep the
+   * reference's output.
+   */
+  #failureDetail(collected: Collected): string | undefined {
+    const outcome = collected.processInfo;
+    if (this.config.url === undefined || outcome.ok) return undefined;
+    const error = outcome.error;
+    if (!(error instanceof ConnectError || error instanceof TimeoutError || error instanceof ConnectionClosedError)) return undefined;
+    let detail = error.message;
+    // The transport names some TLS failures by code only (`connect ERR_TLS_CERT_ALTNAME_INVALID ...`): add Node's reason.
+    const cause = error.cause;
+    if (cause instanceof Error && cause.message !== '' && !detail.includes(cause.message)) detail += `: ${cause.message}`;
+    const tls = this.config.tls;
+    if (tls === undefined) return detail;
+    const code = error instanceof TimeoutError ? undefined : error.osCode;
+    // OS errors are E + capitals (ECONNREFUSED); certificate failures are OpenSSL's or Node's codes.
+    if (error instanceof ConnectError && code !== undefined && !/^E[A-Z0-9]+$/.test(code) && tls.verify) {
+      detail +=
+        tls.ca === undefined
+          ? `; set 'tls_ca' to the CA certificate (PEM) that signed the server's certificate, or 'tls_verify: false' to skip the check`
+          : `; check that 'tls_ca' (${tls.ca}) signed the server's certificate and that the certificate names the host of 'url'`;
+    } else if (code?.endsWith('_ALERT_CERTIFICATE_REQUIRED') === true && tls.cert === undefined) {
+      // TLS 1.3: the server's alert arrives after the client's handshake is done, as a failed read.
+      detail += `; the server asks for a client certificate: set 'tls_cert' and 'tls_key'`;
+    }
+    return detail;
+  }
+
   #getClient(): CheckClient {
     if (this.#injected !== undefined) return this.#injected;
     if (this.#client === undefined) {
@@ -226,6 +264,7 @@ export class SupervisordCheck {
         connectTimeoutMs: this.config.connectTimeoutMs,
         timeoutMs: this.config.timeoutMs,
         maxBodyBytes: this.config.maxResponseBytes,
+        ...(this.#tls === undefined ? {} : { tls: this.#tls.clientOptions() }),
       });
     }
     return this.#client;

@@ -45,6 +45,14 @@ export interface CliOptions {
   host?: string;
   port?: number;
   url?: string;
+  /** `--tls-ca`: PEM CA file for an https server (instance key `tls_ca`). */
+  tlsCa?: string;
+  /** `--tls-cert`: PEM client certificate (instance key `tls_cert`), with `tlsKey`. */
+  tlsCert?: string;
+  /** `--tls-key`: PEM private key of `tlsCert` (instance key `tls_key`). */
+  tlsKey?: string;
+  /** `--insecure`: do not verify an https server's certificate (instance key `tls_verify: false`). Set only when given. */
+  insecure?: true;
   username?: string;
   passwordFile?: string;
   name?: string;
@@ -75,6 +83,9 @@ const VALUE_FLAGS: Readonly<Record<string, { repeat: boolean }>> = Object.freeze
   '--host': { repeat: false },
   '--port': { repeat: false },
   '--url': { repeat: false },
+  '--tls-ca': { repeat: false },
+  '--tls-cert': { repeat: false },
+  '--tls-key': { repeat: false },
   '--username': { repeat: false },
   '--password-file': { repeat: false },
   '--name': { repeat: false },
@@ -92,12 +103,19 @@ const VALUE_FLAGS: Readonly<Record<string, { repeat: boolean }>> = Object.freeze
   '--dogstatsd': { repeat: false },
 });
 
+/** Flags of an https server; the server they apply to may come from the environment. */
+const TLS_FLAGS = ['--tls-ca', '--tls-cert', '--tls-key', '--insecure'];
+
 /** Flags that describe one instance, which `--config` describes instead. */
 const INSTANCE_FLAGS = [
   '--socket',
   '--host',
   '--port',
   '--url',
+  '--tls-ca',
+  '--tls-cert',
+  '--tls-key',
+  '--insecure',
   '--username',
   '--name',
   '--proc-names',
@@ -169,6 +187,12 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       options.color = false;
       continue;
     }
+    if (flag === '--insecure') {
+      if (eq >= 0) throw new UsageError('--insecure takes no value');
+      options.insecure = true;
+      seen.add(flag);
+      continue;
+    }
     const spec = VALUE_FLAGS[flag];
     if (spec === undefined) throw new UsageError(`unknown option ${quote(flag)} (see --help)`);
     let value: string;
@@ -203,6 +227,18 @@ function applyFlag(options: CliOptions, flag: string, value: string): void {
     case '--url':
       nonEmpty(value, flag);
       options.url = value;
+      return;
+    case '--tls-ca':
+      nonEmpty(value, flag);
+      options.tlsCa = value;
+      return;
+    case '--tls-cert':
+      nonEmpty(value, flag);
+      options.tlsCert = value;
+      return;
+    case '--tls-key':
+      nonEmpty(value, flag);
+      options.tlsKey = value;
       return;
     case '--username':
       nonEmpty(value, flag);
@@ -278,6 +314,13 @@ function checkCombinations(options: CliOptions, seen: ReadonlySet<string>): void
     options.host !== undefined || options.port !== undefined ? '--host/--port' : undefined,
   ].filter((t) => t !== undefined);
   if (targets.length > 1) throw new UsageError(`${targets.join(' and ')} both name the server: give only one`);
+  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
+    throw new UsageError(options.tlsCert === undefined ? '--tls-key needs --tls-cert' : '--tls-cert needs --tls-key');
+  }
+  const tlsFlag = TLS_FLAGS.find((f) => seen.has(f));
+  if (tlsFlag !== undefined && targets.length === 1 && options.url === undefined) {
+    throw new UsageError(`${tlsFlag} applies only to an https server (--url https://...), not to ${targets[0]}`);
+  }
   if (options.serve !== undefined && options.dogstatsd !== undefined) {
     throw new UsageError('--serve and --dogstatsd cannot be combined: run two instances of supervisord-check');
   }
@@ -375,8 +418,13 @@ function quote(text: string): string {
 }
 
 /** Where a check instance connects, as instance keys, plus a printable form. */
-export type Target = ({ socket: string } | { host: string; port: number }) & {
-  /** `unix:///run/supervisor.sock` or `http://localhost:9001`. */
+export type Target = (
+  | { socket: string }
+  | { host: string; port: number }
+  /** An https URL, or an http URL whose path is not /RPC2: the instance key `url` (no userinfo), and its host and port for the default name. */
+  | { url: string; host: string; port: number }
+) & {
+  /** `unix:///run/supervisor.sock`, `http://localhost:9001`, `https://h:443` (the path when it is not /RPC2). */
   display: string;
   /** The user of the URL's userinfo, when there was one. */
   username?: string;
@@ -386,12 +434,9 @@ export type Target = ({ socket: string } | { host: string; port: number }) & {
 
 /**
  * Maps a server URL to instance keys: `unix:///abs/path` (or `/abs/path`) to
- * `socket`, `http://host[:port][/RPC2]` (or `host[:port]`) to `host` and
- * `port`.
- *
- * https is refused for now: the check's instance has no TLS option yet. A
- * path other than `/`, `/RPC2` or one under `/RPC2` is refused: the check
- * always calls `/RPC2`, and anything else would silently ask another URL.
+ * `socket`, `http://host[:port][/RPC2]` (or `host[:port]`) to the reference's
+ * `host` and `port`; `https://...`, and http with another path (a proxy), to
+ * our `url`, without its userinfo.
  *
  * @param url the URL.
  * @param origin how to name it in messages (`--url`, `SUPERVISOR_SERVER_URL`).
@@ -412,14 +457,12 @@ export function targetFromUrl(url: string, origin: string, allowPassword: boolea
   if (parsed.username !== undefined && parsed.username !== '') auth.username = parsed.username;
   if (parsed.password !== undefined && parsed.password !== '') auth.password = parsed.password;
   if (address.kind === 'unix') return { socket: `unix://${address.socketPath}`, display: `unix://${address.socketPath}`, ...auth };
-  if (address.tls) {
-    throw new UsageError(`${origin}: https is not supported yet (the check has no TLS option); use http:// or a unix socket`);
-  }
-  if (address.path !== '/' && address.path !== '/RPC2' && !address.path.startsWith('/RPC2/')) {
-    throw new UsageError(`${origin}: the path ${quote(address.path)} is not supported: the check always calls /RPC2`);
-  }
   const host = address.host;
-  return { host, port: address.port, display: `http://${hostPort(host, address.port)}`, ...auth };
+  const rpc2 = address.path === '/' || address.path === '/RPC2' || address.path.startsWith('/RPC2/');
+  if (!address.tls && rpc2) return { host, port: address.port, display: `http://${hostPort(host, address.port)}`, ...auth };
+  // address.display has no userinfo; the check reads `/` as /RPC2.
+  const display = rpc2 ? `https://${hostPort(host, address.port)}` : address.display;
+  return { url: address.display, host, port: address.port, display, ...auth };
 }
 
 /** `host:port` with IPv6 hosts in brackets. */
@@ -435,6 +478,11 @@ export function defaultName(target: Target): string {
   return 'socket' in target ? target.socket.slice('unix://'.length) : hostPort(target.host, target.port);
 }
 
+/** Whether a target is an https URL, the only kind the TLS flags apply to. */
+function isHttps(target: Target): boolean {
+  return 'url' in target && target.url.startsWith('https://');
+}
+
 /**
  * The check instance (reference keys) that the flags describe. Keys are set
  * only when the flags give them, so that the check's defaults apply.
@@ -442,13 +490,28 @@ export function defaultName(target: Target): string {
  * @param options parsed flags (not `--config`).
  * @param target where to connect (from the flags or the default discovery).
  * @param password the password from `--password-file` or the environment.
+ * @throws {UsageError} when a TLS flag is given and the target is not an
+ *   https URL (it may come from `SUPERVISOR_SERVER_URL` or the default
+ *   discovery, known only now).
  */
 export function instanceFromOptions(options: CliOptions, target: Target, password: string | undefined): Record<string, unknown> {
   const instance: Record<string, unknown> = { name: options.name ?? defaultName(target) };
   if ('socket' in target) instance['socket'] = target.socket;
+  else if ('url' in target) instance['url'] = target.url;
   else {
     instance['host'] = target.host;
     instance['port'] = target.port;
+  }
+  const tlsFlags: Array<[string, string, unknown]> = [
+    ['--tls-ca', 'tls_ca', options.tlsCa],
+    ['--tls-cert', 'tls_cert', options.tlsCert],
+    ['--tls-key', 'tls_key', options.tlsKey],
+    ['--insecure', 'tls_verify', options.insecure === true ? false : undefined],
+  ];
+  for (const [flag, key, value] of tlsFlags) {
+    if (value === undefined) continue;
+    if (!isHttps(target)) throw new UsageError(`${flag} applies only to an https server (--url https://...), not to ${target.display}`);
+    instance[key] = value;
   }
   const username = options.username ?? target.username;
   if (username !== undefined) instance['username'] = username;
@@ -476,7 +539,13 @@ Server (one of; default: $SUPERVISOR_SERVER_URL, then the first existing of
 /var/run/supervisor.sock, /run/supervisor.sock, /tmp/supervisor.sock, then
 http://localhost:9001):
   --socket PATH            unix:///abs/path.sock or /abs/path.sock
-  --url URL                unix:///abs/path.sock or http://host:port
+  --url URL                unix:///abs/path.sock, http://host:port or
+                           https://host:port[/path] (e.g. a TLS proxy)
+  --tls-ca FILE            https: trust the CA certificates in FILE (PEM)
+                           instead of the system's
+  --insecure               https: do not verify the server certificate
+  --tls-cert FILE, --tls-key FILE
+                           https: client certificate and its key (PEM)
   --host HOST, --port N    TCP host (default localhost) and port (default 9001)
   --username USER          HTTP Basic user
   --password-file FILE     password: the file's first line; else the

@@ -7,14 +7,20 @@
  * has them and in its order: `name`, the types of the four filter lists,
  * their items, `status_mapping_override`, the patterns (the reference's
  * `re.search` fails last). Then the keys that have no reference message:
- * `tags`, the connection, the credentials, our limits.
+ * `tags`, the connection (`url` or `socket` or `host`/`port`, then the `tls_*`
+ * keys, whose files are read here), the credentials, our limits.
  *
  * @module
  */
 
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+
 import { AddressError } from '../protocol/errors.js';
-import { tcpAddress, unixAddress, validateCredential } from '../protocol/address.js';
+import { parseAddress, tcpAddress, unixAddress, validateCredential } from '../protocol/address.js';
 import type { Address } from '../protocol/address.js';
+import type { HttpTlsOptions } from '../protocol/http-client.js';
 import { ConfigError, pythonRepr, pythonStr } from './errors.js';
 import { compilePythonRegex } from './python-regex.js';
 import type { MappedStatus } from './types.js';
@@ -41,10 +47,24 @@ export interface ResolvedConfig {
   readonly port: number;
   /** `port` as configured (`'9001'` or `9001`), for the messages, which print it as given. */
   readonly portText: string;
-  /** `socket` as configured (`unix:///path.sock`), or undefined for TCP. */
+  /** `socket` as configured (`unix:///path.sock`), or undefined for TCP and for `url`. */
   readonly socket: string | undefined;
+  /**
+   * `url` as configured, or undefined. With a `url`, `host`, `port` and
+   * `portText` are the URL's for http(s) and the defaults for unix.
+   */
+  readonly url: string | undefined;
+  /**
+   * The server as the `supervisord.can_connect` CRITICAL message names it:
+   * `http://<host>:<port as configured>`, the `socket` as configured, the
+   * `url`'s `<scheme>://<host>:<port>` for http(s), the `url` as configured for
+   * unix.
+   */
+  readonly target: string;
   /** Where the check connects. */
   readonly address: Address;
+  /** The `tls_*` settings of an https `url` (file paths, not their contents), else undefined. */
+  readonly tls: ResolvedTls | undefined;
   /** The HTTP Basic user (`username`, else the deprecated `user`), or undefined. */
   readonly username: string | undefined;
   /** True when both a username and a password are set, so that credentials are sent. */
@@ -73,6 +93,72 @@ export interface ResolvedConfig {
   readonly collection: 'auto' | 'full';
   /** `name_refresh_interval` (seconds, default 300), in ms. */
   readonly nameRefreshMs: number;
+}
+
+/** The TLS settings of an https `url`, printable: paths of the files, never what they hold. */
+export interface ResolvedTls {
+  /** `tls_verify` (default true): the server certificate is checked against the CAs and the host. */
+  readonly verify: boolean;
+  /** `tls_ca` as configured: PEM CA certificates that replace Node's list; undefined for Node's list. */
+  readonly ca: string | undefined;
+  /** `tls_cert` as configured: the client certificate (PEM), or undefined. */
+  readonly cert: string | undefined;
+  /** `tls_key` as configured: the client certificate's private key (PEM), or undefined. */
+  readonly key: string | undefined;
+}
+
+/**
+ * What the `tls_*` files hold, read at construction, for the transport. The
+ * private key is kept in a private field: it does not appear in
+ * `JSON.stringify`, `util.inspect` or string conversion of this object.
+ */
+export class TlsMaterial {
+  /** Whether the server certificate is verified (`tls_verify`). */
+  readonly verify: boolean;
+  /** The `tls_ca` file's content, or undefined for Node's CA list. */
+  readonly ca: Buffer | undefined;
+  /** The `tls_cert` file's content, or undefined. */
+  readonly cert: Buffer | undefined;
+  readonly #key: Buffer | undefined;
+
+  /**
+   * @param verify verify the server certificate.
+   * @param files PEM contents; `cert` and `key` go together.
+   */
+  constructor(verify: boolean, files: { ca?: Buffer | undefined; cert?: Buffer | undefined; key?: Buffer | undefined } = {}) {
+    this.verify = verify;
+    this.ca = files.ca;
+    this.cert = files.cert;
+    this.#key = files.key;
+  }
+
+  /** The options of `XmlRpcClient`'s `tls`, private key included: for the transport only. */
+  clientOptions(): HttpTlsOptions {
+    const options: HttpTlsOptions = { rejectUnauthorized: this.verify };
+    if (this.ca !== undefined) options.ca = this.ca;
+    if (this.cert !== undefined) options.cert = this.cert;
+    if (this.#key !== undefined) options.key = this.#key;
+    return options;
+  }
+
+  /** JSON form: byte counts, key masked. */
+  toJSON(): { verify: boolean; ca?: string; cert?: string; key?: string } {
+    const json: { verify: boolean; ca?: string; cert?: string; key?: string } = { verify: this.verify };
+    if (this.ca !== undefined) json.ca = `${this.ca.length} bytes`;
+    if (this.cert !== undefined) json.cert = `${this.cert.length} bytes`;
+    if (this.#key !== undefined) json.key = '***';
+    return json;
+  }
+
+  /** Printable form, key masked. */
+  toString(): string {
+    return `TlsMaterial(${JSON.stringify(this.toJSON())})`;
+  }
+
+  /** What `util.inspect` and `console.log` print: {@link TlsMaterial.toString}. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
 }
 
 /**
@@ -120,6 +206,8 @@ export interface ConfigResolution {
   config: ResolvedConfig;
   /** Set only when both a username and a password are configured. */
   credentials: Credentials | undefined;
+  /** Set only for an https `url`: what to pass to the transport. */
+  tls: TlsMaterial | undefined;
   /** Deprecations, unknown keys and other non-fatal remarks, in key order. */
   warnings: string[];
 }
@@ -151,6 +239,8 @@ export const CONFIG_DEFAULTS = Object.freeze({
 
 const NAME_MESSAGE = 'Supervisor server name not specified in yaml configuration.';
 const FILTER_KEYS = ['proc_regex', 'proc_regex_exclude', 'proc_names', 'proc_names_exclude'] as const;
+const TLS_KEYS = ['tls_verify', 'tls_ca', 'tls_cert', 'tls_key'] as const;
+const URL_FORMS = 'http://host[:port][/path], https://host[:port][/path] or unix:///absolute/path.sock';
 
 /** Keys this check reads. */
 const KNOWN_KEYS = new Set([
@@ -158,6 +248,8 @@ const KNOWN_KEYS = new Set([
   'host',
   'port',
   'socket',
+  'url',
+  ...TLS_KEYS,
   'username',
   'password',
   'user',
@@ -231,14 +323,33 @@ export function resolveConfig(instance: unknown): ConfigResolution {
 
   const tags = stringList(get('tags') ?? [], 'tags', `'tags' should be a list of strings`);
 
-  // Connection.
+  // Connection: `url` (ours) or the reference's `socket`, else `host`/`port`.
+  const url = get('url') ?? undefined;
   const socket = get('socket') ?? undefined;
   let host: string = CONFIG_DEFAULTS.host;
   let port: number = CONFIG_DEFAULTS.port;
   let portText = String(CONFIG_DEFAULTS.port);
   let address: Address;
-  if (socket !== undefined) {
+  let target: string;
+  if (url !== undefined) {
+    // Two ways of naming the server would leave one of them silently unused.
+    for (const other of ['socket', 'host', 'port']) {
+      if ((get(other) ?? undefined) !== undefined) {
+        throw new ConfigError(`'url' and '${other}' both name the server: set only one of them`, 'url');
+      }
+    }
+    address = urlAddress(url);
+    if (address.kind === 'tcp') {
+      host = address.host;
+      port = address.port;
+      portText = String(port);
+      target = `${address.tls ? 'https' : 'http'}://${address.host.includes(':') ? `[${address.host}]` : address.host}:${port}`;
+    } else {
+      target = url as string;
+    }
+  } else if (socket !== undefined) {
     address = socketAddress(socket);
+    target = socket as string;
     // host and port are ignored with a socket (the reference's own example sets host: http://127.0.0.1).
     if (typeof get('host') === 'string') host = get('host') as string;
   } else {
@@ -253,7 +364,9 @@ export function resolveConfig(instance: unknown): ConfigResolution {
     } catch (error) {
       throw new ConfigError(`'host' should be a host name or an IP address: ${(error as Error).message}`, 'host');
     }
+    target = `http://${host}:${portText}`;
   }
+  const { resolved: tls, material: tlsMaterial } = resolveTls(raw, address, target, warnings);
 
   // Credentials: username/password win over the deprecated user/pass, as in
   // the reference (`instance.get('username') or instance.get('user')`).
@@ -286,8 +399,11 @@ export function resolveConfig(instance: unknown): ConfigResolution {
     host,
     port,
     portText,
-    socket: socket as string | undefined,
+    socket: url === undefined ? (socket as string | undefined) : undefined,
+    url: url as string | undefined,
+    target,
     address: Object.freeze(address),
+    tls,
     username,
     authenticated: credentials !== undefined,
     procNames: Object.freeze(procNames),
@@ -303,7 +419,7 @@ export function resolveConfig(instance: unknown): ConfigResolution {
     collection,
     nameRefreshMs: nameRefresh * 1000,
   });
-  return { config, credentials, warnings };
+  return { config, credentials, tls: tlsMaterial, warnings };
 }
 
 function stringList(value: unknown, key: string, message: string): string[] {
@@ -330,6 +446,129 @@ function socketAddress(socket: unknown): Address {
   } catch (error) {
     if (!(error instanceof AddressError)) throw error;
     throw new ConfigError(`${prefix}: ${error.message}`, 'socket');
+  }
+}
+
+/**
+ * `url`: a scheme is required (a bare `host:port` or path is what `host`,
+ * `port` and `socket` are for), and userinfo is refused so that credentials
+ * stay in `username`/`password`, out of the printable configuration. The
+ * refusal never quotes the URL. A missing path or `/` means `/RPC2`, where
+ * supervisord serves XML-RPC; another path is kept, for a proxy that serves
+ * supervisord elsewhere.
+ */
+function urlAddress(url: unknown): Address {
+  if (typeof url !== 'string' || url === '') throw new ConfigError(`'url' should be ${URL_FORMS}, got ${pythonRepr(url)}`, 'url');
+  const authority = /^(?:[a-zA-Z][a-zA-Z0-9+.-]*:\/\/)?([^/?#]*)/.exec(url)![1]!;
+  if (authority.includes('@')) {
+    throw new ConfigError(
+      `'url' must not contain credentials (user:password@): set 'username' and 'password' instead, which are kept out of printed configurations`,
+      'url',
+    );
+  }
+  if (!/^(?:https?|unix):\/\//i.test(url)) throw new ConfigError(`'url' should be ${URL_FORMS}, got ${pythonRepr(url)}`, 'url');
+  let address: Address;
+  try {
+    address = parseAddress(url).address;
+    if (address.kind === 'tcp' && address.path === '/') address = tcpAddress(address.host, address.port, { tls: address.tls });
+  } catch (error) {
+    if (!(error instanceof AddressError)) throw error;
+    throw new ConfigError(`'url' should be ${URL_FORMS}: ${error.message}`, 'url');
+  }
+  return address;
+}
+
+/**
+ * The `tls_*` keys: refused unless the server is an https `url`; `tls_cert`
+ * and `tls_key` together or not at all. The files are read and parsed now, so
+ * that a wrong path or a file of the wrong kind is a configuration error
+ * naming the key and the path rather than a failure of every run.
+ */
+function resolveTls(
+  raw: Record<string, unknown>,
+  address: Address,
+  target: string,
+  warnings: string[],
+): { resolved: ResolvedTls | undefined; material: TlsMaterial | undefined } {
+  const value = (key: string): unknown => (Object.hasOwn(raw, key) ? (raw[key] ?? undefined) : undefined);
+  if (!(address.kind === 'tcp' && address.tls)) {
+    const set = TLS_KEYS.find((key) => value(key) !== undefined);
+    if (set !== undefined) {
+      throw new ConfigError(`'${set}' applies only to an https 'url' (e.g. https://host:443/RPC2), not to ${target}`, set);
+    }
+    return { resolved: undefined, material: undefined };
+  }
+  const verifyValue = value('tls_verify');
+  if (verifyValue !== undefined && typeof verifyValue !== 'boolean') {
+    throw new ConfigError(`'tls_verify' should be true or false, got ${pythonRepr(verifyValue)}`, 'tls_verify');
+  }
+  const verify = verifyValue ?? true;
+  const ca = pathValue(value('tls_ca'), 'tls_ca');
+  const cert = pathValue(value('tls_cert'), 'tls_cert');
+  const key = pathValue(value('tls_key'), 'tls_key');
+  if ((cert === undefined) !== (key === undefined)) {
+    const [given, missing] = cert === undefined ? ['tls_key', 'tls_cert'] : ['tls_cert', 'tls_key'];
+    throw new ConfigError(`'tls_cert' and 'tls_key' go together: '${given}' is set but '${missing}' is not`, missing);
+  }
+  if (ca !== undefined && !verify) {
+    warnings.push(`'tls_ca' is not used: 'tls_verify' is false, so the server certificate is not checked`);
+  }
+  const caPem = ca === undefined ? undefined : certificateFile(ca, 'tls_ca');
+  const certPem = cert === undefined ? undefined : certificateFile(cert, 'tls_cert');
+  const keyPem = key === undefined ? undefined : readPemFile(key, 'tls_key');
+  if (certPem !== undefined && keyPem !== undefined) {
+    try {
+      createSecureContext({ cert: certPem, key: keyPem });
+    } catch (error) {
+      // OpenSSL's reason ("key values mismatch", "unsupported"), never the key itself.
+      throw new ConfigError(
+        `'tls_key' file ${pythonRepr(key)} cannot be used with 'tls_cert' file ${pythonRepr(cert)}: ${(error as Error).message}`,
+        'tls_key',
+      );
+    }
+  }
+  return {
+    resolved: Object.freeze({ verify, ca, cert, key }),
+    material: new TlsMaterial(verify, { ca: caPem, cert: certPem, key: keyPem }),
+  };
+}
+
+function pathValue(value: unknown, key: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') {
+    throw new ConfigError(`'${key}' should be the path of a PEM file, got ${pythonRepr(value)}`, key);
+  }
+  return value;
+}
+
+/** A file of PEM certificates (a CA bundle, a client certificate chain), each one parsed. */
+function certificateFile(path: string, key: string): Buffer {
+  const pem = readPemFile(path, key);
+  // createSecureContext ignores CA text that is not a certificate: parse each block to report it.
+  const blocks = pem.toString('latin1').match(/-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) {
+    throw new ConfigError(`'${key}' file ${pythonRepr(path)} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`, key);
+  }
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch (error) {
+      throw new ConfigError(`'${key}' file ${pythonRepr(path)}: certificate ${i + 1} cannot be parsed: ${(error as Error).message}`, key);
+    }
+  });
+  return pem;
+}
+
+function readPemFile(path: string, key: string): Buffer {
+  try {
+    // Not a FIFO or a device, which could block the constructor or never end.
+    if (!statSync(path).isFile()) throw new ConfigError(`'${key}' file ${pythonRepr(path)} is not a regular file`, key);
+    return readFileSync(path);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    throw new ConfigError(`'${key}' file ${pythonRepr(path)} cannot be read: ${why}`, key);
   }
 }
 

@@ -8,8 +8,8 @@
 export { SupervisordCheck, OK, WARNING, CRITICAL, UNKNOWN } from './check.js';
 export type { CheckOptions, CheckClient } from './check.js';
 export { ConfigError } from './errors.js';
-export { resolveConfig, DEFAULT_STATUS_MAPPING } from './config.js';
-export type { ResolvedConfig, CompiledPattern } from './config.js';
+export { resolveConfig, DEFAULT_STATUS_MAPPING, TlsMaterial } from './config.js';
+export type { ResolvedConfig, ResolvedTls, CompiledPattern } from './config.js';
 export { compilePythonRegex } from './python-regex.js';
 export { checkAll, CheckGroup } from './check-all.js';
 export type { CheckEntry, CheckGroupOptions } from './check-all.js';

@@ -411,10 +411,11 @@ export function describeFailure(error: unknown, config: ResolvedConfig): { messa
     };
   }
   if (error instanceof ConnectError || error instanceof TimeoutError || error instanceof ConnectionClosedError) {
+    // `target` is http://<host>:<port as configured> or the socket as configured, as in the reference; a `url`'s for ours.
     const message =
-      config.socket === undefined
-        ? `Cannot connect to http://${config.host}:${config.portText}. Make sure supervisor is running and XML-RPC inet interface is enabled.`
-        : `Cannot connect to ${config.socket}. Make sure supervisor is running and socket is enabled and socket file has the right permissions.`;
+      config.address.kind === 'tcp'
+        ? `Cannot connect to ${config.target}. Make sure supervisor is running and XML-RPC inet interface is enabled.`
+        : `Cannot connect to ${config.target}. Make sure supervisor is running and socket is enabled and socket file has the right permissions.`;
     return { message, canConnect: true };
   }
   if (error instanceof HttpStatusError) {

@@ -52,6 +52,30 @@ export interface SupervisordInstance {
   port?: number | string;
   /** `unix:///absolute/path.sock`: talk over that unix socket; host/port are then ignored. */
   socket?: string;
+  /**
+   * Ours: the server as a URL, instead of `host`/`port`/`socket` (setting one
+   * of those too is refused): `http://host[:port][/path]`,
+   * `https://host[:port][/path]` (e.g. supervisord behind a TLS proxy) or
+   * `unix:///absolute/path.sock`. A missing port is the scheme's (80, 443); a
+   * missing path or `/` is `/RPC2`, another path is used as given. Credentials
+   * in the URL (`user:pass@`) are refused: use `username` and `password`.
+   */
+  url?: string;
+  /**
+   * Ours, https `url` only: verify the server certificate (trusted CA, host
+   * name or IP in the certificate). Default true.
+   */
+  tls_verify?: boolean;
+  /**
+   * Ours, https `url` only: path of a PEM file of CA certificates to trust
+   * instead of Node's list (e.g. a private CA or a self-signed certificate).
+   * Read when the check is created.
+   */
+  tls_ca?: string;
+  /** Ours, https `url` only: path of a PEM client certificate, for a proxy that asks for one. With `tls_key`. */
+  tls_cert?: string;
+  /** Ours, https `url` only: path of the PEM private key of `tls_cert`. With `tls_cert`. */
+  tls_key?: string;
   username?: string;
   password?: string;
   /** @deprecated Use `username`. */

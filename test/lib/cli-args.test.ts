@@ -60,6 +60,11 @@ describe('parseArgs: accepted command lines', () => {
     { argv: ['--host', 'h', '--port', '9002'], expect: { host: 'h', port: 9002 } },
     { argv: ['--port=1'], expect: { port: 1 } },
     { argv: ['--url', 'http://h:1'], expect: { url: 'http://h:1' } },
+    { argv: ['--url', 'https://h', '--tls-ca', 'ca.pem'], expect: { url: 'https://h', tlsCa: 'ca.pem' } },
+    { argv: ['--url=https://h', '--insecure'], expect: { url: 'https://h', insecure: true } },
+    { argv: ['--tls-cert=c.pem', '--tls-key', 'k.pem'], expect: { tlsCert: 'c.pem', tlsKey: 'k.pem' } },
+    // the https server may come from SUPERVISOR_SERVER_URL: checked by instanceFromOptions
+    { argv: ['--insecure', '--tls-ca', '/ca.pem'], expect: { insecure: true, tlsCa: '/ca.pem' } },
     { argv: ['--username', 'u', '--password-file', '/p'], expect: { username: 'u', passwordFile: '/p' } },
     { argv: ['--name', 'prod'], expect: { name: 'prod' } },
     { argv: ['--proc-names', 'a,b', '--proc-names', 'c'], expect: { procNames: ['a', 'b', 'c'] } },
@@ -126,6 +131,16 @@ describe('parseArgs: refused command lines', () => {
     [['--dogstatsd', '127.0.0.1:0'], '--dogstatsd needs a port number from 1 to 65535, got "0"'],
     [['--config', 'c.json', '--socket', '/s'], '--config cannot be combined with --socket: the instances in the file describe the servers'],
     [['--config', 'c.json', '--tag', 'a:b'], '--config cannot be combined with --tag: the instances in the file describe the servers'],
+    [['--config', 'c.json', '--tls-ca', 'ca.pem'], '--config cannot be combined with --tls-ca: the instances in the file describe the servers'],
+    [['--insecure', '--config', 'c.json'], '--config cannot be combined with --insecure: the instances in the file describe the servers'],
+    [['--insecure=yes'], '--insecure takes no value'],
+    [['--tls-ca', ''], '--tls-ca needs a non-empty value'],
+    [['--tls-ca', 'a', '--tls-ca', 'b'], '--tls-ca is given more than once'],
+    [['--url', 'https://h', '--tls-cert', 'c.pem'], '--tls-cert needs --tls-key'],
+    [['--url', 'https://h', '--tls-key', 'k.pem'], '--tls-key needs --tls-cert'],
+    [['--socket', '/s', '--tls-ca', 'ca.pem'], '--tls-ca applies only to an https server (--url https://...), not to --socket'],
+    [['--host', 'h', '--insecure'], '--insecure applies only to an https server (--url https://...), not to --host/--port'],
+    [['--port', '1', '--tls-cert', 'c', '--tls-key', 'k'], '--tls-cert applies only to an https server (--url https://...), not to --host/--port'],
     [['--socket', '/s', '--url', 'http://h'], '--socket and --url both name the server: give only one'],
     [['--url', 'http://h', '--port', '1'], '--url and --host/--port both name the server: give only one'],
     [['--serve', '1', '--dogstatsd', '127.0.0.1:1'], '--serve and --dogstatsd cannot be combined: run two instances of supervisord-check'],
@@ -212,6 +227,13 @@ describe('targetFromUrl', () => {
     ['h:9002', { host: 'h', port: 9002, display: 'http://h:9002' }],
     ['http://[::1]:9001', { host: '::1', port: 9001, display: 'http://[::1]:9001' }],
     ['http://bob@h:1', { host: 'h', port: 1, display: 'http://h:1', username: 'bob' }],
+    ['http://h:9001/RPC2/x', { host: 'h', port: 9001, display: 'http://h:9001' }],
+    // https and proxied paths: our `url` key, without the userinfo
+    ['https://h', { url: 'https://h:443/RPC2', host: 'h', port: 443, display: 'https://h:443' }],
+    ['HTTPS://h:8443/', { url: 'https://h:8443/', host: 'h', port: 8443, display: 'https://h:8443' }],
+    ['https://[::1]:8443/RPC2', { url: 'https://[::1]:8443/RPC2', host: '::1', port: 8443, display: 'https://[::1]:8443' }],
+    ['https://bob@h/sup/RPC2', { url: 'https://h:443/sup/RPC2', host: 'h', port: 443, display: 'https://h:443/sup/RPC2', username: 'bob' }],
+    ['http://h:9001/admin', { url: 'http://h:9001/admin', host: 'h', port: 9001, display: 'http://h:9001/admin' }],
   ];
   for (const [url, target] of good) {
     it(url, () => {
@@ -227,6 +249,9 @@ describe('targetFromUrl', () => {
       username: 'bob',
       password: SECRET,
     });
+    // the password goes to the instance's `password`, never into its `url`
+    const https = targetFromUrl(`https://bob:${SECRET}@h:1`, 'SUPERVISOR_SERVER_URL', true);
+    assert.deepEqual(https, { url: 'https://h:1/RPC2', host: 'h', port: 1, display: 'https://h:1', username: 'bob', password: SECRET });
     usage(
       () => targetFromUrl(`http://bob:${SECRET}@h:1`, '--url', false),
       /^--url must not contain a password: a password on the command line is visible/,
@@ -234,8 +259,6 @@ describe('targetFromUrl', () => {
   });
 
   const bad: Array<[string, string | RegExp]> = [
-    ['https://h:443', '--url: https is not supported yet (the check has no TLS option); use http:// or a unix socket'],
-    ['http://h:9001/admin', '--url: the path "/admin" is not supported: the check always calls /RPC2'],
     ['ftp://h', /^--url: address .* has unknown scheme ftp: expected unix, http or https$/],
     ['unix://rel.sock', /^--url: address .* has a relative socket path/],
     ['http://h:0', /^--url: /],
@@ -259,6 +282,32 @@ describe('instances from the flags', () => {
   it('sets only the keys the flags give', () => {
     assert.deepEqual(instanceFromOptions(BASE, { socket: 'unix:///s', display: '' }, undefined), { name: '/s', socket: 'unix:///s' });
     assert.deepEqual(instanceFromOptions(BASE, { host: 'h', port: 1, display: '' }, undefined), { name: 'h:1', host: 'h', port: 1 });
+    assert.deepEqual(instanceFromOptions(BASE, { url: 'https://h:1/RPC2', host: 'h', port: 1, display: '' }, undefined), {
+      name: 'h:1',
+      url: 'https://h:1/RPC2',
+    });
+  });
+
+  it('maps the TLS flags to the tls_* keys of an https target', () => {
+    const https: Target = { url: 'https://h:1/RPC2', host: 'h', port: 1, display: 'https://h:1' };
+    const options = parseArgs(['--tls-ca', 'ca.pem', '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--insecure']);
+    assert.deepEqual(instanceFromOptions(options, https, undefined), {
+      name: 'h:1',
+      url: 'https://h:1/RPC2',
+      tls_ca: 'ca.pem',
+      tls_cert: 'c.pem',
+      tls_key: 'k.pem',
+      tls_verify: false,
+    });
+  });
+
+  it('refuses a TLS flag for a target that is not https (e.g. from SUPERVISOR_SERVER_URL)', () => {
+    const cases: Array<[string[], Target, string]> = [
+      [['--tls-ca', 'ca.pem'], { host: 'h', port: 1, display: 'http://h:1' }, '--tls-ca applies only to an https server (--url https://...), not to http://h:1'],
+      [['--insecure'], { socket: 'unix:///s', display: 'unix:///s' }, '--insecure applies only to an https server (--url https://...), not to unix:///s'],
+      [['--tls-cert', 'c', '--tls-key', 'k'], { url: 'http://h:1/x', host: 'h', port: 1, display: 'http://h:1/x' }, '--tls-cert applies only to an https server (--url https://...), not to http://h:1/x'],
+    ];
+    for (const [argv, target, message] of cases) usage(() => instanceFromOptions(parseArgs(argv), target, undefined), message);
   });
 
   it('maps every flag to the reference key', () => {
@@ -301,7 +350,7 @@ describe('instances from the flags', () => {
 describe('HELP_TEXT', () => {
   it('documents every flag, the formats, the environment and the exit codes', () => {
     for (const word of [
-      '--socket', '--url', '--host', '--port', '--username', '--password-file', 'SUPERVISORD_PASSWORD', 'SUPERVISOR_SERVER_URL', '--name',
+      '--socket', '--url', 'https://', '--tls-ca', '--insecure', '--tls-cert', '--tls-key', '--host', '--port', '--username', '--password-file', 'SUPERVISORD_PASSWORD', 'SUPERVISOR_SERVER_URL', '--name',
       '--config', '--proc-names', '--proc-regex', '--proc-names-exclude', '--proc-regex-exclude', '--status-mapping', '--tag',
       '--timeout', '--format', '--no-color', 'NO_COLOR', '--interval', '--serve', '--dogstatsd', '--help', '--version', 'Exit codes',
       'text', 'json', 'prometheus', 'dogstatsd', 'demo',

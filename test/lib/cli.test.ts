@@ -643,11 +643,11 @@ describe('default target discovery', () => {
   });
 
   it('refuses a bad SUPERVISOR_SERVER_URL', async () => {
-    const out = await cli([], { SUPERVISOR_SERVER_URL: 'https://h' });
+    const out = await cli([], { SUPERVISOR_SERVER_URL: 'ftp://h' });
     assert.deepEqual(out, {
       code: 2,
       stdout: '',
-      stderr: 'supervisord-check: SUPERVISOR_SERVER_URL: https is not supported yet (the check has no TLS option); use http:// or a unix socket\n',
+      stderr: 'supervisord-check: SUPERVISOR_SERVER_URL: address "ftp://h" has unknown scheme ftp: expected unix, http or https\n',
     });
   });
 

@@ -1,8 +1,11 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AGENT_KEYS, CONFIG_DEFAULTS, Credentials, DEFAULT_STATUS_MAPPING, resolveConfig } from '../../lib/config.js';
+import { AGENT_KEYS, CONFIG_DEFAULTS, Credentials, DEFAULT_STATUS_MAPPING, resolveConfig, TlsMaterial } from '../../lib/config.js';
 import { ConfigError, pythonRepr, pythonStr } from '../../lib/errors.js';
 
 const SENTINEL = 'S3ntinel-pa55word';
@@ -153,6 +156,9 @@ describe('resolveConfig: defaults and values', () => {
     assert.equal(config.port, 9001);
     assert.equal(config.portText, '9001');
     assert.equal(config.socket, undefined);
+    assert.equal(config.url, undefined);
+    assert.equal(config.target, 'http://localhost:9001');
+    assert.equal(config.tls, undefined);
     assert.deepEqual(config.address, tcpExpected('localhost', 9001));
     assert.equal(config.username, undefined);
     assert.equal(config.authenticated, false);
@@ -195,6 +201,7 @@ describe('resolveConfig: defaults and values', () => {
     assert.equal(config.name, ' spaced ');
     assert.equal(config.port, 9001);
     assert.equal(config.portText, '09001');
+    assert.equal(config.target, 'http://10.60.130.82:09001');
     assert.deepEqual(config.instanceTags, ['env:prod', 'team:a', 'supervisord_server: spaced ']);
     assert.deepEqual(config.procRegex.map((p) => p.pattern), ['^web']);
     assert.equal(config.procRegex[0]!.regexp.test('my_web'), false);
@@ -215,6 +222,7 @@ describe('resolveConfig: defaults and values', () => {
   test('a socket wins over host and port, which are not validated then', () => {
     const { config } = resolveConfig({ name: 'n', socket: 'unix:///var/run/supervisor.sock', host: 'http://127.0.0.1', port: 'x' });
     assert.equal(config.socket, 'unix:///var/run/supervisor.sock');
+    assert.equal(config.target, 'unix:///var/run/supervisor.sock');
     assert.deepEqual(config.address, { kind: 'unix', socketPath: '/var/run/supervisor.sock', path: '/RPC2', display: 'unix:///var/run/supervisor.sock' });
   });
 
@@ -223,6 +231,138 @@ describe('resolveConfig: defaults and values', () => {
     assert.equal(config.address.kind, 'tcp');
     assert.equal(credentials, undefined);
     assert.deepEqual(config.tags, []);
+  });
+});
+
+describe('resolveConfig: url and tls_* (ours)', () => {
+  const base = { name: 'n' };
+  const FORMS = 'http://host[:port][/path], https://host[:port][/path] or unix:///absolute/path.sock';
+  const CREDENTIALS = "'url' must not contain credentials (user:password@): set 'username' and 'password' instead, which are kept out of printed configurations";
+  const dir = mkdtempSync(join(tmpdir(), 'config-tls-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string): string => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  const https = { ...base, url: 'https://h/RPC2' };
+  const notPem = file('not-pem.txt', 'hello\n');
+  const badCert = file('bad-cert.pem', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+  const cases: Array<[unknown, string, string]> = [
+    [{ ...base, url: 5 }, 'url', `'url' should be ${FORMS}, got 5`],
+    [{ ...base, url: '' }, 'url', `'url' should be ${FORMS}, got ''`],
+    [{ ...base, url: ['https://h'] }, 'url', `'url' should be ${FORMS}, got ['https://h']`],
+    [{ ...base, url: 'localhost:9001' }, 'url', `'url' should be ${FORMS}, got 'localhost:9001'`],
+    [{ ...base, url: '/var/run/supervisor.sock' }, 'url', `'url' should be ${FORMS}, got '/var/run/supervisor.sock'`],
+    [{ ...base, url: 'ftp://h' }, 'url', `'url' should be ${FORMS}, got 'ftp://h'`],
+    [{ ...base, url: 'https://h:0' }, 'url', `'url' should be ${FORMS}: address "https://h:0" has an invalid port: expected an integer in 1-65535`],
+    [{ ...base, url: 'unix://run/s.sock' }, 'url', `'url' should be ${FORMS}: address "unix://run/s.sock" has a relative socket path: write unix:// followed by an absolute path, e.g. unix:///var/run/supervisor.sock`],
+    [{ ...base, url: 'https://' }, 'url', `'url' should be ${FORMS}: address "https://" has an empty host`],
+    // credentials: refused without quoting the URL, whatever its shape
+    [{ ...base, url: `https://admin:${SENTINEL}@h/RPC2` }, 'url', CREDENTIALS],
+    [{ ...base, url: `http://${SENTINEL}@h` }, 'url', CREDENTIALS],
+    [{ ...base, url: `admin:${SENTINEL}@h:9001` }, 'url', CREDENTIALS],
+    [{ ...base, url: 'https://@h' }, 'url', CREDENTIALS],
+    [{ ...base, url: `https://a:%zz${SENTINEL}@h` }, 'url', CREDENTIALS],
+    // one way of naming the server
+    [{ ...https, socket: 'unix:///s.sock' }, 'url', "'url' and 'socket' both name the server: set only one of them"],
+    [{ ...https, host: 'h' }, 'url', "'url' and 'host' both name the server: set only one of them"],
+    [{ ...https, port: 9001 }, 'url', "'url' and 'port' both name the server: set only one of them"],
+    // tls_* only with an https url, each key named
+    [{ ...base, tls_ca: '/ca.pem' }, 'tls_ca', "'tls_ca' applies only to an https 'url' (e.g. https://host:443/RPC2), not to http://localhost:9001"],
+    [{ ...base, port: '09001', tls_verify: false }, 'tls_verify', "'tls_verify' applies only to an https 'url' (e.g. https://host:443/RPC2), not to http://localhost:09001"],
+    [{ ...base, socket: 'unix:///s.sock', tls_cert: '/c.pem' }, 'tls_cert', "'tls_cert' applies only to an https 'url' (e.g. https://host:443/RPC2), not to unix:///s.sock"],
+    [{ ...base, url: 'http://h', tls_key: '/k.pem' }, 'tls_key', "'tls_key' applies only to an https 'url' (e.g. https://host:443/RPC2), not to http://h:80"],
+    [{ ...base, url: 'unix:///s.sock', tls_verify: true }, 'tls_verify', "'tls_verify' applies only to an https 'url' (e.g. https://host:443/RPC2), not to unix:///s.sock"],
+    [{ ...https, tls_verify: 'no' }, 'tls_verify', "'tls_verify' should be true or false, got 'no'"],
+    [{ ...https, tls_verify: 0 }, 'tls_verify', "'tls_verify' should be true or false, got 0"],
+    [{ ...https, tls_ca: 5 }, 'tls_ca', "'tls_ca' should be the path of a PEM file, got 5"],
+    [{ ...https, tls_ca: '' }, 'tls_ca', "'tls_ca' should be the path of a PEM file, got ''"],
+    [{ ...https, tls_cert: ['/c.pem'], tls_key: '/k.pem' }, 'tls_cert', "'tls_cert' should be the path of a PEM file, got ['/c.pem']"],
+    [{ ...https, tls_cert: '/c.pem' }, 'tls_key', "'tls_cert' and 'tls_key' go together: 'tls_cert' is set but 'tls_key' is not"],
+    [{ ...https, tls_key: '/k.pem', tls_cert: null }, 'tls_cert', "'tls_cert' and 'tls_key' go together: 'tls_key' is set but 'tls_cert' is not"],
+    // the files, read at construction
+    [{ ...https, tls_ca: join(dir, 'missing.pem') }, 'tls_ca', `'tls_ca' file '${join(dir, 'missing.pem')}' cannot be read: no such file`],
+    [{ ...https, tls_ca: dir }, 'tls_ca', `'tls_ca' file '${dir}' is not a regular file`],
+    [{ ...https, tls_ca: notPem }, 'tls_ca', `'tls_ca' file '${notPem}' holds no PEM certificate (-----BEGIN CERTIFICATE-----)`],
+    [{ ...https, tls_cert: notPem, tls_key: notPem }, 'tls_cert', `'tls_cert' file '${notPem}' holds no PEM certificate (-----BEGIN CERTIFICATE-----)`],
+    [{ ...https, tls_cert: badCert, tls_key: join(dir, 'nokey.pem') }, 'tls_cert', /^'tls_cert' file '.*bad-cert\.pem': certificate 1 cannot be parsed: .+/.source],
+    [{ ...https, tls_ca: `${notPem}/x` }, 'tls_ca', `'tls_ca' file '${notPem}/x' cannot be read: ENOTDIR: not a directory, stat '${notPem}/x'`],
+  ];
+  test('each invalid instance fails with its exact message, naming the key; no credential is echoed', () => {
+    for (const [instance, key, message] of cases) {
+      if (message.startsWith('^')) {
+        assert.throws(() => resolveConfig(instance), (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.equal(error.code, 'ERR_CONFIG');
+          assert.equal(error.key, key);
+          assert.match(error.message, new RegExp(message));
+          return true;
+        });
+      } else {
+        assertConfigError(instance, key, message);
+      }
+    }
+  });
+
+  test('an unreadable file names the key and the path', (t) => {
+    if (process.getuid?.() === 0) {
+      t.skip('running as root: a chmod 000 file stays readable');
+      return;
+    }
+    const locked = file('locked.pem', 'x');
+    spawnSync('chmod', ['000', locked]);
+    assertConfigError({ ...https, tls_ca: locked }, 'tls_ca', `'tls_ca' file '${locked}' cannot be read: permission denied`);
+  });
+
+  // [url, address, target, host, port]
+  const good: Array<[string, unknown, string, string, number]> = [
+    ['https://h/RPC2', { kind: 'tcp', tls: true, host: 'h', port: 443, path: '/RPC2', display: 'https://h:443/RPC2' }, 'https://h:443', 'h', 443],
+    ['https://h:8443', { kind: 'tcp', tls: true, host: 'h', port: 8443, path: '/RPC2', display: 'https://h:8443/RPC2' }, 'https://h:8443', 'h', 8443],
+    ['HTTPS://[::1]:8443/', { kind: 'tcp', tls: true, host: '::1', port: 8443, path: '/RPC2', display: 'https://[::1]:8443/RPC2' }, 'https://[::1]:8443', '::1', 8443],
+    ['https://proxy/supervisor/RPC2', { kind: 'tcp', tls: true, host: 'proxy', port: 443, path: '/supervisor/RPC2', display: 'https://proxy:443/supervisor/RPC2' }, 'https://proxy:443', 'proxy', 443],
+    ['http://h:9001', tcpExpected('h', 9001), 'http://h:9001', 'h', 9001],
+    ['http://h', tcpExpected('h', 80), 'http://h:80', 'h', 80],
+    ['unix:///run/s.sock', { kind: 'unix', socketPath: '/run/s.sock', path: '/RPC2', display: 'unix:///run/s.sock' }, 'unix:///run/s.sock', 'localhost', 9001],
+    ['unix:///tmp/a@b.sock', { kind: 'unix', socketPath: '/tmp/a@b.sock', path: '/RPC2', display: 'unix:///tmp/a@b.sock' }, 'unix:///tmp/a@b.sock', 'localhost', 9001],
+  ];
+  test('url: the address, the target of the messages, and host/port', () => {
+    for (const [url, address, target, host, port] of good) {
+      const { config, tls, warnings } = resolveConfig({ ...base, url });
+      assert.deepEqual(config.address, address, url);
+      assert.equal(config.target, target, url);
+      assert.equal(config.url, url);
+      assert.equal(config.socket, undefined);
+      assert.equal(config.host, host);
+      assert.equal(config.port, port);
+      assert.equal(config.portText, String(port));
+      assert.deepEqual(warnings, []);
+      const https = url.toLowerCase().startsWith('https:');
+      assert.deepEqual(config.tls, https ? { verify: true, ca: undefined, cert: undefined, key: undefined } : undefined, url);
+      assert.equal(tls instanceof TlsMaterial, https, url);
+      if (https) assert.deepEqual(tls!.clientOptions(), { rejectUnauthorized: true });
+    }
+  });
+
+  test('null url, tls_* keys are unset; an https url takes tls_verify: false', () => {
+    const unset = resolveConfig({ ...base, url: null, tls_ca: null, tls_verify: null, socket: 'unix:///s.sock' });
+    assert.equal(unset.config.target, 'unix:///s.sock');
+    assert.equal(unset.tls, undefined);
+    const { config, tls } = resolveConfig({ ...https, tls_verify: false, host: null });
+    assert.deepEqual(config.tls, { verify: false, ca: undefined, cert: undefined, key: undefined });
+    assert.deepEqual(tls!.clientOptions(), { rejectUnauthorized: false });
+    assert.ok(Object.isFrozen(config.tls));
+  });
+
+  test('TlsMaterial: the key reaches the transport only', () => {
+    const material = new TlsMaterial(true, { ca: Buffer.from('CA'), cert: Buffer.from('CERT'), key: Buffer.from(SENTINEL) });
+    assert.deepEqual(material.clientOptions(), { rejectUnauthorized: true, ca: Buffer.from('CA'), cert: Buffer.from('CERT'), key: Buffer.from(SENTINEL) });
+    assert.deepEqual(JSON.parse(JSON.stringify(material)), { verify: true, ca: '2 bytes', cert: '4 bytes', key: '***' });
+    for (const text of [JSON.stringify(material), inspect(material, { showHidden: true }), String(material)]) {
+      assert.ok(!text.includes(SENTINEL), text);
+    }
+    assert.equal(String(material), 'TlsMaterial({"verify":true,"ca":"2 bytes","cert":"4 bytes","key":"***"})');
+    assert.equal(String(new TlsMaterial(false)), 'TlsMaterial({"verify":false})');
   });
 });
 
