@@ -1,11 +1,19 @@
 """Python's xmlrpc.client as a comparison for bench/check.js.
 
     python3 bench/python-client.py (--url URL | --socket PATH)
-        --method NAME [--warmup W] [--calls N] [--floor]
+        --method NAME [--also NAME ...] [--fresh] [--warmup W] [--calls N] [--floor]
 
 Makes W warm-up calls, then N timed calls of NAME (no parameters) on one
 ServerProxy, whose transport keeps the HTTP/1.1 connection alive between
-calls like ours does. Over a unix socket it uses a small transport in the
+calls like ours does.
+
+With --also, each call (warm-up or timed) is NAME followed by every --also
+method in order, timed as one: e.g. `--method supervisor.getAllProcessInfo
+--also supervisor.getSupervisorVersion` is what one run of the Datadog
+Agent's supervisord check asks. With --fresh, each call makes a new
+ServerProxy (a new connection) and closes it afterwards, inside the timing,
+as the Agent's check does on every run; without it the proxy and its
+connection are kept for all calls. Over a unix socket it uses a small transport in the
 manner of supervisor's own (supervisorctl and the Datadog check reach a
 unix socket the same way: an http.client connection with another connect()).
 
@@ -129,16 +137,33 @@ def main():
     where.add_argument("--url")
     where.add_argument("--socket")
     parser.add_argument("--method", required=True)
+    parser.add_argument("--also", action="append", default=[])
+    parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--floor", action="store_true")
     args = parser.parse_args()
 
-    if args.socket is not None:
-        proxy = xmlrpc.client.ServerProxy("http://localhost/RPC2", transport=UnixTransport(args.socket))
-    else:
-        proxy = xmlrpc.client.ServerProxy(args.url)
-    call = getattr(proxy, args.method)
+    def new_proxy():
+        if args.socket is not None:
+            return xmlrpc.client.ServerProxy("http://localhost/RPC2", transport=UnixTransport(args.socket))
+        return xmlrpc.client.ServerProxy(args.url)
+
+    methods = [args.method] + args.also
+    kept = None if args.fresh else new_proxy()
+
+    def call():
+        # The first method's answer is returned (the caller checks its length).
+        proxy = new_proxy() if kept is None else kept
+        try:
+            result = getattr(proxy, methods[0])()
+            for name in methods[1:]:
+                getattr(proxy, name)()
+        finally:
+            if kept is None:
+                proxy("close")()
+        return result
+
     raw = RawReader(args, args.method) if args.floor else None
 
     for _ in range(args.warmup):
@@ -154,13 +179,16 @@ def main():
         result = timed(call, wall_ms, cpu_ms)
         if raw is not None:
             raw_bytes = timed(raw.call, raw_wall_ms, raw_cpu_ms)
-    proxy("close")()
+    if kept is not None:
+        kept("close")()
     if raw is not None:
         raw.close()
 
     out = {
         "python": platform.python_version(),
         "method": args.method,
+        "also": args.also,
+        "fresh": args.fresh,
         "calls": args.calls,
         "wallMs": wall_ms,
         "cpuMs": cpu_ms,
