@@ -20,6 +20,11 @@
  * next to the 0.5 s supervisord takes to send it (supervisord-protocol.md
  * section 5).
  *
+ * Chunks may be views of a buffer the caller reuses (the client reads every
+ * chunk of a connection into one buffer): nothing outlives `execute` as a view
+ * of its chunk. A line cut by the end of a chunk is copied into the parser's
+ * own buffer, and header values become strings.
+ *
  * Lines may end in CRLF or a bare LF (tolerated, as most clients do); a bare
  * CR inside a line, obsolete header folding, or any byte the grammar does not
  * allow is an {@link HttpParseError} naming the byte offset.
@@ -314,6 +319,7 @@ export class HttpResponseParser {
     return lf + 1;
   }
 
+  /** Copies (never keeps a view: the caller's chunk is overwritten by its next read). */
   #appendPending(chunk: Uint8Array, from: number, to: number): void {
     const need = this.#pendingLen + (to - from);
     let buf = this.#pending;

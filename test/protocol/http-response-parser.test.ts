@@ -17,8 +17,14 @@ interface Outcome {
   finished: boolean | null;
 }
 
-/** Feeds `pieces` one by one; stops at completion like the client does. */
-function run(pieces: readonly Uint8Array[], options: HttpResponseParserOptions = OPTIONS, eof = false): Outcome {
+/**
+ * Feeds `pieces` one by one; stops at completion like the client does. With
+ * `reuse`, each piece is first copied into one shared buffer (as the client's
+ * `onread` reads land in one buffer per connection) and that buffer is
+ * clobbered after each `execute`, so anything the parser kept as a view of an
+ * earlier piece turns into garbage.
+ */
+function run(pieces: readonly Uint8Array[], options: HttpResponseParserOptions = OPTIONS, eof = false, reuse = false): Outcome {
   const bodies: Buffer[] = [];
   const out: Outcome = { head: null, body: Buffer.alloc(0), bodyCalls: 0, completed: 0, consumed: 0, finished: null };
   const parser = new HttpResponseParser(
@@ -38,8 +44,15 @@ function run(pieces: readonly Uint8Array[], options: HttpResponseParserOptions =
     },
     options,
   );
+  const shared = reuse ? Buffer.alloc(Math.max(0, ...pieces.map((p) => p.length))) : null;
   for (const piece of pieces) {
-    const n = parser.execute(piece);
+    let input = piece;
+    if (shared !== null) {
+      shared.set(piece);
+      input = shared.subarray(0, piece.length);
+    }
+    const n = parser.execute(input);
+    shared?.fill(CLOBBER);
     out.consumed += n;
     if (parser.complete) break;
     assert.equal(n, piece.length);
@@ -59,6 +72,8 @@ function splits(bytes: Buffer): Array<[string, Buffer[]]> {
 }
 
 const B = (s: string): Buffer => Buffer.from(s, 'latin1');
+/** What a reused read buffer is overwritten with: a tchar, a hex digit and plain body text, so stale views parse into wrong values rather than always failing. */
+const CLOBBER = 0x41; // A
 
 interface ValidCase {
   name: string;
@@ -181,26 +196,46 @@ const validCases: ValidCase[] = [
     headers: { via: 'a, b', 'content-length': '4', 'x-l': 'caf\xe9' },
     trailing: 5,
   },
+  {
+    name: 'header line longer than the carry buffer starts with',
+    bytes: B(`HTTP/1.1 200 OK\r\nX-Long: ${'0123456789'.repeat(60)}\r\nContent-Length: 3\r\n\r\nabc`),
+    status: 200,
+    reason: 'OK',
+    versionMinor: 1,
+    framing: 'length',
+    contentLength: 3,
+    body: 'abc',
+    headers: { 'x-long': '0123456789'.repeat(60), 'content-length': '3' },
+  },
 ];
 
+function checkValid(c: ValidCase, reuse: boolean): void {
+  for (const [label, pieces] of splits(c.bytes)) {
+    const out = run(pieces, OPTIONS, c.eof === true, reuse);
+    const head = out.head;
+    assert.ok(head !== null, label);
+    assert.equal(head.status, c.status, label);
+    assert.equal(head.reason, c.reason, label);
+    assert.equal(head.versionMinor, c.versionMinor, label);
+    assert.equal(head.framing, c.framing, label);
+    assert.equal(head.contentLength, c.contentLength ?? -1, label);
+    for (const [k, v] of Object.entries(c.headers ?? {})) assert.equal(head.headers.get(k), v, `${label}: ${k}`);
+    assert.equal(out.body.toString('latin1'), c.body, label);
+    assert.equal(out.completed, 1, label);
+    assert.equal(out.consumed, c.bytes.length - (c.trailing ?? 0), label);
+    if (c.eof === true) assert.equal(out.finished, true, label);
+  }
+}
+
 for (const c of validCases) {
-  test(`parses ${c.name}, split at every offset`, () => {
-    for (const [label, pieces] of splits(c.bytes)) {
-      const out = run(pieces, OPTIONS, c.eof === true);
-      const head = out.head;
-      assert.ok(head !== null, label);
-      assert.equal(head.status, c.status, label);
-      assert.equal(head.reason, c.reason, label);
-      assert.equal(head.versionMinor, c.versionMinor, label);
-      assert.equal(head.framing, c.framing, label);
-      assert.equal(head.contentLength, c.contentLength ?? -1, label);
-      for (const [k, v] of Object.entries(c.headers ?? {})) assert.equal(head.headers.get(k), v, `${label}: ${k}`);
-      assert.equal(out.body.toString('latin1'), c.body, label);
-      assert.equal(out.completed, 1, label);
-      assert.equal(out.consumed, c.bytes.length - (c.trailing ?? 0), label);
-      if (c.eof === true) assert.equal(out.finished, true, label);
-    }
-  });
+  test(`parses ${c.name}, split at every offset`, () => checkValid(c, false));
+}
+
+// Regression guard for the client's `onread` reads: every piece arrives in
+// the same buffer, overwritten by the next read. A parser that kept a view of
+// a partial line instead of copying it would see the clobbered bytes.
+for (const c of validCases) {
+  test(`parses ${c.name} from one reused read buffer clobbered after each read, split at every offset`, () => checkValid(c, true));
 }
 
 test('a Content-Length body is handed over as views of the input, never copied or concatenated', () => {
@@ -609,7 +644,8 @@ test('random chunkings of a large chunked body (seeded)', () => {
       pieces.push(bytes.subarray(i, i + n));
       i += n;
     }
-    const out = run(pieces, { ...OPTIONS, maxBodyBytes: 1 << 20 });
+    // Odd rounds read through one reused, clobbered buffer (see `run`).
+    const out = run(pieces, { ...OPTIONS, maxBodyBytes: 1 << 20 }, false, round % 2 === 1);
     assert.equal(out.completed, 1, `seed ${seed} round ${round}`);
     assert.deepEqual(out.body, Buffer.concat(expected), `seed ${seed} round ${round}`);
   }

@@ -1,5 +1,6 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import type * as net from 'node:net';
 import { inspect } from 'node:util';
 import { tcpAddress } from '../../protocol/address.js';
 import {
@@ -22,6 +23,7 @@ import { XmlRpcClient } from '../../protocol/xmlrpc-client.js';
 import type { XmlRpcClientOptions } from '../../protocol/xmlrpc-client.js';
 import { encodeCall, encodeFault, encodeResponse } from '../../protocol/xmlrpc-encoder.js';
 import type { XmlRpcValue } from '../../protocol/types.js';
+import { decodeResponse, XmlRpcDecoder } from '../../protocol/xmlrpc-decoder.js';
 import { httpResponse, startServer, TEST_TLS_CERT, unauthorizedResponse } from '../helpers/raw-server.js';
 import type { RawServer, RawServerOptions, Responder } from '../helpers/raw-server.js';
 
@@ -211,6 +213,41 @@ describe('HTTP and content errors', () => {
     await rejects(c.call('x'), XmlRpcParseError, 'ERR_XMLRPC_DOCTYPE', /at byte \d+$/);
     assert.equal(await c.call('x'), 'fine');
     assert.equal(s.connections, 2);
+  });
+
+  // Small reads are batched before the decoder sees them (http-client.ts,
+  // BODY_BATCH_BYTES): when the transport fails after a malformed body, the
+  // decode error found in the batch is still what the call reports.
+  const doctype = "<?xml version='1.0'?>\n<!DOCTYPE boom [<!ENTITY a 'b'>]>\n<methodResponse>";
+  const partial = `HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 5000\r\n\r\n${doctype}`;
+  const endings: Array<[string, Responder, XmlRpcClientOptions?]> = [
+    ['EOF', (_req, sock) => sock.end(partial)],
+    ['a reset', (_req, sock) => {
+      sock.write(partial);
+      setTimeout(() => sock.resetAndDestroy(), 20);
+    }],
+    ['the deadline (server stalls)', (_req, sock) => sock.write(partial), { timeoutMs: 150 }],
+    ['EOF ending a close-delimited body', (_req, sock) => sock.end(`HTTP/1.0 200 OK\r\nContent-Type: text/xml\r\n\r\n${doctype}`)],
+  ];
+  for (const [ending, respond, options] of endings) {
+    test(`a malformed body followed by ${ending} reports the decode error`, async () => {
+      const s = await serve(respond);
+      const c = client(s.url, options);
+      await rejects(c.call('x'), XmlRpcParseError, 'ERR_XMLRPC_DOCTYPE', /at byte \d+$/);
+    });
+  }
+
+  test('a well-formed but truncated body followed by EOF is still a truncated response', async () => {
+    const head = 'HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 5000\r\n\r\n';
+    const body = "<?xml version='1.0'?>\n<methodResponse><params><param><value><string>ab";
+    const s = await serve((_req, sock) => sock.end(head + body));
+    const c = client(s.url);
+    await rejects(
+      c.call('x'),
+      ConnectionClosedError,
+      'ERR_CONNECTION_CLOSED',
+      `connection to ${c.address.display} closed after ${head.length + body.length} bytes, before the response was complete (truncated response)`,
+    );
   });
 
   test('maxDepth and maxBodyBytes reach the decoder and the HTTP layer', async () => {
@@ -440,4 +477,117 @@ describe('options validation', () => {
     assert.throws(() => new XmlRpcClient({ kind: 'tcp', host: 'h' } as never), { name: 'TypeError' });
     assert.throws(() => new XmlRpcClient('nope://x'), AddressError);
   });
+});
+
+// ---------------------------------------------------------------------------
+// Reused read buffer (regression guard for the `onread` transport)
+// ---------------------------------------------------------------------------
+
+/** xorshift32: deterministic, reproducible from the printed seed. */
+function prng(seed: number): (n: number) => number {
+  let state = seed >>> 0 || 1;
+  return (n) => {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state % n;
+  };
+}
+
+/**
+ * A listing shaped like getAllProcessInfo, with what cuts badly: multi-byte
+ * UTF-8 (2, 3 and 4 bytes), entities, long strings (longer than the
+ * decoder's 256-byte join window), base64, dates, doubles and nesting.
+ */
+function listing(count: number): XmlRpcValue {
+  const out: XmlRpcValue[] = [];
+  for (let i = 0; i < count; i++) {
+    out.push({
+      name: `prog_${i}`,
+      group: i % 3 === 0 ? 'café & <co>' : `grp_${i % 7}`,
+      description: `pid ${1000 + i}, uptime 0:0${i % 10}:00 — 日本語 🚀 "q" 'a'`,
+      stdout_logfile: `/var/log/supervisor/prog_${i}-stdout---supervisor-${'x'.repeat(i % 5 === 0 ? 300 : 8)}.log`,
+      state: 20,
+      pid: 1000 + i,
+      exitstatus: (i % 5) - 2,
+      ratio: i / 7,
+      ok: i % 2 === 0,
+      blob: new Uint8Array(Buffer.from(`bytes ${i} \u0000\u00ff`, 'latin1')),
+      when: new Date(Date.UTC(2025, 10, 25, 15, i % 60, 0)),
+      nested: [[i, `n${i}`], {}],
+    });
+  }
+  return out;
+}
+
+/**
+ * Writes `bytes` in seeded random pieces (1 B to 32 KiB, log-uniform: reads
+ * below and above the client's 16 KiB direct-to-decoder size), one per turn
+ * of the event loop.
+ */
+function dribble(sock: net.Socket, bytes: Buffer, rand: (n: number) => number): void {
+  sock.setNoDelay?.(true);
+  let at = 0;
+  const next = (): void => {
+    if (sock.destroyed || at >= bytes.length) return;
+    const n = 1 + rand(1 << (1 + rand(15)));
+    sock.write(bytes.subarray(at, at + n));
+    at += n;
+    // Mostly setImmediate (the client reads between two writes); now and
+    // then a timer, so the bytes of several writes pile up into one read.
+    if (rand(8) === 0) setTimeout(next, 1);
+    else setImmediate(next);
+  };
+  next();
+}
+
+describe('reads into one reused buffer', () => {
+  test('the decoder copies what it carries: a write buffer clobbered after each write decodes intact', () => {
+    const doc = encodeResponse(listing(4));
+    const expected = decodeResponse(doc);
+    const shared = Buffer.alloc(doc.length);
+    const decodeThrough = (cuts: readonly number[]): XmlRpcValue => {
+      const decoder = new XmlRpcDecoder();
+      let from = 0;
+      for (const to of [...cuts, doc.length]) {
+        shared.set(doc.subarray(from, to));
+        decoder.write(shared.subarray(0, to - from));
+        shared.fill(0x3c); // '<': a stale view of a cut token becomes a different tag or an error
+        from = to;
+      }
+      return decoder.end();
+    };
+    for (let i = 1; i < doc.length; i++) assert.deepEqual(decodeThrough([i]), expected, `split at ${i}`);
+    const seed = Number(process.env['TEST_SEED'] ?? 20251126);
+    const rand = prng(seed);
+    for (let round = 0; round < 40; round++) {
+      const cuts: number[] = [];
+      for (let at = 1 + rand(300); at < doc.length; at += 1 + rand(round % 2 === 0 ? 16 : 700)) cuts.push(at);
+      assert.deepEqual(decodeThrough(cuts), expected, `seed ${seed} round ${round}`);
+    }
+  });
+
+  const transports: Array<[string, RawServerOptions, XmlRpcClientOptions]> = [
+    ['tcp', {}, {}],
+    ['a unix socket', { unix: true }, {}],
+    ['tls', { tls: true }, { tls: { ca: TEST_TLS_CERT } }],
+  ];
+  for (const [name, serverOptions, clientOptions] of transports) {
+    test(`over ${name}: answers dribbled in many small writes decode intact, call after call`, async () => {
+      const seed = Number(process.env['TEST_SEED'] ?? 20251127);
+      const rand = prng(seed);
+      // 260 KB and 120 KB listings: several 64 KiB body batches each, so the
+      // decoder carries cut tokens out of a batch buffer that is then reused.
+      const answers = [listing(200), listing(3), 'ünï 🚀 &amp;', listing(90)];
+      const bytes = answers.map((v) => xml(v));
+      const s = await serve((req, sock) => dribble(sock, bytes[req.indexOnConnection]!, rand), serverOptions);
+      const c = client(s.url, clientOptions);
+      for (let i = 0; i < answers.length; i++) {
+        assert.deepEqual(await c.call('supervisor.getAllProcessInfo'), answers[i], `seed ${seed} answer ${i}`);
+      }
+      assert.equal(s.connections, 1);
+    });
+  }
 });
