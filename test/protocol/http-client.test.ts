@@ -1,3 +1,4 @@
+import { compiledTreeForNobody, envForNobody, NOBODY } from '../helpers/as-nobody.js';
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -5,7 +6,6 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseAddress, tcpAddress, unixAddress } from '../../protocol/address.js';
 import type { Address } from '../../protocol/address.js';
 import {
@@ -674,9 +674,10 @@ describe('tcp only', () => {
 
   test('a process that makes one call and never closes exits promptly (idle socket unref)', async () => {
     const s = await serve((_req, sock) => sock.write(ok('child')));
-    const here = path.dirname(fileURLToPath(import.meta.url));
-    const mod = path.join(here, '../../protocol/http-client.js');
-    const addr = path.join(here, '../../protocol/address.js');
+    // It imports a world-readable copy of the compiled tree (the checkout may be private).
+    const tree = compiledTreeForNobody();
+    const mod = tree.file('protocol/http-client.js');
+    const addr = tree.file('protocol/address.js');
     const script = `
       import { HttpClient, HTTP_DEFAULTS } from ${JSON.stringify(mod)};
       import { parseAddress } from ${JSON.stringify(addr)};
@@ -730,9 +731,10 @@ describe('unix socket failures', () => {
     }
     // Root ignores file permissions: connect as "nobody" from a child process.
     // The socket's directory (mkdtemp, mode 0700, owned by root) is closed to it.
-    const here = path.dirname(fileURLToPath(import.meta.url));
-    const mod = path.join(here, '../../protocol/http-client.js');
-    const addr = path.join(here, '../../protocol/address.js');
+    // It imports a world-readable copy of the compiled tree (the checkout may be private).
+    const tree = compiledTreeForNobody();
+    const mod = tree.file('protocol/http-client.js');
+    const addr = tree.file('protocol/address.js');
     const script = `
       import { HttpClient, HTTP_DEFAULTS } from ${JSON.stringify(mod)};
       import { unixAddress } from ${JSON.stringify(addr)};
@@ -745,10 +747,12 @@ describe('unix socket failures', () => {
       }`;
     let result: { code: number | null; stdout: string; stderr: string };
     try {
-      result = await runNode(['--input-type=module', '-e', script], { uid: 65534, gid: 65534, cwd: os.tmpdir() });
+      result = await runNode(['--input-type=module', '-e', script], { ...NOBODY, cwd: os.tmpdir(), env: envForNobody() });
     } catch (error) {
       t.skip(`cannot run a child process as uid 65534: ${String(error)}`);
       return;
+    } finally {
+      tree.remove();
     }
     if (result.code !== 0) {
       t.skip(`child process as uid 65534 failed (exit ${result.code}): ${result.stderr.slice(0, 200)}`);
@@ -765,7 +769,7 @@ describe('unix socket failures', () => {
 
 function runNode(
   args: string[],
-  extra: { uid?: number; gid?: number; cwd?: string } = {},
+  extra: { uid?: number; gid?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...extra });
