@@ -13,6 +13,7 @@
  * never from the check's own helpers.
  */
 
+import { JAVA, MYSQL, PYTHON } from '../helpers/reference-processes.js';
 import { compiledTreeForNobody, envForNobody, NOBODY } from '../helpers/as-nobody.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -28,57 +29,9 @@ import { makeProcess, SupervisordEmulator } from '../../lib/emulator.js';
 import type { CheckResult, MappedStatus, Metric, ProcessInfo, ServiceCheck, ServiceCheckStatus, VersionMetadata } from '../../lib/types.js';
 
 // ---------------------------------------------------------------------------
-// Reference data (the Datadog check's mock server, tests/test_supervisord_unit.py)
+// Reference data (the Datadog check's mock server, tests/test_supervisord_unit.py; MYSQL, JAVA, PYTHON in ../helpers/reference-processes.ts)
 // ---------------------------------------------------------------------------
 
-const MYSQL: ProcessInfo = {
-  now: 1414815513,
-  group: 'mysql',
-  description: 'pid 787, uptime 0:02:05',
-  pid: 787,
-  stderr_logfile: '/var/log/supervisor/mysql-stderr---supervisor-3ATI82.log',
-  stop: 0,
-  statename: 'RUNNING',
-  start: 1414815388,
-  state: 20,
-  stdout_logfile: '/var/log/mysql/mysql.log',
-  logfile: '/var/log/mysql/mysql.log',
-  exitstatus: 0,
-  spawnerr: '',
-  name: 'mysql',
-};
-const JAVA: ProcessInfo = {
-  now: 1414815738,
-  group: 'java',
-  description: 'Nov 01 04:22 AM',
-  pid: 0,
-  stderr_logfile: '/var/log/supervisor/java-stderr---supervisor-lSdcKZ.log',
-  stop: 1414815722,
-  statename: 'STOPPED',
-  start: 1414815388,
-  state: 0,
-  stdout_logfile: '/var/log/java/java.log',
-  logfile: '/var/log/java/java.log',
-  exitstatus: 21,
-  spawnerr: '',
-  name: 'java',
-};
-const PYTHON: ProcessInfo = {
-  now: 1414815738,
-  group: 'python',
-  description: '',
-  pid: 2765,
-  stderr_logfile: '/var/log/supervisor/python-stderr---supervisor-vFzxIg.log',
-  stop: 1414815737,
-  statename: 'STARTING',
-  start: 1414815737,
-  state: 10,
-  stdout_logfile: '/var/log/python/python.log',
-  logfile: '/var/log/python/python.log',
-  exitstatus: 0,
-  spawnerr: '',
-  name: 'python',
-};
 const APACHE2: ProcessInfo = {
   now: 1414869824,
   group: 'apache2',

@@ -2,6 +2,7 @@
 // made); other zones run in child processes below.
 process.env['TZ'] = 'UTC';
 
+import { JAVA, MYSQL, PYTHON } from '../helpers/reference-processes.js';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
@@ -54,55 +55,7 @@ function referenceOnly(result: CheckResult): Pick<CheckResult, 'metrics' | 'serv
   };
 }
 
-/** The reference's mock server data (check-spec section 5, tests/test_supervisord_unit.py). */
-const MYSQL: ProcessInfo = {
-  now: 1414815513,
-  group: 'mysql',
-  description: 'pid 787, uptime 0:02:05',
-  pid: 787,
-  stderr_logfile: '/var/log/supervisor/mysql-stderr---supervisor-3ATI82.log',
-  stop: 0,
-  statename: 'RUNNING',
-  start: 1414815388,
-  state: 20,
-  stdout_logfile: '/var/log/mysql/mysql.log',
-  logfile: '/var/log/mysql/mysql.log',
-  exitstatus: 0,
-  spawnerr: '',
-  name: 'mysql',
-};
-const JAVA: ProcessInfo = {
-  now: 1414815738,
-  group: 'java',
-  description: 'Nov 01 04:22 AM',
-  pid: 0,
-  stderr_logfile: '/var/log/supervisor/java-stderr---supervisor-lSdcKZ.log',
-  stop: 1414815722,
-  statename: 'STOPPED',
-  start: 1414815388,
-  state: 0,
-  stdout_logfile: '/var/log/java/java.log',
-  logfile: '/var/log/java/java.log',
-  exitstatus: 21,
-  spawnerr: '',
-  name: 'java',
-};
-const PYTHON: ProcessInfo = {
-  now: 1414815738,
-  group: 'python',
-  description: '',
-  pid: 2765,
-  stderr_logfile: '/var/log/supervisor/python-stderr---supervisor-vFzxIg.log',
-  stop: 1414815737,
-  statename: 'STARTING',
-  start: 1414815737,
-  state: 10,
-  stdout_logfile: '/var/log/python/python.log',
-  logfile: '/var/log/python/python.log',
-  exitstatus: 0,
-  spawnerr: '',
-  name: 'python',
-};
+/** More of the reference's mock server data (MYSQL, JAVA, PYTHON are in test/helpers/reference-processes.ts). */
 const WEBAPP: ProcessInfo = {
   ...PYTHON,
   name: 'webapp',
