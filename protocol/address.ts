@@ -377,17 +377,17 @@ function quoteInput(input: string): string {
   return JSON.stringify(maskUserinfo(input));
 }
 
-/** Masks what sits between `//` (or the start) and the last `@` of the authority. */
+/**
+ * Masks what sits between `//` (or the start) and the last `@` of the input.
+ * Not just of the authority: an unescaped `/`, `?` or `#` in a password ends
+ * the authority early (`http://u:pa/ss@h` is refused for its port), and the
+ * quoted input must still hide it. A path holding an `@` is over-masked, which
+ * only costs detail in an error message.
+ */
 function maskUserinfo(input: string): string {
   const slashes = input.indexOf('//');
   const start = slashes >= 0 ? slashes + 2 : 0;
-  let end = start;
-  while (end < input.length) {
-    const c = input.charCodeAt(end);
-    if (c === SLASH || c === 0x3f || c === 0x23) break;
-    end++;
-  }
-  const at = input.lastIndexOf('@', end - 1);
+  const at = input.lastIndexOf('@');
   if (at < start) return input;
   return `${input.slice(0, start)}***${input.slice(at)}`;
 }

@@ -22,7 +22,12 @@ export const REDACTED = '***';
  */
 const MIN_PIECE = 12;
 
-/** Secrets shorter than this are not redacted: replacing every `pass` in `password` would garble messages. */
+/**
+ * Texts shorter than this are not redacted: replacing every `pass` in
+ * `password` would garble messages. A shorter password is still redacted in
+ * its Basic token (`user:pass` in base64), the form a server echoing the
+ * request's headers sends back, which anyone can decode.
+ */
 const MIN_SECRET = 6;
 
 /** The texts to remove for one set of credentials. */
@@ -36,10 +41,12 @@ export class CredentialRedactor {
    */
   constructor(username: string | undefined, password: string | undefined) {
     const whole = new Set<string>();
-    if (password !== undefined && password.length >= MIN_SECRET) {
+    if (password !== undefined) {
       const basic = Buffer.from(`${username ?? ''}:${password}`, 'utf8').toString('base64');
       whole.add(basic);
       whole.add(basic.replace(/=+$/, ''));
+    }
+    if (password !== undefined && password.length >= MIN_SECRET) {
       whole.add(password);
       whole.add(encodeURIComponent(password));
       whole.add(Buffer.from(password, 'utf8').toString('base64').replace(/=+$/, ''));

@@ -87,6 +87,10 @@ const invalid: Array<[string, string]> = [
   [`ftp://user:${SECRET}@h`, 'address "ftp://***@h" has unknown scheme ftp: expected unix, http or https'],
   [`http://user:${SECRET}@`, 'address "http://***@" has an empty host'],
   [`user:${SECRET}@h:x`, 'address "***@h:x" has an invalid port: expected an integer in 1-65535'],
+  // '/', '?' or '#' unescaped in a password end the authority early; the quoted input still hides the password
+  [`http://user:${SECRET}/x@h`, 'address "http://***@h" has an invalid port: expected an integer in 1-65535'],
+  [`http://user:${SECRET}#x@h:1`, 'address "http://***@h:1" has an invalid port: expected an integer in 1-65535'],
+  [`user:${SECRET}?x@h`, 'address "***@h" has an invalid port: expected an integer in 1-65535'],
 ];
 
 for (const [input, message] of invalid) {

@@ -23,8 +23,21 @@ test('redact: whole forms and pieces of at least 12 characters', () => {
   for (const [input, expected] of cases) assert.equal(r.redact(input), expected, input);
 });
 
-test('redact: nothing without a password, or with a short one', () => {
-  for (const r of [new CredentialRedactor(USER, undefined), new CredentialRedactor(undefined, undefined), new CredentialRedactor(USER, 'pass')]) {
+test('redact: a short password is kept as text but its Basic token is redacted', () => {
+  // supervisord's sample configuration uses password=123.
+  for (const [user, password] of [['user', '123'], [USER, 'pass'], ['u', '12345']] as const) {
+    const r = new CredentialRedactor(user, password);
+    const token = Buffer.from(`${user}:${password}`).toString('base64');
+    assert.equal(r.empty, false);
+    assert.equal(r.redact(`echo Authorization: Basic ${token}`), 'echo Authorization: Basic ***', token);
+    assert.equal(r.redact(`echo ${token.replace(/=+$/, '')}.`), 'echo ***.', token);
+    assert.equal(r.redact(`${password} in ${password}word`), `${password} in ${password}word`);
+    assert.equal(r.redactError(new HttpStatusError(400, `Basic ${token}`, 'http://h:1/RPC2')).reason, 'Basic ***');
+  }
+});
+
+test('redact: nothing without a password', () => {
+  for (const r of [new CredentialRedactor(USER, undefined), new CredentialRedactor(undefined, undefined)]) {
     assert.equal(r.empty, true);
     assert.equal(r.redact(`x ${PASSWORD} pass`), `x ${PASSWORD} pass`);
     const e = new Error(PASSWORD);
