@@ -56,6 +56,8 @@ export class CheckGroup {
   readonly #slots: Slot[];
   readonly #concurrency: number;
   readonly #onResult: CheckGroupOptions['onResult'];
+  /** Bumped by close(): a run in progress starts no further instance (its checks would open new connections after the close). */
+  #closes = 0;
 
   /**
    * @param instances instance configurations (as for {@link SupervisordCheck}),
@@ -102,11 +104,13 @@ export class CheckGroup {
    */
   async run(): Promise<CheckEntry[]> {
     const entries: CheckEntry[] = new Array<CheckEntry>(this.#slots.length);
+    const closes = this.#closes;
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < this.#slots.length) {
         const index = next++;
-        const entry = await runSlot(this.#slots[index]!);
+        const slot = this.#slots[index]!;
+        const entry = this.#closes === closes ? await runSlot(slot) : { name: slot.name, result: failedResult(CLOSED_MESSAGE) };
         entries[index] = entry;
         try {
           this.#onResult?.(entry, index);
@@ -121,8 +125,13 @@ export class CheckGroup {
     return entries;
   }
 
-  /** Closes the checks this group built (not the ones passed in). A later run reconnects. */
+  /**
+   * Closes the checks this group built (not the ones passed in). A run in
+   * progress starts no further instance: their entries hold the error
+   * `not checked: the group was closed during the run`. A later run reconnects.
+   */
   async close(): Promise<void> {
+    this.#closes++;
     await Promise.all(this.#slots.map((slot) => ('check' in slot && slot.owned ? slot.check.close() : undefined)));
   }
 }
@@ -146,10 +155,14 @@ export async function checkAll(instances: readonly unknown[], options: CheckGrou
   }
 }
 
+const CLOSED_MESSAGE = 'not checked: the group was closed during the run';
+
+function failedResult(error: string): CheckResult {
+  return { metrics: [], serviceChecks: [], metadata: {}, warnings: [], errors: [error] };
+}
+
 async function runSlot(slot: Slot): Promise<CheckEntry> {
-  if ('error' in slot) {
-    return { name: slot.name, result: { metrics: [], serviceChecks: [], metadata: {}, warnings: [], errors: [slot.error] } };
-  }
+  if ('error' in slot) return { name: slot.name, result: failedResult(slot.error) };
   return { name: slot.name, result: await slot.check.run() };
 }
 

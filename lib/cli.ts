@@ -283,11 +283,16 @@ function discoverTarget(
   return { target: DEFAULT_TCP, how: `no socket at ${sockets.join(', ') || '(none)'}` };
 }
 
-/** Runs every check (at most 8 at a time, {@link CheckGroup}'s default) and pairs each result with its server. */
-function runner(checks: readonly SupervisordCheck[]): () => Promise<ServerRun[]> {
-  // The checks are ours and closed by main(); the group only schedules them.
+/**
+ * Runs every check (at most 8 at a time, {@link CheckGroup}'s default) and
+ * pairs each result with its server. `stop()` makes a run in progress start
+ * no further check: after a stop, main() closes the checks, and a check
+ * started later would open a new connection that nothing closes.
+ */
+function runner(checks: readonly SupervisordCheck[]): { runAll: () => Promise<ServerRun[]>; stop: () => void } {
+  // The checks are ours and closed by main(); the group only schedules them (its close() closes none of them).
   const group = new CheckGroup(checks);
-  return async () => {
+  const runAll = async (): Promise<ServerRun[]> => {
     const entries = await group.run();
     return entries.map((entry, i) => {
       const { config } = checks[i]!;
@@ -300,6 +305,7 @@ function runner(checks: readonly SupervisordCheck[]): () => Promise<ServerRun[]>
       };
     });
   };
+  return { runAll, stop: () => void group.close() };
 }
 
 async function runMode(
@@ -332,7 +338,7 @@ async function runMode(
   };
   // Machine formats cannot carry errors and warnings (text and json do): they go to stderr.
   const reportErrors = format === 'prometheus' || format === 'dogstatsd';
-  const runAll = runner(checks);
+  const { runAll, stop: stopRuns } = runner(checks);
 
   if (options.serve === undefined && options.dogstatsd === undefined && options.intervalMs === undefined) {
     const runs = await runAll();
@@ -360,6 +366,7 @@ async function runMode(
     return EXIT_OK;
   } finally {
     stop.dispose();
+    stopRuns();
   }
 }
 

@@ -197,14 +197,19 @@ function summary(run: ServerRun, rows: readonly Row[]): string {
   return `${text} \u2014 ${server} reachable`;
 }
 
-/** Control characters would break the table (a process name can hold anything the config file holds). */
+/**
+ * Control characters would break the table (a process name can hold anything
+ * the config file holds), and C0/C1 escapes written to a terminal are
+ * commands (ESC [ 2 J clears it, ESC ] 0 ; sets its title): every string that
+ * can come from the server or the configuration goes through here.
+ */
 function clean(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f]/g, '?');
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
 }
 
-/** Continuation lines of a multi-line message, indented under it. */
+/** Continuation lines of a multi-line message, indented under it; each line cleaned (fault strings, descriptions come from the server). */
 function indent(text: string): string {
-  return text.replace(/\r?\n/g, '\n  ');
+  return text.split(/\r?\n/).map(clean).join('\n  ');
 }
 
 /** Display width in code points (no attempt at East Asian wide characters). */

@@ -25,6 +25,7 @@ let fast: SupervisordEmulator;
 let hung: Server;
 let hungPort: number;
 const hungSockets = new Set<Socket>();
+let hungAccepted = 0;
 
 before(async () => {
   fast = await SupervisordEmulator.start({
@@ -33,6 +34,7 @@ before(async () => {
   });
   // Accepts, reads, never answers.
   hung = createServer((socket) => {
+    hungAccepted++;
     hungSockets.add(socket);
     socket.on('close', () => hungSockets.delete(socket));
     socket.on('error', () => {});
@@ -161,6 +163,28 @@ describe('CheckGroup', () => {
       await group.close();
     } finally {
       await e.close();
+    }
+  });
+
+  it('close() during a run: the run starts no further instance (regression: later checks opened connections after close)', async () => {
+    const before = hungAccepted;
+    const group = new CheckGroup(
+      [0, 1, 2].map((i) => ({ name: `h${i}`, host: '127.0.0.1', port: hungPort, timeout: 5 })),
+      { concurrency: 1 },
+    );
+    const running = group.run();
+    while (hungAccepted === before) await new Promise((resolve) => setTimeout(resolve, 5));
+    const started = Date.now();
+    await group.close();
+    const entries = await running;
+    assert.ok(Date.now() - started < 1000, 'the run ended with the close, not at the deadline');
+    // give a wrongly started check the time to connect
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(hungAccepted - before, 1, 'only the first instance connected');
+    assert.deepEqual(entries[0]!.result.serviceChecks, []);
+    assert.match(entries[0]!.result.errors[0]!, /^An error occurred while connecting to h0: client for http:\/\/127\.0\.0\.1:\d+\/RPC2 closed while the call was pending$/);
+    for (const i of [1, 2]) {
+      assert.deepEqual(entries[i], { name: `h${i}`, result: { ...EMPTY, errors: ['not checked: the group was closed during the run'] } });
     }
   });
 

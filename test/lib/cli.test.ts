@@ -16,7 +16,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { request } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import { connect, createServer } from 'node:net';
-import type { Server } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -875,6 +875,39 @@ describe('--interval and --dogstatsd (in process)', () => {
     const out = await cli(['--url', tcpEmu.url, '--interval', '1s'], {}, { signal: controller.signal });
     assert.deepEqual([out.code, out.stdout], [0, '']);
     assert.equal(calls(tcpEmu), before1);
+  });
+
+  it('a stop during a run of more servers than run at once opens no connection after main() returns (regression)', async () => {
+    let accepted = 0;
+    const sockets = new Set<Socket>();
+    const hung = createServer((socket) => {
+      accepted++;
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (hung.address() as AddressInfo).port;
+      // 10 servers, 8 at a time: the 2 last would start once the first 8 are closed by the stop.
+      const instances = Array.from({ length: 10 }, (_, i) => ({ name: `h${i}`, host: '127.0.0.1', port, timeout: 5 }));
+      const config = writeFile('hung-10.json', JSON.stringify({ instances }));
+      const controller = new AbortController();
+      const waiting = (async () => {
+        while (accepted < 8) await new Promise((resolve) => setTimeout(resolve, 5));
+        controller.abort();
+      })();
+      const started = Date.now();
+      const out = await cli(['--config', config, '--interval', '1s', '--format', 'json'], {}, { signal: controller.signal });
+      await waiting;
+      assert.equal(out.code, 0);
+      assert.ok(Date.now() - started < 2000);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(accepted, 8);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => hung.close(() => resolve()));
+    }
   });
 
   it('--dogstatsd sends at start and every interval over UDP, packets of whole datagrams', async () => {

@@ -190,6 +190,26 @@ describe('formatText: summary, errors and warnings', () => {
       ],
       why: 'errors then warnings, continuation lines indented',
     },
+    {
+      // Regression: fault strings and process descriptions come from the server; ESC/CSI sequences in them were written to the terminal as is.
+      r: run([], {
+        serviceChecks: [
+          { name: 'supervisord.can_connect', status: 0, tags: SERVER },
+          { name: 'supervisord.server.state', status: 2, tags: SERVER, message: 'down\x1b[2J\r\nnext\x9b1m' },
+        ],
+        warnings: ['w\x1b]0;title\x07'],
+        errors: ['An error occurred while reading process information: 1 \x1b[31mfake\tx'],
+        metadata: {},
+      }),
+      lines: [
+        '0 processes \u2014 supervisord at unix:///tmp/main.sock reachable',
+        'CRITICAL supervisord.server.state: down?[2J',
+        '  next?1m',
+        'error: An error occurred while reading process information: 1 ?[31mfake?x',
+        'warning: w?]0;title?',
+      ],
+      why: 'control characters of server messages, errors and warnings shown as ? (no terminal escapes)',
+    },
   ];
   for (const c of cases) {
     it(c.why, () => {
