@@ -5,6 +5,7 @@
  * to a real supervisord 4.x and to the emulator with identical answers.
  */
 
+import { createRandom as mulberry32 } from '../../fixtures/generate.js'; // mulberry32: a failing seed replays
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -1485,14 +1486,3 @@ describe('emulator against a real supervisord (same raw requests, same answers)'
   }
 });
 
-/** A small seeded PRNG (mulberry32): the same seed gives the same requests. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -1,3 +1,4 @@
+import { createRandom as prng } from '../../fixtures/generate.js'; // mulberry32: a failing seed replays
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -251,17 +252,6 @@ function askPython(cases: Array<{ p: string; s: string[] }>): OracleAnswer[] | s
   return JSON.parse(run.stdout) as OracleAnswer[];
 }
 
-/** mulberry32: small seeded PRNG, so that a failure can be replayed with PYREGEX_SEED. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomPatterns(seed: number, count: number): Array<{ p: string; s: string[] }> {
   const rnd = prng(seed);

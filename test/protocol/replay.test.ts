@@ -11,6 +11,7 @@
  *    unix socket, give the client the expected results and errors, and the
  *    client's requests match the recorded requests where it matters.
  */
+import { createRandom as prng } from '../../fixtures/generate.js'; // mulberry32: a failing seed replays
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -95,17 +96,6 @@ function ours(feed: (d: XmlRpcDecoder) => void): Outcome {
   }
 }
 
-/** mulberry32: small seeded PRNG, so a failing chunking can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const XML_EXCHANGES = EXCHANGES.filter((e) => e.kind === 'result' || e.kind === 'fault');
 

@@ -1,3 +1,4 @@
+import { createRandom as prng } from '../../fixtures/generate.js'; // mulberry32: a failing seed replays
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DepthLimitError, XmlRpcValueError } from '../../protocol/errors.js';
@@ -11,17 +12,6 @@ import type { XmlRpcValue } from '../../protocol/types.js';
 const HEAD = "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n";
 const TAIL = '</param>\n</params>\n</methodResponse>\n';
 
-/** mulberry32: small seeded PRNG. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NAMES = ['name', 'group', 'statename', 'state', 'stdout_logfile', 'stderr_logfile', '__proto__', 'constructor', '', 'a&b', 'naïve', 'x'.repeat(70), 'pid', 'p'];
 const STRINGS = ['', 'RUNNING', 'a<b & c>d', 'wörker 😀', '/var/log/supervisor/web-stdout---supervisor-abc123.log', ' \r\n\t', '\x01\x1b[0m', 'x'.repeat(100)];

@@ -1,3 +1,4 @@
+import { createRandom as prng } from '../../fixtures/generate.js'; // mulberry32: a failing seed replays
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -78,17 +79,6 @@ function assertSameOutcome(expected: Outcome, actual: Outcome, label: string): v
   assert.deepStrictEqual(actual.value, expected.value, label);
 }
 
-/** Small seeded PRNG (mulberry32) for random chunkings. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Decodes `doc` whole, then split in two at every offset, one byte at a
