@@ -21,8 +21,9 @@ import { AddressError } from '../protocol/errors.js';
 import { parseAddress, tcpAddress, unixAddress, validateCredential } from '../protocol/address.js';
 import type { Address } from '../protocol/address.js';
 import type { HttpTlsOptions } from '../protocol/http-client.js';
-import { ConfigError, pythonRepr, pythonStr } from './errors.js';
-import { compilePythonRegex } from './python-regex.js';
+import { ConfigError } from './errors.js';
+import { pythonRepr, pythonStr } from './python/repr.js';
+import { compilePythonRegex } from './python/regex.js';
 import type { MappedStatus } from './types.js';
 
 /** A `proc_regex` / `proc_regex_exclude` entry: the pattern as configured and its translation. */

@@ -10,7 +10,7 @@ export type { CheckOptions, CheckClient } from './check.js';
 export { ConfigError } from './errors.js';
 export { resolveConfig, DEFAULT_STATUS_MAPPING, TlsMaterial } from './config.js';
 export type { ResolvedConfig, ResolvedTls, CompiledPattern } from './config.js';
-export { compilePythonRegex } from './python-regex.js';
+export { compilePythonRegex } from './python/regex.js';
 export { checkAll, CheckGroup } from './check-all.js';
 export type { CheckEntry, CheckGroupOptions } from './check-all.js';
 export {
@@ -30,8 +30,8 @@ export {
   SERVER_STATE,
 } from './submissions.js';
 export type { Collected, CallOutcome, ProcessHistory, ProcessMark, RunOutput } from './submissions.js';
-export { SupervisordEmulator, makeProcess, PROCESS_STATES } from './emulator.js';
-export type { EmulatorOptions, EmulatedFault, EmulatedState, EmulatorStats } from './emulator.js';
+export { SupervisordEmulator, makeProcess, PROCESS_STATES } from './emulator/index.js';
+export type { EmulatorOptions, EmulatedFault, EmulatedState, EmulatorStats } from './emulator/index.js';
 export type * from './types.js';
 export { formatText, formatPrometheus, formatDogStatsD, packDatagrams, PROMETHEUS_CONTENT_TYPE } from './outputs/index.js';
 export type { ServerRun } from './outputs/index.js';

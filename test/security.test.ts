@@ -23,7 +23,7 @@ import * as net from 'node:net';
 import { inspect } from 'node:util';
 
 import { SupervisordCheck } from '../lib/check.js';
-import { makeProcess, SupervisordEmulator } from '../lib/emulator.js';
+import { makeProcess, SupervisordEmulator } from '../lib/emulator/index.js';
 import { ConfigError } from '../lib/errors.js';
 import { parseAddress, tcpAddress, unixAddress } from '../protocol/address.js';
 import {

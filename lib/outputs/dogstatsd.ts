@@ -22,7 +22,7 @@
  * @module
  */
 
-import type { ServerRun } from './index.js';
+import type { ServerRun } from '../types.js';
 
 /**
  * Largest packet {@link packDatagrams} builds by default: the Agent's

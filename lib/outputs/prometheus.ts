@@ -37,7 +37,7 @@
  */
 
 import type { ServiceCheckStatus } from '../types.js';
-import type { ServerRun } from './index.js';
+import type { ServerRun } from '../types.js';
 
 /** The `Content-Type` of a 0.0.4 text exposition. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';

@@ -24,7 +24,7 @@
 
 import { DEFAULT_STATUS_MAPPING } from '../config.js';
 import type { MappedStatus, ServiceCheck, ServiceCheckStatus } from '../types.js';
-import type { ServerRun } from './index.js';
+import type { ServerRun } from '../types.js';
 
 /** Options of {@link formatText}. */
 export interface TextOptions {

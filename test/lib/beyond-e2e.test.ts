@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 
 import { CRITICAL, OK, SupervisordCheck, UNKNOWN } from '../../lib/check.js';
-import { makeProcess, SupervisordEmulator } from '../../lib/emulator.js';
+import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
 import type { CheckResult, Metric, ProcessInfo } from '../../lib/types.js';
 
 const NOW = 1_700_000_000;

@@ -17,7 +17,7 @@ import { CheckGroup, checkAll } from '../../lib/check-all.js';
 import type { CheckEntry } from '../../lib/check-all.js';
 import { CRITICAL, OK, SupervisordCheck } from '../../lib/check.js';
 import type { CheckClient } from '../../lib/check.js';
-import { makeProcess, SupervisordEmulator } from '../../lib/emulator.js';
+import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
 
 const NOW = 1_700_000_000;
 const tmp = mkdtempSync(join(tmpdir(), 'check-all-'));

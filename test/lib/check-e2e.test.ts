@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 
 import { CRITICAL, OK, SupervisordCheck, UNKNOWN } from '../../lib/check.js';
-import { makeProcess, SupervisordEmulator } from '../../lib/emulator.js';
+import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
 import type { CheckResult, MappedStatus, Metric, ProcessInfo, ServiceCheck, ServiceCheckStatus, VersionMetadata } from '../../lib/types.js';
 
 // ---------------------------------------------------------------------------

@@ -17,8 +17,8 @@ import {
   parseHostPort,
   targetFromUrl,
   UsageError,
-} from '../../lib/cli-args.js';
-import type { CliOptions, Target } from '../../lib/cli-args.js';
+} from '../../lib/cli/args.js';
+import type { CliOptions, Target } from '../../lib/cli/args.js';
 
 const SECRET = 'S3cret-sentinel-9f2c';
 

@@ -24,15 +24,15 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { SupervisordCheck } from '../../lib/check.js';
-import { exitCode, main } from '../../lib/cli.js';
-import type { CliIo, CliStream } from '../../lib/cli.js';
-import { makeProcess, SupervisordEmulator } from '../../lib/emulator.js';
+import { exitCode, main } from '../../lib/cli/main.js';
+import type { CliIo, CliStream } from '../../lib/cli/main.js';
+import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
 import type { CheckResult, ProcessInfo } from '../../lib/types.js';
 import { parseExposition, promtoolCheck, unexpectedLint } from '../helpers/prometheus-text.js';
 import { findSupervisord, startSupervisord, supervisordVersion, zooPrograms, zooSettled } from '../helpers/supervisord.js';
 import type { RunningSupervisord } from '../helpers/supervisord.js';
 
-const CLI = fileURLToPath(new URL('../../lib/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../lib/cli/main.js', import.meta.url));
 const SENTINEL = 'Sentinel-Pw-7c1e9a';
 const NOW = 1_700_000_000;
 

@@ -6,7 +6,8 @@ import { inspect } from 'node:util';
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AGENT_KEYS, CONFIG_DEFAULTS, Credentials, DEFAULT_STATUS_MAPPING, resolveConfig, TlsMaterial } from '../../lib/config.js';
-import { ConfigError, pythonRepr, pythonStr } from '../../lib/errors.js';
+import { ConfigError } from '../../lib/errors.js';
+import { pythonRepr, pythonStr } from '../../lib/python/repr.js';
 
 const SENTINEL = 'S3ntinel-pa55word';
 

@@ -25,11 +25,11 @@ import {
   loadRecorded,
   RoundTable,
   runDemo,
-} from '../../lib/demo.js';
-import { DEMO_MARKER_ENV, DemoError, findSupervisord, launchSupervisord, supervisordConfig } from '../../lib/demo-supervisord.js';
+} from '../../lib/demo/demo.js';
+import { DEMO_MARKER_ENV, DemoError, findSupervisord, launchSupervisord, supervisordConfig } from '../../lib/launcher/supervisord.js';
 import type { CheckResult, ServiceCheckStatus } from '../../lib/types.js';
 
-const DEMO_JS = fileURLToPath(new URL('../../lib/demo.js', import.meta.url));
+const DEMO_JS = fileURLToPath(new URL('../../lib/demo/demo.js', import.meta.url));
 const SUPERVISORD = findSupervisord();
 const NOT_INSTALLED = 'supervisord is not installed (apt-get install supervisor)';
 const REAL_TMP = tmpdir();
@@ -583,7 +583,7 @@ describe('runDemo when supervisord cannot be started', () => {
 });
 
 // ---------------------------------------------------------------------------
-// `node dist/lib/demo.js` as a child process (what `npm start` runs)
+// `node dist/lib/demo/demo.js` as a child process (what `npm start` runs)
 // ---------------------------------------------------------------------------
 
 interface ChildRun {
@@ -625,7 +625,7 @@ async function withChildTmp(fn: (tmp: string) => Promise<void>): Promise<void> {
   }
 }
 
-describe('node dist/lib/demo.js', { concurrency: true }, () => {
+describe('node dist/lib/demo/demo.js', { concurrency: true }, () => {
   const kinds = [
     { kind: 'real supervisord', env: {} as Record<string, string>, real: true },
     { kind: 'emulator', env: { SUPERVISORD_BIN: '' }, real: false },

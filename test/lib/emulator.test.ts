@@ -17,8 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { makeProcess, PROCESS_STATES, SupervisordEmulator } from '../../lib/emulator.js';
-import type { EmulatorOptions } from '../../lib/emulator.js';
+import { makeProcess, PROCESS_STATES, SupervisordEmulator } from '../../lib/emulator/index.js';
+import type { EmulatorOptions } from '../../lib/emulator/index.js';
 import type { ProcessInfo } from '../../lib/types.js';
 import { HttpStatusError, NotXmlRpcError, XmlRpcFault } from '../../protocol/errors.js';
 import type { XmlRpcValue } from '../../protocol/types.js';

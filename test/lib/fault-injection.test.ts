@@ -42,7 +42,7 @@ import * as net from 'node:net';
 import { describe, it } from 'node:test';
 
 import { SupervisordCheck } from '../../lib/check.js';
-import { makeProcess, SupervisordEmulator } from '../../lib/emulator.js';
+import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
 import type { CheckResult } from '../../lib/types.js';
 import { closedPort, startDoomedServer, startHttpService, startProxy } from '../helpers/hostile-server.js';
 import { httpResponse, missingSocketPath, startServer, unauthorizedResponse } from '../helpers/raw-server.js';

@@ -23,9 +23,9 @@ import type { Server, TlsOptions } from 'node:tls';
 import { inspect } from 'node:util';
 
 import { CRITICAL, OK, SupervisordCheck } from '../../lib/check.js';
-import { main } from '../../lib/cli.js';
+import { main } from '../../lib/cli/main.js';
 import { resolveConfig } from '../../lib/config.js';
-import { makeProcess, SupervisordEmulator } from '../../lib/emulator.js';
+import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
 import { ConfigError } from '../../lib/errors.js';
 import type { CheckResult } from '../../lib/types.js';
 

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
 
 import { SupervisordCheck } from '../../lib/check.js';
-import { makeProcess, SupervisordEmulator } from '../../lib/emulator.js';
+import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
 import * as outputs from '../../lib/outputs/index.js';
 import type { ServerRun } from '../../lib/outputs/index.js';
 import { DOGSTATSD_MAX_PAYLOAD, formatDogStatsD, packDatagrams } from '../../lib/outputs/dogstatsd.js';

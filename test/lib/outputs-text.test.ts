@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import { SupervisordCheck } from '../../lib/check.js';
-import { makeProcess, SupervisordEmulator } from '../../lib/emulator.js';
+import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
 import type { ServerRun } from '../../lib/outputs/index.js';
 import { formatText, humanizeDuration } from '../../lib/outputs/text.js';
 import type { CheckResult, MappedStatus, Metric, ServiceCheck, ServiceCheckStatus } from '../../lib/types.js';

@@ -2,7 +2,7 @@ import { createRandom as prng } from '../../fixtures/generate.js'; // mulberry32
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compilePythonRegex, translatePythonRegex } from '../../lib/python-regex.js';
+import { compilePythonRegex, translatePythonRegex } from '../../lib/python/regex.js';
 import { ConfigError } from '../../lib/errors.js';
 
 /**

@@ -19,16 +19,16 @@
  * @module
  */
 
-import { PROCESS_STATES as MODEL_STATES, compareListingOrder } from './process-model.js';
+import { PROCESS_STATES as MODEL_STATES, compareListingOrder } from '../process-model.js';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { isAbsolute } from 'node:path';
 
-import { decodeCall } from '../protocol/xmlrpc-decoder.js';
-import { encodeFault, encodeResponse } from '../protocol/xmlrpc-encoder.js';
-import type { XmlRpcStruct, XmlRpcValue } from '../protocol/types.js';
-import type { ProcessInfo } from './types.js';
+import { decodeCall } from '../../protocol/xmlrpc-decoder.js';
+import { encodeFault, encodeResponse } from '../../protocol/xmlrpc-encoder.js';
+import type { XmlRpcStruct, XmlRpcValue } from '../../protocol/types.js';
+import type { ProcessInfo } from '../types.js';
 
 // ---------------------------------------------------------------------------
 // Public API

@@ -12,8 +12,8 @@ import type { ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
-import { unixAddress } from '../protocol/address.js';
-import { XmlRpcClient } from '../protocol/xmlrpc-client.js';
+import { unixAddress } from '../../protocol/address.js';
+import { XmlRpcClient } from '../../protocol/xmlrpc-client.js';
 
 /**
  * Environment variable set on the demo's supervisord, and so inherited by

@@ -48,7 +48,8 @@
  * @module
  */
 
-import { ConfigError, pythonRepr } from './errors.js';
+import { ConfigError } from '../errors.js';
+import { pythonRepr } from './repr.js';
 
 // Flag bits (values are ours; the meanings are re.I, re.M, re.S, re.X, re.A, re.U).
 const IGNORECASE = 1;

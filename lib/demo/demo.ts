@@ -5,7 +5,7 @@
  * Ctrl-C. Without supervisord it runs the same rounds against the built-in
  * emulator, seeded from a recorded supervisord 4.2.5 answer.
  *
- * Runs directly too: `node dist/lib/demo.js`.
+ * Runs directly too: `node dist/lib/demo/demo.js`.
  *
  * @module
  */
@@ -16,14 +16,14 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-import { decodeResponse } from '../protocol/xmlrpc-decoder.js';
-import { SupervisordCheck } from './check.js';
-import { DemoError, delay, findSupervisord, launchSupervisord, demoSocketPath } from './demo-supervisord.js';
-import type { DemoProgram } from './demo-supervisord.js';
-import { SupervisordEmulator, makeProcess } from './emulator.js';
-import { formatText } from './outputs/text.js';
-import { decodeProcessList, PROCESS_STATUS, PROCESS_UPTIME } from './submissions.js';
-import type { CheckResult, ProcessInfo } from './types.js';
+import { decodeResponse } from '../../protocol/xmlrpc-decoder.js';
+import { SupervisordCheck } from '../check.js';
+import { DemoError, delay, findSupervisord, launchSupervisord, demoSocketPath } from '../launcher/supervisord.js';
+import type { DemoProgram } from '../launcher/supervisord.js';
+import { SupervisordEmulator, makeProcess } from '../emulator/index.js';
+import { formatText } from '../outputs/text.js';
+import { decodeProcessList, PROCESS_STATUS, PROCESS_UPTIME } from '../submissions.js';
+import type { CheckResult, ProcessInfo } from '../types.js';
 
 /** Where the demo writes, and what can stop it. */
 export interface DemoIo {
@@ -301,13 +301,13 @@ interface Recorded {
 
 /**
  * Reads and decodes the recorded `getAllProcessInfo` and `getSupervisorVersion`
- * answers. They sit in the repository, beside `dist/`: `../../` from
- * `dist/lib/demo.js`, `../../../` from a private build dir (`.build/<name>/lib`).
+ * answers. They sit in the repository, beside `dist/`: `../../../` from
+ * `dist/lib/demo/demo.js`, `../../../../` from a private build dir (`.build/<name>/lib/demo`).
  * An installed package may not ship them: the emulator then starts from
  * {@link makeProcess}'s defaults with the same names, and the header says so.
  */
 export function loadRecorded(baseUrl: string = import.meta.url): Recorded {
-  for (const up of ['../../', '../../../']) {
+  for (const up of ['../../../', '../../../../']) {
     const processesUrl = new URL(`${up}${FIXTURE_DIR}/getAllProcessInfo.http`, baseUrl);
     if (!existsSync(processesUrl)) continue;
     const decoded = decodeProcessList(decodeResponse(httpBody(readFileSync(processesUrl))));
@@ -577,7 +577,7 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-// `node dist/lib/demo.js` runs the demo; importing the module (the CLI does) does not.
+// `node dist/lib/demo/demo.js` runs the demo; importing the module (the CLI does) does not.
 if (process.argv[1] !== undefined && isMainModule(process.argv[1])) {
   process.exitCode = await runDemo();
 }

@@ -43,8 +43,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { isIPv6 } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-import { SupervisordCheck } from './check.js';
-import { CheckGroup } from './check-all.js';
+import { SupervisordCheck } from '../check.js';
+import { CheckGroup } from '../check-all.js';
 import {
   HELP_TEXT,
   hostPort,
@@ -52,14 +52,14 @@ import {
   parseArgs,
   targetFromUrl,
   UsageError,
-} from './cli-args.js';
-import type { CliOptions, HostPort, OutputFormat, Target } from './cli-args.js';
-import { ConfigError } from './errors.js';
-import { formatDogStatsD, packDatagrams } from './outputs/dogstatsd.js';
-import type { ServerRun } from './outputs/index.js';
-import { CounterTotals, formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './outputs/prometheus.js';
-import { formatText } from './outputs/text.js';
-import { formatLocalTime } from './submissions.js';
+} from './args.js';
+import type { CliOptions, HostPort, OutputFormat, Target } from './args.js';
+import { ConfigError } from '../errors.js';
+import { formatDogStatsD, packDatagrams } from '../outputs/dogstatsd.js';
+import type { ServerRun } from '../outputs/index.js';
+import { CounterTotals, formatPrometheus, PROMETHEUS_CONTENT_TYPE } from '../outputs/prometheus.js';
+import { formatText } from '../outputs/text.js';
+import { formatLocalTime } from '../submissions.js';
 
 /** A writable stream as the CLI uses it (`process.stdout` or a test's capture). */
 export type CliStream = NodeJS.WritableStream & { isTTY?: boolean };
@@ -142,7 +142,7 @@ export async function main(
     }
     if (options.command === 'demo') {
       if (options.demoArgs.length > 0) throw new UsageError(`demo takes no arguments, got ${JSON.stringify(options.demoArgs[0])}`);
-      const { runDemo } = await import('./demo.js');
+      const { runDemo } = await import('../demo/demo.js');
       return await runDemo({ stdout, stderr, env: env as NodeJS.ProcessEnv, ...(io.signal === undefined ? {} : { signal: io.signal }) });
     }
     const checks = await createChecks(options, env, io, say);
@@ -615,7 +615,7 @@ function oneLine(text: string): string {
   return text.replace(/\r?\n/g, ' ');
 }
 
-/** The version in the package.json nearest above this file (dist/lib/cli.js -> ../../package.json). */
+/** The version in the package.json nearest above this file (dist/lib/cli/main.js -> ../../package.json). */
 async function packageVersion(): Promise<string> {
   let url = new URL('./', import.meta.url);
   for (let level = 0; level < 5; level++) {

@@ -7,8 +7,8 @@
  * @module
  */
 
-import { parseAddress } from '../protocol/address.js';
-import { AddressError } from '../protocol/errors.js';
+import { parseAddress } from '../../protocol/address.js';
+import { AddressError } from '../../protocol/errors.js';
 
 /**
  * The command line cannot be used: unknown flag, missing or malformed value,
