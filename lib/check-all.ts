@@ -1,5 +1,5 @@
 /**
- * Several supervisord instances checked concurrently (issue 5, item 7).
+ * Several supervisord instances checked concurrently.
  *
  * Each instance has its own {@link SupervisordCheck}: its own connection,
  * deadline (`timeout`) and memory between runs, so one hung or slow server

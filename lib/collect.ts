@@ -1,6 +1,6 @@
 /**
  * The I/O of a run: which XML-RPC calls to make and how to turn their answers
- * into a {@link Collected} for `submissions.ts` (issue 5, items 1 and 2).
+ * into a {@link Collected} for `submissions.ts`.
  *
  * One round trip per run: `system.multicall([<process info>,
  * getSupervisorVersion, getState])`, where `<process info>` is
@@ -36,23 +36,17 @@
 
 import { compareListingOrder } from './process-model.js';
 import { HttpStatusError, XmlRpcFault, XmlRpcResponseError } from '../protocol/errors.js';
-import type { MulticallRequest } from '../protocol/xmlrpc-client.js';
 import type { ResolvedConfig } from './config.js';
 import { decodeProcessList } from './submissions.js';
+import type { MulticallRequest } from '../protocol/xmlrpc-client.js';
 import type { CallOutcome, Collected } from './submissions.js';
+import type { CollectClient } from './types.js';
 
 /** How long a server whose `system.multicall` failed is asked with separate calls before multicall is tried again: 10 minutes. */
 export const MULTICALL_RETRY_MS = 10 * 60 * 1000;
 
 /** supervisord's fault for a process or group name it does not know. */
 export const BAD_NAME_FAULT = 10;
-
-/** What the collector needs from an XML-RPC client (`CheckClient` of `check.ts`). */
-export interface CollectClient {
-  call(method: string, params?: readonly unknown[]): Promise<unknown>;
-  /** Optional: without it every run makes separate calls. */
-  multicall?(calls: readonly MulticallRequest[]): Promise<unknown>;
-}
 
 /** Options of {@link Collector}. */
 export interface CollectorOptions {

@@ -1,5 +1,5 @@
 /**
- * Validation and defaults of one check instance (check-spec section 1),
+ * Validation and defaults of one check instance (keys: lib/README.md),
  * applied in one place before any connection.
  *
  * The reference check reads the instance dict lazily and fails at run time;
@@ -213,7 +213,7 @@ export interface ConfigResolution {
   warnings: string[];
 }
 
-/** The reference check's mapping (check-spec section 3). */
+/** The reference check's mapping: RUNNING up; STARTING, UNKNOWN unknown; the rest down. */
 export const DEFAULT_STATUS_MAPPING: Readonly<Record<string, MappedStatus>> = Object.freeze(
   Object.assign(Object.create(null) as Record<string, MappedStatus>, {
     STOPPED: 'down',

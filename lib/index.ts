@@ -6,7 +6,7 @@
  * @module
  */
 export { SupervisordCheck, OK, WARNING, CRITICAL, UNKNOWN } from './check.js';
-export type { CheckOptions, CheckClient } from './check.js';
+export type { CheckOptions } from './check.js';
 export { ConfigError } from './errors.js';
 export { resolveConfig, DEFAULT_STATUS_MAPPING, TlsMaterial } from './config.js';
 export type { ResolvedConfig, ResolvedTls, CompiledPattern } from './config.js';

@@ -1,7 +1,7 @@
 /**
  * What a run emits, computed from what the server answered: pure functions,
- * no I/O (check-spec sections 2-4, and issue 5 for what goes beyond the
- * reference). `collect.ts` collects the answers; this module turns them into
+ * no I/O (the reference behaviour they keep is summarised in lib/README.md;
+ * what goes beyond it is additive). `collect.ts` collects the answers; this module turns them into
  * a {@link CheckResult}.
  *
  * Order of a successful run (the reference's submissions first, unchanged,

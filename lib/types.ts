@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { MulticallRequest } from '../protocol/xmlrpc-client.js';
+
 /**
  * One process as supervisord's `getProcessInfo` / `getAllProcessInfo`
  * describe it (supervisord 3.x and 4.x). Times are epoch seconds from the
@@ -193,3 +195,20 @@ export interface ServerRun {
    */
   readonly statusMapping?: Readonly<Record<string, MappedStatus>>;
 }
+
+/** What the check needs from an XML-RPC client (`XmlRpcClient` of `supervisord-check/protocol` has it). */
+export interface CheckClient {
+  /** Calls one method; rejects with the protocol errors of `protocol/errors.ts`. */
+  call(method: string, params?: readonly unknown[]): Promise<unknown>;
+  /** Releases the connection. */
+  close(): Promise<void>;
+  /**
+   * Several calls in one request: resolves to one item per call, the result
+   * or an `XmlRpcFault` (as `XmlRpcClient.multicall`). Without it, every
+   * run makes separate calls.
+   */
+  multicall?(calls: readonly MulticallRequest[]): Promise<unknown>;
+}
+
+/** The part of {@link CheckClient} that collecting needs (a run's calls, bounded by its deadline). */
+export type CollectClient = Omit<CheckClient, 'close'>;

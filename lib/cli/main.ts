@@ -5,7 +5,7 @@
  * per scrape (`--serve`) or per interval to a DogStatsD server
  * (`--dogstatsd`), writing one of the output formats of `outputs/`.
  *
- * Decisions the issue left open:
+ * Decisions (the reference has no command line):
  * - default `--format`: `text` when stdout is a terminal, `json` otherwise
  *   (a pipe is usually a program);
  * - `--interval` with `json` writes one compact JSON document per line
@@ -34,13 +34,8 @@
  * @module
  */
 
-import { createSocket } from 'node:dgram';
-import type { Socket as UdpSocket } from 'node:dgram';
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { isIPv6 } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 import { SupervisordCheck } from '../check.js';
@@ -55,11 +50,15 @@ import {
 } from './args.js';
 import type { CliOptions, HostPort, OutputFormat, Target } from './args.js';
 import { ConfigError } from '../errors.js';
-import { formatDogStatsD, packDatagrams } from '../outputs/dogstatsd.js';
-import type { ServerRun } from '../outputs/index.js';
-import { CounterTotals, formatPrometheus, PROMETHEUS_CONTENT_TYPE } from '../outputs/prometheus.js';
+import { formatDogStatsD } from '../outputs/dogstatsd.js';
+import { CounterTotals, formatPrometheus } from '../outputs/prometheus.js';
+import type { ServerRun } from '../types.js';
 import { formatText } from '../outputs/text.js';
 import { formatLocalTime } from '../submissions.js';
+import { sendDogStatsD } from './dogstatsd.js';
+import { errorLog, fsProblem, oneLine } from './report.js';
+import { serve } from './serve.js';
+import { stopper } from './stopper.js';
 
 /** A writable stream as the CLI uses it (`process.stdout` or a test's capture). */
 export type CliStream = NodeJS.WritableStream & { isTTY?: boolean };
@@ -349,9 +348,13 @@ async function runMode(
 
   const stop = stopper(io.signal);
   try {
-    if (options.serve !== undefined) return await serve(options.serve, runAll, stop, io, say);
+    if (options.serve !== undefined) {
+      await serve(options.serve, runAll, stop, io.onListening, say);
+      return EXIT_OK;
+    }
     if (options.dogstatsd !== undefined) {
-      return await sendDogStatsD(options.dogstatsd, options.intervalMs ?? DEFAULT_DOGSTATSD_INTERVAL_MS, runAll, stop, say);
+      await sendDogStatsD(options.dogstatsd, options.intervalMs ?? DEFAULT_DOGSTATSD_INTERVAL_MS, runAll, stop, say);
+      return EXIT_OK;
     }
     let first = true;
     const log = errorLog(say);
@@ -384,235 +387,6 @@ export function exitCode(runs: readonly ServerRun[]): number {
     }
   }
   return code;
-}
-
-interface Stopper {
-  readonly stopped: boolean;
-  /** Resolves (with undefined) once stopped. */
-  readonly promise: Promise<undefined>;
-  /** Waits `ms`, or less when stopped meanwhile. */
-  sleep(ms: number): Promise<void>;
-  dispose(): void;
-}
-
-/**
- * Stops on `signal`, or on SIGINT/SIGTERM when there is none. The signal
- * listeners go as soon as the first signal arrives, so that a second Ctrl-C
- * during shutdown kills the process the default way.
- */
-function stopper(signal: AbortSignal | undefined): Stopper {
-  let stopped = false;
-  let resolve!: (value: undefined) => void;
-  const promise = new Promise<undefined>((r) => {
-    resolve = r;
-  });
-  const timers = new Set<{ timer: NodeJS.Timeout; done: () => void }>();
-  const onStop = (): void => {
-    if (stopped) return;
-    stopped = true;
-    removeListeners();
-    for (const t of timers) {
-      clearTimeout(t.timer);
-      t.done();
-    }
-    timers.clear();
-    resolve(undefined);
-  };
-  const removeListeners = (): void => {
-    signal?.removeEventListener('abort', onStop);
-    process.removeListener('SIGINT', onStop);
-    process.removeListener('SIGTERM', onStop);
-  };
-  if (signal !== undefined) {
-    if (signal.aborted) onStop();
-    else signal.addEventListener('abort', onStop, { once: true });
-  } else {
-    process.on('SIGINT', onStop);
-    process.on('SIGTERM', onStop);
-  }
-  return {
-    get stopped() {
-      return stopped;
-    },
-    promise,
-    sleep: (ms) =>
-      new Promise<void>((done) => {
-        if (stopped) return done();
-        const entry = {
-          timer: setTimeout(() => {
-            timers.delete(entry);
-            done();
-          }, ms),
-          done,
-        };
-        timers.add(entry);
-      }),
-    dispose: removeListeners,
-  };
-}
-
-/**
- * `--serve`: `/metrics` runs the checks (concurrent scrapes share one run)
- * and answers the exposition; `/` points there; anything else is 404.
- */
-async function serve(
-  where: HostPort,
-  runAll: () => Promise<ServerRun[]>,
-  stop: Stopper,
-  io: CliIo,
-  say: (line: string) => void,
-): Promise<number> {
-  const counters = new CounterTotals();
-  const log = errorLog(say);
-  let inflight: Promise<string> | undefined;
-  const scrape = (): Promise<string> => {
-    // Coalescing: a Datadog count must be added to the counters once per run, and supervisord is asked once.
-    inflight ??= (async () => {
-      try {
-        const runs = await runAll();
-        log(runs);
-        return formatPrometheus(runs, { counters });
-      } finally {
-        inflight = undefined;
-      }
-    })();
-    return inflight;
-  };
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const path = (req.url ?? '/').split('?', 1)[0];
-    if (path !== '/metrics' && path !== '/') {
-      reply(res, 404, 'text/plain; charset=utf-8', 'Not found: the metrics are at /metrics\n');
-      return;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('Allow', 'GET, HEAD');
-      reply(res, 405, 'text/plain; charset=utf-8', 'Method not allowed: use GET\n');
-      return;
-    }
-    if (path === '/') {
-      reply(
-        res,
-        200,
-        'text/html; charset=utf-8',
-        '<!DOCTYPE html>\n<html><head><title>supervisord-check</title></head>' +
-          '<body><h1>supervisord-check</h1><p><a href="/metrics">Metrics</a></p></body></html>\n',
-        req.method === 'HEAD',
-      );
-      return;
-    }
-    scrape().then(
-      (body) => reply(res, 200, PROMETHEUS_CONTENT_TYPE, body, req.method === 'HEAD'),
-      (error: unknown) => {
-        say(`internal error while scraping: ${error instanceof Error ? error.message : String(error)}`);
-        reply(res, 500, 'text/plain; charset=utf-8', 'Internal error of supervisord-check\n');
-      },
-    );
-  };
-  const server = createServer(handle);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(where.port, where.host, () => {
-        server.removeListener('error', reject);
-        resolve();
-      });
-    });
-  } catch (error) {
-    throw new UsageError(`cannot listen on ${hostPort(where.host, where.port)}: ${fsProblem(error)}`);
-  }
-  try {
-    const bound = server.address();
-    const port = typeof bound === 'object' && bound !== null ? bound.port : where.port;
-    say(`serving http://${hostPort(where.host, port)}/metrics`);
-    io.onListening?.({ host: where.host, port });
-    await stop.promise;
-  } finally {
-    await closeServer(server);
-  }
-  return EXIT_OK;
-}
-
-function reply(res: ServerResponse, status: number, type: string, body: string, head = false): void {
-  const bytes = Buffer.from(body, 'utf8');
-  res.writeHead(status, { 'Content-Type': type, 'Content-Length': bytes.length });
-  res.end(head ? undefined : bytes);
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    // Scrapers keep connections alive; close() alone would wait for them.
-    server.closeAllConnections();
-  });
-}
-
-/**
- * `--dogstatsd`: sends every run's datagrams at start and every interval,
- * packed up to the Agent's buffer size.
- */
-async function sendDogStatsD(
-  where: HostPort,
-  intervalMs: number,
-  runAll: () => Promise<ServerRun[]>,
-  stop: Stopper,
-  say: (line: string) => void,
-): Promise<number> {
-  const socket: UdpSocket = createSocket(isIPv6(where.host) ? 'udp6' : 'udp4');
-  // Send errors arrive through the callbacks; this only keeps a stray 'error' from being thrown.
-  socket.on('error', () => {});
-  const log = errorLog(say);
-  let lastSendError = '';
-  say(`sending DogStatsD datagrams to ${hostPort(where.host, where.port)} every ${intervalMs / 1000}s`);
-  try {
-    while (!stop.stopped) {
-      const runs = await Promise.race([runAll(), stop.promise]);
-      if (runs === undefined) break;
-      log(runs);
-      let sendError = '';
-      for (const packet of packDatagrams(formatDogStatsD(runs))) {
-        const error = await new Promise<Error | null>((resolve) => socket.send(packet, where.port, where.host, (e) => resolve(e)));
-        if (error !== null) sendError = error.message;
-      }
-      // Said once per change, not every interval, so that a missing Agent does not flood the log.
-      if (sendError !== lastSendError) say(sendError === '' ? 'DogStatsD sends work again' : `cannot send to DogStatsD: ${sendError}`);
-      lastSendError = sendError;
-      await stop.sleep(intervalMs);
-    }
-  } finally {
-    await new Promise<void>((resolve) => socket.close(() => resolve()));
-  }
-  return EXIT_OK;
-}
-
-/**
- * Reports each server's run errors and warnings on stderr, for the modes
- * whose output cannot carry them: an error when it changes (not every run),
- * and its end; a warning when the previous run did not have it.
- */
-function errorLog(say: (line: string) => void): (runs: readonly ServerRun[]) => void {
-  const lastErrors = new Map<number, string>();
-  const lastWarnings = new Map<number, ReadonlySet<string>>();
-  return (runs) => {
-    runs.forEach((run, i) => {
-      const text = run.result.errors.join('; ');
-      if (text !== (lastErrors.get(i) ?? '')) say(text === '' ? `${run.name}: the check works again` : `${run.name}: ${text}`);
-      lastErrors.set(i, text);
-      const seen = lastWarnings.get(i);
-      for (const warning of run.result.warnings) if (seen?.has(warning) !== true) say(`${run.name}: warning: ${warning}`);
-      lastWarnings.set(i, new Set(run.result.warnings));
-    });
-  };
-}
-
-/** `ENOENT: no such file or directory` from a Node system error, without the path it repeats. */
-function fsProblem(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const comma = error.message.indexOf(', ');
-  return comma > 0 && 'code' in error ? error.message.slice(0, comma) : error.message;
-}
-
-function oneLine(text: string): string {
-  return text.replace(/\r?\n/g, ' ');
 }
 
 /** The version in the package.json nearest above this file (dist/lib/cli/main.js -> ../../package.json). */

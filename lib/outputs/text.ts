@@ -34,7 +34,7 @@ export interface TextOptions {
 
 const PROCESS_TAG = 'supervisord_process:';
 const GROUP_TAG = 'supervisord_group:';
-/** States in which the check reports an uptime (check-spec section 4). */
+/** States in which the check reports an uptime (`now - start`; 0 in every other state, as the reference). */
 const ACTIVE_STATES = new Set(['RUNNING', 'BACKOFF', 'STOPPING']);
 
 const GREEN = '\x1b[32m';

@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { CheckGroup, checkAll } from '../../lib/check-all.js';
 import type { CheckEntry } from '../../lib/check-all.js';
 import { CRITICAL, OK, SupervisordCheck } from '../../lib/check.js';
-import type { CheckClient } from '../../lib/check.js';
+import type { CheckClient } from '../../lib/types.js';
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
 
 const NOW = 1_700_000_000;

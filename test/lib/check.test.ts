@@ -18,7 +18,7 @@ import {
   XmlRpcFault,
 } from '../../protocol/errors.js';
 import { CRITICAL, OK, SupervisordCheck, UNKNOWN, WARNING } from '../../lib/check.js';
-import type { CheckClient } from '../../lib/check.js';
+import type { CheckClient } from '../../lib/types.js';
 import { ConfigError } from '../../lib/errors.js';
 
 const SENTINEL = 'S3ntinel-pa55word';

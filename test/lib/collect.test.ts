@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import { ConnectError, HttpStatusError, XmlRpcFault } from '../../protocol/errors.js';
 import type { MulticallRequest } from '../../protocol/xmlrpc-client.js';
 import { BAD_NAME_FAULT, Collector, MULTICALL_RETRY_MS, learnNames, selectiveNames } from '../../lib/collect.js';
-import type { CollectClient } from '../../lib/collect.js';
+import type { CollectClient } from '../../lib/types.js';
 import { resolveConfig } from '../../lib/config.js';
 import type { Collected } from '../../lib/submissions.js';
 

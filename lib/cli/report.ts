@@ -1,0 +1,38 @@
+/**
+ * What the CLI says on stderr about runs and files.
+ *
+ * @module
+ */
+
+import type { ServerRun } from '../types.js';
+
+/**
+ * Reports each server's run errors and warnings on stderr, for the modes
+ * whose output cannot carry them: an error when it changes (not every run),
+ * and its end; a warning when the previous run did not have it.
+ */
+export function errorLog(say: (line: string) => void): (runs: readonly ServerRun[]) => void {
+  const lastErrors = new Map<number, string>();
+  const lastWarnings = new Map<number, ReadonlySet<string>>();
+  return (runs) => {
+    runs.forEach((run, i) => {
+      const text = run.result.errors.join('; ');
+      if (text !== (lastErrors.get(i) ?? '')) say(text === '' ? `${run.name}: the check works again` : `${run.name}: ${text}`);
+      lastErrors.set(i, text);
+      const seen = lastWarnings.get(i);
+      for (const warning of run.result.warnings) if (seen?.has(warning) !== true) say(`${run.name}: warning: ${warning}`);
+      lastWarnings.set(i, new Set(run.result.warnings));
+    });
+  };
+}
+
+/** `ENOENT: no such file or directory` from a Node system error, without the path it repeats. */
+export function fsProblem(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const comma = error.message.indexOf(', ');
+  return comma > 0 && 'code' in error ? error.message.slice(0, comma) : error.message;
+}
+
+export function oneLine(text: string): string {
+  return text.replace(/\r?\n/g, ' ');
+}
