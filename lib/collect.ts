@@ -168,13 +168,22 @@ export class Collector {
 
   #plan(now: number): Plan {
     const wanted = this.#wanted;
-    if (wanted === undefined) return { specs: undefined, learn: false, describe: 'collection: full listing' };
+    if (wanted === undefined) return { specs: undefined, probes: 0, learn: false, describe: 'collection: full listing' };
     if (this.#names === undefined || now - this.#learnedAt >= this.#config.nameRefreshMs) {
-      return { specs: undefined, learn: true, describe: `collection: full listing to learn the groups of ${wanted.length} names` };
+      return { specs: undefined, probes: 0, learn: true, describe: `collection: full listing to learn the groups of ${wanted.length} names` };
     }
     const names = this.#names;
     const specs = wanted.flatMap((name) => names.get(name) ?? []);
-    return { specs, learn: false, describe: `collection: ${specs.length} processes by name` };
+    // A wanted name the last listing did not have is asked as it is: that finds
+    // a program added since outside any [group:x] (its group is its name); a
+    // BAD_NAME for it is the expected answer, not a stale map.
+    const probes = wanted.filter((name) => !names.has(name));
+    return {
+      specs: [...specs, ...probes],
+      probes: probes.length,
+      learn: false,
+      describe: `collection: ${specs.length} processes by name${probes.length === 0 ? '' : `, ${probes.length} wanted name${probes.length === 1 ? '' : 's'} not seen yet`}`,
+    };
   }
 
   /**
@@ -184,10 +193,11 @@ export class Collector {
    */
   async #separately(client: CollectClient, plan: Plan, processCalls: readonly MulticallRequest[], now: number): Promise<Collected> {
     const items: CallOutcome[] = [];
-    for (const c of processCalls) {
+    const firstProbe = processCalls.length - plan.probes;
+    for (const [i, c] of processCalls.entries()) {
       const outcome = await settle(() => client.call(c.methodName, c.params ?? []));
       items.push(outcome);
-      if (!outcome.ok) break;
+      if (!outcome.ok && (i < firstProbe || !isBadName(outcome.error))) break;
     }
     const processInfo = await this.#processInfo(client, plan, items, now);
     // The reference crashes on a malformed list before asking the version.
@@ -211,10 +221,16 @@ export class Collector {
       return listing;
     }
     let stale = false;
-    for (const item of items) {
-      if (item.ok) continue;
+    const firstProbe = plan.specs.length - plan.probes;
+    const found: unknown[] = [];
+    for (const [i, item] of items.entries()) {
+      if (item.ok) {
+        found.push(item.value);
+        if (i >= firstProbe) this.#map(item.value);
+        continue;
+      }
       if (!isBadName(item.error)) return item;
-      stale = true;
+      if (i < firstProbe) stale = true;
     }
     if (stale) {
       this.#names = undefined;
@@ -223,13 +239,23 @@ export class Collector {
       this.#learn(listing, now);
       return listing;
     }
-    const structs = items.map((item) => (item as { ok: true; value: unknown }).value);
+    const structs = found;
     structs.sort((a, b) => {
       const x = nameOf(a);
       const y = nameOf(b);
       return compareListingOrder({ group: x.group ?? '', name: x.name ?? '' }, { group: y.group ?? '', name: y.name ?? '' });
     });
     return { ok: true, value: structs };
+  }
+
+  /** Adds a process found by a probe to the name map. */
+  #map(struct: unknown): void {
+    const { name, group } = nameOf(struct);
+    if (name === undefined || group === undefined) return;
+    const specs = this.#names?.get(name);
+    const spec = `${group}:${name}`;
+    if (specs === undefined) this.#names?.set(name, [spec]);
+    else if (!specs.includes(spec)) specs.push(spec);
   }
 
   #learn(listing: CallOutcome, now: number): void {
@@ -243,6 +269,8 @@ export class Collector {
 /** One run's process query: a full listing (`specs` undefined) or these `group:name`. */
 interface Plan {
   specs: string[] | undefined;
+  /** How many of the last `specs` are wanted names not in the map, asked as they are. */
+  probes: number;
   /** Learn the name map from the full listing. */
   learn: boolean;
   /** For the debug log. */

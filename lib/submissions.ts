@@ -461,7 +461,7 @@ export function buildResult(config: ResolvedConfig, collected: Collected, previo
 }
 
 /**
- * A whole run's result from its collected answers (section 4): can_connect OK,
+ * A whole run's result from its collected answers (lib/README.md, "One run"): can_connect OK,
  * the process submissions and counts, then the version metadata; or, when the
  * process list failed, only what {@link describeFailure} says. A failure to
  * get or parse the version is a warning (`Error collecting version: ...`).

@@ -102,8 +102,10 @@ class FakeServer implements CollectClient {
       case 'supervisor.getAllProcessInfo':
         return sorted(this.procs).map((x) => ({ ...x }));
       case 'supervisor.getProcessInfo': {
+        // As supervisord: a name without a colon is `name:name` (a program outside any [group:x]).
         const spec = String(params[0]);
-        const found = this.procs.find((x) => `${x.group}:${x.name}` === spec);
+        const qualified = spec.includes(':') ? spec : `${spec}:${spec}`;
+        const found = this.procs.find((x) => `${x.group}:${x.name}` === qualified);
         if (found === undefined) throw new XmlRpcFault(BAD_NAME_FAULT, `BAD_NAME: ${spec}`);
         return this.rewrite({ ...found });
       }
@@ -241,9 +243,12 @@ describe('Collector: selective collection', () => {
     });
     assert.deepEqual(server.requests, [
       ALL3,
-      'multicall(getProcessInfo(sleeper:sleeper), getProcessInfo(api:front), getProcessInfo(web:front), getProcessInfo(café:café), getSupervisorVersion, getState)',
+      'multicall(getProcessInfo(sleeper:sleeper), getProcessInfo(api:front), getProcessInfo(web:front), getProcessInfo(café:café), getProcessInfo(missing), getSupervisorVersion, getState)',
     ]);
-    assert.deepEqual(debug, ['collection: full listing to learn the groups of 4 names', 'collection: 4 processes by name']);
+    assert.deepEqual(debug, [
+      'collection: full listing to learn the groups of 4 names',
+      'collection: 4 processes by name, 1 wanted name not seen yet',
+    ]);
   });
 
   test('BAD_NAME: the same run lists everything and relearns', async () => {
@@ -298,24 +303,62 @@ describe('Collector: selective collection', () => {
     ]);
   });
 
-  test('the map is refreshed by a full listing every name_refresh_interval, so added processes appear', async () => {
+  test('the map is refreshed by a full listing every name_refresh_interval, so a name in a new group appears', async () => {
     const server = new FakeServer([p('web', 'front')]);
     const clock = manual();
     const collector = new Collector(config({ proc_names: ['front', 'later'], name_refresh_interval: 60 }), { clock: clock.clock });
     await collector.collect(server);
     server.procs = [p('web', 'front'), p('api', 'front'), p('later', 'later')];
     clock.now += 59_999;
-    assert.deepEqual(listing(await collector.collect(server)), [p('web', 'front')]);
+    // `later` is outside any group: asked as it is, found at once. `api:front` needs a listing.
+    assert.deepEqual(listing(await collector.collect(server)), [p('later', 'later'), p('web', 'front')]);
     clock.now += 1;
     assert.deepEqual(listing(await collector.collect(server)), sorted(server.procs));
     clock.now += 1;
     assert.deepEqual(listing(await collector.collect(server)), sorted(server.procs));
     assert.deepEqual(server.requests, [
       ALL3,
-      'multicall(getProcessInfo(web:front), getSupervisorVersion, getState)',
+      'multicall(getProcessInfo(web:front), getProcessInfo(later), getSupervisorVersion, getState)',
       ALL3,
       'multicall(getProcessInfo(api:front), getProcessInfo(web:front), getProcessInfo(later:later), getSupervisorVersion, getState)',
     ]);
+  });
+
+  test('a wanted program added outside any group is reported on the next run and then mapped', async () => {
+    for (const withMulticall of [true, false]) {
+      const server = new FakeServer([p('web', 'front')], withMulticall);
+      const clock = manual();
+      const collector = new Collector(config({ proc_names: ['front', 'ghost'] }), { clock: clock.clock });
+      await collector.collect(server);
+      clock.now += 1000;
+      assert.deepEqual(listing(await collector.collect(server)), [p('web', 'front')]);
+      server.procs = [p('web', 'front'), p('ghost', 'ghost')];
+      clock.now += 1000;
+      assert.deepEqual(listing(await collector.collect(server)), sorted(server.procs), `multicall ${withMulticall}`);
+      assert.deepEqual(collector.names?.get('ghost'), ['ghost:ghost']);
+      clock.now += 1000;
+      assert.deepEqual(listing(await collector.collect(server)), sorted(server.procs));
+      const asked = server.requests.slice(-4).join(' | ');
+      assert.match(asked, /getProcessInfo\(ghost:ghost\)/, asked);
+    }
+  });
+
+  test('a BAD_NAME for a name not seen yet is expected: no relisting; a probe stops separate calls only on other faults', async () => {
+    const server = new FakeServer([p('web', 'front')], false);
+    const collector = new Collector(config({ proc_names: ['ghost', 'front', 'other'] }), { clock: manual().clock });
+    await collector.collect(server);
+    const collected = await collector.collect(server);
+    assert.deepEqual(listing(collected), [p('web', 'front')]);
+    assert.deepEqual(server.requests.slice(-5), [
+      'getProcessInfo(web:front)',
+      'getProcessInfo(ghost)',
+      'getProcessInfo(other)',
+      'getSupervisorVersion',
+      'getState',
+    ]);
+    const shutdown = new XmlRpcFault(6, 'SHUTDOWN_STATE');
+    server.faults.set('supervisor.getProcessInfo', shutdown);
+    assert.deepEqual((await collector.collect(server)).processInfo, { ok: false, error: shutdown });
   });
 
   test('name_refresh_interval 0: a full listing every run', async () => {
@@ -333,7 +376,8 @@ describe('Collector: selective collection', () => {
       await collector.collect(server);
       const collected = await collector.collect(server);
       assert.deepEqual(collected, { processInfo: ok([]), version: ok('4.2.5'), state: ok(STATE) });
-      assert.deepEqual(server.requests, [ALL3, 'multicall(getSupervisorVersion, getState)']);
+      const probe = instance.proc_names_exclude === undefined ? 'getProcessInfo(nothere), ' : '';
+      assert.deepEqual(server.requests, [ALL3, `multicall(${probe}getSupervisorVersion, getState)`]);
     }
   });
 

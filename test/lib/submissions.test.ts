@@ -393,6 +393,11 @@ describe('version', () => {
       ['10.20.30rc', { major: '10', minor: '20', patch: '30', release: 'r' }],
       ['supervisor 3.3.3 (py3)', { major: '3', minor: '3', patch: '3' }],
       ['01.2', { major: '1', minor: '2' }],
+      // Development and pre-release versions as supervisord reports them (PEP 440): the reference's pattern keeps what it matches.
+      ['4.4.0.dev0', { major: '4', minor: '4', patch: '0' }],
+      ['4.3.0b1', { major: '4', minor: '3', patch: '0', release: 'b1' }],
+      ['4.3.0a2', { major: '4', minor: '3', patch: '0', release: 'a2' }],
+      ['4.3.0rc1', { major: '4', minor: '3', patch: '0', release: 'r' }],
       ['4', undefined],
       ['', undefined],
       ['abc', undefined],
