@@ -1,24 +1,23 @@
 /**
  * `supervisord-check`: the supervisord check, with the Datadog Agent check's
- * observable behaviour. The XML-RPC and HTTP core is in
- * `supervisord-check/protocol`.
+ * observable behaviour, and the output formats of its results. The XML-RPC
+ * and HTTP core is in `supervisord-check/protocol`, the supervisord emulator
+ * in `supervisord-check/emulator`.
+ *
+ * Only what the README documents is exported here; every name is a promise.
+ * The rest of `lib/` is internal: its own code and the tests import it from
+ * its modules.
  *
  * @module
  */
 export { SupervisordCheck, OK, WARNING, CRITICAL, UNKNOWN } from './check.js';
 export type { CheckOptions } from './check.js';
-export { ConfigError } from './errors.js';
-export { resolveConfig, DEFAULT_STATUS_MAPPING, TlsMaterial } from './config.js';
-export type { ResolvedConfig, ResolvedTls, CompiledPattern } from './config.js';
-export { compilePythonRegex } from './python/regex.js';
+/** The validated instance a check holds (`check.config`). */
+export type { ResolvedConfig } from './config.js';
 export { checkAll, CheckGroup } from './check-all.js';
 export type { CheckEntry, CheckGroupOptions } from './check-all.js';
+export { ConfigError } from './errors.js';
 export {
-  buildResult,
-  buildRun,
-  parseVersion,
-  selectProcesses,
-  mapStatus,
   CAN_CONNECT,
   PROCESS_STATUS,
   PROCESS_UPTIME,
@@ -29,9 +28,13 @@ export {
   GROUP_COUNT,
   SERVER_STATE,
 } from './submissions.js';
-export type { Collected, CallOutcome, ProcessHistory, ProcessMark, RunOutput } from './submissions.js';
-export { SupervisordEmulator, makeProcess, PROCESS_STATES } from './emulator/index.js';
-export type { EmulatorOptions, EmulatedFault, EmulatedState, EmulatorStats } from './emulator/index.js';
 export type * from './types.js';
-export { formatText, formatPrometheus, formatDogStatsD, packDatagrams, PROMETHEUS_CONTENT_TYPE } from './outputs/index.js';
-export type { ServerRun } from './outputs/index.js';
+export {
+  formatText,
+  formatPrometheus,
+  formatDogStatsD,
+  packDatagrams,
+  CounterTotals,
+  PROMETHEUS_CONTENT_TYPE,
+} from './outputs/index.js';
+export type { TextOptions, PrometheusOptions } from './outputs/index.js';

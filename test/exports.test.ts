@@ -1,22 +1,135 @@
 // The package's public entries, imported by name through the `exports` map
-// (package self-reference), exactly as a user imports them.
+// (package self-reference), exactly as a user imports them. Each runtime name
+// is a promise to users: a name added or removed here is a decision about the
+// public API, not a side effect of a refactor.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-test('supervisord-check exports the check layer', async () => {
+import type * as Main from 'supervisord-check';
+import type * as Emulator from 'supervisord-check/emulator';
+
+/** The types each entry documents, so that losing one fails the build. */
+export type PinnedTypes = [
+  Main.CheckOptions,
+  Main.CheckClient,
+  Main.CheckEntry,
+  Main.CheckGroupOptions,
+  Main.SupervisordInstance,
+  Main.CheckResult,
+  Main.Metric,
+  Main.ServiceCheck,
+  Main.ServiceCheckStatus,
+  Main.MappedStatus,
+  Main.VersionMetadata,
+  Main.ProcessSummary,
+  Main.ProcessInfo,
+  Main.ServerRun,
+  Main.TextOptions,
+  Main.PrometheusOptions,
+  Emulator.EmulatorOptions,
+  Emulator.EmulatedFault,
+  Emulator.EmulatedState,
+  Emulator.EmulatorStats,
+  Emulator.ProcessInfo,
+];
+
+function runtimeNames(module: object): string[] {
+  return Object.keys(module).sort();
+}
+
+test('supervisord-check exports the check, its constants and the output formats, nothing internal', async () => {
   const m = await import('supervisord-check');
-  for (const name of ['SupervisordCheck', 'checkAll', 'CheckGroup', 'formatPrometheus', 'formatDogStatsD', 'formatText', 'ConfigError', 'resolveConfig', 'compilePythonRegex', 'buildResult', 'parseVersion', 'SupervisordEmulator', 'makeProcess']) {
-    assert.equal(typeof (m as Record<string, unknown>)[name], 'function', name);
-  }
+  assert.deepEqual(runtimeNames(m), [
+    'CAN_CONNECT',
+    'CRITICAL',
+    'CheckGroup',
+    'ConfigError',
+    'CounterTotals',
+    'GROUP_COUNT',
+    'OK',
+    'PROCESS_COUNT',
+    'PROCESS_DOWNTIME',
+    'PROCESS_EXIT_STATUS',
+    'PROCESS_RESTARTS',
+    'PROCESS_STATUS',
+    'PROCESS_UPTIME',
+    'PROMETHEUS_CONTENT_TYPE',
+    'SERVER_STATE',
+    'SupervisordCheck',
+    'UNKNOWN',
+    'WARNING',
+    'checkAll',
+    'formatDogStatsD',
+    'formatPrometheus',
+    'formatText',
+    'packDatagrams',
+  ]);
   assert.deepEqual([m.OK, m.WARNING, m.CRITICAL, m.UNKNOWN], [0, 1, 2, 3]);
-  assert.equal(m.DEFAULT_STATUS_MAPPING['RUNNING'], 'up');
+  assert.equal(m.PROCESS_COUNT, 'supervisord.process.count');
+  assert.equal(m.PROMETHEUS_CONTENT_TYPE, 'text/plain; version=0.0.4; charset=utf-8');
 });
 
 test('supervisord-check/protocol exports the codec and transport', async () => {
   const p = await import('supervisord-check/protocol');
-  for (const name of ['encodeCall', 'encodeResponse', 'encodeFault', 'decodeResponse', 'decodeCall', 'XmlRpcDecoder', 'XmlRpcClient', 'parseAddress', 'tcpAddress', 'unixAddress', 'XmlRpcFault', 'ProtocolError']) {
-    assert.equal(typeof (p as Record<string, unknown>)[name], 'function', name);
-  }
+  assert.deepEqual(runtimeNames(p), [
+    'AddressError',
+    'BodySizeError',
+    'ClientClosedError',
+    'ConnectError',
+    'ConnectionClosedError',
+    'DEFAULT_MAX_BYTES',
+    'DEFAULT_MAX_DEPTH',
+    'DEFAULT_PATH',
+    'DEFAULT_PORT',
+    'DepthLimitError',
+    'DocumentSizeError',
+    'HTTP_DEFAULTS',
+    'HeaderSizeError',
+    'HttpParseError',
+    'HttpStatusError',
+    'LimitExceededError',
+    'NotXmlRpcError',
+    'ProtocolError',
+    'TimeoutError',
+    'XmlRpcCallDecoder',
+    'XmlRpcClient',
+    'XmlRpcDecoder',
+    'XmlRpcDoctypeError',
+    'XmlRpcEncodeError',
+    'XmlRpcEncodingError',
+    'XmlRpcFault',
+    'XmlRpcParseError',
+    'XmlRpcResponseError',
+    'XmlRpcTruncatedError',
+    'XmlRpcTypeError',
+    'XmlRpcValueError',
+    'decodeCall',
+    'decodeResponse',
+    'encodeCall',
+    'encodeFault',
+    'encodeResponse',
+    'parseAddress',
+    'tcpAddress',
+    'unixAddress',
+    'validateCredential',
+  ]);
   const bytes = p.encodeResponse([1, 'a']);
   assert.deepEqual(p.decodeResponse(bytes), [1, 'a']);
+});
+
+test('supervisord-check/emulator exports the emulator and its process builder', async () => {
+  const e = await import('supervisord-check/emulator');
+  assert.deepEqual(runtimeNames(e), ['PROCESS_STATES', 'SupervisordEmulator', 'makeProcess']);
+  assert.equal(e.PROCESS_STATES['RUNNING'], 20);
+  const emulator = await e.SupervisordEmulator.start({ listen: { port: 0 }, processes: [e.makeProcess({ name: 'web' })] });
+  try {
+    const { SupervisordCheck, OK } = await import('supervisord-check');
+    const check = new SupervisordCheck({ name: 'exports', url: emulator.url });
+    const result = await check.run();
+    await check.close();
+    assert.deepEqual(result.errors, []);
+    assert.equal(result.serviceChecks.find((sc) => sc.name === 'supervisord.can_connect')?.status, OK);
+  } finally {
+    await emulator.close();
+  }
 });

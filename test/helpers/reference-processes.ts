@@ -1,9 +1,32 @@
 /**
  * The reference check's mock server data (check-spec section 5; the Datadog
  * check's tests/test_supervisord_unit.py), shared by the pure and the
- * end-to-end check tests.
+ * end-to-end check tests, and the member order of a process struct.
  */
 import type { ProcessInfo } from '../../lib/types.js';
+
+/**
+ * The 14 members of a process struct in supervisord's order
+ * (`rpcinterface.py`), written out independently of the emulator and the
+ * fixture generator.
+ */
+export const MEMBER_ORDER: readonly string[] = [
+  'name',
+  'group',
+  'start',
+  'stop',
+  'now',
+  'state',
+  'statename',
+  'spawnerr',
+  'exitstatus',
+  'logfile',
+  'stdout_logfile',
+  'stderr_logfile',
+  'pid',
+  'description',
+];
+
 
 export const MYSQL: ProcessInfo = {
   now: 1414815513,
