@@ -414,11 +414,11 @@ export function resolveConfig(instance: unknown): ConfigResolution {
     statusMapping,
     tags: Object.freeze(tags),
     instanceTags: Object.freeze([...tags, `supervisord_server:${name}`]),
-    timeoutMs: timeout * 1000,
-    connectTimeoutMs: connectTimeout * 1000,
+    timeoutMs: toMs(timeout),
+    connectTimeoutMs: toMs(connectTimeout),
     maxResponseBytes,
     collection,
-    nameRefreshMs: nameRefresh * 1000,
+    nameRefreshMs: Math.round(nameRefresh * 1000),
   });
   return { config, credentials, tls: tlsMaterial, warnings };
 }
@@ -625,6 +625,14 @@ function resolveStatusMapping(value: unknown, warnings: string[]): Readonly<Reco
     mapping[state] = mapped;
   }
   return Object.freeze(mapping);
+}
+
+/**
+ * Seconds to whole milliseconds, once, here: timers and the client want
+ * integers, and `1.001 * 1000` is 1000.9999999999999. At least 1 ms.
+ */
+function toMs(secondsValue: number): number {
+  return Math.max(1, Math.round(secondsValue * 1000));
 }
 
 function seconds(value: unknown, key: string, fallback: number): number {

@@ -360,3 +360,17 @@ describe('HELP_TEXT', () => {
     for (const line of HELP_TEXT.split('\n')) assert.ok(line.length <= 80, `help line too long: ${line}`);
   });
 });
+
+describe('--timeout: milliseconds survive the trip through seconds', () => {
+  it('1001ms, 1.001s and every ms from 1 to 5000 give that many whole milliseconds', async () => {
+    const { resolveConfig } = await import('../../lib/config.js');
+    const target = { host: 'localhost', port: 9001, display: 'http://localhost:9001' };
+    for (let ms = 1; ms <= 5000; ms++) {
+      for (const text of [`${ms}ms`, `${ms / 1000}s`]) {
+        const instance = instanceFromOptions(parseArgs(['--timeout', text]), target, undefined);
+        const { config } = resolveConfig(instance);
+        assert.equal(config.timeoutMs, ms, text);
+      }
+    }
+  });
+});

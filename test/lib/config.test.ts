@@ -235,6 +235,22 @@ describe('resolveConfig: defaults and values', () => {
   });
 });
 
+describe('resolveConfig: seconds become whole milliseconds', () => {
+  test('a sweep of timeouts from 0.001 to 100 s: every value gives an integer the client accepts', () => {
+    const bad: number[] = [];
+    for (let i = 1; i <= 100_000; i++) {
+      const s = i / 1000;
+      const { config } = resolveConfig({ name: 'x', timeout: s, connect_timeout: s, name_refresh_interval: s });
+      for (const ms of [config.timeoutMs, config.connectTimeoutMs, config.nameRefreshMs]) if (!Number.isInteger(ms)) bad.push(s);
+      if (config.timeoutMs !== Math.round(s * 1000)) bad.push(s);
+    }
+    assert.deepEqual(bad.slice(0, 5), []);
+    assert.equal(resolveConfig({ name: 'x', timeout: 1.001 }).config.timeoutMs, 1001);
+    assert.equal(resolveConfig({ name: 'x', timeout: '1.001' }).config.connectTimeoutMs, CONFIG_DEFAULTS.connectTimeout * 1000);
+    assert.equal(resolveConfig({ name: 'x', timeout: 0.0001 }).config.timeoutMs, 1);
+  });
+});
+
 describe('resolveConfig: url and tls_* (ours)', () => {
   const base = { name: 'n' };
   const FORMS = 'http://host[:port][/path], https://host[:port][/path] or unix:///absolute/path.sock';
