@@ -200,6 +200,18 @@ async function createChecks(
       throw error;
     }
   }
+  // The name is every series' supervisord_server label: two instances with one name would export as one.
+  const first = new Map<string, number>();
+  for (const [i, check] of checks.entries()) {
+    const earlier = first.get(check.config.name);
+    if (earlier !== undefined) {
+      await Promise.all(checks.map((c) => c.close()));
+      throw new ConfigError(
+        `--config ${options.config}: instance ${i + 1}: the name ${JSON.stringify(check.config.name)} is already that of instance ${earlier}: names must be unique`,
+      );
+    }
+    first.set(check.config.name, i + 1);
+  }
   return checks;
 }
 

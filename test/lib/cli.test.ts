@@ -602,6 +602,11 @@ describe('--config', () => {
       why: "the reference's message, with the instance's position",
     },
     {
+      file: () => writeFile('dup.json', '{"instances": [{"name": "prod", "host": "a"}, {"name": "other", "host": "b"}, {"name": "prod", "host": "c"}]}'),
+      message: (p) => `--config ${p}: instance 3: the name "prod" is already that of instance 1: names must be unique`,
+      why: 'two instances with one name (their series would merge)',
+    },
+    {
       file: () => writeFile('scalar.json', '{"instances": [5]}'),
       message: (p) => `--config ${p}: instance 1: the instance configuration should be a dictionary, got 5`,
       why: 'an instance that is not an object',
