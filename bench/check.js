@@ -4,7 +4,7 @@
 //   node bench/check.js --json             one JSON object per line per case
 //   node bench/check.js --programs 200 --samples 3    a quicker run
 //
-// Starts a private supervisord (test/helpers/supervisord.js: temp dir, its
+// Starts a private supervisord (the launcher of lib/launcher/: temp dir, its
 // own unix socket and 127.0.0.1 port) with N programs (`/bin/sleep 100000`,
 // autostart, startsecs=0), waits until all are RUNNING, then times, over the
 // unix socket and over TCP:
@@ -29,11 +29,11 @@
 // CPU columns show what the client itself costs.
 //
 // CPU floors. Receiving a 1.25 MB answer in ~300 separate 4 KiB wake-ups
-// costs CPU whatever the client does with the bytes: measured on the 2-core
-// VM this was written on, 70-200 us of CPU per wake-up for a Node reader
-// that only counts bytes ('data' events; more when the writer is slower),
-// i.e. 35-100 ms per listing, near Python's whole call (a blocking recv()
-// loop in Python pays 15-50 us per wake-up). So each language
+// costs CPU whatever the client does with the bytes: a Node reader that only
+// counts bytes pays 70-200 us of CPU per wake-up on a 2-core VM ('data'
+// events; more when the writer is slower), 35-100 ms per listing, near
+// Python's whole call (a blocking recv() loop in Python pays 15-50 us per
+// wake-up). So each language
 // gets a floor, timed round-robin with its client: the same request on a
 // raw kept-alive socket that reads the answer without parsing it. "CPU over
 // floor" is then what the client itself adds (HTTP parsing, XML decoding,
@@ -68,7 +68,7 @@ const PYTHON_SCRIPT = fileURLToPath(new URL('python-client.py', import.meta.url)
 const PYTHON = '/usr/bin/python3';
 
 const { XmlRpcClient } = await import(new URL('protocol/xmlrpc-client.js', dist).href);
-const { startSupervisord, supervisordVersion } = await import(new URL('test/helpers/supervisord.js', dist).href);
+const { startSupervisord, supervisordVersion } = await import(new URL('lib/launcher/supervisord.js', dist).href);
 
 // ---------------------------------------------------------------------------
 // Options
@@ -149,7 +149,7 @@ function cleanup() {
     if (starting !== null) {
       const sup = await starting.catch(() => null);
       if (sup !== null) {
-        // The harness remembers the pids too, but with a 1 s bound that a
+        // The launcher remembers the pids too, but with a 1 s bound that a
         // listing of 1,000 programs exceeds.
         try {
           rememberPids(await sup.call('supervisor.getAllProcessInfo'));
@@ -179,7 +179,7 @@ function cleanup() {
 /** Stops everything and exits with `code`; a second interruption exits at once. */
 function interrupt(why, code) {
   if (interrupted) {
-    // Leave now; the harness's exit hook still SIGTERMs supervisord.
+    // Leave now; the launcher's exit hook still SIGTERMs supervisord.
     note(`${why} again: exiting without waiting for supervisord`);
     process.exit(code);
   }
@@ -281,7 +281,7 @@ async function curlCall(target, bodyFile, minBytes) {
  * are read: `data` = 'data' events (a fresh Buffer per read, through the
  * Readable stream machinery: what XmlRpcClient does), `onread` = net's
  * `onread` option with one reused 64 KiB buffer (no stream, no allocation):
- * measured here at ~70 us of CPU per wake-up instead of ~190.
+ * about 70 us of CPU per wake-up instead of about 190.
  */
 function rawClient(target, method, mode) {
   const body = Buffer.from(CALL_XML(method), 'utf8');
@@ -444,7 +444,7 @@ const has = (bin, args) => runChild(bin, args).then(() => true, () => false);
 // is the lower bound. Both are timed, round-robin so a load burst hits both:
 //  - full: `kept-alive` = one SupervisordCheck, run() repeated; `new check +
 //    connection` = construct, run(), close() per run, all inside the timing
-//    (what the brief asks; the Agent keeps its check object, so constructing
+//    (the worst case; the Agent keeps its check object, so constructing
 //    it is counted here although production pays it once: it is a config
 //    validation, microseconds next to a 1.25 MB answer);
 //  - selective: `kept-alive`, and `connection closed after each run` = one
@@ -453,20 +453,20 @@ const has = (bin, args) => runChild(bin, args).then(() => true, () => false);
 //    with a full listing every time, which is not what the Agent does). Each
 //    object first makes one untimed-for-the-ratio learning run (a full
 //    listing; its wall time is in the JSON as `learnMs`).
-// The issue's targets compare the new-connection series (production, and
+// The targets compare the new-connection series (production, and
 // like-for-like with curl, which connects per call); the kept-alive ones are
 // printed next to them. Python (xmlrpc.client, getAllProcessInfo +
 // getSupervisorVersion per run, as the reference check asks) is measured
 // both ways too: a kept ServerProxy, and a new one per run (the reference
 // check creates its ServerProxy in every run).
 //
-// Against curl. `ratioToCurl` is the brief's definition: the check's median
-// over curl's getAllProcessInfo median of the protocol cases above. Those
-// were timed a minute or more earlier, and supervisord's answer time follows
-// the machine's load (measured here: curl 1319 ms in the protocol phase, the
-// check 928 ms in this one), so a curl series is also timed round-robin with
-// the check runs: `ratioToCurlPaired` = median of the per-round ratios, the
-// figure the target verdict uses (as the protocol rows do).
+// Against curl. `ratioToCurl` is the check's median over curl's
+// getAllProcessInfo median of the protocol cases above. Those were timed a
+// minute or more earlier, and supervisord's answer time follows the
+// machine's load (it can differ by a third from one phase to the next), so a
+// curl series is also timed round-robin with the check runs:
+// `ratioToCurlPaired` = median of the per-round ratios, the figure the
+// target verdict uses (as the protocol rows do).
 // ---------------------------------------------------------------------------
 
 /** Programs of the bench placed in `[group:GROUP]`, so a selectively asked name is grouped. */
@@ -697,7 +697,7 @@ async function main() {
     ...(inGroup.has(name) ? { group: GROUP } : {}),
   }));
   const t0 = Date.now();
-  starting = startSupervisord({ programs, startTimeoutMs: 120_000 });
+  starting = startSupervisord({ programs, inet: true, startTimeoutMs: 120_000 });
   const sup = await starting;
   await sup.waitFor((procs) => {
     rememberPids(procs);
@@ -899,7 +899,7 @@ async function main() {
       }
       return `  ${r.transport}: ${parts.join('; ') || 'no comparison available'}`;
     });
-    log('issue targets for getAllProcessInfo:');
+    log('targets for getAllProcessInfo:');
     for (const line of targets) log(line);
 
     const checkRows = rows.filter((r) => r.case.startsWith('check '));
@@ -917,7 +917,7 @@ async function main() {
       log(`     check's median (same connection mode). ${grouped.length} of the ${fmtInt(n)} programs are in [group:${GROUP}]; the selective`);
       const sel = checkRows.find((r) => r.procNames !== undefined);
       if (sel !== undefined) log(`     case asks ${sel.procNames.map(specOf).join(', ')}.`);
-      log('issue targets for the check (production = new connection per run; kept-alive in brackets):');
+      log('targets for the check (production = new connection per run; kept-alive in brackets):');
       const verdict = (ok) => (ok ? 'met' : 'NOT met');
       for (const tn of transports.map((x) => x.name)) {
         const pick = (prefix, client) => checkRows.find((r) => r.transport === tn && r.case.startsWith(prefix) && r.client === client);

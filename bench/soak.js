@@ -1,11 +1,11 @@
-// Soak test (issue 7, item 3): thousands of consecutive check runs against a
+// Soak test: thousands of consecutive check runs against a
 // REAL supervisord over one kept-alive unix-socket connection, with the
 // daemon restarted (SIGHUP) a few times in between.
 //
 //   node bench/soak.js                         10,000 runs, 3 restarts
 //   node bench/soak.js --runs 2000 --restarts 1 --json
 //
-// Starts a private supervisord (test/helpers/supervisord.js: temp dir, its
+// Starts a private supervisord (the launcher of lib/launcher/: temp dir, its
 // own unix socket) with a few `sleep` programs, one in a group and one left
 // stopped, and one SupervisordCheck on its socket, then runs the check
 // back to back. The first restart falls in the first 1,000 runs (warm-up),
@@ -65,18 +65,19 @@ async function main() {
     ? pathToFileURL(path.resolve(process.env.BENCH_DIST) + path.sep)
     : new URL('../dist/', import.meta.url);
   const { SupervisordCheck } = await import(new URL('lib/check.js', dist).href);
-  const { startSupervisord } = await import(new URL('test/helpers/supervisord.js', dist).href);
+  const { startSupervisord } = await import(new URL('lib/launcher/supervisord.js', dist).href);
 
   const options = parseOptions(process.argv.slice(2));
   const { runs, restarts, every, json } = options;
   /** Heap growth allowed between the first checkpoint and the end. */
   const HEAP_BOUND = 1.1;
 
+  // startsecs=0: RUNNING as soon as spawned, at the start and after each restart.
   const PROGRAMS = [
-    { name: 'web', command: '/bin/sleep 100000' },
-    { name: 'api', command: '/bin/sleep 100000' },
-    { name: 'worker', command: '/bin/sleep 100000', group: 'jobs' },
-    { name: 'mailer', command: '/bin/sleep 100000', group: 'jobs' },
+    { name: 'web', command: '/bin/sleep 100000', startsecs: 0 },
+    { name: 'api', command: '/bin/sleep 100000', startsecs: 0 },
+    { name: 'worker', command: '/bin/sleep 100000', group: 'jobs', startsecs: 0 },
+    { name: 'mailer', command: '/bin/sleep 100000', group: 'jobs', startsecs: 0 },
     { name: 'idle', command: '/bin/sleep 100000', autostart: false },
   ];
   const settled = (procs) =>
@@ -94,7 +95,7 @@ async function main() {
   let interrupted = false;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(signal, () => {
-      if (interrupted) process.exit(130); // the harness's exit hook still stops supervisord
+      if (interrupted) process.exit(130); // the launcher's exit hook still stops supervisord
       interrupted = true;
       note(`${signal}: stopping supervisord (a second ${signal} exits at once)...`);
       void cleanup().finally(() => process.exit(130));
@@ -107,11 +108,11 @@ async function main() {
   });
 
   const beforeSupervisord = await settledResources();
-  sup = await startSupervisord({ programs: PROGRAMS, inet: false, unix: true });
+  sup = await startSupervisord({ programs: PROGRAMS });
   await sup.waitFor(settled);
   // The baseline is taken with supervisord running: its first start leaves
   // this process one more descriptor for good (a /dev/null that Node opens
-  // once for child stdio, measured: it does not grow with more starts), which
+  // once for child stdio and keeps: more starts do not add any), which
   // is not the check's doing. supervisord itself holds nothing in this
   // process (its child handle is unref()ed, its output goes to a file).
   const startResources = await settledResources();
@@ -127,8 +128,9 @@ async function main() {
 
   // The first restart falls inside the first report window, so that the heap
   // reference (after the first `every` runs) already holds the code V8
-  // compiles for the error and reconnect paths: measured, that warm-up alone
-  // is +0.2 MB (0.59 -> 0.79 MB of code) and made a leak-free run read 1.12.
+  // compiles for the error and reconnect paths: that warm-up alone adds about
+  // 0.2 MB of code, enough to make a leak-free run read 1.12 against a
+  // reference taken before it.
   // The others are spread evenly over the rest: 10,000 runs, 3 restarts ->
   // runs 500, 4,833, 7,667.
   const first = Math.max(1, Math.round(every / 2));

@@ -18,8 +18,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { decodeResponse } from '../../protocol/xmlrpc-decoder.js';
 import { SupervisordCheck } from '../check.js';
-import { DemoError, delay, findSupervisord, launchSupervisord, demoSocketPath } from '../launcher/supervisord.js';
-import type { DemoProgram } from '../launcher/supervisord.js';
+import { findSupervisord } from '../launcher/find-supervisord.js';
+import { delay, launchSupervisord } from '../launcher/supervisord.js';
+import type { SupervisordProgram } from '../launcher/supervisord-config.js';
 import { SupervisordEmulator, makeProcess } from '../emulator/index.js';
 import { formatText } from '../outputs/text.js';
 import { decodeProcessList, PROCESS_STATUS, PROCESS_UPTIME } from '../submissions.js';
@@ -51,6 +52,16 @@ export type DemoOptions = Partial<DemoIo> & {
 /** Prefix of the demo's temp dir in `os.tmpdir()`. */
 export const DEMO_DIR_PREFIX = 'supervisord-check-demo-';
 
+/** A setting of the demo (option or `SUPERVISORD_CHECK_DEMO_*` variable) is invalid. */
+export class DemoError extends Error {
+  /** Stable machine-readable identifier. */
+  readonly code = 'ERR_DEMO_SETTING' as const;
+
+  override get name(): string {
+    return 'DemoError';
+  }
+}
+
 /**
  * The demo's programs. The timings are chosen for rounds 2 s apart: `exiter`
  * is RUNNING at the first round and EXITED at the second, `broken` is in
@@ -58,7 +69,7 @@ export const DEMO_DIR_PREFIX = 'supervisord-check-demo-';
  * (not 2 s: its cycle would lock onto the rounds' and look the same at
  * every round).
  */
-export const DEMO_PROGRAMS: readonly DemoProgram[] = Object.freeze([
+export const DEMO_PROGRAMS: readonly SupervisordProgram[] = Object.freeze([
   { name: 'sleeper', command: '/bin/sleep 100000' },
   { name: 'exiter', command: "/bin/sh -c 'sleep 1; exit 3'", autorestart: false, startsecs: 0 },
   { name: 'broken', command: '/nonexistent/supervisord-check-missing', startretries: 1, autorestart: false },
@@ -129,23 +140,16 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
 
   // Undone in reverse order by the finally below; `sync` is the last resort
   // of the 'exit' hook if someone calls process.exit() during the demo.
-  const cleanups: Array<{ async: () => Promise<void>; sync: () => void }> = [];
+  const cleanups: Cleanups = [];
   const onExit = (): void => {
-    for (const c of cleanups.reverse()) c.sync();
+    for (const c of cleanups.reverse()) c.sync?.();
   };
   process.on('exit', onExit);
 
-  let dir: string | undefined;
+  const run: Run = { stdout, cleanups, signal };
   let code: number;
   try {
-    dir = await mkdtemp(join(tmpdir(), DEMO_DIR_PREFIX));
-    const ownDir = dir;
-    cleanups.push({ async: () => rm(ownDir, { recursive: true, force: true }), sync: () => rmSync(ownDir, { recursive: true, force: true }) });
-    signal.throwIfAborted();
-
-    const target = settings.supervisordPath === null
-      ? await startEmulated(ownDir, settings, stdout, cleanups)
-      : await startReal(ownDir, settings.supervisordPath, stdout, cleanups, signal);
+    const target = settings.supervisordPath === null ? await startEmulated(run, settings) : await startReal(run, settings.supervisordPath);
 
     const socket = `unix://${target.socketPath}`;
     stdout.write(
@@ -153,7 +157,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
         `with new SupervisordCheck({ name: 'demo', socket: '${socket}' }). Ctrl-C stops the demo and cleans up.\n`,
     );
     const check = new SupervisordCheck({ name: 'demo', socket, timeout: 5 });
-    cleanups.push({ async: () => check.close(), sync: () => {} });
+    cleanups.push({ async: () => check.close() });
 
     const table = new RoundTable({ color, target: socket });
     for (let round = 0; round < settings.rounds; round++) {
@@ -182,7 +186,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   process.removeListener('SIGTERM', onSigterm);
   options.signal?.removeEventListener('abort', onCallerAbort);
 
-  const stopped = `${settings.supervisordPath === null ? 'emulator' : 'supervisord'} stopped${dir === undefined ? '' : `, ${dir} removed`}`;
+  const stopped = `${settings.supervisordPath === null ? 'emulator' : 'supervisord'} stopped${run.dir === undefined ? '' : `, ${run.dir} removed`}`;
   if (code === 0) stdout.write(`\nDemo done: ${stopped}. Point it at your own supervisord: supervisord-check --help\n`);
   else if (code === EXIT_ABORTED || code === EXIT_TERMINATED) stdout.write(`\nDemo interrupted: ${stopped}.\n`);
   // A failed write reports its error on a later tick: keep listening until then.
@@ -207,11 +211,11 @@ interface Settings {
 function resolveSettings(options: DemoOptions, env: NodeJS.ProcessEnv): Settings {
   const rounds = options.rounds ?? fromEnv(env, 'SUPERVISORD_CHECK_DEMO_ROUNDS') ?? 4;
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 1000) {
-    throw new DemoError('ERR_DEMO_SETTING', `rounds must be an integer from 1 to 1000, got ${String(rounds)}`);
+    throw new DemoError(`rounds must be an integer from 1 to 1000, got ${String(rounds)}`);
   }
   const intervalMs = options.intervalMs ?? fromEnv(env, 'SUPERVISORD_CHECK_DEMO_INTERVAL_MS') ?? 2000;
   if (!Number.isInteger(intervalMs) || intervalMs < 0 || intervalMs > 600_000) {
-    throw new DemoError('ERR_DEMO_SETTING', `intervalMs must be an integer from 0 to 600000, got ${String(intervalMs)}`);
+    throw new DemoError(`intervalMs must be an integer from 0 to 600000, got ${String(intervalMs)}`);
   }
   if (options.supervisordPath !== undefined) {
     return { rounds, intervalMs, supervisordPath: options.supervisordPath, notInstalled: false };
@@ -224,7 +228,7 @@ function resolveSettings(options: DemoOptions, env: NodeJS.ProcessEnv): Settings
 function fromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const text = env[name];
   if (text === undefined || text === '') return undefined;
-  if (!/^[0-9]{1,9}$/u.test(text)) throw new DemoError('ERR_DEMO_SETTING', `${name} must be a whole number, got ${JSON.stringify(text)}`);
+  if (!/^[0-9]{1,9}$/u.test(text)) throw new DemoError(`${name} must be a whole number, got ${JSON.stringify(text)}`);
   return Number(text);
 }
 
@@ -238,42 +242,42 @@ interface Target {
   beforeRound(round: number): void;
 }
 
-type Cleanups = Array<{ async: () => Promise<void>; sync: () => void }>;
+/** What to undo, in reverse order; `sync`, when there is something to do at process exit. */
+type Cleanups = Array<{ async: () => Promise<void>; sync?: () => void }>;
 
-async function startReal(
-  dir: string,
-  supervisordPath: string,
-  stdout: Sink,
-  cleanups: Cleanups,
-  signal: AbortSignal,
-): Promise<Target> {
-  const supervisord = launchSupervisord({ supervisordPath, dir, programs: DEMO_PROGRAMS });
-  cleanups.push({
-    async: () => supervisord.stop(),
-    sync: () => {
-      try {
-        // supervisord stops its programs by itself on SIGTERM.
-        process.kill(supervisord.pid, 'SIGTERM');
-      } catch {
-        // Already gone.
-      }
-    },
-  });
-  stdout.write(
-    `supervisord-check demo: a throwaway supervisord (${supervisordPath}${supervisord.pid > 0 ? `, pid ${supervisord.pid}` : ''}) in ${dir}\n` +
-      `with ${DEMO_PROGRAMS.length} programs:\n${describePrograms()}`,
-  );
-  await supervisord.ready({ signal, timeoutMs: 15_000 });
-  return { socketPath: supervisord.socketPath, beforeRound: () => {} };
+/** What the start of a target needs, and the temp dir it made (removed by the cleanups). */
+interface Run {
+  stdout: Sink;
+  cleanups: Cleanups;
+  signal: AbortSignal;
+  dir?: string;
 }
 
-async function startEmulated(dir: string, settings: Settings, stdout: Sink, cleanups: Cleanups): Promise<Target> {
+async function startReal(run: Run, supervisordPath: string): Promise<Target> {
+  run.signal.throwIfAborted();
+  const supervisord = await launchSupervisord({ supervisordPath, dirPrefix: DEMO_DIR_PREFIX, programs: DEMO_PROGRAMS });
+  run.dir = supervisord.dir;
+  // At process exit the launcher's own hook stops supervisord and removes the dir.
+  run.cleanups.push({ async: () => supervisord.stop() });
+  run.stdout.write(
+    `supervisord-check demo: a throwaway supervisord (${supervisordPath}${supervisord.pid > 0 ? `, pid ${supervisord.pid}` : ''}) in ${supervisord.dir}\n` +
+      `with ${DEMO_PROGRAMS.length} programs:\n${describePrograms()}`,
+  );
+  await supervisord.ready({ signal: run.signal, timeoutMs: 15_000 });
+  return { socketPath: supervisord.socketPath!, beforeRound: () => {} };
+}
+
+async function startEmulated(run: Run, settings: Settings): Promise<Target> {
+  const dir = await mkdtemp(join(tmpdir(), DEMO_DIR_PREFIX));
+  run.dir = dir;
+  run.cleanups.push({ async: () => rm(dir, { recursive: true, force: true }), sync: () => rmSync(dir, { recursive: true, force: true }) });
+  run.signal.throwIfAborted();
   const recorded = loadRecorded();
-  const socketPath = demoSocketPath(dir);
+  const socketPath = join(dir, 'supervisor.sock');
   const emulator = await SupervisordEmulator.start({ listen: { socketPath }, version: recorded.version });
-  cleanups.push({ async: () => emulator.close(), sync: () => {} });
+  run.cleanups.push({ async: () => emulator.close() });
   const script = new EmulatedScript(recorded.processes, dir);
-  stdout.write(
+  run.stdout.write(
     (settings.notInstalled
       ? 'supervisord is not installed (apt-get install supervisor); running against the built-in emulator instead\n'
       : 'supervisord-check demo: running against the built-in emulator\n') +

@@ -1,48 +1,35 @@
 /**
- * Test harness that runs a REAL supervisord (the installed binary) from a
- * private config in a temp directory, for integration tests and for recording
- * fixtures. It never touches the system service or /etc/supervisor.
+ * Test helpers around a REAL supervisord (the installed binary), started
+ * through the library's launcher (`lib/launcher/`: temp dir, own config,
+ * never the system service or /etc/supervisor), for integration tests and
+ * for recording fixtures.
  *
- * The harness talks to supervisord with its own tiny hand-written XML-RPC
- * over raw `node:net` sockets, deliberately NOT with the library's client:
- * the integration tests must be able to blame the client, not the harness,
- * and fixtures recorded through it are independent of the code under test.
- *
- * Node built-ins only (child_process, net, fs, os, path).
+ * The launcher is given the harness's own tiny hand-written XML-RPC over raw
+ * `node:net` sockets to talk to supervisord, deliberately NOT the library's
+ * client: the integration tests must be able to blame the client, not the
+ * harness, and fixtures recorded through it are independent of the code under
+ * test. The same raw exchanges serve the tests that need exact bytes.
  *
  * @module
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
+
+import { findSupervisord } from '../../lib/launcher/find-supervisord.js';
+import { startSupervisord as launch, supervisordVersion } from '../../lib/launcher/supervisord.js';
+import type { CommandResult, LaunchedSupervisord, ProcessStruct, SupervisordCall } from '../../lib/launcher/supervisord.js';
+import type { SupervisordProgram } from '../../lib/launcher/supervisord-config.js';
+
+export { findSupervisord, supervisordVersion };
 
 // ---------------------------------------------------------------------------
 // Public types
 // ---------------------------------------------------------------------------
 
-/** One `[program:x]` section. */
-export interface ProgramSpec {
-  /** Program name. supervisord refuses space, `:` and `/`; non-ASCII is accepted. */
-  name: string;
-  /** Command line, split by supervisord with shlex. A literal `%` must be written `%%`. */
-  command: string;
-  /** Default true (supervisord's default). */
-  autostart?: boolean;
-  /** Default `'unexpected'` (supervisord's default). */
-  autorestart?: boolean | 'unexpected';
-  /** Seconds a process must stay up to count as started. Default 0 here (supervisord: 1) so tests settle fast. */
-  startsecs?: number;
-  /** Default supervisord's (3). */
-  startretries?: number;
-  /** Expected exit codes, e.g. `'0,2'`. */
-  exitcodes?: string;
-  /** Puts the program in `[group:<group>]`; it is then addressed as `group:name`. */
-  group?: string;
-  /** Any other `key=value` lines for the section (written verbatim). */
-  extra?: Record<string, string>;
-}
+/**
+ * One `[program:x]` section (see `SupervisordProgram`). The harness defaults
+ * `startsecs` to 0 (supervisord: 1) so that tests settle fast.
+ */
+export type ProgramSpec = SupervisordProgram;
 
 /** Options of {@link startSupervisord}. */
 export interface SupervisordOptions {
@@ -65,50 +52,17 @@ export interface SupervisordOptions {
 }
 
 /** Result of a supervisorctl invocation. */
-export interface CtlResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type CtlResult = CommandResult;
 
 /** A process struct as the harness decodes it (numbers and strings only). */
-export type HarnessProcess = Record<string, string | number | boolean>;
+export type HarnessProcess = ProcessStruct;
 
-/** A supervisord started by {@link startSupervisord}. */
-export interface RunningSupervisord {
-  /** The temp directory holding config, logs, pid file and socket. */
-  dir: string;
-  configPath: string;
-  /** supervisord's pid (unchanged by {@link RunningSupervisord.restart}: it restarts in place). */
-  pid: number;
-  port?: number;
-  /** `http://127.0.0.1:PORT/RPC2` */
-  url?: string;
-  socketPath?: string;
-  /** `unix:///tmp/.../supervisor.sock` */
-  socketUrl?: string;
-  username?: string;
-  password?: string;
-  /** Runs `supervisorctl -c <config> ...args` (bounded at 15 s). */
-  ctl(...args: string[]): Promise<CtlResult>;
-  /** Raw XML-RPC call through the harness's own client; rejects {@link HarnessFault} on a fault. */
-  call(method: string, params?: unknown[]): Promise<unknown>;
-  /**
-   * Polls `getAllProcessInfo` every 50 ms until `predicate` holds.
-   * @throws Error after `timeoutMs` (default 10000) naming every process and its state.
-   */
-  waitFor(predicate: (procs: HarnessProcess[]) => boolean, timeoutMs?: number): Promise<void>;
-  /**
-   * Restarts the daemon in place (SIGHUP: same pid, every listening socket
-   * and client connection is closed and reopened), then waits until a new
-   * "supervisord started" log line appeared and getState says RUNNING.
-   */
-  restart(): Promise<void>;
-  /** SIGTERM, wait for exit (SIGKILL after 5 s), remove the temp dir. Idempotent. */
-  stop(): Promise<void>;
-  /** The last `bytes` of supervisord's log and console output, for error messages. */
-  logTail(bytes?: number): string;
-}
+/**
+ * A supervisord started by {@link startSupervisord}: the launcher's handle,
+ * whose `call`, `waitFor` and readiness checks go through the harness's raw
+ * client ({@link rawCall}; a fault rejects with {@link HarnessFault}).
+ */
+export type RunningSupervisord = LaunchedSupervisord;
 
 /** An XML-RPC fault as decoded by the harness's own mini decoder. */
 export class HarnessFault extends Error {
@@ -121,59 +75,6 @@ export class HarnessFault extends Error {
     this.faultCode = faultCode;
     this.faultString = faultString;
   }
-}
-
-// ---------------------------------------------------------------------------
-// Finding the binaries
-// ---------------------------------------------------------------------------
-
-function findExecutable(name: string, preferDir?: string): string | null {
-  const dirs = [
-    ...(preferDir === undefined ? [] : [preferDir]),
-    ...(process.env['PATH'] ?? '').split(path.delimiter).filter((d) => d !== ''),
-    '/usr/bin',
-    '/usr/local/bin',
-    '/usr/sbin',
-  ];
-  for (const dir of dirs) {
-    const candidate = path.join(dir, name);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not there: keep looking
-    }
-  }
-  return null;
-}
-
-/**
- * Path of the installed `supervisord`, or null when it is not installed.
- * `SUPERVISORD_BIN` overrides the search: a path to use, or the empty string
- * to behave as if supervisord were not installed (to check the skips).
- */
-export function findSupervisord(): string | null {
-  const forced = process.env['SUPERVISORD_BIN'];
-  if (forced !== undefined) return forced === '' ? null : forced;
-  return findExecutable('supervisord');
-}
-
-function findSupervisorctl(supervisord: string): string {
-  const found = findExecutable('supervisorctl', path.dirname(supervisord));
-  if (found === null) throw new Error(`supervisorctl not found next to ${supervisord} nor on PATH`);
-  return found;
-}
-
-/**
- * Runs `supervisord --version` and returns its output trimmed (e.g. `4.2.5`).
- * @throws Error when supervisord is not installed or fails.
- */
-export async function supervisordVersion(): Promise<string> {
-  const bin = findSupervisord();
-  if (bin === null) throw new Error('supervisord is not installed');
-  const r = await run(bin, ['--version'], 10_000);
-  if (r.code !== 0) throw new Error(`${bin} --version exited ${r.code}: ${r.stderr.trim()}`);
-  return r.stdout.trim();
 }
 
 // ---------------------------------------------------------------------------
@@ -538,371 +439,29 @@ export async function rawCall(
 }
 
 // ---------------------------------------------------------------------------
-// Processes and cleanup
+// Starting supervisord
 // ---------------------------------------------------------------------------
 
-interface Exited {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-function run(bin: string, args: string[], timeoutMs: number): Promise<CtlResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({
-        code: code ?? (signal === null ? -1 : 128 + (os.constants.signals[signal] ?? 0)),
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-      });
-    });
-  });
-}
-
-/** Every supervisord this process started and has not stopped yet. */
-const live = new Map<number, { child: ChildProcess; dir: string }>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // Last resort when a test forgot stop() or the process exits early: the
-  // child is unref()ed so it cannot hold the test process open, and SIGTERM
-  // lets supervisord stop its own programs before it goes.
-  process.on('exit', () => {
-    for (const [pid, { dir }] of live) {
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-      try {
-        fs.rmSync(dir, { recursive: true, force: true });
-      } catch {
-        // best effort
-      }
-    }
-    live.clear();
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** A free TCP port on 127.0.0.1 (there is a race until supervisord binds it: start() retries). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(addr.port));
-    });
-  });
-}
-
-function tailOf(file: string, bytes: number): string {
-  try {
-    const buf = fs.readFileSync(file);
-    return buf.subarray(Math.max(0, buf.length - bytes)).toString('utf8');
-  } catch {
-    return '';
-  }
-}
-
-function checkName(name: string, what: string): void {
-  if (name === '' || /[\s:/[\]]/.test(name)) throw new Error(`${what} ${JSON.stringify(name)} is not usable: no whitespace, ':', '/', '[' or ']'`);
-}
-
-function configText(o: {
-  dir: string;
-  port: number | undefined;
-  socketPath: string | undefined;
-  options: SupervisordOptions;
-}): string {
-  const { dir, port, socketPath, options } = o;
-  const auth: string[] = [];
-  if (options.username !== undefined && options.password !== undefined) auth.push(`username=${options.username}`, `password=${options.password}`);
-  const lines: string[] = [
-    '[supervisord]',
-    'nodaemon=true',
-    `logfile=${path.join(dir, 'supervisord.log')}`,
-    'logfile_maxbytes=0',
-    `pidfile=${path.join(dir, 'supervisord.pid')}`,
-    `childlogdir=${dir}`,
-    'loglevel=info',
-    // Low enough for any container or non-root ulimit (supervisord refuses
-    // to start when it cannot raise RLIMIT_NOFILE/NPROC to these).
-    'minfds=64',
-    'minprocs=16',
-  ];
-  // Running as root without user= makes supervisord log a CRIT line; a
-  // non-root user cannot name root (it would try to drop privileges).
-  if (process.getuid?.() === 0) lines.push('user=root');
-  if (options.identifier !== undefined) lines.push(`identifier=${options.identifier}`);
-  lines.push('');
-  if (port !== undefined) lines.push('[inet_http_server]', `port=127.0.0.1:${port}`, ...auth, '');
-  if (socketPath !== undefined) lines.push('[unix_http_server]', `file=${socketPath}`, 'chmod=0700', ...auth, '');
-  lines.push('[rpcinterface:supervisor]', 'supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface', '');
-  lines.push('[supervisorctl]', `serverurl=${socketPath !== undefined ? `unix://${socketPath}` : `http://127.0.0.1:${port}`}`, ...auth, '');
-  const groups = new Map<string, string[]>();
-  for (const p of options.programs ?? []) {
-    checkName(p.name, 'program name');
-    lines.push(`[program:${p.name}]`, `command=${p.command}`);
-    if (p.autostart !== undefined) lines.push(`autostart=${p.autostart}`);
-    if (p.autorestart !== undefined) lines.push(`autorestart=${p.autorestart}`);
-    lines.push(`startsecs=${p.startsecs ?? 0}`);
-    if (p.startretries !== undefined) lines.push(`startretries=${p.startretries}`);
-    if (p.exitcodes !== undefined) lines.push(`exitcodes=${p.exitcodes}`);
-    // Quick stops keep stop() and restart() fast.
-    lines.push('stopwaitsecs=2');
-    for (const [k, v] of Object.entries(p.extra ?? {})) lines.push(`${k}=${v}`);
-    lines.push('');
-    if (p.group !== undefined) {
-      checkName(p.group, 'group name');
-      const members = groups.get(p.group) ?? [];
-      members.push(p.name);
-      groups.set(p.group, members);
-    }
-  }
-  for (const [g, members] of groups) lines.push(`[group:${g}]`, `programs=${members.join(',')}`, '');
-  if (options.extraConfig !== undefined) lines.push(options.extraConfig, '');
-  return lines.join('\n');
-}
-
-class PortInUse extends Error {}
+/** The launcher's transport: the harness's raw client, on the unix socket when there is one. */
+const harnessCall: SupervisordCall = (endpoint, method, params, timeoutMs) =>
+  rawCall(endpoint.socketPath !== undefined ? { socketPath: endpoint.socketPath } : { port: endpoint.port! }, method, [...params], endpoint, timeoutMs);
 
 /**
- * Starts a private supervisord (`nodaemon=true`, a child process of this
- * one) from a config in a fresh temp dir, and waits until it answers
- * `getState` with RUNNING. Several may run at once (each has its own dir,
- * port and socket).
+ * Starts a private supervisord through the launcher (`nodaemon=true`, a child
+ * process of this one that does not keep it alive, stopped by an 'exit' hook
+ * if a test forgets `stop()`), and waits until it answers RUNNING. Several
+ * may run at once (each has its own dir, port and socket).
  *
- * @throws Error when supervisord is not installed, when both `inet` and
- *   `unix` are false (the harness could not talk to it), or when it is not
- *   RUNNING within `startTimeoutMs` (the message carries the log's tail).
+ * @throws LauncherError when supervisord is not installed, for an invalid
+ *   option or program name, or when it is not RUNNING within
+ *   `startTimeoutMs` (the message carries the log's tail); nothing is left
+ *   behind then.
  */
-export async function startSupervisord(options: SupervisordOptions = {}): Promise<RunningSupervisord> {
-  const bin = findSupervisord();
-  if (bin === null) throw new Error('supervisord is not installed (apt-get install supervisor)');
-  const inet = options.inet ?? true;
-  const unix = options.unix ?? true;
-  if (!inet && !unix) throw new Error('startSupervisord: at least one of inet and unix must be true');
-  if ((options.username === undefined) !== (options.password === undefined)) {
-    throw new Error('startSupervisord: username and password go together');
-  }
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startOnce(bin, options, inet, unix);
-    } catch (e) {
-      // Another test file may have taken the probed port before supervisord bound it.
-      if (!(e instanceof PortInUse) || attempt >= 5) throw e;
-    }
-  }
-}
-
-async function startOnce(bin: string, options: SupervisordOptions, inet: boolean, unix: boolean): Promise<RunningSupervisord> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'supd-'));
-  const port = inet ? await freePort() : undefined;
-  const socketPath = unix ? path.join(dir, 'supervisor.sock') : undefined;
-  const configPath = path.join(dir, 'supervisord.conf');
-  const logPath = path.join(dir, 'supervisord.log');
-  const outPath = path.join(dir, 'supervisord.out');
-  try {
-    fs.writeFileSync(configPath, configText({ dir, port, socketPath, options }));
-  } catch (e) {
-    fs.rmSync(dir, { recursive: true, force: true });
-    throw e;
-  }
-  // Console output goes to a file, not a pipe: no stream to drain or unref.
-  const outFd = fs.openSync(outPath, 'a');
-  let child: ChildProcess;
-  try {
-    child = spawn(bin, ['-n', '-c', configPath], { cwd: dir, stdio: ['ignore', outFd, outFd], detached: false });
-  } finally {
-    fs.closeSync(outFd);
-  }
-  installExitHook();
-  let exited: Exited | null = null;
-  const exitWaiters: Array<() => void> = [];
-  child.on('exit', (code, signal) => {
-    exited = { code, signal };
-    live.delete(child.pid ?? -1);
-    for (const w of exitWaiters.splice(0)) w();
+export function startSupervisord(options: SupervisordOptions = {}): Promise<RunningSupervisord> {
+  return launch({
+    ...options,
+    inet: options.inet ?? true,
+    programs: (options.programs ?? []).map((p) => ({ startsecs: 0, ...p })),
+    call: harnessCall,
   });
-  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-  let spawnFailed: Error | null = null;
-  void spawnError.then((e) => {
-    spawnFailed = e;
-  });
-  // The child must not keep the test process alive if a test forgets stop():
-  // the exit hook kills it.
-  child.unref();
-  if (child.pid !== undefined) live.set(child.pid, { child, dir });
-
-  const target: RawTarget = socketPath !== undefined ? { socketPath } : { host: '127.0.0.1', port: port! };
-  const auth: { username?: string; password?: string } = {};
-  if (options.username !== undefined) auth.username = options.username;
-  if (options.password !== undefined) auth.password = options.password;
-
-  const logTail = (bytes = 2000): string => `${tailOf(logPath, bytes)}${tailOf(outPath, bytes) === '' ? '' : `\n--- console ---\n${tailOf(outPath, bytes)}`}`;
-
-  const waitExit = (ms: number): Promise<boolean> =>
-    exited !== null
-      ? Promise.resolve(true)
-      : new Promise((resolve) => {
-          const t = setTimeout(() => resolve(false), ms);
-          exitWaiters.push(() => {
-            clearTimeout(t);
-            resolve(true);
-          });
-        });
-
-  const poke = async (): Promise<void> => {
-    try {
-      await rawCall(target, 'supervisor.getState', [], auth, 500);
-    } catch {
-      // SHUTDOWN_STATE fault, refused or reset while restarting: all fine
-    }
-  };
-
-  let stopped = false;
-  let stopping: Promise<void> | null = null;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      stopped = true;
-      if (exited === null && child.pid !== undefined) {
-        // Remember the programs' pids: if supervisord must be SIGKILLed it
-        // cannot stop them itself (each runs in its own process group).
-        let pids: number[] = [];
-        try {
-          const procs = (await rawCall(target, 'supervisor.getAllProcessInfo', [], auth, 1000)) as HarnessProcess[];
-          pids = procs.map((p) => Number(p['pid'])).filter((p) => p > 0);
-        } catch {
-          // not answering: nothing to remember
-        }
-        try {
-          child.kill('SIGTERM');
-        } catch {
-          // gone meanwhile
-        }
-        // supervisord stops one group per turn of its event loop, and a
-        // turn with no I/O waits 1 s: with 6 groups a plain SIGTERM took
-        // 4 s here. Each connection wakes the loop, so keep poking it.
-        const deadline = Date.now() + 5000;
-        while (!(await waitExit(25)) && Date.now() < deadline) await poke();
-        if (exited === null) {
-          child.kill('SIGKILL');
-          for (const p of pids) {
-            try {
-              process.kill(p, 'SIGKILL');
-            } catch {
-              // gone
-            }
-          }
-          await waitExit(2000);
-        }
-      }
-      live.delete(child.pid ?? -1);
-      fs.rmSync(dir, { recursive: true, force: true });
-    })();
-    return stopping;
-  };
-
-  const getState = async (): Promise<string | null> => {
-    try {
-      const s = (await rawCall(target, 'supervisor.getState', [], auth, 1000)) as { statename?: unknown };
-      return typeof s.statename === 'string' ? s.statename : null;
-    } catch {
-      return null;
-    }
-  };
-
-  const waitRunning = async (timeoutMs: number, what: string): Promise<void> => {
-    const deadline = Date.now() + timeoutMs;
-    let last: string | null = null;
-    while (Date.now() < deadline) {
-      if (spawnFailed !== null) throw new Error(`cannot run ${bin}: ${(spawnFailed as Error).message}`);
-      if (exited !== null) {
-        const tail = logTail();
-        if (/already listening|Address already in use/i.test(tail)) throw new PortInUse(tail);
-        const ex = exited as Exited;
-        throw new Error(`supervisord exited (code ${ex.code}, signal ${ex.signal}) ${what} (config ${configPath}); log tail:\n${tail}`);
-      }
-      last = await getState();
-      if (last === 'RUNNING') return;
-      await sleep(50);
-    }
-    throw new Error(`supervisord (${configPath}) not RUNNING ${timeoutMs} ms ${what} (last state: ${last ?? 'no answer'}); log tail:\n${logTail()}`);
-  };
-
-  try {
-    await waitRunning(options.startTimeoutMs ?? 15_000, 'after start');
-  } catch (e) {
-    await stop();
-    throw e;
-  }
-
-  const ctlBin = findSupervisorctl(bin);
-  const result: RunningSupervisord = {
-    dir,
-    configPath,
-    pid: child.pid!,
-    ctl: (...args: string[]) => run(ctlBin, ['-c', configPath, ...args], 15_000),
-    call: (method: string, params: unknown[] = []) => rawCall(target, method, params, auth),
-    waitFor: async (predicate, timeoutMs = 10_000) => {
-      const deadline = Date.now() + timeoutMs;
-      let procs: HarnessProcess[] = [];
-      let lastError: unknown = null;
-      while (Date.now() < deadline) {
-        if (stopped) throw new Error('waitFor: supervisord was stopped');
-        try {
-          procs = (await rawCall(target, 'supervisor.getAllProcessInfo', [], auth, 2000)) as HarnessProcess[];
-          lastError = null;
-          if (predicate(procs)) return;
-        } catch (e) {
-          lastError = e;
-        }
-        await sleep(50);
-      }
-      const summary = procs.map((p) => `${String(p['group'])}:${String(p['name'])}=${String(p['statename'])}`).join(', ');
-      throw new Error(`waitFor: condition not met within ${timeoutMs} ms; processes: ${summary || '(none)'}${lastError === null ? '' : `; last error: ${(lastError as Error).message}`}`);
-    },
-    restart: async () => {
-      if (stopped || exited !== null) throw new Error('restart: supervisord is not running');
-      const count = (): number => (tailOf(logPath, Number.MAX_SAFE_INTEGER).match(/supervisord started with pid/g) ?? []).length;
-      const before = count();
-      process.kill(child.pid!, 'SIGHUP');
-      const deadline = Date.now() + 15_000;
-      while (count() <= before) {
-        if (Date.now() > deadline || exited !== null) throw new Error(`restart: supervisord did not restart; log tail:\n${logTail()}`);
-        // Wakes the event loop so the stop phase does not take 1 s per group (see stop()).
-        await poke();
-        await sleep(25);
-      }
-      await waitRunning(Math.max(1000, deadline - Date.now()), 'after restart');
-    },
-    stop,
-    logTail,
-  };
-  if (port !== undefined) {
-    result.port = port;
-    result.url = `http://127.0.0.1:${port}/RPC2`;
-  }
-  if (socketPath !== undefined) {
-    result.socketPath = socketPath;
-    result.socketUrl = `unix://${socketPath}`;
-  }
-  if (options.username !== undefined) result.username = options.username;
-  if (options.password !== undefined) result.password = options.password;
-  return result;
 }

@@ -1,7 +1,8 @@
 /**
- * Tests of the real-supervisord harness (test/helpers/supervisord.ts): its
- * pure helpers always run; the parts that start supervisord skip, with the
- * reason printed, only when supervisord is not installed.
+ * Tests of the real-supervisord harness (test/helpers/supervisord.ts, over
+ * the launcher of lib/launcher/): its pure helpers always run; the parts
+ * that start supervisord skip, with the reason printed, only when
+ * supervisord is not installed.
  */
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -194,11 +195,14 @@ describe('harness pure helpers', () => {
     try {
       process.env['SUPERVISORD_BIN'] = '';
       assert.equal(findSupervisord(), null);
-      await assert.rejects(supervisordVersion(), { message: 'supervisord is not installed' });
-      await assert.rejects(startSupervisord(), { message: 'supervisord is not installed (apt-get install supervisor)' });
+      await assert.rejects(supervisordVersion(), { code: 'ERR_LAUNCHER_NOT_INSTALLED', message: 'supervisord is not installed (apt-get install supervisor)' });
+      await assert.rejects(startSupervisord(), { code: 'ERR_LAUNCHER_NOT_INSTALLED', message: 'supervisord is not installed (apt-get install supervisor)' });
       process.env['SUPERVISORD_BIN'] = '/nonexistent/supervisord';
       assert.equal(findSupervisord(), '/nonexistent/supervisord');
-      await assert.rejects(startSupervisord(), { message: 'cannot run /nonexistent/supervisord: spawn /nonexistent/supervisord ENOENT' });
+      await assert.rejects(startSupervisord(), {
+        code: 'ERR_LAUNCHER_EXITED',
+        message: /^supervisord \(\/nonexistent\/supervisord -c \S+\/supervisord\.conf\) could not be run: spawn \/nonexistent\/supervisord ENOENT; its log ends with:\n\(empty\)$/,
+      });
     } finally {
       if (saved === undefined) delete process.env['SUPERVISORD_BIN'];
       else process.env['SUPERVISORD_BIN'] = saved;
@@ -229,9 +233,9 @@ describe('harness against a real supervisord', { skip: SKIP }, () => {
   });
 
   test('option errors are reported before anything starts', async () => {
-    await assert.rejects(startSupervisord({ inet: false, unix: false }), { message: 'startSupervisord: at least one of inet and unix must be true' });
-    await assert.rejects(startSupervisord({ username: 'u' }), { message: 'startSupervisord: username and password go together' });
-    await assert.rejects(startSupervisord({ programs: [{ name: 'a b', command: '/bin/true' }] }), { message: 'program name "a b" is not usable: no whitespace, \':\', \'/\', \'[\' or \']\'' });
+    await assert.rejects(startSupervisord({ inet: false, unix: false }), { message: 'options.unix and options.inet are both false: supervisord would serve no XML-RPC' });
+    await assert.rejects(startSupervisord({ username: 'u' }), { message: 'username and password go together' });
+    await assert.rejects(startSupervisord({ programs: [{ name: 'a b', command: '/bin/true' }] }), { message: 'program name "a b" is not usable: no whitespace, \':\', \'/\', \',\', \'[\' or \']\'' });
     await assert.rejects(startSupervisord({ programs: [{ name: 'a', command: '/bin/true', group: 'g:h' }] }), /group name "g:h" is not usable/);
   });
 
@@ -272,7 +276,7 @@ describe('harness against a real supervisord', { skip: SKIP }, () => {
     const s = await start({ programs: [{ name: 'only', command: '/bin/sleep 100000' }], inet: false });
     assert.equal(s.url, undefined);
     assert.equal(s.port, undefined);
-    await assert.rejects(s.waitFor(() => false, 200), /^Error: waitFor: condition not met within 200 ms; processes: only:only=RUNNING$/);
+    await assert.rejects(s.waitFor(() => false, 200), /^LauncherError: waitFor: condition not met within 200 ms; processes: only:only=RUNNING$/);
   });
 
   test('auth: ctl uses the credentials, a raw call without them gets 401', async () => {
@@ -316,7 +320,7 @@ describe('harness against a real supervisord', { skip: SKIP }, () => {
     let configPath = '';
     await assert.rejects(startSupervisord({ extraConfig: '[program:nocommand]\nautostart=true' }), (e: unknown) => {
       assert.ok(e instanceof Error);
-      const m = /^supervisord exited \(code 2, signal null\) after start \(config (\S+)\); log tail:\n/.exec(e.message);
+      const m = /^supervisord \(\S+ -c (\S+)\) exited before answering \(exit code 2\); its log ends with:\n/.exec(e.message);
       assert.ok(m !== null, e.message);
       configPath = m[1]!;
       assert.match(e.message, /program section program:nocommand does not specify a command/);
@@ -336,7 +340,7 @@ describe('harness against a real supervisord', { skip: SKIP }, () => {
     assert.equal(info['exitstatus'], 3);
     assert.equal(info['spawnerr'], '');
     assert.match(fs.readFileSync(s.configPath, 'utf8'), /^priority=5$/m);
-    await assert.rejects(startSupervisord({ startTimeoutMs: 1 }), /^Error: supervisord \(\S+\) not RUNNING 1 ms after start \(last state: no answer\); log tail:/);
+    await assert.rejects(startSupervisord({ startTimeoutMs: 1 }), /^LauncherError: supervisord \(\S+ -c \S+\) did not answer RUNNING on \S+ within 1 ms \(last: .*\); its log ends with:/);
   });
 
   test('a process that never calls stop() still exits, and its supervisord goes with it', async () => {

@@ -1,17 +1,18 @@
 /**
- * The demo (`npm start`): settings, the pieces it is made of (launcher
- * config, recorded seed, emulator script, round table), then whole runs in
+ * The demo (`npm start`): settings, the pieces it is made of (recorded
+ * seed, emulator script, round table), then whole runs in
  * process and as a child process, against a real supervisord (skipped with a
  * reason when it is not installed) and the emulator, ending normally, on an
  * abort, SIGINT, SIGTERM, process.exit() and launch failures. After every
  * run: no demo dir is left in the (private) tmp dir, supervisord's pid is
- * gone, and no process carries the demo's marker environment variable
- * (read from /proc: these tests need Linux, as CI has).
+ * gone, and no process carries the launcher's marker environment variable
+ * with the demo's dir (read from /proc: these tests need Linux, as CI has).
+ * The launcher itself is tested in launcher.test.ts.
  */
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -20,14 +21,15 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import {
   DEMO_DIR_PREFIX,
-  DEMO_PROGRAMS,
+  DemoError,
   EmulatedScript,
   loadRecorded,
   RoundTable,
   runDemo,
 } from '../../lib/demo/demo.js';
-import { DEMO_MARKER_ENV, DemoError, findSupervisord, launchSupervisord, supervisordConfig } from '../../lib/launcher/supervisord.js';
+import { findSupervisord } from '../../lib/launcher/find-supervisord.js';
 import type { CheckResult, ServiceCheckStatus } from '../../lib/types.js';
+import { alive, markedPids, script, waitUntil } from '../helpers/launched-processes.js';
 
 const DEMO_JS = fileURLToPath(new URL('../../lib/demo/demo.js', import.meta.url));
 const SUPERVISORD = findSupervisord();
@@ -53,40 +55,6 @@ class Capture extends Writable {
     this.text += chunk.toString('utf8');
     this.#onWrite?.(this.text);
     callback();
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitUntil(what: string, predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-/** Pids of the processes whose environment carries this demo dir's marker (Linux: /proc). */
-function markedPids(dir: string): number[] {
-  const needle = Buffer.from(`${DEMO_MARKER_ENV}=${dir}\0`);
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/environ`).includes(needle)) pids.push(Number(entry));
-    } catch {
-      // Gone meanwhile, or not ours to read.
-    }
-  }
-  return pids;
-}
-
-/** True while `pid` runs; a zombie (exited, waiting for init to reap it once its parent is gone) is not running. */
-function alive(pid: number): boolean {
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'latin1'));
-  } catch {
-    return false;
   }
 }
 
@@ -132,14 +100,6 @@ async function inPrivateTmp(fn: (tmp: string, before: string[]) => Promise<void>
   }
 }
 
-/** An executable shell script in `dir`. */
-function script(dir: string, name: string, body: string): string {
-  const file = join(dir, name);
-  writeFileSync(file, `#!/bin/sh\n${body}\n`);
-  chmodSync(file, 0o755);
-  return file;
-}
-
 // ---------------------------------------------------------------------------
 // Settings
 // ---------------------------------------------------------------------------
@@ -153,6 +113,11 @@ describe('runDemo settings', () => {
     { name: 'rounds from env 0', options: {}, env: { SUPERVISORD_CHECK_DEMO_ROUNDS: '0' }, message: 'rounds must be an integer from 1 to 1000, got 0' },
     { name: 'interval from env 1e3', options: {}, env: { SUPERVISORD_CHECK_DEMO_INTERVAL_MS: '1e3' }, message: 'SUPERVISORD_CHECK_DEMO_INTERVAL_MS must be a whole number, got "1e3"' },
   ];
+  it('has a stable error class for them', () => {
+    const error = new DemoError('x');
+    assert.deepEqual([error.name, error.code, error.message], ['DemoError', 'ERR_DEMO_SETTING', 'x']);
+  });
+
   for (const c of cases) {
     it(`exits 2 on ${c.name}`, async () => {
       await inPrivateTmp(async (tmp, before) => {
@@ -171,58 +136,6 @@ describe('runDemo settings', () => {
 // ---------------------------------------------------------------------------
 // Pieces
 // ---------------------------------------------------------------------------
-
-describe('findSupervisord', () => {
-  it('follows SUPERVISORD_BIN, PATH, then the well-known paths', () => {
-    const dir = mkdtempSync(join(REAL_TMP, 'sc-demo-find-'));
-    try {
-      const fake = script(dir, 'supervisord', 'exit 0');
-      const notExecutable = join(dir, 'plain');
-      writeFileSync(join(notExecutable), '');
-      const wellKnown = ['/usr/bin/supervisord', '/usr/local/bin/supervisord'].find((p) => existsSync(p)) ?? null;
-      const cases: Array<[string, NodeJS.ProcessEnv, string | null]> = [
-        ['forced path', { SUPERVISORD_BIN: '/opt/x/supervisord', PATH: dir }, '/opt/x/supervisord'],
-        ['forced absent', { SUPERVISORD_BIN: '', PATH: dir }, null],
-        ['on PATH first', { PATH: `::/nonexistent:${dir}` }, fake],
-        ['PATH without it', { PATH: '/nonexistent' }, wellKnown],
-        ['no PATH', {}, wellKnown],
-      ];
-      for (const [name, env, expected] of cases) assert.equal(findSupervisord(env), expected, name);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
-
-describe('supervisordConfig', () => {
-  it('writes a private foreground config with every program', () => {
-    const text = supervisordConfig({ dir: '/tmp/a%b', programs: DEMO_PROGRAMS, asRoot: false });
-    const lines = text.split('\n');
-    for (const line of ['nodaemon=true', 'file=/tmp/a%%b/supervisor.sock', 'chmod=0700', 'minfds=64', 'logfile=/tmp/a%%b/supervisord.log', 'serverurl=unix:///tmp/a%%b/supervisor.sock', '[group:web]', 'programs=front,back']) {
-      assert.ok(lines.includes(line), `missing ${JSON.stringify(line)} in:\n${text}`);
-    }
-    assert.equal(lines.includes('user=root'), false);
-    assert.equal(lines.filter((l) => l.startsWith('[program:')).length, DEMO_PROGRAMS.length);
-    assert.equal(lines.filter((l) => l === 'stopasgroup=true').length, DEMO_PROGRAMS.length);
-    for (const line of ['startretries=1', 'autostart=false', 'autorestart=true', 'autorestart=false', 'startsecs=0']) assert.ok(lines.includes(line), line);
-    assert.ok(supervisordConfig({ dir: '/tmp/x', programs: [], asRoot: true }).split('\n').includes('user=root'));
-  });
-
-  const bad: Array<[string, { name: string; group?: string }, string]> = [
-    ['empty name', { name: '' }, 'program name "" cannot be used in a supervisord config'],
-    ['colon', { name: 'a:b' }, 'program name "a:b" cannot be used in a supervisord config'],
-    ['space', { name: 'a b' }, 'program name "a b" cannot be used in a supervisord config'],
-    ['bracket in group', { name: 'a', group: 'w]' }, 'group name "w]" cannot be used in a supervisord config'],
-  ];
-  for (const [what, program, message] of bad) {
-    it(`refuses a ${what}`, () => {
-      assert.throws(
-        () => supervisordConfig({ dir: '/tmp/x', programs: [{ ...program, command: '/bin/true' }], asRoot: false }),
-        (error: unknown) => error instanceof DemoError && error.code === 'ERR_DEMO_SETTING' && error.name === 'DemoError' && error.message === message,
-      );
-    });
-  }
-});
 
 describe('emulator seed and script', () => {
   it('decodes the recorded answers', () => {
@@ -543,43 +456,6 @@ describe('runDemo when supervisord cannot be started', () => {
       rmSync(bin, { recursive: true, force: true });
     }
   });
-
-  it('times out on a supervisord that never answers, and SIGKILLs one that ignores SIGTERM', async () => {
-    const dir = mkdtempSync(join(REAL_TMP, 'sc-demo-launch-'));
-    try {
-      const deaf = script(dir, 'supervisord-deaf', "trap '' TERM\nexec sleep 30");
-      const launched = launchSupervisord({ supervisordPath: deaf, dir, programs: [], stopGraceMs: 200 });
-      await assert.rejects(launched.ready({ timeoutMs: 300 }), (error: unknown) => {
-        assert.ok(error instanceof DemoError);
-        assert.equal(error.code, 'ERR_DEMO_SUPERVISORD_TIMEOUT');
-        assert.match(error.message, /^supervisord \(\S+supervisord-deaf -c \S+\) did not answer RUNNING on \S+supervisor\.sock within 300 ms \(last: .+\); its log ends with:\n\(empty\)$/);
-        return true;
-      });
-      assert.ok(alive(launched.pid));
-      const started = Date.now();
-      await launched.stop();
-      await launched.stop(); // idempotent
-      assert.equal(alive(launched.pid), false);
-      assert.ok(Date.now() - started < 3000);
-      assert.deepEqual(markedPids(dir), []);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
-  it('rejects ready() with the abort reason', async () => {
-    const dir = mkdtempSync(join(REAL_TMP, 'sc-demo-launch-'));
-    try {
-      const launched = launchSupervisord({ supervisordPath: script(dir, 'supervisord-slow', 'exec sleep 30'), dir, programs: [] });
-      const reason = new Error('stop now');
-      await assert.rejects(launched.ready({ signal: AbortSignal.timeout(100) }), { name: 'TimeoutError' });
-      await assert.rejects(launched.ready({ signal: AbortSignal.abort(reason) }), reason);
-      await launched.stop();
-      assert.equal(alive(launched.pid), false);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
 });
 
 // ---------------------------------------------------------------------------
@@ -693,26 +569,29 @@ describe('node dist/lib/demo/demo.js', { concurrency: true }, () => {
     assert.equal(run.stdout, 'imported\n');
   });
 
-  it('stops supervisord and removes the dir when the process exits mid-demo', async (t) => {
-    if (SUPERVISORD === null) return t.skip(NOT_INSTALLED);
-    await withChildTmp(async (tmp) => {
-      // process.exit() skips every pending await: only the 'exit' hook runs.
-      const program = `
-        import { Writable } from 'node:stream';
-        import { runDemo } from ${JSON.stringify(pathToFileURL(DEMO_JS).href)};
-        const stdout = new Writable({ write(chunk, encoding, callback) {
-          process.stdout.write(chunk);
-          if (String(chunk).startsWith('\\nRound 1/')) process.exit(5);
-          callback();
-        } });
-        await runDemo({ stdout, intervalMs: 60000 });`;
-      const run = await runChild(['--input-type=module', '-e', program], { TMPDIR: tmp });
-      assert.equal(run.code, 5, run.stderr);
-      const dir = demoDir(run.stdout);
-      assert.equal(existsSync(dir), false);
-      assert.deepEqual(readdirSync(tmp), []);
-      // supervisord got SIGTERM and stops its programs by itself, after we are gone.
-      await waitUntil('supervisord and its programs to stop', () => !alive(supervisordPid(run.stdout)) && markedPids(dir).length === 0);
+  for (const { kind, env, real } of kinds) {
+    it(`stops the ${kind} and removes the dir when the process exits mid-demo`, async (t) => {
+      if (real && SUPERVISORD === null) return t.skip(NOT_INSTALLED);
+      await withChildTmp(async (tmp) => {
+        // process.exit() skips every pending await: only the 'exit' hooks run.
+        const program = `
+          import { Writable } from 'node:stream';
+          import { runDemo } from ${JSON.stringify(pathToFileURL(DEMO_JS).href)};
+          const stdout = new Writable({ write(chunk, encoding, callback) {
+            process.stdout.write(chunk);
+            if (String(chunk).startsWith('\\nRound 1/')) process.exit(5);
+            callback();
+          } });
+          await runDemo({ stdout, intervalMs: 60000 });`;
+        const run = await runChild(['--input-type=module', '-e', program], { ...env, TMPDIR: tmp });
+        assert.equal(run.code, 5, run.stderr);
+        const dir = demoDir(run.stdout);
+        assert.equal(existsSync(dir), false);
+        assert.deepEqual(readdirSync(tmp), []);
+        if (!real) return;
+        // supervisord got SIGTERM and stops its programs by itself, after we are gone.
+        await waitUntil('supervisord and its programs to stop', () => !alive(supervisordPid(run.stdout)) && markedPids(dir).length === 0);
+      });
     });
-  });
+  }
 });
