@@ -15,5 +15,5 @@ export { formatText, humanizeDuration } from './text.js';
 export type { TextOptions } from './text.js';
 export { CounterTotals, formatPrometheus, PROMETHEUS_CONTENT_TYPE, prometheusMetricName } from './prometheus.js';
 export type { CounterTotalsOptions, PrometheusOptions } from './prometheus.js';
-export { DOGSTATSD_MAX_PAYLOAD, formatDogStatsD, packDatagrams, TRUNCATION_MARK } from './dogstatsd.js';
+export { DOGSTATSD_MAX_PAYLOAD, formatDogStatsD, packDatagrams } from './dogstatsd.js';
 export type { DogStatsDOptions } from './dogstatsd.js';

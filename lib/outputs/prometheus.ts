@@ -20,7 +20,8 @@
  *   bounded; the message changes every run);
  * - per server, `supervisord_up` is 1 when the run had no error and
  *   `supervisord.can_connect` (when present) is OK, else 0; and
- *   `supervisord_version_info{version="4.2.5"} 1` once the version is known;
+ *   `supervisord_version_info{version="4.2.5"} 1` once the version is known
+ *   (cut to {@link MAX_VERSION_LABEL} characters);
  * - a tag `key:value` is the label `key="value"` (split at the first colon);
  *   a tag without a colon is the label `tag="value"`. Label names are
  *   sanitised to `[a-zA-Z_][a-zA-Z0-9_]*` and kept out of the reserved `__`
@@ -198,7 +199,7 @@ export function formatPrometheus(runs: readonly ServerRun[], options: Prometheus
   for (const run of runs) {
     const version = run.result.metadata.version;
     if (version !== undefined) {
-      add(family('supervisord_version_info', 'gauge', VERSION_HELP), renderLabels(run.tags, ['version', version.raw]), 1);
+      add(family('supervisord_version_info', 'gauge', VERSION_HELP), renderLabels(run.tags, ['version', versionLabel(version.raw)]), 1);
     }
   }
   for (const run of runs) {
@@ -234,6 +235,21 @@ export function formatPrometheus(runs: readonly ServerRun[], options: Prometheus
     for (const sample of f.samples) out += `${sample}\n`;
   }
   return out;
+}
+
+/** Longest `version` label value, in code points: a server may send any string as its version. */
+export const MAX_VERSION_LABEL = 64;
+
+/**
+ * The version as a label value: unchanged up to {@link MAX_VERSION_LABEL}
+ * code points; longer, its beginning followed by `...` (a whole 300 KB
+ * version string would be a 300 KB label on every scrape).
+ */
+function versionLabel(raw: string): string {
+  if (raw.length <= MAX_VERSION_LABEL) return raw;
+  // More than twice as many UTF-16 units as the limit is more code points than the limit.
+  if (raw.length <= 2 * MAX_VERSION_LABEL && Array.from(raw).length <= MAX_VERSION_LABEL) return raw;
+  return `${Array.from(raw.slice(0, 2 * MAX_VERSION_LABEL)).slice(0, MAX_VERSION_LABEL - 3).join('')}...`;
 }
 
 /** 1 when the run had no error and can_connect, if submitted, is OK. */

@@ -1,13 +1,14 @@
 /**
- * CounterTotals under churn: series of processes that are gone are dropped
- * after the grace period, and never more than `maxSeries` are held, however
- * many distinct process names a server invents.
+ * What a server can make the exposition hold: CounterTotals under churn
+ * (series of processes that are gone are dropped after the grace period,
+ * never more than `maxSeries` are held, however many distinct process names
+ * a server invents), and the version label's length.
  */
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { CounterTotals, formatPrometheus } from '../../lib/outputs/prometheus.js';
+import { CounterTotals, formatPrometheus, MAX_VERSION_LABEL } from '../../lib/outputs/prometheus.js';
 import type { ServerRun } from '../../lib/types.js';
 
 /** One run with a `supervisord.process.restarts` count (delta 1) per name. */
@@ -75,5 +76,27 @@ describe('CounterTotals', () => {
     assert.throws(() => new CounterTotals({ graceMs: Number.NaN }), RangeError);
     assert.throws(() => new CounterTotals({ maxSeries: 0 }), RangeError);
     assert.throws(() => new CounterTotals({ maxSeries: 1.5 }), RangeError);
+  });
+});
+
+describe('the version label', () => {
+  const versionRun = (raw: string): ServerRun => ({
+    ...run([]),
+    result: { ...run([]).result, metadata: { version: { raw, major: '4', minor: '2', scheme: 'supervisord' } } },
+  });
+  const label = (text: string): string => /^supervisord_version_info\{.*version="([^"]*)"\} 1$/m.exec(text)![1]!;
+
+  it('a 300 KB version string becomes a label of 64 characters', () => {
+    const text = formatPrometheus([versionRun(`4.2.5${'b'.repeat(300_000)}`)]);
+    assert.equal(label(text), `4.2.5${'b'.repeat(MAX_VERSION_LABEL - 8)}...`);
+    assert.equal(MAX_VERSION_LABEL, 64);
+    assert.ok(text.length < 2000);
+  });
+
+  it('up to 64 characters (code points) it is unchanged', () => {
+    assert.equal(label(formatPrometheus([versionRun('4.2.5')])), '4.2.5');
+    const emoji = '\u{1F600}'.repeat(MAX_VERSION_LABEL);
+    assert.equal(label(formatPrometheus([versionRun(emoji)])), emoji);
+    assert.equal(label(formatPrometheus([versionRun(`${emoji}x`)])), `${'\u{1F600}'.repeat(MAX_VERSION_LABEL - 3)}...`);
   });
 });
