@@ -14,9 +14,10 @@ import { ConnectError, ConnectionClosedError, TimeoutError } from '../protocol/e
 import { CredentialRedactor } from '../protocol/redact.js';
 import { XmlRpcClient } from '../protocol/xmlrpc-client.js';
 import { Collector } from './collect.js';
+import { NameFilter } from './name-filter.js';
 import { resolveConfig } from './config.js';
 import type { Credentials, ResolvedConfig, TlsMaterial } from './config.js';
-import { buildRun } from './submissions.js';
+import { buildRun, processNames } from './submissions.js';
 import type { Collected, ProcessHistory } from './submissions.js';
 import type { CheckClient, CheckResult, CollectClient, ServiceCheckStatus } from './types.js';
 
@@ -75,6 +76,8 @@ export class SupervisordCheck {
   readonly #log: CheckOptions['log'];
   readonly #injected: CheckClient | undefined;
   readonly #collector: Collector;
+  /** Judges server-supplied names against proc_regex / proc_regex_exclude within the run's deadline. */
+  readonly #names: NameFilter;
   #history: ProcessHistory | undefined;
   #client: CheckClient | undefined;
   #configWarningsPending = true;
@@ -98,6 +101,7 @@ export class SupervisordCheck {
     this.configWarnings = Object.freeze([...warnings]);
     this.#log = options.log;
     this.#injected = options.client;
+    this.#names = new NameFilter([...config.procRegex, ...config.procRegexExclude]);
     this.#collector = new Collector(config, {
       ...(options.clock === undefined ? {} : { clock: options.clock }),
       debug: (message) => this.#debug(message),
@@ -128,14 +132,16 @@ export class SupervisordCheck {
   async close(): Promise<void> {
     const client = this.#client ?? this.#injected;
     this.#client = undefined;
-    await client?.close();
+    await Promise.all([client?.close(), this.#names.close()]);
   }
 
   async #runOnce(): Promise<CheckResult> {
     let result: CheckResult;
     try {
+      const started = performance.now();
       const collected = await this.#collectWithin();
-      const output = buildRun(this.config, collected, this.#history);
+      const unjudged = await this.#names.judge(processNames(collected), started + this.config.timeoutMs);
+      const output = buildRun(this.config, collected, this.#history, unjudged);
       result = output.result;
       if (output.history !== undefined) this.#history = output.history;
       const detail = this.#failureDetail(collected);

@@ -23,16 +23,10 @@ import type { Address } from '../protocol/address.js';
 import type { HttpTlsOptions } from '../protocol/http-client.js';
 import { ConfigError } from './errors.js';
 import { pythonRepr, pythonStr } from './python/repr.js';
-import { compilePythonRegex } from './python/regex.js';
+import { CompiledPattern } from './name-filter.js';
 import type { MappedStatus } from './types.js';
 
-/** A `proc_regex` / `proc_regex_exclude` entry: the pattern as configured and its translation. */
-export interface CompiledPattern {
-  /** The Python pattern, as configured. */
-  readonly pattern: string;
-  /** The JavaScript equivalent, for `regexp.test(name)` (Python `re.search` semantics). */
-  readonly regexp: RegExp;
-}
+export type { CompiledPattern } from './name-filter.js';
 
 /**
  * A validated instance with every default applied. It holds no password:
@@ -319,8 +313,8 @@ export function resolveConfig(instance: unknown): ConfigResolution {
 
   const statusMapping = resolveStatusMapping(has('status_mapping_override') ? get('status_mapping_override') : {}, warnings);
 
-  const procRegex = procRegexRaw.map((p) => ({ pattern: p, regexp: compilePythonRegex(p, 'proc_regex') }));
-  const procRegexExclude = procRegexExcludeRaw.map((p) => ({ pattern: p, regexp: compilePythonRegex(p, 'proc_regex_exclude') }));
+  const procRegex = procRegexRaw.map((p) => new CompiledPattern(p, 'proc_regex'));
+  const procRegexExclude = procRegexExcludeRaw.map((p) => new CompiledPattern(p, 'proc_regex_exclude'));
 
   const tags = stringList(get('tags') ?? [], 'tags', `'tags' should be a list of strings`);
 
@@ -408,9 +402,9 @@ export function resolveConfig(instance: unknown): ConfigResolution {
     username,
     authenticated: credentials !== undefined,
     procNames: Object.freeze(procNames),
-    procRegex: Object.freeze(procRegex.map((p) => Object.freeze(p))),
+    procRegex: Object.freeze(procRegex),
     procNamesExclude: Object.freeze(procNamesExclude),
-    procRegexExclude: Object.freeze(procRegexExclude.map((p) => Object.freeze(p))),
+    procRegexExclude: Object.freeze(procRegexExclude),
     statusMapping,
     tags: Object.freeze(tags),
     instanceTags: Object.freeze([...tags, `supervisord_server:${name}`]),

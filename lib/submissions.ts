@@ -186,10 +186,25 @@ export function selectProcesses(processes: readonly ProcessInfo[], config: Resol
   const noIncludeList = config.procNames.length === 0 && config.procRegex.length === 0;
   return processes.filter((p) => {
     const included =
-      noIncludeList || config.procRegex.some((r) => r.regexp.test(p.name)) || config.procNames.includes(p.name);
+      noIncludeList || config.procRegex.some((r) => r.test(p.name)) || config.procNames.includes(p.name);
     if (!included) return false;
-    return !(config.procRegexExclude.some((r) => r.regexp.test(p.name)) || config.procNamesExclude.includes(p.name));
+    return !(config.procRegexExclude.some((r) => r.test(p.name)) || config.procNamesExclude.includes(p.name));
   });
+}
+
+/**
+ * The `name` of every process in a process list that arrived (whatever the
+ * rest of each struct holds), for judging them before {@link buildRun}.
+ */
+export function processNames(collected: Collected): string[] {
+  const outcome = collected.processInfo;
+  if (!outcome.ok || !Array.isArray(outcome.value)) return [];
+  const names: string[] = [];
+  for (const p of outcome.value) {
+    const name: unknown = typeof p === 'object' && p !== null && !Array.isArray(p) ? (p as Record<string, unknown>)['name'] : undefined;
+    if (typeof name === 'string') names.push(name);
+  }
+  return names;
 }
 
 /** Section 3: the mapped status of a statename; one the mapping does not know is `unknown`. */
@@ -473,8 +488,12 @@ export function buildResult(config: ResolvedConfig, collected: Collected, previo
  * answered, so `supervisord.can_connect` is OK, `supervisord.server.state` is
  * CRITICAL with the fault string as message, and there is no process data,
  * version or error.
+ *
+ * `unjudged`: why the process names could not all be matched against the
+ * patterns in time (`NameFilter.judge`); the run then reports that error
+ * after can_connect OK, and no process.
  */
-export function buildRun(config: ResolvedConfig, collected: Collected, previous?: ProcessHistory): RunOutput {
+export function buildRun(config: ResolvedConfig, collected: Collected, previous?: ProcessHistory, unjudged?: string): RunOutput {
   const result: CheckResult = { metrics: [], serviceChecks: [], metadata: {}, warnings: [], errors: [] };
   const { processInfo } = collected;
   if (!processInfo.ok) {
@@ -495,6 +514,11 @@ export function buildRun(config: ResolvedConfig, collected: Collected, previous?
   const decoded = decodeProcessList(processInfo.value);
   if (!decoded.ok) {
     result.errors.push(`An error occurred while reading process information: ${decoded.reason}`);
+    return { result, history: undefined };
+  }
+  if (unjudged !== undefined) {
+    // Which processes are monitored is unknown: report none rather than guess.
+    result.errors.push(`An error occurred while filtering process names: ${unjudged}`);
     return { result, history: undefined };
   }
   const monitored = selectProcesses(decoded.processes, config);

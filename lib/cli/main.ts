@@ -34,8 +34,9 @@
  * @module
  */
 
-import { existsSync, realpathSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { constants as fsConstants, existsSync, realpathSync } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 import { SupervisordCheck } from '../check.js';
@@ -215,7 +216,13 @@ async function createChecks(
   return checks;
 }
 
-/** The password from `--password-file` (its first line), else `SUPERVISORD_PASSWORD`. */
+/**
+ * The password from `--password-file` (its first line), else
+ * `SUPERVISORD_PASSWORD`. The file must be a regular file: it is opened
+ * without blocking and checked before any read, so that a FIFO (whose open
+ * and read wait for a writer), a device or a directory is refused at once.
+ * Warns when others may read it or write it.
+ */
 async function readPassword(
   options: CliOptions,
   env: Readonly<Record<string, string | undefined>>,
@@ -226,21 +233,41 @@ async function readPassword(
     return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
   }
   const file = options.passwordFile;
-  let text: string;
+  const { text, mode } = await readPasswordFile(file);
+  const first = text.split('\n', 1)[0]!.replace(/\r$/, '');
+  if (first === '') throw new UsageError(`--password-file ${file} is empty (the password is its first line)`);
+  // 0o044: readable by the group or by others; 0o002: writable by anyone, who could put their own password there.
+  if ((mode & 0o002) !== 0) say(`warning: --password-file ${file} can be written by every user (chmod 600 it)`);
+  if ((mode & 0o044) !== 0) say(`warning: --password-file ${file} can be read by other users (chmod 600 it)`);
+  return first;
+}
+
+/** Only the first line is used; a password file is far smaller than this. */
+const PASSWORD_FILE_MAX_BYTES = 64 * 1024;
+
+/** Reads the start of a regular file, refusing anything else before reading (see {@link readPassword}). */
+async function readPasswordFile(file: string): Promise<{ text: string; mode: number }> {
+  let handle: FileHandle;
   try {
-    text = await readFile(file, 'utf8');
+    handle = await open(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
   } catch (error) {
     throw new UsageError(`cannot read --password-file ${file}: ${fsProblem(error)}`);
   }
-  const first = text.split('\n', 1)[0]!.replace(/\r$/, '');
-  if (first === '') throw new UsageError(`--password-file ${file} is empty (the password is its first line)`);
   try {
-    // 0o044: readable by the group or by others.
-    if ((statSync(file).mode & 0o044) !== 0) say(`warning: --password-file ${file} can be read by other users (chmod 600 it)`);
-  } catch {
-    // It was just read; a race with its removal changes nothing.
+    const stats = await handle.stat();
+    if (!stats.isFile()) {
+      const what = stats.isFIFO() ? 'a FIFO' : stats.isDirectory() ? 'a directory' : stats.isSocket() ? 'a socket' : 'a device';
+      throw new UsageError(`--password-file ${file} is ${what}, not a regular file`);
+    }
+    const buffer = Buffer.alloc(Math.min(stats.size, PASSWORD_FILE_MAX_BYTES));
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return { text: buffer.subarray(0, bytesRead).toString('utf8'), mode: stats.mode };
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`cannot read --password-file ${file}: ${fsProblem(error)}`);
+  } finally {
+    await handle.close();
   }
-  return first;
 }
 
 /** The instances of `--config FILE`, with the password filled in where a user has none. */

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { neutralizeControls } from '../outputs/safe-text.js';
 import type { ServerRun } from '../types.js';
 
 /**
@@ -33,6 +34,12 @@ export function fsProblem(error: unknown): string {
   return comma > 0 && 'code' in error ? error.message.slice(0, comma) : error.message;
 }
 
+/**
+ * A log line from any text: line breaks become spaces, then every other
+ * control, escape or bidirectional character becomes `?` (server-supplied
+ * names, reasons and fault strings end up in these lines; written raw they
+ * could rewrite the terminal or forge a line).
+ */
 export function oneLine(text: string): string {
-  return text.replace(/\r?\n/g, ' ');
+  return neutralizeControls(text.replace(/\r?\n/g, ' '));
 }

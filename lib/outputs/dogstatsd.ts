@@ -10,17 +10,28 @@
  * `,` (datadog-agent `pkg/dogstatsd`, `nextField` / `parseTags`), and unescapes
  * nothing. So:
  * - names keep `[A-Za-z0-9_.]` only (the Agent's metric naming policy);
- * - tags have `,`, `|`, CR and LF replaced by `_`;
+ * - tags have `,`, `|`, CR and LF replaced by `_`, and then, so that tags
+ *   that differed only there stay distinct series (`a,b`, `a|b` and
+ *   `a\nb` would all read `a_b`), `_` and 8 hex digits of a hash of the
+ *   original tag are appended (`a_b_3f1c09d2`); a tag without those
+ *   characters is unchanged;
  * - the message is last (the Agent reads `m:` as an ordinary optional field,
  *   so whatever follows it would be parsed as more fields), with line breaks
  *   written as the two characters `\n` and `m:` as `m\:` (what the official
  *   clients send), and `|` replaced by `¦` (U+00A6): a pipe would end the
  *   message and let the rest be read as tags;
  * - a metric whose value is not finite is skipped (the Agent rejects NaN
- *   and infinities).
+ *   and infinities);
+ * - a service check whose datagram would exceed the packet limit
+ *   (`maxBytes`) has its message cut to fit, ending with
+ *   {@link TRUNCATION_MARK}: a process's status is delivered, whatever the
+ *   length of its description (an over-long datagram is refused by the
+ *   kernel, EMSGSIZE, or cut by the Agent).
  *
  * @module
  */
+
+import { createHash } from 'node:crypto';
 
 import type { ServerRun } from '../types.js';
 
@@ -31,12 +42,25 @@ import type { ServerRun } from '../types.js';
  */
 export const DOGSTATSD_MAX_PAYLOAD = 8192;
 
+/** Ends a service-check message cut to fit the packet limit. */
+export const TRUNCATION_MARK = '... [truncated]';
+
+/** Options of {@link formatDogStatsD}. */
+export interface DogStatsDOptions {
+  /** Largest service-check datagram, in UTF-8 bytes; longer messages are cut. Default {@link DOGSTATSD_MAX_PAYLOAD}. */
+  maxBytes?: number;
+}
+
 /**
  * The datagrams of the runs, one string per submission, without line
  * terminators: for each run its metrics then its service checks, in result
  * order.
+ *
+ * @throws {RangeError} when `maxBytes` is not a positive integer.
  */
-export function formatDogStatsD(runs: readonly ServerRun[]): string[] {
+export function formatDogStatsD(runs: readonly ServerRun[], options: DogStatsDOptions = {}): string[] {
+  const maxBytes = options.maxBytes ?? DOGSTATSD_MAX_PAYLOAD;
+  if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new RangeError(`maxBytes must be a positive integer, got ${maxBytes}`);
   const lines: string[] = [];
   for (const run of runs) {
     for (const metric of run.result.metrics) {
@@ -45,9 +69,9 @@ export function formatDogStatsD(runs: readonly ServerRun[]): string[] {
       lines.push(`${cleanName(metric.name)}:${String(metric.value)}|${type}${tagField(metric.tags)}`);
     }
     for (const check of run.result.serviceChecks) {
-      let line = `_sc|${cleanName(check.name)}|${check.status}${tagField(check.tags)}`;
-      if (check.message !== undefined && check.message !== '') line += `|m:${escapeMessage(check.message)}`;
-      lines.push(line);
+      const line = `_sc|${cleanName(check.name)}|${check.status}${tagField(check.tags)}`;
+      if (check.message === undefined || check.message === '') lines.push(line);
+      else lines.push(line + messageField(escapeMessage(check.message), maxBytes - Buffer.byteLength(line, 'utf8')));
     }
   }
   return lines;
@@ -89,7 +113,37 @@ function cleanName(name: string): string {
 
 function tagField(tags: readonly string[]): string {
   if (tags.length === 0) return '';
-  return `|#${tags.map((tag) => tag.replace(/[,|\r\n]/g, '_')).join(',')}`;
+  return `|#${tags.map(cleanTag).join(',')}`;
+}
+
+const TAG_SEPARATORS = /[,|\r\n]/g;
+
+function cleanTag(tag: string): string {
+  const clean = tag.replace(TAG_SEPARATORS, '_');
+  if (clean === tag) return tag;
+  return `${clean}_${createHash('sha256').update(tag, 'utf8').digest('hex').slice(0, 8)}`;
+}
+
+/**
+ * `|m:<message>` in at most `room` bytes: the escaped message, or as much of
+ * it as fits followed by {@link TRUNCATION_MARK}, cut between characters and
+ * never inside an escape (`\n`, `m\:`); nothing when not even the mark fits.
+ */
+function messageField(escaped: string, room: number): string {
+  const field = `|m:${escaped}`;
+  if (Buffer.byteLength(field, 'utf8') <= room) return field;
+  let budget = room - Buffer.byteLength(`|m:${TRUNCATION_MARK}`, 'utf8');
+  if (budget < 0) return '';
+  let end = 0;
+  for (const ch of escaped) {
+    const bytes = ch.length === 2 ? 4 : ch.charCodeAt(0) < 0x80 ? 1 : ch.charCodeAt(0) < 0x800 ? 2 : 3;
+    if (bytes > budget) break;
+    budget -= bytes;
+    end += ch.length;
+  }
+  let kept = escaped.slice(0, end);
+  if (kept.endsWith('\\')) kept = kept.slice(0, -1);
+  return `|m:${kept}${TRUNCATION_MARK}`;
 }
 
 function escapeMessage(message: string): string {

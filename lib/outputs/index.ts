@@ -14,5 +14,6 @@ export type { ServerRun } from '../types.js';
 export { formatText, humanizeDuration } from './text.js';
 export type { TextOptions } from './text.js';
 export { CounterTotals, formatPrometheus, PROMETHEUS_CONTENT_TYPE, prometheusMetricName } from './prometheus.js';
-export type { PrometheusOptions } from './prometheus.js';
+export type { CounterTotalsOptions, PrometheusOptions } from './prometheus.js';
 export { DOGSTATSD_MAX_PAYLOAD, formatDogStatsD, packDatagrams } from './dogstatsd.js';
+export type { DogStatsDOptions } from './dogstatsd.js';

@@ -20,7 +20,8 @@
  *   bounded; the message changes every run);
  * - per server, `supervisord_up` is 1 when the run had no error and
  *   `supervisord.can_connect` (when present) is OK, else 0; and
- *   `supervisord_version_info{version="4.2.5"} 1` once the version is known;
+ *   `supervisord_version_info{version="4.2.5"} 1` once the version is known
+ *   (cut to {@link MAX_VERSION_LABEL} characters);
  * - a tag `key:value` is the label `key="value"` (split at the first colon);
  *   a tag without a colon is the label `tag="value"`. Label names are
  *   sanitised to `[a-zA-Z_][a-zA-Z0-9_]*` and kept out of the reserved `__`
@@ -35,6 +36,8 @@
  *
  * @module
  */
+
+import { performance } from 'node:perf_hooks';
 
 import type { ServiceCheckStatus } from '../types.js';
 import type { ServerRun } from '../types.js';
@@ -64,31 +67,76 @@ const SERVICE_CHECK_HELP: Readonly<Record<string, string>> = Object.freeze({
 const UP_HELP = 'Whether the last check of this supervisord succeeded (1) or failed (0: unreachable, HTTP or XML-RPC error).';
 const VERSION_HELP = 'Version of supervisord (supervisor.getSupervisorVersion); the value is always 1.';
 
+/** Options of {@link CounterTotals}. */
+export interface CounterTotalsOptions {
+  /**
+   * A series not added to for this long is forgotten (its process is gone):
+   * if it comes back its total starts again from 0, which Prometheus reads
+   * as a counter reset. Default 10 minutes.
+   */
+  graceMs?: number;
+  /** At most this many series are kept; beyond it the least recently added is forgotten. Default 100,000. */
+  maxSeries?: number;
+  /** Milliseconds clock, default `performance.now`. */
+  now?: () => number;
+}
+
 /**
  * Running totals of Datadog `count` metrics, so that they can be exposed as
  * Prometheus counters. Keep one per exporter and pass it to every
  * {@link formatPrometheus} call; render each run once (coalesced scrapes
  * share the rendered text), or its deltas are added twice.
+ *
+ * Memory stays bounded when processes come and go: a series not added to
+ * for `graceMs` is dropped, and at most `maxSeries` are kept.
  */
 export class CounterTotals {
-  readonly #totals = new Map<string, number>();
+  /** Total and last use per series, least recently added first. */
+  readonly #totals = new Map<string, { total: number; seen: number }>();
+  readonly #graceMs: number;
+  readonly #maxSeries: number;
+  readonly #now: () => number;
+
+  /** @throws {RangeError} when `graceMs` is negative or `maxSeries` not a positive integer. */
+  constructor(options: CounterTotalsOptions = {}) {
+    this.#graceMs = options.graceMs ?? 600_000;
+    this.#maxSeries = options.maxSeries ?? 100_000;
+    this.#now = options.now ?? (() => performance.now());
+    if (!(this.#graceMs >= 0)) throw new RangeError(`graceMs must be a non-negative number, got ${this.#graceMs}`);
+    if (!Number.isInteger(this.#maxSeries) || this.#maxSeries < 1) throw new RangeError(`maxSeries must be a positive integer, got ${this.#maxSeries}`);
+  }
 
   /**
-   * Adds a run's delta to the series' total.
+   * Adds a run's delta to the series' total, and forgets the series whose
+   * grace period is over.
    *
    * @param series identifies the series (family name and rendered labels).
    * @param delta the run's value; a non-finite delta leaves the total unchanged.
    * @returns the new total.
    */
   add(series: string, delta: number): number {
-    const total = (this.#totals.get(series) ?? 0) + (Number.isFinite(delta) ? delta : 0);
-    this.#totals.set(series, total);
+    const now = this.#now();
+    this.#expire(now);
+    const entry = this.#totals.get(series);
+    const total = (entry?.total ?? 0) + (Number.isFinite(delta) ? delta : 0);
+    // Re-inserted, so that the map stays ordered by last use.
+    this.#totals.delete(series);
+    this.#totals.set(series, { total, seen: now });
+    if (this.#totals.size > this.#maxSeries) this.#totals.delete(this.#totals.keys().next().value!);
     return total;
   }
 
-  /** Number of series seen. */
+  /** Number of series held (after forgetting those whose grace period is over). */
   get size(): number {
+    this.#expire(this.#now());
     return this.#totals.size;
+  }
+
+  #expire(now: number): void {
+    for (const [series, entry] of this.#totals) {
+      if (now - entry.seen <= this.#graceMs) break;
+      this.#totals.delete(series);
+    }
   }
 }
 
@@ -151,7 +199,7 @@ export function formatPrometheus(runs: readonly ServerRun[], options: Prometheus
   for (const run of runs) {
     const version = run.result.metadata.version;
     if (version !== undefined) {
-      add(family('supervisord_version_info', 'gauge', VERSION_HELP), renderLabels(run.tags, ['version', version.raw]), 1);
+      add(family('supervisord_version_info', 'gauge', VERSION_HELP), renderLabels(run.tags, ['version', versionLabel(version.raw)]), 1);
     }
   }
   for (const run of runs) {
@@ -187,6 +235,21 @@ export function formatPrometheus(runs: readonly ServerRun[], options: Prometheus
     for (const sample of f.samples) out += `${sample}\n`;
   }
   return out;
+}
+
+/** Longest `version` label value, in code points: a server may send any string as its version. */
+export const MAX_VERSION_LABEL = 64;
+
+/**
+ * The version as a label value: unchanged up to {@link MAX_VERSION_LABEL}
+ * code points; longer, its beginning followed by `...` (a whole 300 KB
+ * version string would be a 300 KB label on every scrape).
+ */
+function versionLabel(raw: string): string {
+  if (raw.length <= MAX_VERSION_LABEL) return raw;
+  // More than twice as many UTF-16 units as the limit is more code points than the limit.
+  if (raw.length <= 2 * MAX_VERSION_LABEL && Array.from(raw).length <= MAX_VERSION_LABEL) return raw;
+  return `${Array.from(raw.slice(0, 2 * MAX_VERSION_LABEL)).slice(0, MAX_VERSION_LABEL - 3).join('')}...`;
 }
 
 /** 1 when the run had no error and can_connect, if submitted, is OK. */

@@ -25,6 +25,7 @@
 import { DEFAULT_STATUS_MAPPING } from '../config.js';
 import type { MappedStatus, ServiceCheck, ServiceCheckStatus } from '../types.js';
 import type { ServerRun } from '../types.js';
+import { neutralizeControls } from './safe-text.js';
 
 /** Options of {@link formatText}. */
 export interface TextOptions {
@@ -199,13 +200,11 @@ function summary(run: ServerRun, rows: readonly Row[]): string {
 
 /**
  * Control characters would break the table (a process name can hold anything
- * the config file holds), and C0/C1 escapes written to a terminal are
- * commands (ESC [ 2 J clears it, ESC ] 0 ; sets its title): every string that
- * can come from the server or the configuration goes through here.
+ * the config file holds), and escapes written to a terminal are commands
+ * (ESC [ 2 J clears it, ESC ] 0 ; sets its title): every string that can come
+ * from the server or the configuration goes through here.
  */
-function clean(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
-}
+const clean = neutralizeControls;
 
 /** Continuation lines of a multi-line message, indented under it; each line cleaned (fault strings, descriptions come from the server). */
 function indent(text: string): string {

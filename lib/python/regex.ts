@@ -41,6 +41,17 @@
  * repeat at position 0`, `global flags not at the start of the expression`,
  * `look-behind requires fixed-width pattern`...).
  *
+ * Refused too, although Python accepts them: patterns whose matching time can
+ * grow exponentially with the length of the name (catastrophic backtracking:
+ * `(a+)+$`, `^([a-z0-9]+[-_]?)+$`, `(\w|\d)+$`). JavaScript's engine, like
+ * Python's, backtracks, and a synchronous match cannot be interrupted: one
+ * such pattern against one hostile process name would hold a run, and an
+ * exporter, past any deadline. The rule (see {@link checkBacktracking}):
+ * inside a part repeated more than once, every choice (a quantifier going on
+ * or stopping, a branch of `|`) must be decided by the next character.
+ * It is checked on character sets, so it is sound but may refuse a harmless
+ * pattern (`(ab|ac)+`: write `(a[bc])+`).
+ *
  * Verified against python3 in the tests: a table of corner cases, and
  * thousands of random patterns whose answers on random subjects must equal
  * `re.search`'s or be refused.
@@ -110,7 +121,8 @@ type Node =
   | { kind: 'group'; index: number | null; name: string | null; add: number; del: number; body: Node }
   | { kind: 'look'; behind: boolean; negate: boolean; body: Node }
   | { kind: 'ref'; index: number; name: string | null }
-  | { kind: 'repeat'; min: number; max: number; lazy: boolean; body: Node }
+  /** `span`: code-point positions of the repeated item and its quantifier in the pattern, for messages. */
+  | { kind: 'repeat'; min: number; max: number; lazy: boolean; body: Node; span: readonly [number, number] }
   | { kind: 'seq'; items: Node[] }
   | { kind: 'alt'; branches: Node[] };
 
@@ -126,11 +138,16 @@ class Unusable extends Error {}
  * @param key the configuration key the pattern comes from, for the message.
  * @returns a RegExp with flag `u` only (no `g`/`y`: `test()` keeps no state).
  * @throws {ConfigError} `'<key>' pattern '<pattern>' cannot be used: <why>`,
- *   when CPython rejects the pattern or JavaScript has no exact equivalent.
+ *   when CPython rejects the pattern, JavaScript has no exact equivalent, or
+ *   matching could backtrack catastrophically (see the module documentation).
  */
 export function compilePythonRegex(pattern: string, key: string): RegExp {
+  return compile(pattern, key, true);
+}
+
+function compile(pattern: string, key: string, guard: boolean): RegExp {
   try {
-    return new RegExp(translate(pattern), 'u');
+    return new RegExp(translate(pattern, guard), 'u');
   } catch (error) {
     const why = error instanceof Unusable ? error.message : `the translation does not compile in JavaScript: ${(error as Error).message}`;
     throw new ConfigError(`'${key}' pattern ${pythonRepr(pattern)} cannot be used: ${why}`, key);
@@ -139,15 +156,20 @@ export function compilePythonRegex(pattern: string, key: string): RegExp {
 
 /**
  * The JavaScript source (for the `u` flag) equivalent to a Python pattern.
- * Exposed for diagnostics and tests.
+ * Exposed for diagnostics and tests; unlike {@link compilePythonRegex} it
+ * does not refuse patterns that can backtrack catastrophically.
  *
  * @throws {ConfigError} as {@link compilePythonRegex}, with key `pattern`.
  */
 export function translatePythonRegex(pattern: string): string {
-  return compilePythonRegex(pattern, 'pattern').source;
+  return compile(pattern, 'pattern', false).source;
 }
 
-function translate(pattern: string): string {
+/**
+ * @param guard refuse the patterns whose matching time can explode
+ *   ({@link checkBacktracking}); off only for {@link translatePythonRegex}.
+ */
+function translate(pattern: string, guard: boolean): string {
   const src = new Source(pattern);
   const state: ParseState = { flags: 0, groups: 1, names: new Map(), closed: new Set(), lookbehind: 0, refs: [] };
   const tree = parseSub(src, state, false, 0);
@@ -168,6 +190,7 @@ function translate(pattern: string): string {
     }
   }
   checkCharsetPrefix(tree, state.flags);
+  if (guard) checkBacktracking(tree, state.flags, src);
   return emit(tree, state.flags);
 }
 
@@ -250,6 +273,11 @@ class Source {
     return this.#index - this.#nextLength;
   }
 
+  /** The pattern's code points from `from` to `to` (exclusive). */
+  text(from: number, to: number): string {
+    return this.#cps.slice(from, to).join('');
+  }
+
   seek(index: number): void {
     this.#index = index;
     this.#advance();
@@ -296,9 +324,12 @@ function parseSub(src: Source, state: ParseState, verbose: boolean, nested: numb
 
 function parseSeq(src: Source, state: ParseState, verbose: boolean, nested: number, first: boolean): Node {
   const items: Node[] = [];
+  /** Where each item starts in the pattern (code points); for the spans of repeats. */
+  const starts: number[] = [];
   for (;;) {
     const token = src.next;
     if (token === null || token === '|' || token === ')') break;
+    starts[items.length] = src.tell();
     src.get();
 
     if (verbose) {
@@ -357,7 +388,7 @@ function parseSeq(src: Source, state: ParseState, verbose: boolean, nested: numb
       else if (src.match('+')) {
         throw new Unusable('possessive quantifiers (*+, ++, ?+, {m,n}+) have no JavaScript equivalent');
       }
-      items[items.length - 1] = { kind: 'repeat', min, max, lazy, body: last };
+      items[items.length - 1] = { kind: 'repeat', min, max, lazy, body: last, span: [starts[items.length - 1]!, src.tell()] };
     } else if (token === '.') {
       items.push({ kind: 'any' });
     } else if (token === '(') {
@@ -761,6 +792,193 @@ function checkCharsetPrefix(tree: Node, globalFlags: number): void {
         );
       }
     }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Catastrophic backtracking
+// ---------------------------------------------------------------------------
+
+/**
+ * A set of characters, over-approximated: exact for ASCII (a 128-bit mask),
+ * ranges of code points above it. Good enough to tell whether two parts of a
+ * pattern can start with the same character.
+ */
+class CharSet {
+  readonly ascii = [0, 0, 0, 0];
+  readonly wide: Array<[number, number]> = [];
+
+  static of(lo: number, hi: number): CharSet {
+    return new CharSet().add(lo, hi);
+  }
+
+  add(lo: number, hi: number): this {
+    for (let cp = lo; cp <= Math.min(hi, 0x7f); cp++) this.ascii[cp >> 5]! |= 1 << (cp & 31);
+    if (hi >= 0x80) this.wide.push([Math.max(lo, 0x80), hi]);
+    return this;
+  }
+
+  addSet(other: CharSet): this {
+    for (let i = 0; i < 4; i++) this.ascii[i]! |= other.ascii[i]!;
+    this.wide.push(...other.wide);
+    return this;
+  }
+
+  /** Everything outside this set in ASCII, and every non-ASCII character (over-approximated). */
+  complement(): CharSet {
+    const out = new CharSet();
+    for (let i = 0; i < 4; i++) out.ascii[i] = ~this.ascii[i]!;
+    out.wide.push([0x80, 0x10ffff]);
+    return out;
+  }
+
+  overlaps(other: CharSet): boolean {
+    for (let i = 0; i < 4; i++) if ((this.ascii[i]! & other.ascii[i]!) !== 0) return true;
+    return this.wide.some(([lo, hi]) => other.wide.some(([lo2, hi2]) => lo <= hi2 && lo2 <= hi));
+  }
+}
+
+const ALL_CHARS = (): CharSet => CharSet.of(0, 0x10ffff);
+
+/** ASCII members of `\d`, `\s`, `\w`; under Unicode rules each also has members above ASCII. */
+const CATEGORY_ASCII: Record<'d' | 's' | 'w', Array<[number, number]>> = {
+  d: [[0x30, 0x39]],
+  s: [[0x09, 0x0d], [0x1c, 0x20]],
+  w: [[0x30, 0x39], [0x41, 0x5a], [0x5f, 0x5f], [0x61, 0x7a]],
+};
+
+function categorySet(code: CategoryCode): CharSet {
+  const lower = code.toLowerCase() as 'd' | 's' | 'w';
+  const set = new CharSet();
+  for (const [lo, hi] of CATEGORY_ASCII[lower]) set.add(lo, hi);
+  set.add(0x80, 0x10ffff);
+  return lower === code ? set : set.complement();
+}
+
+/** The set of `lo..hi` under the flags: under (?i) ASCII letters bring their other case and CPython's non-ASCII folds. */
+function rangeSet(lo: number, hi: number, flags: number): CharSet {
+  const set = CharSet.of(lo, hi);
+  if ((flags & IGNORECASE) !== 0) for (const [a, b] of foldCase([], lo, Math.min(hi, 0x7f), flags)) set.add(a, b);
+  return set;
+}
+
+/** The characters a match of `node` can start with (empty for an assertion). */
+function firstChars(node: Node, flags: number): CharSet {
+  switch (node.kind) {
+    case 'literal':
+      return rangeSet(node.cp, node.cp, flags);
+    case 'any':
+      return (flags & DOTALL) !== 0 ? ALL_CHARS() : CharSet.of(0x0a, 0x0a).complement();
+    case 'set': {
+      const set = new CharSet();
+      for (const item of node.items) set.addSet(item.kind === 'range' ? rangeSet(item.lo, item.hi, flags) : categorySet(item.code));
+      return node.negate ? set.complement() : set;
+    }
+    case 'at':
+    case 'look':
+      return new CharSet();
+    case 'ref':
+      return ALL_CHARS();
+    case 'group':
+      return firstChars(node.body, combineFlags(flags, node.add, node.del));
+    case 'repeat':
+      return node.max === 0 ? new CharSet() : firstChars(node.body, flags);
+    case 'seq': {
+      const set = new CharSet();
+      for (const item of node.items) {
+        set.addSet(firstChars(item, flags));
+        if (width(item)[0] > 0) break;
+      }
+      return set;
+    }
+    case 'alt': {
+      const set = new CharSet();
+      for (const branch of node.branches) set.addSet(firstChars(branch, flags));
+      return set;
+    }
+  }
+}
+
+/**
+ * Refuses a pattern whose matching can take time exponential in the length
+ * of the subject. A backtracking engine explores every way of matching the
+ * text; that number explodes when a part repeated more than once can match
+ * the same text in more than one way, which takes a choice (a quantifier
+ * going on or stopping, a branch of an alternation) that the next character
+ * does not decide. So in the body of every quantifier whose maximum is
+ * above 1 (at any depth, lookarounds included), each such choice must see
+ * disjoint character sets: what going on (or the branch) can start with,
+ * against what can come next, the start of the next repetition included.
+ * Choices outside repeated parts only cost polynomial time, and are allowed.
+ *
+ * @throws {Unusable} naming the repeated part.
+ */
+function checkBacktracking(node: Node, flags: number, src: Source): void {
+  switch (node.kind) {
+    case 'group':
+      checkBacktracking(node.body, combineFlags(flags, node.add, node.del), src);
+      return;
+    case 'look':
+      checkBacktracking(node.body, flags, src);
+      return;
+    case 'repeat':
+      if (node.max > 1 && width(node.body)[1] > 0 && !deterministic(node.body, flags, firstChars(node.body, flags))) {
+        throw new Unusable(
+          `the repeated part ${pythonRepr(src.text(node.span[0], node.span[1]))} can match the same text in more than one way, ` +
+            'so matching can take exponential time (catastrophic backtracking) and hang a run; rewrite it so that the next ' +
+            "character always decides between going on and stopping, and between alternatives (e.g. '(a+)+' as 'a+')",
+        );
+      }
+      checkBacktracking(node.body, flags, src);
+      return;
+    case 'seq':
+      for (const item of node.items) checkBacktracking(item, flags, src);
+      return;
+    case 'alt':
+      for (const branch of node.branches) checkBacktracking(branch, flags, src);
+      return;
+    default:
+      return;
+  }
+}
+
+/**
+ * Whether every choice inside `node` is decided by the next character, given
+ * `follow`, the characters that can come right after `node`.
+ */
+function deterministic(node: Node, flags: number, follow: CharSet): boolean {
+  switch (node.kind) {
+    case 'group':
+      return deterministic(node.body, combineFlags(flags, node.add, node.del), follow);
+    case 'repeat': {
+      if (width(node.body)[1] === 0) return true;
+      const again = firstChars(node.body, flags);
+      if (node.max > node.min && again.overlaps(follow)) return false;
+      return deterministic(node.body, flags, node.max > 1 ? new CharSet().addSet(again).addSet(follow) : follow);
+    }
+    case 'seq': {
+      let after = follow;
+      for (let i = node.items.length - 1; i >= 0; i--) {
+        const item = node.items[i]!;
+        if (!deterministic(item, flags, after)) return false;
+        const first = firstChars(item, flags);
+        after = width(item)[0] > 0 ? first : first.addSet(after);
+      }
+      return true;
+    }
+    case 'alt': {
+      const starts = node.branches.map((b) => {
+        const first = firstChars(b, flags);
+        return width(b)[0] > 0 ? first : first.addSet(follow);
+      });
+      for (let i = 0; i < starts.length; i++) {
+        for (let j = i + 1; j < starts.length; j++) if (starts[i]!.overlaps(starts[j]!)) return false;
+      }
+      return node.branches.every((b) => deterministic(b, flags, follow));
+    }
+    default:
+      // Characters, assertions (a lookaround's own body is checked as a pattern of its own) and references choose nothing.
+      return true;
   }
 }
 

@@ -939,7 +939,7 @@ describe('--interval and --dogstatsd (in process)', () => {
           name: 'supervisord.can_connect',
           value: '0',
           type: 'sc',
-          tags: ['a_b_c:d', `supervisord_server:${sockPath}`],
+          tags: ['a_b_c:d_1cc9eeff', `supervisord_server:${sockPath}`],
         });
         assert.ok(lines.some((d) => d.name === 'supervisord.process.count' && d.value === '1' && d.tags.includes('status:unknown')));
       }

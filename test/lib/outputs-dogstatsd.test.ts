@@ -53,7 +53,7 @@ describe('formatDogStatsD: metrics', () => {
     { metric: { name: 'm', type: 'gauge', value: 1.5, tags: [] }, line: 'm:1.5|g', why: 'no tags: no tag field' },
     { metric: { name: 'm', type: 'gauge', value: -2, tags: [] }, line: 'm:-2|g', why: 'negative' },
     { metric: { name: 'a:b|c@d#e f', type: 'gauge', value: 1, tags: [] }, line: 'a_b_c_d_e_f:1|g', why: 'name keeps [A-Za-z0-9_.]' },
-    { metric: { name: 'm', type: 'gauge', value: 1, tags: ['a,b', 'c|d', 'e\nf', 'g\rh', 'url:http://x'] }, line: 'm:1|g|#a_b,c_d,e_f,g_h,url:http://x', why: 'tag separators replaced' },
+    { metric: { name: 'm', type: 'gauge', value: 1, tags: ['a,b', 'c|d', 'e\nf', 'g\rh', 'url:http://x'] }, line: 'm:1|g|#a_b_1eb7c54d,c_d_455b714a,e_f_ddb1d1aa,g_h_2f166fc2,url:http://x', why: 'tag separators replaced, a hash of the tag appended' },
     { metric: { name: 'm', type: 'gauge', value: NaN, tags: [] }, line: null, why: 'NaN skipped' },
     { metric: { name: 'm', type: 'gauge', value: Infinity, tags: [] }, line: null, why: 'Infinity skipped' },
   ];

@@ -364,3 +364,56 @@ describe('against CPython (python3)', () => {
     assert.ok(translated > cases.length / 2, `seed ${seed}: only ${translated} of ${cases.length} patterns were translated`);
   });
 });
+
+// ---------------------------------------------------------------------------
+// Catastrophic backtracking: refused when compiled, whatever Python says
+// ---------------------------------------------------------------------------
+
+describe('patterns that can backtrack catastrophically are refused', () => {
+  const TAIL =
+    "can match the same text in more than one way, so matching can take exponential time (catastrophic backtracking) and hang a run; rewrite it so that the next character always decides between going on and stopping, and between alternatives (e.g. '(a+)+' as 'a+')";
+  // [pattern, the repeated part named, why]
+  const REFUSED_BACKTRACKING: Array<[string, string, string]> = [
+    ['(a+)+$', '(a+)+', 'nested quantifiers'],
+    ['^([a-z0-9]+[-_]?)+$', '([a-z0-9]+[-_]?)+', 'nested quantifiers, the separator optional'],
+    ['(a*)*b', '(a*)*', 'nested stars'],
+    ['(\\w|\\d)+$', '(\\w|\\d)+', 'overlapping alternatives'],
+    ['(a|ab)*c', '(a|ab)*', 'alternatives sharing a first character'],
+    ['(.*a){3,}', '(.*a){3,}', 'a quantifier that can swallow what follows it'],
+    ['(\\s*\\w+)+$', '(\\s*\\w+)+', 'the next repetition starts like the inner quantifier'],
+    ['(?i)(A|a)+', '(A|a)+', 'case-insensitive overlap'],
+    ['x(?=(a+)+$)', '(a+)+', 'inside a lookahead'],
+    ['(a|b?){2,5}c', '(a|b?){2,5}', 'bounded, but still exponential in the bound'],
+  ];
+  for (const [pattern, part, why] of REFUSED_BACKTRACKING) {
+    test(`${pattern}: ${why}`, () => {
+      assert.throws(() => compilePythonRegex(pattern, 'proc_regex'), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.equal(error.key, 'proc_regex');
+        const repr = (s: string): string => `'${s.replaceAll('\\', '\\\\')}'`;
+        assert.equal(error.message, `'proc_regex' pattern ${repr(pattern)} cannot be used: the repeated part ${repr(part)} ${TAIL}`);
+        return true;
+      });
+      // translatePythonRegex (diagnostics) still translates it.
+      assert.equal(typeof translatePythonRegex(pattern), 'string');
+    });
+  }
+
+  // Each character has one way to be matched inside the repetition: accepted, and still Python's meaning.
+  const ACCEPTED: Array<[string, string, boolean]> = [
+    ['(\\w+\\.)+com$', 'www.example.com', true],
+    ['^(\\d{1,3}\\.){3}\\d{1,3}$', '10.0.0.1', true],
+    ['^(?:[a-z]+-)*[a-z]+$', 'celery-worker-high', true],
+    ['^(?:[a-z]+-)*[a-z]+$', 'celery-worker-', false],
+    ['(ab|cd)+x', 'abcdx', true],
+    ['(ab?)+$', 'abaab', true],
+    ['^(celery|web)_[0-9]+$', 'web_12', true],
+    ['.*worker.*', 'a-worker-1', true],
+    ['[a-z]+(_[a-z]+)*$', 'high_prio_tasks', true],
+  ];
+  test('patterns whose choices the next character decides are accepted', () => {
+    for (const [pattern, subject, expected] of ACCEPTED) {
+      assert.equal(compilePythonRegex(pattern, 'proc_regex').test(subject), expected, pattern);
+    }
+  });
+});
