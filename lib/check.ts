@@ -15,6 +15,7 @@ import { CredentialRedactor } from '../protocol/redact.js';
 import { XmlRpcClient } from '../protocol/xmlrpc-client.js';
 import { Collector } from './collect.js';
 import { resolveConfig } from './config.js';
+import { missingCredentialsWarning } from './hints.js';
 import type { Credentials, ResolvedConfig, TlsMaterial } from './config.js';
 import { buildRun } from './submissions.js';
 import type { Collected, ProcessHistory } from './submissions.js';
@@ -140,6 +141,8 @@ export class SupervisordCheck {
       if (output.history !== undefined) this.#history = output.history;
       const detail = this.#failureDetail(collected);
       if (detail !== undefined) result.warnings.push(detail);
+      const missing = collected.processInfo.ok ? undefined : missingCredentialsWarning(collected.processInfo.error, this.config);
+      if (missing !== undefined) result.warnings.push(missing);
     } catch (error) {
       // Only a bug of ours can get here; a run still never rejects.
       result = { metrics: [], serviceChecks: [], metadata: {}, warnings: [], errors: [] };

@@ -325,12 +325,16 @@ describe('formats (in process, emulator on a unix socket)', () => {
     assert.equal(colored.code, 2);
     const plain = colored.stdout.replace(/\x1b\[[0-9;]*m/g, '');
     assert.notEqual(plain, colored.stdout);
-    assert.deepEqual(plain.split('\n'), [
+    const lines = plain.split('\n');
+    // The description of a STOPPED process is its stop time in the local time zone.
+    assert.match(lines[5]!, /^java: exit status 21 \(\w{3} \d\d \d\d:\d\d [AP]M\)$/);
+    assert.deepEqual(lines, [
       'PROCESS  GROUP   STATE     STATUS   UPTIME',
       'java     java    STOPPED   down     -',
       'mysql    mysql   RUNNING   up       2m 05s',
       'python   python  STARTING  unknown  -',
       `3 processes: 1 up, 1 down, 1 unknown \u2014 supervisord 4.2.5 at unix://${sockPath} reachable`,
+      lines[5],
       '',
     ]);
     for (const [env, argv] of [
@@ -443,9 +447,27 @@ describe('exit codes (in process)', () => {
     { argv: ['--bogus'], stderr: 'supervisord-check: unknown option "--bogus" (see --help)\n', why: 'unknown flag' },
     { argv: ['--socket', 'rel.sock'], stderr: 'supervisord-check: --socket needs unix:///absolute/path.sock or an absolute path, got "rel.sock"\n', why: 'bad socket' },
     {
-      argv: ['--host', '127.0.0.1', '--status-mapping', 'STOPPED=bogus'],
-      stderr: "supervisord-check: 'status_mapping_override' should be a status mapping e.g. STOPPED => bogus\n",
-      why: "the check's ConfigError, its exact message",
+      // Regression: the check's message (the reference's) suggested the very value it refused and named the config key.
+      argv: ['--host', '127.0.0.1', '--status-mapping', 'STOPPED=ok'],
+      stderr: 'supervisord-check: --status-mapping "STOPPED=ok": the status must be up, down or unknown (lower case), got "ok"\n',
+      why: 'a status mapping to a status that does not exist names the flag and the valid statuses',
+    },
+    {
+      argv: ['--config', '/nonexistent/sc.json'],
+      stderr: 'supervisord-check: cannot read --config /nonexistent/sc.json: ENOENT: no such file or directory\n',
+      why: 'a config file that cannot be read',
+    },
+    {
+      // Regression: became http://[127.0.0.1:19001]:9001/RPC2.
+      argv: ['--host', '127.0.0.1:19001'],
+      stderr: 'supervisord-check: --host takes no port, got "127.0.0.1:19001": use --host 127.0.0.1 --port 19001\n',
+      why: 'a host with a port',
+    },
+    {
+      // Regression: became the Prometheus label status="down,x".
+      argv: ['--host', '127.0.0.1', '--tag', 'status:x'],
+      stderr: /^supervisord-check: --tag "status:x": the key 'status' is one the check sets itself \([^)]*\); use another key, e\.g\. 'user_status:x'\n$/,
+      why: 'a tag that reuses a key the check sets',
     },
     {
       argv: ['--host', '127.0.0.1', '--proc-regex', '(?P<x'],
