@@ -590,8 +590,9 @@ http://localhost:9001):
                            (--password is refused: argv is public)
   --name NAME              server name, tag supervisord_server (default:
                            the socket path or host:port)
-  --config FILE            JSON {"instances": [{...}, ...]} with the Datadog
-                           check's instance keys; servers run concurrently
+  --config FILE            the Datadog Agent's conf.d/supervisord.d/conf.yaml
+                           as it is, or JSON {"instances": [{...}, ...]};
+                           servers run concurrently
 
 Check (the Datadog instance keys):
   --proc-names A,B         only these processes (repeatable)

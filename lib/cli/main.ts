@@ -49,6 +49,7 @@ import {
   UsageError,
 } from './args.js';
 import type { CliOptions, HostPort, OutputFormat, Target } from './args.js';
+import { ConfigFileError, holdsPassword, parseConfigFile } from '../config-file/load.js';
 import { ConfigError } from '../errors.js';
 import { formatDogStatsD } from '../outputs/dogstatsd.js';
 import { CounterTotals, formatPrometheus } from '../outputs/prometheus.js';
@@ -169,7 +170,7 @@ async function createChecks(
   const password = await readPassword(options, env, say);
   let instances: Array<Record<string, unknown>>;
   if (options.config !== undefined) {
-    instances = await readConfig(options.config, password);
+    instances = await readConfig(options.config, password, say);
   } else {
     let target: Target;
     if (options.socket !== undefined) target = { socket: options.socket, display: options.socket };
@@ -234,36 +235,31 @@ async function readPassword(
   }
   const first = text.split('\n', 1)[0]!.replace(/\r$/, '');
   if (first === '') throw new UsageError(`--password-file ${file} is empty (the password is its first line)`);
-  try {
-    // 0o044: readable by the group or by others.
-    if ((statSync(file).mode & 0o044) !== 0) say(`warning: --password-file ${file} can be read by other users (chmod 600 it)`);
-  } catch {
-    // It was just read; a race with its removal changes nothing.
-  }
+  warnIfReadableByOthers(file, '--password-file', '', say);
   return first;
 }
 
-/** The instances of `--config FILE`, with the password filled in where a user has none. */
-async function readConfig(file: string, password: string | undefined): Promise<Array<Record<string, unknown>>> {
+/**
+ * The instances of `--config FILE` (the Datadog Agent's conf.yaml, or JSON),
+ * with the password filled in where a user has none. A file that holds a
+ * password and that other users can read gets the warning `--password-file`
+ * gets.
+ */
+async function readConfig(file: string, password: string | undefined, say: (line: string) => void): Promise<Array<Record<string, unknown>>> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
     throw new UsageError(`cannot read --config ${file}: ${fsProblem(error)}`);
   }
-  let data: unknown;
+  let instances: unknown[];
   try {
-    data = JSON.parse(text);
-  } catch {
-    // JSON.parse's message quotes the text around the error, which may be a password.
-    throw new UsageError(`--config ${file} is not valid JSON`);
+    ({ instances } = parseConfigFile(text, `--config ${file}`));
+  } catch (error) {
+    if (error instanceof ConfigFileError) throw new UsageError(error.message);
+    throw error;
   }
-  const shape = `--config ${file} must hold a JSON object {"instances": [{...}, ...]}`;
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new UsageError(shape);
-  const unknown = Object.keys(data).filter((k) => k !== 'instances' && k !== 'init_config');
-  if (unknown.length > 0) throw new UsageError(`${shape}: unknown key ${JSON.stringify(unknown[0])}`);
-  const instances = (data as { instances?: unknown }).instances;
-  if (!Array.isArray(instances) || instances.length === 0) throw new UsageError(`${shape}: "instances" must be a non-empty list`);
+  if (instances.some(holdsPassword)) warnIfReadableByOthers(file, '--config', 'holds a password and', say);
   return instances.map((instance: unknown) => {
     if (typeof instance !== 'object' || instance === null || Array.isArray(instance)) return instance as Record<string, unknown>;
     const copy = { ...(instance as Record<string, unknown>) };
@@ -272,6 +268,16 @@ async function readConfig(file: string, password: string | undefined): Promise<A
     if (password !== undefined && hasUser && !hasPassword) copy['password'] = password;
     return copy;
   });
+}
+
+/** `warning: --password-file F can be read by other users (chmod 600 it)`, when the group or others may read `file`. */
+function warnIfReadableByOthers(file: string, flag: string, what: string, say: (line: string) => void): void {
+  try {
+    // 0o044: readable by the group or by others.
+    if ((statSync(file).mode & 0o044) !== 0) say(`warning: ${flag} ${file}${what === '' ? '' : ` ${what}`} can be read by other users (chmod 600 it)`);
+  } catch {
+    // It was just read; a race with its removal changes nothing.
+  }
 }
 
 function isSet(value: unknown): boolean {

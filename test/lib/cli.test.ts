@@ -612,11 +612,84 @@ describe('--config', () => {
     noSecret(out, 'config with env password');
   });
 
+  it("reads the Datadog Agent's conf.yaml as it is (regression: 'is not valid JSON')", async () => {
+    const yaml = writeFile(
+      'conf.yaml',
+      [
+        '## All options defined here are available to all instances.',
+        'init_config:',
+        '',
+        'instances:',
+        '',
+        '    ## @param name - string - required',
+        '    #',
+        `  - name: sock   # the socket`,
+        `    socket: unix://${sockPath}`,
+        '    host: http://127.0.0.1',
+        '    tags:',
+        '      - team:a',
+        '',
+        "  - name: 'tcp'",
+        '    host: 127.0.0.1',
+        `    port: ${tcpPort}`,
+        '    proc_names: [worker, web]',
+        '    status_mapping_override: {STOPPED: up}',
+        '    timeout: 5',
+        '',
+        '## Log Section',
+        'logs:',
+        '  - type: file',
+        '    path: /var/log/supervisor/*.log',
+        '',
+      ].join('\n'),
+    );
+    const out = await cli(['--config', yaml]);
+    assert.equal(out.stderr, '');
+    const parsed = JSON.parse(out.stdout) as { results: Array<CheckResult & { instance: string }> };
+    assert.deepEqual(parsed.results.map((r) => r.instance), ['sock', 'tcp']);
+    assert.deepEqual(parsed.results[0]!.serviceChecks[0]!.tags, ['team:a', 'supervisord_server:sock']);
+    assert.deepEqual(parsed.results[1]!.processes?.map((p) => p.name), ['worker', 'web']);
+    const json = await cli(['--config', config]);
+    assert.deepEqual(
+      (JSON.parse(json.stdout) as { results: CheckResult[] }).results[0]!.metrics.map((m) => m.name),
+      parsed.results[0]!.metrics.map((m) => m.name),
+      'the same instance as in JSON',
+    );
+  });
+
+  it('warns when a config file holding a password can be read by other users, as for --password-file', async () => {
+    const text = `instances:\n  - name: a\n    host: 127.0.0.1\n    port: ${authPort}\n    username: admin\n    password: ${SENTINEL}\n`;
+    const open = writeFile('open.yaml', text, 0o640);
+    const warned = await cli(['--config', open]);
+    assert.equal(warned.code, 0, warned.stdout);
+    assert.equal(warned.stderr, `supervisord-check: warning: --config ${open} holds a password and can be read by other users (chmod 600 it)\n`);
+    noSecret(warned, 'open config file');
+    const closed = await cli(['--config', writeFile('closed.yaml', text)]);
+    assert.equal(closed.stderr, '');
+    const noPassword = await cli(['--config', writeFile('nopw.yaml', `instances:\n  - name: a\n    socket: unix://${sockPath}\n`, 0o644)]);
+    assert.equal(noPassword.stderr, '', 'no password in it: nothing to say');
+  });
+
   const bad: Array<{ file: () => string; message: (path: string) => string; why: string }> = [
     { file: () => join(dir, 'absent.json'), message: (p) => `cannot read --config ${p}: ENOENT: no such file or directory`, why: 'missing file' },
     { file: () => writeFile('bad.json', `{"instances": [{"name": "x", "password": "${SENTINEL}",}]}`), message: (p) => `--config ${p} is not valid JSON`, why: 'invalid JSON holding a password' },
     { file: () => writeFile('array.json', '[]'), message: (p) => `--config ${p} must hold a JSON object {"instances": [{...}, ...]}`, why: 'not an object' },
-    { file: () => writeFile('extra.json', '{"instances": [{}], "logs": 1}'), message: (p) => `--config ${p} must hold a JSON object {"instances": [{...}, ...]}: unknown key "logs"`, why: 'unknown key' },
+    { file: () => writeFile('extra.json', '{"instances": [{}], "instance": 1}'), message: (p) => `--config ${p} must hold a JSON object {"instances": [{...}, ...]}: unknown key "instance"`, why: 'unknown key' },
+    {
+      file: () => writeFile('bad.yaml', `instances:\n  - name: x\n    password: "${SENTINEL}\n`),
+      message: (p) => `--config ${p}: line 3, column 15: a double-quoted value is not closed on its line (values on several lines are not supported)`,
+      why: 'YAML outside the subset: line and column, never the text (it may be a password)',
+    },
+    {
+      file: () => writeFile('list.yaml', '- name: x\n'),
+      message: (p) => `--config ${p} must hold a YAML mapping with 'instances:', a list of instances (as the Datadog Agent's conf.yaml)`,
+      why: 'YAML that is not a mapping',
+    },
+    {
+      file: () => writeFile('none.yaml', 'init_config:\n\ninstances:\n'),
+      message: (p) => `--config ${p} must hold a YAML mapping with 'instances:', a list of instances (as the Datadog Agent's conf.yaml): "instances" must be a non-empty list`,
+      why: 'YAML without instances',
+    },
     { file: () => writeFile('empty.json', '{"instances": []}'), message: (p) => `--config ${p} must hold a JSON object {"instances": [{...}, ...]}: "instances" must be a non-empty list`, why: 'no instances' },
     {
       file: () => writeFile('noname.json', `{"instances": [{"name": "ok", "host": "h"}, {"host": "h", "password": "${SENTINEL}"}]}`),
