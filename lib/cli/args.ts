@@ -10,6 +10,7 @@
 import { parseAddress } from '../../protocol/address.js';
 import { AddressError } from '../../protocol/errors.js';
 import { reservedTagProblem } from '../config.js';
+import type { InstanceConfig, MappedStatus } from '../types.js';
 
 /**
  * The command line cannot be used: unknown flag, missing or malformed value,
@@ -531,37 +532,38 @@ function isHttps(target: Target): boolean {
  *   https URL (it may come from `SUPERVISOR_SERVER_URL` or the default
  *   discovery, known only now).
  */
-export function instanceFromOptions(options: CliOptions, target: Target, password: string | undefined): Record<string, unknown> {
-  const instance: Record<string, unknown> = { name: options.name ?? defaultName(target) };
-  if ('socket' in target) instance['socket'] = target.socket;
-  else if ('url' in target) instance['url'] = target.url;
+export function instanceFromOptions(options: CliOptions, target: Target, password: string | undefined): InstanceConfig {
+  const instance: InstanceConfig = { name: options.name ?? defaultName(target) };
+  if ('socket' in target) instance.socket = target.socket;
+  else if ('url' in target) instance.url = target.url;
   else {
-    instance['host'] = target.host;
-    instance['port'] = target.port;
+    instance.host = target.host;
+    instance.port = target.port;
   }
-  const tlsFlags: Array<[string, string, unknown]> = [
-    ['--tls-ca', 'tls_ca', options.tlsCa],
-    ['--tls-cert', 'tls_cert', options.tlsCert],
-    ['--tls-key', 'tls_key', options.tlsKey],
-    ['--insecure', 'tls_verify', options.insecure === true ? false : undefined],
+  const tlsFlags: Array<[string, () => void, unknown]> = [
+    ['--tls-ca', () => (instance.tls_ca = options.tlsCa!), options.tlsCa],
+    ['--tls-cert', () => (instance.tls_cert = options.tlsCert!), options.tlsCert],
+    ['--tls-key', () => (instance.tls_key = options.tlsKey!), options.tlsKey],
+    ['--insecure', () => (instance.tls_verify = false), options.insecure],
   ];
-  for (const [flag, key, value] of tlsFlags) {
+  for (const [flag, set, value] of tlsFlags) {
     if (value === undefined) continue;
     if (!isHttps(target)) throw new UsageError(`${flag} applies only to an https server (--url https://...), not to ${target.display}`);
-    instance[key] = value;
+    set();
   }
   const username = options.username ?? target.username;
-  if (username !== undefined) instance['username'] = username;
+  if (username !== undefined) instance.username = username;
   // A password without a user is not sent by the check (it warns); an ambient SUPERVISORD_PASSWORD must not cause that warning.
   const secret = password ?? target.password;
-  if (username !== undefined && secret !== undefined) instance['password'] = secret;
-  if (options.procNames.length > 0) instance['proc_names'] = [...options.procNames];
-  if (options.procRegex.length > 0) instance['proc_regex'] = [...options.procRegex];
-  if (options.procNamesExclude.length > 0) instance['proc_names_exclude'] = [...options.procNamesExclude];
-  if (options.procRegexExclude.length > 0) instance['proc_regex_exclude'] = [...options.procRegexExclude];
-  if (options.statusMapping.length > 0) instance['status_mapping_override'] = Object.fromEntries(options.statusMapping);
-  if (options.tags.length > 0) instance['tags'] = [...options.tags];
-  if (options.timeoutSeconds !== undefined) instance['timeout'] = options.timeoutSeconds;
+  if (username !== undefined && secret !== undefined) instance.password = secret;
+  if (options.procNames.length > 0) instance.proc_names = [...options.procNames];
+  if (options.procRegex.length > 0) instance.proc_regex = [...options.procRegex];
+  if (options.procNamesExclude.length > 0) instance.proc_names_exclude = [...options.procNamesExclude];
+  if (options.procRegexExclude.length > 0) instance.proc_regex_exclude = [...options.procRegexExclude];
+  // Every status was checked by the flag's parser.
+  if (options.statusMapping.length > 0) instance.status_mapping_override = Object.fromEntries(options.statusMapping) as Record<string, MappedStatus>;
+  if (options.tags.length > 0) instance.tags = [...options.tags];
+  if (options.timeoutSeconds !== undefined) instance.timeout = options.timeoutSeconds;
   return instance;
 }
 

@@ -53,7 +53,7 @@ import { ConfigFileError, holdsPassword, parseConfigFile } from '../config-file/
 import { ConfigError } from '../errors.js';
 import { formatDogStatsD } from '../outputs/dogstatsd.js';
 import { CounterTotals, formatPrometheus } from '../outputs/prometheus.js';
-import type { ServerRun } from '../types.js';
+import type { InstanceConfig, ServerRun } from '../types.js';
 import { formatText } from '../outputs/text.js';
 import { formatLocalTime } from '../submissions.js';
 import { sendDogStatsD } from './dogstatsd.js';
@@ -168,7 +168,7 @@ async function createChecks(
   say: (line: string) => void,
 ): Promise<SupervisordCheck[]> {
   const password = await readPassword(options, env, say);
-  let instances: Array<Record<string, unknown>>;
+  let instances: unknown[];
   if (options.config !== undefined) {
     instances = await readConfig(options.config, password, say);
   } else {
@@ -192,7 +192,8 @@ async function createChecks(
   const checks: SupervisordCheck[] = [];
   for (let i = 0; i < instances.length; i++) {
     try {
-      checks.push(new SupervisordCheck(instances[i]));
+      // Data from the file or the flags: the constructor validates every key (a ConfigError names the one at fault).
+      checks.push(new SupervisordCheck(instances[i] as InstanceConfig));
     } catch (error) {
       await Promise.all(checks.map((c) => c.close()));
       if (error instanceof ConfigError && options.config !== undefined) {
@@ -245,7 +246,7 @@ async function readPassword(
  * password and that other users can read gets the warning `--password-file`
  * gets.
  */
-async function readConfig(file: string, password: string | undefined, say: (line: string) => void): Promise<Array<Record<string, unknown>>> {
+async function readConfig(file: string, password: string | undefined, say: (line: string) => void): Promise<unknown[]> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -261,7 +262,7 @@ async function readConfig(file: string, password: string | undefined, say: (line
   }
   if (instances.some(holdsPassword)) warnIfReadableByOthers(file, '--config', 'holds a password and', say);
   return instances.map((instance: unknown) => {
-    if (typeof instance !== 'object' || instance === null || Array.isArray(instance)) return instance as Record<string, unknown>;
+    if (typeof instance !== 'object' || instance === null || Array.isArray(instance)) return instance;
     const copy = { ...(instance as Record<string, unknown>) };
     const hasUser = isSet(copy['username']) || isSet(copy['user']);
     const hasPassword = isSet(copy['password']) || isSet(copy['pass']);

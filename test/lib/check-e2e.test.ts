@@ -26,7 +26,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { CRITICAL, OK, SupervisordCheck, UNKNOWN } from '../../lib/check.js';
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
-import type { CheckResult, MappedStatus, Metric, ProcessInfo, ServiceCheck, ServiceCheckStatus, VersionMetadata } from '../../lib/types.js';
+import type { CheckResult, InstanceConfig, MappedStatus, Metric, ProcessInfo, ServiceCheck, ServiceCheckStatus, VersionMetadata } from '../../lib/types.js';
 
 // ---------------------------------------------------------------------------
 // Reference data (the Datadog check's mock server, tests/test_supervisord_unit.py; MYSQL, JAVA, PYTHON in ../helpers/reference-processes.ts)
@@ -217,7 +217,7 @@ async function emulator(options: Parameters<typeof SupervisordEmulator.start>[0]
 }
 
 function newCheck(instance: Record<string, unknown>): SupervisordCheck {
-  const c = new SupervisordCheck({ timeout: 5, ...instance });
+  const c = new SupervisordCheck({ timeout: 5, ...instance } as InstanceConfig);
   checks.push(c);
   return c;
 }
