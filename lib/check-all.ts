@@ -13,7 +13,7 @@
 
 import { SupervisordCheck } from './check.js';
 import type { CheckOptions } from './check.js';
-import type { CheckResult } from './types.js';
+import type { CheckResult, InstanceConfig } from './types.js';
 
 /** One instance's outcome of a {@link CheckGroup.run}. */
 export interface CheckEntry {
@@ -68,7 +68,7 @@ export class CheckGroup {
    *   unknown or of the wrong type; {@link RangeError} for a concurrency out
    *   of range.
    */
-  constructor(instances: readonly unknown[], options: CheckGroupOptions = {}) {
+  constructor(instances: ReadonlyArray<InstanceConfig | SupervisordCheck>, options: CheckGroupOptions = {}) {
     if (!Array.isArray(instances)) throw new TypeError('instances must be an array of instance configurations or SupervisordCheck objects');
     checkGroupOptions(options);
     this.#concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
@@ -146,7 +146,7 @@ export class CheckGroup {
  *   are entries with `errors`, not rejections.
  * @throws {TypeError} / {@link RangeError} (rejects) for invalid arguments, as {@link CheckGroup}'s constructor.
  */
-export async function checkAll(instances: readonly unknown[], options: CheckGroupOptions = {}): Promise<CheckEntry[]> {
+export async function checkAll(instances: ReadonlyArray<InstanceConfig | SupervisordCheck>, options: CheckGroupOptions = {}): Promise<CheckEntry[]> {
   const group = new CheckGroup(instances, options);
   try {
     return await group.run();

@@ -16,10 +16,11 @@ import { XmlRpcClient } from '../protocol/xmlrpc-client.js';
 import { Collector } from './collect.js';
 import { NameFilter } from './name-filter.js';
 import { resolveConfig } from './config.js';
+import { missingCredentialsWarning } from './hints.js';
 import type { Credentials, ResolvedConfig, TlsMaterial } from './config.js';
 import { buildRun, processNames } from './submissions.js';
 import type { Collected, ProcessHistory } from './submissions.js';
-import type { CheckClient, CheckResult, CollectClient, ServiceCheckStatus } from './types.js';
+import type { CheckClient, CheckResult, CollectClient, InstanceConfig, ServiceCheckStatus } from './types.js';
 
 /** Service-check status OK. */
 export const OK = 0 as const satisfies ServiceCheckStatus;
@@ -84,14 +85,15 @@ export class SupervisordCheck {
   #queue: Promise<unknown> = Promise.resolve();
 
   /**
-   * @param instance the instance as loaded from YAML/JSON (keys: README.md, "Configuration").
+   * @param instance the instance (keys: README.md, "Instance configuration"); validated at run time too, so
+   *   data read from JSON or YAML can be passed `as InstanceConfig`.
    * @param options see {@link CheckOptions}.
    * @throws {ConfigError} when the instance cannot be used (the reference's
    *   messages where it has them); no connection is made.
    * @throws {TypeError} when `options` is malformed (unknown key, `log.warn`,
    *   `client.call`/`client.close` or `clock` not functions).
    */
-  constructor(instance: unknown, options: CheckOptions = {}) {
+  constructor(instance: InstanceConfig, options: CheckOptions = {}) {
     checkOptions(options);
     const { config, credentials, tls, warnings } = resolveConfig(instance);
     this.config = config;
@@ -146,6 +148,8 @@ export class SupervisordCheck {
       if (output.history !== undefined) this.#history = output.history;
       const detail = this.#failureDetail(collected);
       if (detail !== undefined) result.warnings.push(detail);
+      const missing = collected.processInfo.ok ? undefined : missingCredentialsWarning(collected.processInfo.error, this.config);
+      if (missing !== undefined) result.warnings.push(missing);
     } catch (error) {
       // Only a bug of ours can get here; a run still never rejects.
       result = { metrics: [], serviceChecks: [], metadata: {}, warnings: [], errors: [] };

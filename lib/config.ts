@@ -273,6 +273,43 @@ export const AGENT_KEYS: ReadonlySet<string> = new Set([
   'server_check',
 ]);
 
+/**
+ * Tag keys the check or its outputs set themselves: the server, process and
+ * group tags, `status` of the counts, the `version` label of
+ * `supervisord_version_info`, and `tag`, the Prometheus label of tags
+ * without a colon. A user tag with one of these keys would be merged with
+ * ours (Prometheus `status="down,x"`) or make a series ambiguous in Datadog.
+ */
+export const RESERVED_TAG_KEYS: readonly string[] = Object.freeze([
+  'supervisord_server',
+  'supervisord_process',
+  'supervisord_group',
+  'status',
+  'version',
+  'tag',
+]);
+
+/**
+ * Why a user tag cannot be used, or undefined when it can. The key (before
+ * the first colon) is compared as the outputs would see it: lower-cased (the
+ * Datadog Agent lowercases tags) and with every character outside
+ * `[a-z0-9_]` as `_` (a Prometheus label name), so `Status:x` and
+ * `supervisord-group:x` are refused too. A tag without a colon is accepted
+ * (Datadog keeps it as it is; Prometheus shows it as `tag="<tag>"`).
+ */
+export function reservedTagProblem(tag: string): string | undefined {
+  const colon = tag.indexOf(':');
+  if (colon < 0) return undefined;
+  const key = tag.slice(0, colon);
+  const normalised = key.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  if (normalised === '') return `the key before ':' is empty`;
+  if (!RESERVED_TAG_KEYS.includes(normalised)) return undefined;
+  return (
+    `the key ${pythonRepr(key)} is one the check sets itself (${RESERVED_TAG_KEYS.join(', ')}); ` +
+    `use another key, e.g. ${pythonRepr(`user_${normalised}${tag.slice(colon)}`)}`
+  );
+}
+
 const MAX_TIMEOUT_SECONDS = 86400;
 const MIN_RESPONSE_BYTES = 1024;
 const MAX_RESPONSE_BYTES = 1024 * 1024 * 1024;
@@ -317,6 +354,10 @@ export function resolveConfig(instance: unknown): ConfigResolution {
   const procRegexExclude = procRegexExcludeRaw.map((p) => new CompiledPattern(p, 'proc_regex_exclude'));
 
   const tags = stringList(get('tags') ?? [], 'tags', `'tags' should be a list of strings`);
+  tags.forEach((tag, i) => {
+    const problem = reservedTagProblem(tag);
+    if (problem !== undefined) throw new ConfigError(`'tags' item ${i} ${pythonRepr(tag)}: ${problem}`, 'tags');
+  });
 
   // Connection: `url` (ours) or the reference's `socket`, else `host`/`port`.
   const url = get('url') ?? undefined;
@@ -351,6 +392,15 @@ export function resolveConfig(instance: unknown): ConfigResolution {
     if (has('host')) {
       const h = get('host');
       if (typeof h !== 'string' || h === '') throw new ConfigError(`'host' should be a host name or an IP address`, 'host');
+      // One colon is a host:port (no IPv6 address has a single colon): it would become the IPv6 literal [127.0.0.1:19001].
+      const colon = h.indexOf(':');
+      if (colon >= 0 && h.indexOf(':', colon + 1) < 0 && !/^[a-z][a-z0-9+.-]*:\/\//i.test(h)) {
+        throw new ConfigError(
+          `'host' should be a host name or an IP address without a port, got ${pythonRepr(h)}: ` +
+            `set 'host': ${pythonRepr(h.slice(0, colon))} and 'port': ${pythonRepr(h.slice(colon + 1))}`,
+          'host',
+        );
+      }
       host = h;
     }
     if (has('port')) [port, portText] = checkPort(get('port'));

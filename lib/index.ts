@@ -17,6 +17,8 @@ export type { ResolvedConfig } from './config.js';
 export { checkAll, CheckGroup } from './check-all.js';
 export type { CheckEntry, CheckGroupOptions } from './check-all.js';
 export { ConfigError } from './errors.js';
+export { getAllProcessInfo, getProcessInfo, getState, getSupervisorVersion, isProcessInfo, UnexpectedAnswerError } from './supervisor-calls.js';
+export type { SupervisorCaller, SupervisorState } from './supervisor-calls.js';
 export {
   CAN_CONNECT,
   PROCESS_STATUS,

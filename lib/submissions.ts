@@ -27,6 +27,7 @@ import {
   XmlRpcFault,
 } from '../protocol/errors.js';
 import type { ResolvedConfig } from './config.js';
+import { unmatchedFilterWarnings } from './hints.js';
 import type {
   CheckResult,
   MappedStatus,
@@ -522,6 +523,7 @@ export function buildRun(config: ResolvedConfig, collected: Collected, previous?
     return { result, history: undefined };
   }
   const monitored = selectProcesses(decoded.processes, config);
+  result.warnings.push(...unmatchedFilterWarnings(decoded.processes, config));
   const { metrics, serviceChecks } = referenceSubmissions(monitored, config);
   result.metrics.push(...metrics);
   result.serviceChecks.push(...serviceChecks);

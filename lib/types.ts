@@ -41,17 +41,23 @@ export type MappedStatus = 'up' | 'down' | 'unknown';
 /** Service-check status numbers (Datadog Agent convention). */
 export type ServiceCheckStatus = 0 | 1 | 2 | 3;
 
+/** A number, or a string holding one (`'9001'`, `'2.5'`): what YAML and JSON files give for these keys. */
+export type Numeric = number | `${number}`;
+
 /**
- * One check instance, with the reference check's key names. Everything is
- * validated at construction of a `SupervisordCheck`.
+ * One check instance: the reference check's keys, then ours. The type
+ * catches misspelt keys and wrong types in code; the constructor of
+ * `SupervisordCheck` still validates every key at run time (data read from
+ * JSON or YAML is `unknown` until then: pass it `as InstanceConfig`, and a
+ * bad value is a `ConfigError` naming the key).
  */
-export interface SupervisordInstance {
+export interface InstanceConfig {
   /** Required: identifies the server; tags every submission as `supervisord_server:<name>`. */
   name: string;
   /** TCP host (HTTP mode). Default `localhost`. */
   host?: string;
   /** TCP port. Default 9001. A numeric string is accepted. */
-  port?: number | string;
+  port?: Numeric;
   /** `unix:///absolute/path.sock`: talk over that unix socket; host/port are then ignored. */
   socket?: string;
   /**
@@ -78,22 +84,34 @@ export interface SupervisordInstance {
   tls_cert?: string;
   /** Ours, https `url` only: path of the PEM private key of `tls_cert`. With `tls_cert`. */
   tls_key?: string;
+  /** HTTP Basic user; sent only with `password`. */
   username?: string;
+  /** HTTP Basic password; sent only with `username`. Never appears in results, errors or logs. */
   password?: string;
   /** @deprecated Use `username`. */
   user?: string;
   /** @deprecated Use `password`. */
   pass?: string;
-  proc_names?: string[];
-  proc_regex?: string[];
-  proc_names_exclude?: string[];
-  proc_regex_exclude?: string[];
-  status_mapping_override?: Record<string, MappedStatus>;
-  tags?: string[];
-  /** Ours: whole-call deadline in seconds (a numeric string is accepted). Default 10. */
-  timeout?: number | string;
+  /** Monitor the processes with these names (the process `name`, never `group:name`). */
+  proc_names?: readonly string[];
+  /** Monitor the processes whose name a pattern matches (Python `re.search`, unanchored; names only). */
+  proc_regex?: readonly string[];
+  /** Drop the processes with these names. */
+  proc_names_exclude?: readonly string[];
+  /** Drop the processes whose name a pattern matches. */
+  proc_regex_exclude?: readonly string[];
+  /** statename -> mapped status, replacing entries of the default mapping. */
+  status_mapping_override?: Readonly<Record<string, MappedStatus>>;
+  /**
+   * Added to every submission, before the server tag. A key the check sets
+   * itself (`status`, `supervisord_server`, `supervisord_process`,
+   * `supervisord_group`, `version`, `tag`) is refused.
+   */
+  tags?: readonly string[];
+  /** Ours: deadline of a whole run in seconds, every call included (a numeric string is accepted). Default 10. */
+  timeout?: Numeric;
   /** Ours: TCP/socket connect timeout in seconds. Default 5. */
-  connect_timeout?: number | string;
+  connect_timeout?: Numeric;
   /** Ours: largest response accepted, bytes (1024 to 1 GiB). Default 64 MiB (about 50,000 processes). */
   max_response_bytes?: number;
   /**
@@ -109,8 +127,21 @@ export interface SupervisordInstance {
    * processes added since appear). Default 300; 0 lists in full every run.
    * A numeric string is accepted.
    */
-  name_refresh_interval?: number | string;
+  name_refresh_interval?: Numeric;
+  /** Read by the Datadog Agent itself (scheduling); accepted and ignored by the check. */
+  min_collection_interval?: Numeric;
+  /** Read by the Datadog Agent itself; accepted and ignored by the check. */
+  empty_default_hostname?: boolean;
+  /** Read by the Datadog Agent itself (the `service` tag); accepted and ignored by the check. */
+  service?: string;
+  /** Read by the Datadog Agent itself; accepted and ignored by the check. */
+  disable_generic_tags?: boolean;
+  /** Documented by the reference without being used; accepted and ignored. */
+  server_check?: boolean;
 }
+
+/** @deprecated The former name of {@link InstanceConfig}. */
+export type SupervisordInstance = InstanceConfig;
 
 /** A metric submission. */
 export interface Metric {

@@ -9,6 +9,8 @@
 
 import { parseAddress } from '../../protocol/address.js';
 import { AddressError } from '../../protocol/errors.js';
+import { reservedTagProblem } from '../config.js';
+import type { InstanceConfig, MappedStatus } from '../types.js';
 
 /**
  * The command line cannot be used: unknown flag, missing or malformed value,
@@ -218,8 +220,7 @@ function applyFlag(options: CliOptions, flag: string, value: string): void {
       options.socket = socketValue(value);
       return;
     case '--host':
-      if (value.trim() === '') throw new UsageError('--host needs a host name or an IP address');
-      options.host = value;
+      options.host = hostValue(value);
       return;
     case '--port':
       options.port = portValue(value, '--port', 1);
@@ -270,10 +271,13 @@ function applyFlag(options: CliOptions, flag: string, value: string): void {
     case '--status-mapping':
       options.statusMapping.push(...mappingList(value));
       return;
-    case '--tag':
+    case '--tag': {
       nonEmpty(value, flag);
+      const problem = reservedTagProblem(value);
+      if (problem !== undefined) throw new UsageError(`--tag ${quote(value)}: ${problem}`);
       options.tags.push(value);
       return;
+    }
     case '--timeout':
       options.timeoutSeconds = parseDuration(value, flag) / 1000;
       return;
@@ -399,14 +403,48 @@ function nameList(value: string, flag: string): string[] {
   return names;
 }
 
+/** The statuses a state can be mapped to. */
+const MAPPED_STATUSES: readonly string[] = ['up', 'down', 'unknown'];
+
 function mappingList(value: string): Array<[string, string]> {
   return value.split(',').map((item): [string, string] => {
     const eq = item.indexOf('=');
     if (eq <= 0 || eq === item.length - 1) {
       throw new UsageError(`--status-mapping must be STATE=up|down|unknown, e.g. STOPPED=up, got ${quote(item)}`);
     }
-    return [item.slice(0, eq), item.slice(eq + 1)];
+    const status = item.slice(eq + 1);
+    // Checked here rather than left to the check, whose message (the reference's) names the config key, not the flag.
+    if (!MAPPED_STATUSES.includes(status)) {
+      throw new UsageError(
+        `--status-mapping ${quote(item)}: the status must be up, down or unknown (lower case), got ${quote(status)}`,
+      );
+    }
+    return [item.slice(0, eq), status];
   });
+}
+
+/**
+ * `--host`: a host name or an IP address, IPv6 bare (`::1`). A `host:port`
+ * (one colon, which no IPv6 address has) or a bracketed IPv6 would otherwise
+ * become an IPv6 literal that never connects.
+ */
+function hostValue(value: string): string {
+  if (value.trim() === '') throw new UsageError('--host needs a host name or an IP address');
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+    throw new UsageError(`--host takes a host name or an IP address, not a URL: use --url ${value}`);
+  }
+  const bracketed = /^\[([^\]]*)\](?::([0-9]+))?$/.exec(value);
+  if (bracketed !== null) {
+    const port = bracketed[2] === undefined ? '' : ` --port ${bracketed[2]}`;
+    throw new UsageError(`--host takes an IPv6 address without brackets: use --host ${bracketed[1]}${port}`);
+  }
+  const colon = value.indexOf(':');
+  if (colon >= 0 && value.indexOf(':', colon + 1) < 0) {
+    throw new UsageError(
+      `--host takes no port, got ${quote(value)}: use --host ${value.slice(0, colon)} --port ${value.slice(colon + 1)}`,
+    );
+  }
+  return value;
 }
 
 function nonEmpty(value: string, flag: string): void {
@@ -494,37 +532,38 @@ function isHttps(target: Target): boolean {
  *   https URL (it may come from `SUPERVISOR_SERVER_URL` or the default
  *   discovery, known only now).
  */
-export function instanceFromOptions(options: CliOptions, target: Target, password: string | undefined): Record<string, unknown> {
-  const instance: Record<string, unknown> = { name: options.name ?? defaultName(target) };
-  if ('socket' in target) instance['socket'] = target.socket;
-  else if ('url' in target) instance['url'] = target.url;
+export function instanceFromOptions(options: CliOptions, target: Target, password: string | undefined): InstanceConfig {
+  const instance: InstanceConfig = { name: options.name ?? defaultName(target) };
+  if ('socket' in target) instance.socket = target.socket;
+  else if ('url' in target) instance.url = target.url;
   else {
-    instance['host'] = target.host;
-    instance['port'] = target.port;
+    instance.host = target.host;
+    instance.port = target.port;
   }
-  const tlsFlags: Array<[string, string, unknown]> = [
-    ['--tls-ca', 'tls_ca', options.tlsCa],
-    ['--tls-cert', 'tls_cert', options.tlsCert],
-    ['--tls-key', 'tls_key', options.tlsKey],
-    ['--insecure', 'tls_verify', options.insecure === true ? false : undefined],
+  const tlsFlags: Array<[string, () => void, unknown]> = [
+    ['--tls-ca', () => (instance.tls_ca = options.tlsCa!), options.tlsCa],
+    ['--tls-cert', () => (instance.tls_cert = options.tlsCert!), options.tlsCert],
+    ['--tls-key', () => (instance.tls_key = options.tlsKey!), options.tlsKey],
+    ['--insecure', () => (instance.tls_verify = false), options.insecure],
   ];
-  for (const [flag, key, value] of tlsFlags) {
+  for (const [flag, set, value] of tlsFlags) {
     if (value === undefined) continue;
     if (!isHttps(target)) throw new UsageError(`${flag} applies only to an https server (--url https://...), not to ${target.display}`);
-    instance[key] = value;
+    set();
   }
   const username = options.username ?? target.username;
-  if (username !== undefined) instance['username'] = username;
+  if (username !== undefined) instance.username = username;
   // A password without a user is not sent by the check (it warns); an ambient SUPERVISORD_PASSWORD must not cause that warning.
   const secret = password ?? target.password;
-  if (username !== undefined && secret !== undefined) instance['password'] = secret;
-  if (options.procNames.length > 0) instance['proc_names'] = [...options.procNames];
-  if (options.procRegex.length > 0) instance['proc_regex'] = [...options.procRegex];
-  if (options.procNamesExclude.length > 0) instance['proc_names_exclude'] = [...options.procNamesExclude];
-  if (options.procRegexExclude.length > 0) instance['proc_regex_exclude'] = [...options.procRegexExclude];
-  if (options.statusMapping.length > 0) instance['status_mapping_override'] = Object.fromEntries(options.statusMapping);
-  if (options.tags.length > 0) instance['tags'] = [...options.tags];
-  if (options.timeoutSeconds !== undefined) instance['timeout'] = options.timeoutSeconds;
+  if (username !== undefined && secret !== undefined) instance.password = secret;
+  if (options.procNames.length > 0) instance.proc_names = [...options.procNames];
+  if (options.procRegex.length > 0) instance.proc_regex = [...options.procRegex];
+  if (options.procNamesExclude.length > 0) instance.proc_names_exclude = [...options.procNamesExclude];
+  if (options.procRegexExclude.length > 0) instance.proc_regex_exclude = [...options.procRegexExclude];
+  // Every status was checked by the flag's parser.
+  if (options.statusMapping.length > 0) instance.status_mapping_override = Object.fromEntries(options.statusMapping) as Record<string, MappedStatus>;
+  if (options.tags.length > 0) instance.tags = [...options.tags];
+  if (options.timeoutSeconds !== undefined) instance.timeout = options.timeoutSeconds;
   return instance;
 }
 
@@ -553,8 +592,9 @@ http://localhost:9001):
                            (--password is refused: argv is public)
   --name NAME              server name, tag supervisord_server (default:
                            the socket path or host:port)
-  --config FILE            JSON {"instances": [{...}, ...]} with the Datadog
-                           check's instance keys; servers run concurrently
+  --config FILE            the Datadog Agent's conf.d/supervisord.d/conf.yaml
+                           as it is, or JSON {"instances": [{...}, ...]};
+                           servers run concurrently
 
 Check (the Datadog instance keys):
   --proc-names A,B         only these processes (repeatable)
@@ -562,7 +602,8 @@ Check (the Datadog instance keys):
   --proc-names-exclude A,B / --proc-regex-exclude RE
   --status-mapping S=up    map a state to up, down or unknown (repeatable)
   --tag K:V                add a tag to everything (repeatable)
-  --timeout 10s            per-call deadline (ms, s, m, h; default unit s)
+  --timeout 10s            deadline of a whole run, every call included
+                           (ms, s, m, h; default unit s; default 10s)
 
 Output:
   --format F               text (default on a terminal), json (default

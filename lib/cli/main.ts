@@ -34,7 +34,7 @@
  * @module
  */
 
-import { constants as fsConstants, existsSync, realpathSync } from 'node:fs';
+import { constants as fsConstants, existsSync, realpathSync, statSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -50,10 +50,11 @@ import {
   UsageError,
 } from './args.js';
 import type { CliOptions, HostPort, OutputFormat, Target } from './args.js';
+import { ConfigFileError, holdsPassword, parseConfigFile } from '../config-file/load.js';
 import { ConfigError } from '../errors.js';
 import { formatDogStatsD } from '../outputs/dogstatsd.js';
 import { CounterTotals, formatPrometheus } from '../outputs/prometheus.js';
-import type { ServerRun } from '../types.js';
+import type { InstanceConfig, ServerRun } from '../types.js';
 import { formatText } from '../outputs/text.js';
 import { formatLocalTime } from '../submissions.js';
 import { sendDogStatsD } from './dogstatsd.js';
@@ -168,9 +169,9 @@ async function createChecks(
   say: (line: string) => void,
 ): Promise<SupervisordCheck[]> {
   const password = await readPassword(options, env, say);
-  let instances: Array<Record<string, unknown>>;
+  let instances: unknown[];
   if (options.config !== undefined) {
-    instances = await readConfig(options.config, password);
+    instances = await readConfig(options.config, password, say);
   } else {
     let target: Target;
     if (options.socket !== undefined) target = { socket: options.socket, display: options.socket };
@@ -192,7 +193,8 @@ async function createChecks(
   const checks: SupervisordCheck[] = [];
   for (let i = 0; i < instances.length; i++) {
     try {
-      checks.push(new SupervisordCheck(instances[i]));
+      // Data from the file or the flags: the constructor validates every key (a ConfigError names the one at fault).
+      checks.push(new SupervisordCheck(instances[i] as InstanceConfig));
     } catch (error) {
       await Promise.all(checks.map((c) => c.close()));
       if (error instanceof ConfigError && options.config !== undefined) {
@@ -236,9 +238,9 @@ async function readPassword(
   const { text, mode } = await readPasswordFile(file);
   const first = text.split('\n', 1)[0]!.replace(/\r$/, '');
   if (first === '') throw new UsageError(`--password-file ${file} is empty (the password is its first line)`);
-  // 0o044: readable by the group or by others; 0o002: writable by anyone, who could put their own password there.
+  // 0o002: writable by anyone, who could put their own password there.
   if ((mode & 0o002) !== 0) say(`warning: --password-file ${file} can be written by every user (chmod 600 it)`);
-  if ((mode & 0o044) !== 0) say(`warning: --password-file ${file} can be read by other users (chmod 600 it)`);
+  if ((mode & 0o044) !== 0) say(readableWarning(file, '--password-file', ''));
   return first;
 }
 
@@ -270,35 +272,49 @@ async function readPasswordFile(file: string): Promise<{ text: string; mode: num
   }
 }
 
-/** The instances of `--config FILE`, with the password filled in where a user has none. */
-async function readConfig(file: string, password: string | undefined): Promise<Array<Record<string, unknown>>> {
+/**
+ * The instances of `--config FILE` (the Datadog Agent's conf.yaml, or JSON),
+ * with the password filled in where a user has none. A file that holds a
+ * password and that other users can read gets the warning `--password-file`
+ * gets.
+ */
+async function readConfig(file: string, password: string | undefined, say: (line: string) => void): Promise<unknown[]> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
     throw new UsageError(`cannot read --config ${file}: ${fsProblem(error)}`);
   }
-  let data: unknown;
+  let instances: unknown[];
   try {
-    data = JSON.parse(text);
-  } catch {
-    // JSON.parse's message quotes the text around the error, which may be a password.
-    throw new UsageError(`--config ${file} is not valid JSON`);
+    ({ instances } = parseConfigFile(text, `--config ${file}`));
+  } catch (error) {
+    if (error instanceof ConfigFileError) throw new UsageError(error.message);
+    throw error;
   }
-  const shape = `--config ${file} must hold a JSON object {"instances": [{...}, ...]}`;
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new UsageError(shape);
-  const unknown = Object.keys(data).filter((k) => k !== 'instances' && k !== 'init_config');
-  if (unknown.length > 0) throw new UsageError(`${shape}: unknown key ${JSON.stringify(unknown[0])}`);
-  const instances = (data as { instances?: unknown }).instances;
-  if (!Array.isArray(instances) || instances.length === 0) throw new UsageError(`${shape}: "instances" must be a non-empty list`);
+  if (instances.some(holdsPassword)) warnIfReadableByOthers(file, '--config', 'holds a password and', say);
   return instances.map((instance: unknown) => {
-    if (typeof instance !== 'object' || instance === null || Array.isArray(instance)) return instance as Record<string, unknown>;
+    if (typeof instance !== 'object' || instance === null || Array.isArray(instance)) return instance;
     const copy = { ...(instance as Record<string, unknown>) };
     const hasUser = isSet(copy['username']) || isSet(copy['user']);
     const hasPassword = isSet(copy['password']) || isSet(copy['pass']);
     if (password !== undefined && hasUser && !hasPassword) copy['password'] = password;
     return copy;
   });
+}
+
+/** `warning: --password-file F can be read by other users (chmod 600 it)`. */
+function readableWarning(file: string, flag: string, what: string): string {
+  return `warning: ${flag} ${file}${what === '' ? '' : ` ${what}`} can be read by other users (chmod 600 it)`;
+}
+
+/** {@link readableWarning} when the group or others may read `file` (mode 0o044). */
+function warnIfReadableByOthers(file: string, flag: string, what: string, say: (line: string) => void): void {
+  try {
+    if ((statSync(file).mode & 0o044) !== 0) say(readableWarning(file, flag, what));
+  } catch {
+    // It was just read; a race with its removal changes nothing.
+  }
 }
 
 function isSet(value: unknown): boolean {

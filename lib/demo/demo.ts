@@ -10,7 +10,7 @@
  * @module
  */
 
-import { existsSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -79,7 +79,7 @@ export const DEMO_PROGRAMS: readonly SupervisordProgram[] = Object.freeze([
   { name: 'idle', command: '/bin/sleep 100000', autostart: false },
 ]);
 
-/** One line per program for the header, in {@link DEMO_PROGRAMS} order. */
+/** One line per program for the header of a real supervisord, in {@link DEMO_PROGRAMS} order. */
 const PROGRAM_ROLES: Readonly<Record<string, string>> = {
   sleeper: 'runs',
   exiter: 'exits with code 3 after 1 s',
@@ -89,6 +89,26 @@ const PROGRAM_ROLES: Readonly<Record<string, string>> = {
   looper: 'exits after 3 s and is restarted, again and again',
   idle: 'autostart=false',
 };
+
+/**
+ * The same for the emulator, whose script moves on with the rounds, not the
+ * clock ({@link EmulatedScript}): the real programs' timings would be wrong
+ * at any interval but 2 s.
+ */
+const EMULATED_ROLES: Readonly<Record<string, string>> = {
+  ...PROGRAM_ROLES,
+  sleeper: 'runs (STARTING at the first round)',
+  exiter: 'runs at the first round, then has exited with code 3',
+  broken: 'its command does not exist: BACKOFF, then FATAL',
+  'web:front': 'runs, in group web (STARTING at the first round)',
+  'web:back': 'runs, in group web (STARTING at the first round)',
+  looper: 'exits at every other round and is restarted at the next',
+};
+
+/** The closing line: the command may not be installed (the demo runs from a clone with `npm start`). */
+const NEXT_STEP =
+  'Point it at your own supervisord: supervisord-check --help ' +
+  '(from a clone, without installing: npx supervisord-check --help; to install the command: npm install -g .)';
 
 const EXIT_FAILED = 1;
 const EXIT_ABORTED = 130;
@@ -187,7 +207,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   options.signal?.removeEventListener('abort', onCallerAbort);
 
   const stopped = `${settings.supervisordPath === null ? 'emulator' : 'supervisord'} stopped${run.dir === undefined ? '' : `, ${run.dir} removed`}`;
-  if (code === 0) stdout.write(`\nDemo done: ${stopped}. Point it at your own supervisord: supervisord-check --help\n`);
+  if (code === 0) stdout.write(`\nDemo done: ${stopped}. ${NEXT_STEP}\n`);
   else if (code === EXIT_ABORTED || code === EXIT_TERMINATED) stdout.write(`\nDemo interrupted: ${stopped}.\n`);
   // A failed write reports its error on a later tick: keep listening until then.
   await new Promise<void>((resolve) => setImmediate(resolve));
@@ -204,8 +224,8 @@ interface Settings {
   rounds: number;
   intervalMs: number;
   supervisordPath: string | null;
-  /** The emulator was chosen because supervisord is not installed (not forced by the caller). */
-  notInstalled: boolean;
+  /** Why the emulator runs: supervisord is not installed, `SUPERVISORD_BIN` is empty, or the caller asked. */
+  emulatorBecause?: 'not installed' | 'SUPERVISORD_BIN' | 'asked';
 }
 
 function resolveSettings(options: DemoOptions, env: NodeJS.ProcessEnv): Settings {
@@ -218,10 +238,25 @@ function resolveSettings(options: DemoOptions, env: NodeJS.ProcessEnv): Settings
     throw new DemoError(`intervalMs must be an integer from 0 to 600000, got ${String(intervalMs)}`);
   }
   if (options.supervisordPath !== undefined) {
-    return { rounds, intervalMs, supervisordPath: options.supervisordPath, notInstalled: false };
+    return { rounds, intervalMs, supervisordPath: options.supervisordPath, ...(options.supervisordPath === null ? { emulatorBecause: 'asked' } : {}) };
+  }
+  const forced = env['SUPERVISORD_BIN'];
+  if (forced === '') return { rounds, intervalMs, supervisordPath: null, emulatorBecause: 'SUPERVISORD_BIN' };
+  if (forced !== undefined && !isExecutableFile(forced)) {
+    // Checked before anything is started or printed: the launch would only fail after the header.
+    throw new DemoError(`SUPERVISORD_BIN=${forced} is not an executable file (unset it to search PATH, or set it empty to use the built-in emulator)`);
   }
   const found = findSupervisord(env);
-  return { rounds, intervalMs, supervisordPath: found, notInstalled: found === null };
+  return { rounds, intervalMs, supervisordPath: found, ...(found === null ? { emulatorBecause: 'not installed' } : {}) };
+}
+
+function isExecutableFile(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** An integer environment setting; rejects anything but digits so that a typo is not silently the default. */
@@ -259,11 +294,10 @@ async function startReal(run: Run, supervisordPath: string): Promise<Target> {
   run.dir = supervisord.dir;
   // At process exit the launcher's own hook stops supervisord and removes the dir.
   run.cleanups.push({ async: () => supervisord.stop() });
-  run.stdout.write(
-    `supervisord-check demo: a throwaway supervisord (${supervisordPath}${supervisord.pid > 0 ? `, pid ${supervisord.pid}` : ''}) in ${supervisord.dir}\n` +
-      `with ${DEMO_PROGRAMS.length} programs:\n${describePrograms()}`,
-  );
+  run.stdout.write(`supervisord-check demo: a throwaway supervisord (${supervisordPath}${supervisord.pid > 0 ? `, pid ${supervisord.pid}` : ''}) in ${supervisord.dir}\n`);
   await supervisord.ready({ signal: run.signal, timeoutMs: 15_000 });
+  // Once it answers: a supervisord that cannot start reports why without a list of programs that never ran.
+  run.stdout.write(`with ${DEMO_PROGRAMS.length} programs:\n${describePrograms(PROGRAM_ROLES)}`);
   return { socketPath: supervisord.socketPath!, beforeRound: () => {} };
 }
 
@@ -278,19 +312,24 @@ async function startEmulated(run: Run, settings: Settings): Promise<Target> {
   run.cleanups.push({ async: () => emulator.close() });
   const script = new EmulatedScript(recorded.processes, dir);
   run.stdout.write(
-    (settings.notInstalled
-      ? 'supervisord is not installed (apt-get install supervisor); running against the built-in emulator instead\n'
-      : 'supervisord-check demo: running against the built-in emulator\n') +
+    EMULATOR_REASONS[settings.emulatorBecause ?? 'asked'] +
       `supervisord-check demo: the emulator speaks supervisord ${recorded.version}'s XML-RPC on ${socketPath}, ` +
-      `seeded from ${recorded.source}\nwith ${DEMO_PROGRAMS.length} programs scripted to change as a real supervisord's would:\n${describePrograms()}`,
+      `seeded from ${recorded.source}\nwith ${DEMO_PROGRAMS.length} programs scripted round by round as a real supervisord's would go with rounds 2 s apart:\n` +
+      describePrograms(EMULATED_ROLES),
   );
   return { socketPath, beforeRound: (round) => (emulator.processes = script.processesAt(round)) };
 }
 
-function describePrograms(): string {
+const EMULATOR_REASONS: Readonly<Record<NonNullable<Settings['emulatorBecause']>, string>> = {
+  'not installed': 'supervisord is not installed (apt-get install supervisor); running against the built-in emulator instead\n',
+  SUPERVISORD_BIN: 'supervisord-check demo: SUPERVISORD_BIN is empty: running against the built-in emulator\n',
+  asked: 'supervisord-check demo: running against the built-in emulator\n',
+};
+
+function describePrograms(roles: Readonly<Record<string, string>>): string {
   return DEMO_PROGRAMS.map((p) => {
     const key = p.group === undefined ? p.name : `${p.group}:${p.name}`;
-    return `  ${key.padEnd(10)} ${PROGRAM_ROLES[key] ?? ''}\n`;
+    return `  ${key.padEnd(10)} ${roles[key] ?? ''}\n`;
   }).join('');
 }
 

@@ -53,7 +53,7 @@ const METRIC_HELP: Readonly<Record<string, string>> = Object.freeze({
   'supervisord.process.uptime': 'Seconds since the process started, when it is RUNNING, BACKOFF or STOPPING; else 0.',
   'supervisord.process.restarts': 'Restarts of the process seen by the check, summed over the runs since this exporter started.',
   'supervisord.process.downtime': 'Seconds the process has been down.',
-  'supervisord.process.exit_status': 'Exit status of the last exit of the process.',
+  'supervisord.process.exit_status': 'Exit status of the last exit of the process; -1 when it was killed by a signal (supervisord reports no signal number).',
   'supervisord.group.count': 'Monitored processes per group.',
 });
 

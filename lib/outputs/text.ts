@@ -1,8 +1,10 @@
 /**
  * The human-readable output: a table of the monitored processes per server
- * (PROCESS GROUP STATE STATUS UPTIME), a summary line, the other service
- * checks that are not OK (`CRITICAL supervisord.server.state: SHUTDOWN_STATE`),
- * then the run's errors and warnings.
+ * (PROCESS GROUP STATE STATUS UPTIME), a summary line, one line per process
+ * that is not up with supervisord's description and its last exit status
+ * (`broken: Exited too quickly (process log may have details)`), the other
+ * service checks that are not OK (`CRITICAL supervisord.server.state:
+ * SHUTDOWN_STATE`), then the run's errors and warnings.
  *
  * Rows come from the result's `processes` (name, group, state, mapped status
  * and uptime of every monitored process) when it has them. Otherwise (a
@@ -53,6 +55,8 @@ interface Row {
   state: string;
   status: ServiceCheckStatus;
   uptime: string;
+  /** supervisord's description and the last exit status, for the line under the table ('' for none). */
+  detail: string;
 }
 
 /**
@@ -72,6 +76,10 @@ export function formatText(runs: readonly ServerRun[], options: TextOptions = {}
     const rows = processRows(run);
     if (rows.length > 0) lines.push(...table(rows, paint));
     lines.push(summary(run, rows));
+    // Why each process that is not up is so: the table has no room for supervisord's description.
+    for (const row of rows) {
+      if (row.status !== 0 && row.detail !== '') lines.push(`${clean(row.group === row.process ? row.process : `${row.group}:${row.process}`)}: ${clean(row.detail)}`);
+    }
     // Service checks other than the connection and the processes (supervisord.server.state...), when not OK.
     for (const check of run.result.serviceChecks) {
       if (check.status === 0 || check.name === 'supervisord.can_connect' || check.name === 'supervisord.process.status') continue;
@@ -103,6 +111,10 @@ const MAPPED_STATUS: Readonly<Record<MappedStatus, ServiceCheckStatus>> = { up: 
 
 function processRows(run: ServerRun): Row[] {
   const processes = run.result.processes;
+  const exits = new Map<string, number>();
+  for (const metric of run.result.metrics) {
+    if (metric.name === 'supervisord.process.exit_status') exits.set(rowKey(metric.tags), metric.value);
+  }
   if (processes !== undefined) {
     return processes.map((p) => ({
       process: p.name,
@@ -110,9 +122,21 @@ function processRows(run: ServerRun): Row[] {
       state: p.statename,
       status: MAPPED_STATUS[p.status] ?? 3,
       uptime: uptimeText(p.uptime, p.statename),
+      detail: detailText(p.description, exits.get(`${p.name}\0${p.group}`)),
     }));
   }
-  return rowsFromSubmissions(run);
+  return rowsFromSubmissions(run, exits);
+}
+
+/**
+ * `Exited too quickly (process log may have details)`, `exit status 3 (Nov 25 12:00 PM)`:
+ * the exit status first when there is one, since the description of an
+ * EXITED process is only its stop time.
+ */
+function detailText(description: string | undefined, exitStatus: number | undefined): string {
+  const text = description ?? '';
+  if (exitStatus === undefined) return text;
+  return text === '' ? `exit status ${exitStatus}` : `exit status ${exitStatus} (${text})`;
 }
 
 function uptimeText(uptime: number | undefined, state: string): string {
@@ -121,7 +145,7 @@ function uptimeText(uptime: number | undefined, state: string): string {
   return '-';
 }
 
-function rowsFromSubmissions(run: ServerRun): Row[] {
+function rowsFromSubmissions(run: ServerRun, exits: ReadonlyMap<string, number>): Row[] {
   const uptimes = new Map<string, number>();
   for (const metric of run.result.metrics) {
     if (metric.name === 'supervisord.process.uptime') uptimes.set(rowKey(metric.tags), metric.value);
@@ -137,6 +161,7 @@ function rowsFromSubmissions(run: ServerRun): Row[] {
       state,
       status: check.status,
       uptime: uptimeText(uptimes.get(rowKey(check.tags)), state),
+      detail: detailText(messageField(check, 'Description'), exits.get(rowKey(check.tags))),
     });
   }
   return rows;
@@ -148,6 +173,17 @@ function stateOf(check: ServiceCheck): string | undefined {
   const lines = check.message.split('\n');
   const line = lines[lines.length - 4];
   return line !== undefined && line.startsWith('State: ') ? line.slice('State: '.length) : undefined;
+}
+
+/**
+ * A one-line field of the message (`Description: ...`), searched from the
+ * top: the lines before `Description` (time, name, group) hold no line break
+ * supervisord would let through.
+ */
+function messageField(check: ServiceCheck, field: string): string | undefined {
+  if (check.message === undefined) return undefined;
+  for (const line of check.message.split('\n')) if (line.startsWith(`${field}: `)) return line.slice(field.length + 2);
+  return undefined;
 }
 
 function onlyUpState(mapping: Readonly<Record<string, MappedStatus>>): string | undefined {
@@ -186,7 +222,7 @@ function summary(run: ServerRun, rows: readonly Row[]): string {
   const canConnect = run.result.serviceChecks.find((c) => c.name === 'supervisord.can_connect');
   const version = run.result.metadata.version?.raw;
   const server = `supervisord${version === undefined ? '' : ` ${clean(version)}`} at ${clean(run.target)}`;
-  if (canConnect !== undefined && canConnect.status !== 0) return `${server} unreachable`;
+  if (canConnect !== undefined && canConnect.status !== 0) return `${server} ${failureWord(canConnect.message ?? '')}`;
   if (canConnect === undefined && run.result.errors.length > 0) return `${server}: the check failed`;
   const counts: Record<ServiceCheckStatus, number> = { 0: 0, 1: 0, 2: 0, 3: 0 };
   for (const row of rows) counts[row.status]++;
@@ -196,6 +232,17 @@ function summary(run: ServerRun, rows: readonly Row[]): string {
     if (counts[1] > 0) text += `, ${counts[1]} warning`;
   }
   return `${text} \u2014 ${server} reachable`;
+}
+
+/**
+ * What a CRITICAL `supervisord.can_connect` says happened, from its message
+ * (the reference's wording, which the check keeps): only `Cannot connect to`
+ * means that nothing answered; a 401 and other HTTP errors are answers.
+ */
+function failureWord(message: string): string {
+  if (message.startsWith('Username or password to ')) return 'refused the credentials (HTTP 401)';
+  if (message.startsWith('An error occurred while connecting to ')) return 'answered with an error';
+  return 'unreachable';
 }
 
 /**

@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import { CRITICAL, OK, SupervisordCheck } from '../../lib/check.js';
-import type { CheckResult, Metric } from '../../lib/types.js';
+import type { CheckResult, InstanceConfig, Metric } from '../../lib/types.js';
 import {
   findSupervisord,
   startSupervisord,
@@ -38,7 +38,7 @@ const checks: SupervisordCheck[] = [];
 
 function newCheck(instance: Record<string, unknown>, debug?: string[]): SupervisordCheck {
   const log = { warn: (m: string): void => assert.fail(`unexpected warning: ${m}`), debug: (m: string): number => debug?.push(m) ?? 0 };
-  const c = new SupervisordCheck({ timeout: 5, ...instance }, { log });
+  const c = new SupervisordCheck({ timeout: 5, ...instance } as InstanceConfig, { log });
   checks.push(c);
   return c;
 }

@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { CheckGroup, checkAll } from '../../lib/check-all.js';
 import type { CheckEntry } from '../../lib/check-all.js';
 import { CRITICAL, OK, SupervisordCheck } from '../../lib/check.js';
-import type { CheckClient } from '../../lib/types.js';
+import type { CheckClient, InstanceConfig } from '../../lib/types.js';
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
 
 const NOW = 1_700_000_000;
@@ -51,13 +51,13 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const fastInstance = (name: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ name, socket: fast.url, timeout: 5, ...extra });
+const fastInstance = (name: string, extra: Record<string, unknown> = {}): InstanceConfig => ({ name, socket: fast.url, timeout: 5, ...extra }) as InstanceConfig;
 
 const EMPTY = { metrics: [], serviceChecks: [], metadata: {}, warnings: [] };
 
 describe('checkAll', () => {
   it('one entry per instance, in instance order; a bad configuration is a result with its error', async () => {
-    const entries = await checkAll([fastInstance('a'), { name: 'b', port: 0 }, null, { host: 'x' }, fastInstance('c', { tags: ['k:v'] })]);
+    const entries = await checkAll([fastInstance('a'), { name: 'b', port: 0 }, null, { host: 'x' }, fastInstance('c', { tags: ['k:v'] })] as InstanceConfig[]);
     assert.deepEqual(entries.map((e) => e.name), ['a', 'b', 'instance #3', 'instance #4', 'c']);
     assert.deepEqual(entries[1]!.result, { ...EMPTY, errors: ["'port' should be an integer from 1 to 65535, got 0"] });
     assert.deepEqual(entries[2]!.result, { ...EMPTY, errors: ['the instance configuration should be a dictionary, got None'] });

@@ -26,7 +26,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { CRITICAL, OK, SupervisordCheck, UNKNOWN } from '../../lib/check.js';
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
-import type { CheckResult, MappedStatus, Metric, ProcessInfo, ServiceCheck, ServiceCheckStatus, VersionMetadata } from '../../lib/types.js';
+import type { CheckResult, InstanceConfig, MappedStatus, Metric, ProcessInfo, ServiceCheck, ServiceCheckStatus, VersionMetadata } from '../../lib/types.js';
 
 // ---------------------------------------------------------------------------
 // Reference data (the Datadog check's mock server, tests/test_supervisord_unit.py; MYSQL, JAVA, PYTHON in ../helpers/reference-processes.ts)
@@ -217,7 +217,7 @@ async function emulator(options: Parameters<typeof SupervisordEmulator.start>[0]
 }
 
 function newCheck(instance: Record<string, unknown>): SupervisordCheck {
-  const c = new SupervisordCheck({ timeout: 5, ...instance });
+  const c = new SupervisordCheck({ timeout: 5, ...instance } as InstanceConfig);
   checks.push(c);
   return c;
 }
@@ -250,7 +250,11 @@ interface RefCase {
   tags?: string[];
   seen: Seen[];
   counts: { down: number; up: number; unknown: number };
+  /** Ours: the run's warnings (the reference has none). */
+  warnings?: string[];
 }
+
+const NAMES_ONLY = "only process names are matched, never 'group:name' or a group name";
 
 // Server order: supervisord sorts by group then name, so java, mysql, python.
 const REF_CASES: RefCase[] = [
@@ -273,6 +277,7 @@ const REF_CASES: RefCase[] = [
     instance: { proc_names: ['mysql', 'invalid_process'] },
     seen: [[MYSQL, OK, 125]],
     counts: { down: 0, up: 1, unknown: 0 },
+    warnings: [`'proc_names' entry 'invalid_process' matched no process; ${NAMES_ONLY}`],
   },
   {
     name: 'proc_regex',
@@ -281,6 +286,7 @@ const REF_CASES: RefCase[] = [
     instance: { proc_regex: ['^mysq.$', 'invalid_process'] },
     seen: [[MYSQL, OK, 125]],
     counts: { down: 0, up: 1, unknown: 0 },
+    warnings: [`'proc_regex' pattern 'invalid_process' matched no process; ${NAMES_ONLY}`],
   },
   {
     name: 'proc_regex_exclude',
@@ -361,7 +367,7 @@ for (const t of TRANSPORTS) {
         const server = c.server === 'open' ? open : auth;
         server.processes = c.processes.map((p) => ({ ...p }));
         const result = await runOnce({ name: 'server1', ...t.at(server), ...c.instance });
-        assert.deepEqual(result, expectedRun('server1', c.tags ?? [], c.seen, c.counts, V425));
+        assert.deepEqual(result, { ...expectedRun('server1', c.tags ?? [], c.seen, c.counts, V425), warnings: c.warnings ?? [] });
       });
     }
 
@@ -381,9 +387,17 @@ for (const t of TRANSPORTS) {
       assert.ok(!JSON.stringify(result).includes('invalid_pass'), 'no password in the result');
     });
 
-    it('no credentials against a server that wants them is the same 401 message', async () => {
+    it('no credentials against a server that wants them is the same 401 message, with a warning saying none are configured', async () => {
       const result = await runOnce({ name: 'server0', ...t.at(auth), tags: ['a:b'] });
-      assert.deepEqual(result, expectedFailure('server0', ['a:b'], 'Username or password to server0 are incorrect.'));
+      assert.deepEqual(result, {
+        ...expectedFailure('server0', ['a:b'], 'Username or password to server0 are incorrect.'),
+        warnings: [
+          "the server asks for a username and password (HTTP 401) and none are configured: set 'username' and 'password' " +
+            '(command line: --username with --password-file or SUPERVISORD_PASSWORD)',
+        ],
+      });
+      const userOnly = await runOnce({ name: 'server0', ...t.at(auth), username: 'user' });
+      assert.match(userOnly.warnings.at(-1)!, /^the server asks for a username and password \(HTTP 401\) and no password is configured: /);
     });
 
     // SHUTDOWN_STATE (6) is not an error of the run any more (issue 5): see beyond-e2e.test.ts.

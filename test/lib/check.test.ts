@@ -18,7 +18,7 @@ import {
   XmlRpcFault,
 } from '../../protocol/errors.js';
 import { CRITICAL, OK, SupervisordCheck, UNKNOWN, WARNING } from '../../lib/check.js';
-import type { CheckClient } from '../../lib/types.js';
+import type { CheckClient, InstanceConfig } from '../../lib/types.js';
 import { ConfigError } from '../../lib/errors.js';
 
 const SENTINEL = 'S3ntinel-pa55word';
@@ -156,7 +156,7 @@ describe('SupervisordCheck with an injected client', () => {
   test('each failure of getAllProcessInfo: exact messages, nothing else, no version call', async () => {
     for (const [error, instance, canConnect, message] of failures) {
       const client = new FakeClient({ 'supervisor.getAllProcessInfo': error, 'supervisor.getSupervisorVersion': '4.2.5' });
-      const check = new SupervisordCheck(instance, { client });
+      const check = new SupervisordCheck(instance as unknown as InstanceConfig, { client });
       const result = await check.run();
       assert.deepEqual(client.calls, ['supervisor.getAllProcessInfo'], error.name);
       assert.deepEqual(
@@ -216,7 +216,7 @@ describe('SupervisordCheck with an injected client', () => {
   test('config warnings: logged at construction, in the first run only', async () => {
     const { log, warn } = recorder();
     const client = new FakeClient({ 'supervisor.getAllProcessInfo': [PROCESS] }); // no version nor state method: warnings per run
-    const check = new SupervisordCheck({ name: 'n', user: 'u', pass: 'p', typo: 1 }, { client, log });
+    const check = new SupervisordCheck({ name: 'n', user: 'u', pass: 'p', typo: 1 } as InstanceConfig, { client, log });
     const configWarnings = ["'user' is deprecated, use 'username' instead", "'pass' is deprecated, use 'password' instead", "Unknown configuration key 'typo' is ignored"];
     assert.deepEqual(check.configWarnings, configWarnings);
     assert.deepEqual(warn, configWarnings);
@@ -297,7 +297,7 @@ describe('SupervisordCheck with an injected client', () => {
         throw new Error('logger down');
       },
     };
-    const check = new SupervisordCheck({ name: 'n', typo: 1 }, { client: healthy(), log });
+    const check = new SupervisordCheck({ name: 'n', typo: 1 } as InstanceConfig, { client: healthy(), log });
     const result = await check.run();
     assert.deepEqual(result.errors, []);
     assert.deepEqual(result.warnings, ["Unknown configuration key 'typo' is ignored"]);
@@ -309,7 +309,7 @@ describe('SupervisordCheck with an injected client', () => {
       code: 'ERR_CONFIG',
       message: 'Supervisor server name not specified in yaml configuration.',
     });
-    assert.throws(() => new SupervisordCheck({ name: 'n', proc_names: 'x' }), (error: unknown) => error instanceof ConfigError && error.key === 'proc_names');
+    assert.throws(() => new SupervisordCheck({ name: 'n', proc_names: 'x' } as unknown as InstanceConfig), (error: unknown) => error instanceof ConfigError && error.key === 'proc_names');
     const bad: Array<[unknown, string]> = [
       [null, 'options must be an object'],
       [{ logger: {} }, "unknown option 'logger' (expected log, client, clock)"],
@@ -461,7 +461,7 @@ describe('SupervisordCheck with the real client', () => {
   });
 
   test('nothing listening on the TCP port: the reference message', async () => {
-    const check = new SupervisordCheck({ name: 'n', host: '127.0.0.1', port: String(closedPort) });
+    const check = new SupervisordCheck({ name: 'n', host: '127.0.0.1', port: `${closedPort}` });
     try {
       const result = await check.run();
       const message = `Cannot connect to http://127.0.0.1:${closedPort}. Make sure supervisor is running and XML-RPC inet interface is enabled.`;

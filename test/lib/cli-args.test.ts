@@ -124,6 +124,20 @@ describe('parseArgs: refused command lines', () => {
     [['--status-mapping', 'STOPPED'], '--status-mapping must be STATE=up|down|unknown, e.g. STOPPED=up, got "STOPPED"'],
     [['--status-mapping', '=up'], '--status-mapping must be STATE=up|down|unknown, e.g. STOPPED=up, got "=up"'],
     [['--status-mapping', 'A=up,B='], '--status-mapping must be STATE=up|down|unknown, e.g. STOPPED=up, got "B="'],
+    // Regressions: the check's own message suggested the refused value and named the config key.
+    [['--status-mapping', 'STOPPED=ok'], '--status-mapping "STOPPED=ok": the status must be up, down or unknown (lower case), got "ok"'],
+    [['--status-mapping', 'RUNNING=up,FATAL=UP'], '--status-mapping "FATAL=UP": the status must be up, down or unknown (lower case), got "UP"'],
+    // Regressions: a host:port became the IPv6 literal [127.0.0.1:19001].
+    [['--host', '127.0.0.1:19001'], '--host takes no port, got "127.0.0.1:19001": use --host 127.0.0.1 --port 19001'],
+    [['--host', 'sv.example:9001'], '--host takes no port, got "sv.example:9001": use --host sv.example --port 9001'],
+    [['--host', '[::1]:9001'], '--host takes an IPv6 address without brackets: use --host ::1 --port 9001'],
+    [['--host', '[::1]'], '--host takes an IPv6 address without brackets: use --host ::1'],
+    [['--host', 'http://h:9001'], '--host takes a host name or an IP address, not a URL: use --url http://h:9001'],
+    // Regressions: user tags merged into labels the check sets (status="down,x").
+    [['--tag', 'status:x'], /^--tag "status:x": the key 'status' is one the check sets itself \(supervisord_server, supervisord_process, supervisord_group, status, version, tag\); use another key, e\.g\. 'user_status:x'$/],
+    [['--tag', 'env:a', '--tag', 'supervisord_server:evil'], /^--tag "supervisord_server:evil": the key 'supervisord_server' is one/],
+    [['--tag', 'Supervisord-Group:x'], /^--tag "Supervisord-Group:x": the key 'Supervisord-Group' is one .*'user_supervisord_group:x'$/],
+    [['--tag', ':x'], `--tag ":x": the key before ':' is empty`],
     [['--format', 'xml'], '--format must be one of text, json, prometheus, dogstatsd, got "xml"'],
     [['--timeout', 'soon'], '--timeout must be a duration like 10s, 500ms or 10 (seconds), got "soon"'],
     [['--interval', '50ms'], '--interval must be at least 100ms, got "50ms"'],
@@ -358,6 +372,11 @@ describe('HELP_TEXT', () => {
       assert.ok(HELP_TEXT.includes(word), `--help does not mention ${word}`);
     }
     for (const line of HELP_TEXT.split('\n')) assert.ok(line.length <= 80, `help line too long: ${line}`);
+  });
+
+  it('says that --timeout bounds a whole run, not each call (regression: "per-call deadline")', () => {
+    assert.doesNotMatch(HELP_TEXT, /per-call/);
+    assert.match(HELP_TEXT, /--timeout 10s +deadline of a whole run, every call included/);
   });
 });
 

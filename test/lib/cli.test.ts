@@ -325,12 +325,16 @@ describe('formats (in process, emulator on a unix socket)', () => {
     assert.equal(colored.code, 2);
     const plain = colored.stdout.replace(/\x1b\[[0-9;]*m/g, '');
     assert.notEqual(plain, colored.stdout);
-    assert.deepEqual(plain.split('\n'), [
+    const lines = plain.split('\n');
+    // The description of a STOPPED process is its stop time in the local time zone.
+    assert.match(lines[5]!, /^java: exit status 21 \(\w{3} \d\d \d\d:\d\d [AP]M\)$/);
+    assert.deepEqual(lines, [
       'PROCESS  GROUP   STATE     STATUS   UPTIME',
       'java     java    STOPPED   down     -',
       'mysql    mysql   RUNNING   up       2m 05s',
       'python   python  STARTING  unknown  -',
       `3 processes: 1 up, 1 down, 1 unknown \u2014 supervisord 4.2.5 at unix://${sockPath} reachable`,
+      lines[5],
       '',
     ]);
     for (const [env, argv] of [
@@ -443,9 +447,27 @@ describe('exit codes (in process)', () => {
     { argv: ['--bogus'], stderr: 'supervisord-check: unknown option "--bogus" (see --help)\n', why: 'unknown flag' },
     { argv: ['--socket', 'rel.sock'], stderr: 'supervisord-check: --socket needs unix:///absolute/path.sock or an absolute path, got "rel.sock"\n', why: 'bad socket' },
     {
-      argv: ['--host', '127.0.0.1', '--status-mapping', 'STOPPED=bogus'],
-      stderr: "supervisord-check: 'status_mapping_override' should be a status mapping e.g. STOPPED => bogus\n",
-      why: "the check's ConfigError, its exact message",
+      // Regression: the check's message (the reference's) suggested the very value it refused and named the config key.
+      argv: ['--host', '127.0.0.1', '--status-mapping', 'STOPPED=ok'],
+      stderr: 'supervisord-check: --status-mapping "STOPPED=ok": the status must be up, down or unknown (lower case), got "ok"\n',
+      why: 'a status mapping to a status that does not exist names the flag and the valid statuses',
+    },
+    {
+      argv: ['--config', '/nonexistent/sc.json'],
+      stderr: 'supervisord-check: cannot read --config /nonexistent/sc.json: ENOENT: no such file or directory\n',
+      why: 'a config file that cannot be read',
+    },
+    {
+      // Regression: became http://[127.0.0.1:19001]:9001/RPC2.
+      argv: ['--host', '127.0.0.1:19001'],
+      stderr: 'supervisord-check: --host takes no port, got "127.0.0.1:19001": use --host 127.0.0.1 --port 19001\n',
+      why: 'a host with a port',
+    },
+    {
+      // Regression: became the Prometheus label status="down,x".
+      argv: ['--host', '127.0.0.1', '--tag', 'status:x'],
+      stderr: /^supervisord-check: --tag "status:x": the key 'status' is one the check sets itself \([^)]*\); use another key, e\.g\. 'user_status:x'\n$/,
+      why: 'a tag that reuses a key the check sets',
     },
     {
       argv: ['--host', '127.0.0.1', '--proc-regex', '(?P<x'],
@@ -590,11 +612,84 @@ describe('--config', () => {
     noSecret(out, 'config with env password');
   });
 
+  it("reads the Datadog Agent's conf.yaml as it is (regression: 'is not valid JSON')", async () => {
+    const yaml = writeFile(
+      'conf.yaml',
+      [
+        '## All options defined here are available to all instances.',
+        'init_config:',
+        '',
+        'instances:',
+        '',
+        '    ## @param name - string - required',
+        '    #',
+        `  - name: sock   # the socket`,
+        `    socket: unix://${sockPath}`,
+        '    host: http://127.0.0.1',
+        '    tags:',
+        '      - team:a',
+        '',
+        "  - name: 'tcp'",
+        '    host: 127.0.0.1',
+        `    port: ${tcpPort}`,
+        '    proc_names: [worker, web]',
+        '    status_mapping_override: {STOPPED: up}',
+        '    timeout: 5',
+        '',
+        '## Log Section',
+        'logs:',
+        '  - type: file',
+        '    path: /var/log/supervisor/*.log',
+        '',
+      ].join('\n'),
+    );
+    const out = await cli(['--config', yaml]);
+    assert.equal(out.stderr, '');
+    const parsed = JSON.parse(out.stdout) as { results: Array<CheckResult & { instance: string }> };
+    assert.deepEqual(parsed.results.map((r) => r.instance), ['sock', 'tcp']);
+    assert.deepEqual(parsed.results[0]!.serviceChecks[0]!.tags, ['team:a', 'supervisord_server:sock']);
+    assert.deepEqual(parsed.results[1]!.processes?.map((p) => p.name), ['worker', 'web']);
+    const json = await cli(['--config', config]);
+    assert.deepEqual(
+      (JSON.parse(json.stdout) as { results: CheckResult[] }).results[0]!.metrics.map((m) => m.name),
+      parsed.results[0]!.metrics.map((m) => m.name),
+      'the same instance as in JSON',
+    );
+  });
+
+  it('warns when a config file holding a password can be read by other users, as for --password-file', async () => {
+    const text = `instances:\n  - name: a\n    host: 127.0.0.1\n    port: ${authPort}\n    username: admin\n    password: ${SENTINEL}\n`;
+    const open = writeFile('open.yaml', text, 0o640);
+    const warned = await cli(['--config', open]);
+    assert.equal(warned.code, 0, warned.stdout);
+    assert.equal(warned.stderr, `supervisord-check: warning: --config ${open} holds a password and can be read by other users (chmod 600 it)\n`);
+    noSecret(warned, 'open config file');
+    const closed = await cli(['--config', writeFile('closed.yaml', text)]);
+    assert.equal(closed.stderr, '');
+    const noPassword = await cli(['--config', writeFile('nopw.yaml', `instances:\n  - name: a\n    socket: unix://${sockPath}\n`, 0o644)]);
+    assert.equal(noPassword.stderr, '', 'no password in it: nothing to say');
+  });
+
   const bad: Array<{ file: () => string; message: (path: string) => string; why: string }> = [
     { file: () => join(dir, 'absent.json'), message: (p) => `cannot read --config ${p}: ENOENT: no such file or directory`, why: 'missing file' },
     { file: () => writeFile('bad.json', `{"instances": [{"name": "x", "password": "${SENTINEL}",}]}`), message: (p) => `--config ${p} is not valid JSON`, why: 'invalid JSON holding a password' },
     { file: () => writeFile('array.json', '[]'), message: (p) => `--config ${p} must hold a JSON object {"instances": [{...}, ...]}`, why: 'not an object' },
-    { file: () => writeFile('extra.json', '{"instances": [{}], "logs": 1}'), message: (p) => `--config ${p} must hold a JSON object {"instances": [{...}, ...]}: unknown key "logs"`, why: 'unknown key' },
+    { file: () => writeFile('extra.json', '{"instances": [{}], "instance": 1}'), message: (p) => `--config ${p} must hold a JSON object {"instances": [{...}, ...]}: unknown key "instance"`, why: 'unknown key' },
+    {
+      file: () => writeFile('bad.yaml', `instances:\n  - name: x\n    password: "${SENTINEL}\n`),
+      message: (p) => `--config ${p}: line 3, column 15: a double-quoted value is not closed on its line (values on several lines are not supported)`,
+      why: 'YAML outside the subset: line and column, never the text (it may be a password)',
+    },
+    {
+      file: () => writeFile('list.yaml', '- name: x\n'),
+      message: (p) => `--config ${p} must hold a YAML mapping with 'instances:', a list of instances (as the Datadog Agent's conf.yaml)`,
+      why: 'YAML that is not a mapping',
+    },
+    {
+      file: () => writeFile('none.yaml', 'init_config:\n\ninstances:\n'),
+      message: (p) => `--config ${p} must hold a YAML mapping with 'instances:', a list of instances (as the Datadog Agent's conf.yaml): "instances" must be a non-empty list`,
+      why: 'YAML without instances',
+    },
     { file: () => writeFile('empty.json', '{"instances": []}'), message: (p) => `--config ${p} must hold a JSON object {"instances": [{...}, ...]}: "instances" must be a non-empty list`, why: 'no instances' },
     {
       file: () => writeFile('noname.json', `{"instances": [{"name": "ok", "host": "h"}, {"host": "h", "password": "${SENTINEL}"}]}`),

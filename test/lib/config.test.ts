@@ -97,6 +97,25 @@ describe('resolveConfig: validation messages', () => {
     [{ ...base, socket: 'unix://' }, 'socket', "'socket' should be unix:// followed by an absolute path, e.g. unix:///var/run/supervisor.sock: the path is empty"],
     [{ ...base, tags: 'env:prod' }, 'tags', "'tags' should be a list of strings"],
     [{ ...base, tags: ['a', 1] }, 'tags', "'tags' should be a list of strings, but item 1 is 1"],
+    // Regressions: tags whose key the check or an output sets were merged with ours (Prometheus status="down,x").
+    ...['status', 'supervisord_server', 'supervisord_process', 'supervisord_group', 'version', 'tag'].map((key): [unknown, string, string] => [
+      { ...base, tags: ['env:prod', `${key}:x`] },
+      'tags',
+      `'tags' item 1 '${key}:x': the key '${key}' is one the check sets itself ` +
+        `(supervisord_server, supervisord_process, supervisord_group, status, version, tag); use another key, e.g. 'user_${key}:x'`,
+    ]),
+    [
+      { ...base, tags: ['STATUS:x'] },
+      'tags',
+      "'tags' item 0 'STATUS:x': the key 'STATUS' is one the check sets itself (supervisord_server, supervisord_process, supervisord_group, status, version, tag); use another key, e.g. 'user_status:x'",
+    ],
+    [{ ...base, tags: [':x'] }, 'tags', "'tags' item 0 ':x': the key before ':' is empty"],
+    // Regression: a host:port became http://[127.0.0.1:19001]:9001/RPC2.
+    [
+      { ...base, host: '127.0.0.1:19001' },
+      'host',
+      "'host' should be a host name or an IP address without a port, got '127.0.0.1:19001': set 'host': '127.0.0.1' and 'port': '19001'",
+    ],
     [{ ...base, username: ['x'] }, 'username', "'username' should be a string"],
     [{ ...base, pass: { secret: SENTINEL } }, 'pass', "'pass' should be a string"],
     [{ ...base, password: `a\r\n${SENTINEL}` }, 'password', "'password' cannot be used: password contains a CR, LF or NUL character"],
@@ -176,6 +195,11 @@ describe('resolveConfig: defaults and values', () => {
     assert.equal(config.nameRefreshMs, 300_000);
     assert.deepEqual(warnings, []);
     assert.ok(Object.isFrozen(config));
+  });
+
+  test('tags: bare tags and keys that only resemble ours are accepted', () => {
+    const tags = ['env', 'env:prod', 'statuses:x', 'my_status:x', 'supervisord:x', 'team:status:x', '__status:x', 'a:'];
+    assert.deepEqual(resolveConfig({ name: 'n', tags }).config.tags, tags);
   });
 
   test('values as configured; port text kept as given for the messages', () => {

@@ -301,8 +301,12 @@ describe('runDemo against the emulator', () => {
       assert.equal(stderr.text, '');
       assert.equal(code, 0, stdout.text);
       const out = stdout.text;
-      assert.ok(out.startsWith(`${NOT_INSTALLED}; running against the built-in emulator instead\n`), out);
+      // Regression: an empty SUPERVISORD_BIN was reported as "supervisord is not installed".
+      assert.ok(out.startsWith('supervisord-check demo: SUPERVISORD_BIN is empty: running against the built-in emulator\n'), out);
       assert.match(out, /seeded from the answer recorded from a real supervisord/);
+      // Regression: the emulator's header gave the real programs' timings ("exits after 3 s"), which its rounds do not follow.
+      assert.match(out, /\n {2}looper {5}exits at every other round and is restarted at the next\n/);
+      assert.doesNotMatch(out, / s,? again| after \d+ s/);
       assert.equal(out.match(/^Round \d\/3 at /gm)?.length, 3);
       for (const name of ['sleeper', 'exiter', 'broken', 'front', 'back', 'looper', 'idle']) assert.match(out, new RegExp(`\\n {2}${name} `));
       assert.match(out, /\n {2}7 processes: 2 up, 2 down, 3 unknown . supervisord 4\.2\.5 at unix:\/\/\/\S+\/supervisor\.sock reachable\n/);
@@ -310,7 +314,8 @@ describe('runDemo against the emulator', () => {
       assert.match(out, /\n {2}changes: broken BACKOFF -> FATAL \(can't find command '\/nonexistent\/supervisord-check-missing'\), exiter RUNNING -> EXITED \(exit status 3\), looper RUNNING -> EXITED \(exit status 1\), sleeper STARTING -> RUNNING, web:back STARTING -> RUNNING, web:front STARTING -> RUNNING\n/);
       assert.match(out, /\n {2}changes: looper EXITED -> RUNNING\n/);
       assert.match(out, /\n {2}idle +idle +STOPPED +down +-\n/);
-      assert.match(out, /\nDemo done: emulator stopped, \S+ removed\. /);
+      // Regression: the closing line suggested `supervisord-check --help`, a command npm start does not install.
+      assert.match(out, /\nDemo done: emulator stopped, \S+ removed\. Point it at your own supervisord: supervisord-check --help \(from a clone, without installing: npx supervisord-check --help; to install the command: npm install -g \.\)\n$/);
       await assertNothingLeft(out, tmp, before);
     });
   });
@@ -559,6 +564,19 @@ describe('node dist/lib/demo/demo.js', { concurrency: true }, () => {
       const run = await runChild([DEMO_JS], { TMPDIR: tmp, SUPERVISORD_CHECK_DEMO_ROUNDS: '-1' });
       assert.equal(run.code, 2);
       assert.equal(run.stderr, 'supervisord-check demo: SUPERVISORD_CHECK_DEMO_ROUNDS must be a whole number, got "-1"\n');
+      assert.deepEqual(readdirSync(tmp), []);
+    });
+  });
+
+  it('exits 2 for a SUPERVISORD_BIN that is not an executable file, before printing anything (regression: the program list came first)', async () => {
+    await withChildTmp(async (tmp) => {
+      const run = await runChild([DEMO_JS], { TMPDIR: tmp, SUPERVISORD_BIN: '/nonexistent/supervisord' });
+      assert.equal(run.code, 2);
+      assert.equal(run.stdout, '');
+      assert.equal(
+        run.stderr,
+        'supervisord-check demo: SUPERVISORD_BIN=/nonexistent/supervisord is not an executable file (unset it to search PATH, or set it empty to use the built-in emulator)\n',
+      );
       assert.deepEqual(readdirSync(tmp), []);
     });
   });

@@ -27,7 +27,7 @@ import { main } from '../../lib/cli/main.js';
 import { resolveConfig } from '../../lib/config.js';
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
 import { ConfigError } from '../../lib/errors.js';
-import type { CheckResult } from '../../lib/types.js';
+import type { CheckResult, InstanceConfig } from '../../lib/types.js';
 
 const INET = 'Make sure supervisor is running and XML-RPC inet interface is enabled.';
 const SOCKET = 'Make sure supervisor is running and socket is enabled and socket file has the right permissions.';
@@ -123,7 +123,7 @@ function ready(t: TestContext): boolean {
 
 /** Runs a check once and closes it. */
 async function runOnce(instance: Record<string, unknown>): Promise<CheckResult> {
-  const check = new SupervisordCheck(instance);
+  const check = new SupervisordCheck(instance as unknown as InstanceConfig);
   try {
     return await check.run();
   } finally {
@@ -272,7 +272,7 @@ describe('check: configuration errors that need real key files', () => {
     ];
     for (const [instance, key, message] of cases) {
       assert.throws(
-        () => new SupervisordCheck(instance),
+        () => new SupervisordCheck(instance as unknown as InstanceConfig),
         (error: unknown) => {
           assert.ok(error instanceof ConfigError, String(error));
           assert.equal(error.code, 'ERR_CONFIG');

@@ -413,3 +413,21 @@ describe('lib/outputs/index.ts', () => {
     );
   });
 });
+
+describe('formatPrometheus: exit_status HELP', () => {
+  it('says what -1 means (killed by a signal: supervisord has no signal number)', () => {
+    const run: ServerRun = {
+      name: 's',
+      target: 'unix:///s.sock',
+      tags: ['supervisord_server:s'],
+      result: {
+        metrics: [{ name: 'supervisord.process.exit_status', type: 'gauge', value: -1, tags: ['supervisord_server:s', 'supervisord_process:a', 'supervisord_group:a'] }],
+        serviceChecks: [],
+        metadata: {},
+        warnings: [],
+        errors: [],
+      },
+    };
+    assert.match(formatPrometheus([run]), /^# HELP supervisord_process_exit_status .*-1 when it was killed by a signal/m);
+  });
+});

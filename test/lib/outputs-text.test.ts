@@ -75,6 +75,8 @@ describe('formatText: the reference case', () => {
         'java     java    STOPPED   down     -',
         'python   python  STARTING  unknown  -',
         '3 processes: 1 up, 1 down, 1 unknown \u2014 supervisord 4.2.5 at unix:///tmp/main.sock reachable',
+        'java: x',
+        'python: x',
         '',
       ].join('\n'),
     );
@@ -147,6 +149,35 @@ describe('formatText: rows from the result\'s processes', () => {
   });
 });
 
+describe('formatText: why processes are not up', () => {
+  // Regression: `broken FATAL down -` and `exits EXITED down -` said nothing of why.
+  it('prints supervisord\'s description and the exit status of each process that is not up, under the summary', () => {
+    const r = run([{ name: 'unused', status: 0 }]);
+    r.result.processes = [
+      { name: 'ok', group: 'ok', statename: 'RUNNING', status: 'up', uptime: 5, description: 'pid 1, uptime 0:00:05' },
+      { name: 'broken', group: 'broken', statename: 'FATAL', status: 'down', uptime: 0, description: "can't find command '/x'" },
+      { name: 'exits', group: 'exits', statename: 'EXITED', status: 'down', uptime: 0, description: 'Nov 25 12:00 PM' },
+      { name: 'front', group: 'web', statename: 'STARTING', status: 'unknown', uptime: 0, description: '' },
+      { name: 'idle', group: 'idle', statename: 'STOPPED', status: 'down', uptime: 0, description: 'Not started\x1b[2J' },
+    ];
+    r.result.metrics.push({ name: 'supervisord.process.exit_status', type: 'gauge', value: 3, tags: tagsOf('exits') });
+    const lines = formatText([r]).trimEnd().split('\n');
+    assert.deepEqual(lines.slice(-3), ["broken: can't find command '/x'", 'exits: exit status 3 (Nov 25 12:00 PM)', 'idle: Not started?[2J']);
+    assert.match(lines.at(-4)!, /^5 processes: /);
+  });
+
+  it('reads them from the messages when the result has no processes, and names a process of a group group:name', () => {
+    const r = run([
+      { name: 'a', status: 0, uptime: 1 },
+      { name: 'front', group: 'web', status: 2, state: 'EXITED', description: 'Nov 25 12:00 PM' },
+      { name: 'b', status: 2, state: 'FATAL', description: '' },
+    ]);
+    r.result.metrics.push({ name: 'supervisord.process.exit_status', type: 'gauge', value: -1, tags: tagsOf('front', 'web') });
+    r.result.metrics.push({ name: 'supervisord.process.exit_status', type: 'gauge', value: 2, tags: tagsOf('b') });
+    assert.deepEqual(formatText([r]).trimEnd().split('\n').slice(-2), ['web:front: exit status -1 (Nov 25 12:00 PM)', 'b: exit status 2']);
+  });
+});
+
 describe('formatText: summary, errors and warnings', () => {
   const cases: Array<{ r: ServerRun; lines: string[]; why: string }> = [
     {
@@ -156,7 +187,7 @@ describe('formatText: summary, errors and warnings', () => {
     },
     {
       r: run([{ name: 'a', status: 1, state: 'RUNNING' }]),
-      lines: ['1 process: 0 up, 0 down, 0 unknown, 1 warning \u2014 supervisord 4.2.5 at unix:///tmp/main.sock reachable'],
+      lines: ['1 process: 0 up, 0 down, 0 unknown, 1 warning \u2014 supervisord 4.2.5 at unix:///tmp/main.sock reachable', 'a: x'],
       why: 'warnings counted when there are some',
     },
     {
@@ -172,6 +203,25 @@ describe('formatText: summary, errors and warnings', () => {
       }),
       lines: ['supervisord at unix:///tmp/main.sock unreachable', 'error: Cannot connect to unix:///tmp/main.sock.'],
       why: 'unreachable',
+    },
+    {
+      // Regression: a 401 was summarised as "unreachable", though the server answered.
+      r: run([], {
+        serviceChecks: [{ name: 'supervisord.can_connect', status: 2, tags: SERVER, message: 'Username or password to main are incorrect.' }],
+        errors: ['Username or password to main are incorrect.'],
+        metadata: {},
+      }),
+      lines: ['supervisord at unix:///tmp/main.sock refused the credentials (HTTP 401)', 'error: Username or password to main are incorrect.'],
+      why: 'a 401 is not unreachable',
+    },
+    {
+      r: run([], {
+        serviceChecks: [{ name: 'supervisord.can_connect', status: 2, tags: SERVER, message: 'An error occurred while connecting to main: 500 Internal Server Error' }],
+        errors: ['An error occurred while connecting to main: 500 Internal Server Error'],
+        metadata: {},
+      }),
+      lines: ['supervisord at unix:///tmp/main.sock answered with an error', 'error: An error occurred while connecting to main: 500 Internal Server Error'],
+      why: 'another HTTP status is an answer too',
     },
     {
       r: run([], { serviceChecks: [], errors: ['An error occurred while reading process information: 6 SHUTDOWN_STATE'], metadata: {} }),
