@@ -541,7 +541,7 @@ describe('--config', () => {
       [{ supervisord_server: 'tcp' }, 1],
     ]);
     assert.deepEqual(samples(families, 'supervisord_version_info').map(([l]) => l['version']), ['4.2.5', '3.3.3']);
-    assert.equal(samples(families, 'supervisord_process_uptime').length, 5);
+    assert.equal(samples(families, 'supervisord_process_uptime_seconds').length, 5);
   });
 
   it('text: one block per server; dogstatsd: the datagrams of both', async () => {
@@ -1125,7 +1125,7 @@ describe('against a real supervisord', () => {
       const families = await promChecked(prom.stdout, t);
       assert.deepEqual(samples(families, 'supervisord_up'), [[{ supervisord_server: 'real' }, 1]]);
       assert.deepEqual(samples(families, 'supervisord_version_info'), [[{ supervisord_server: 'real', version }, 1]]);
-      assert.deepEqual(samples(families, 'supervisord_process_count').map(([l, v]) => [l['status'], v]), [['down', 3], ['up', 4], ['unknown', 0]]);
+      assert.deepEqual(samples(families, 'supervisord_processes').map(([l, v]) => [l['status'], v]), [['down', 3], ['up', 4], ['unknown', 0]]);
 
       const statsd = await child([...target.argv, '--format', 'dogstatsd'], target.env);
       const lines = statsd.stdout.trimEnd().split('\n').map(datagram);
