@@ -347,8 +347,11 @@ function renderOpenMetrics(families: readonly Family[]): string {
   return `${out}# EOF\n`;
 }
 
-/** 1 when the run had no error and can_connect, if submitted, is OK. */
-function isUp(run: ServerRun): boolean {
+/**
+ * The value of `supervisord_up`: true when the run had no error and
+ * `supervisord.can_connect`, if submitted, is OK.
+ */
+export function isUp(run: ServerRun): boolean {
   if (run.result.errors.length > 0) return false;
   const OK: ServiceCheckStatus = 0;
   return run.result.serviceChecks.every((c) => c.name !== 'supervisord.can_connect' || c.status === OK);

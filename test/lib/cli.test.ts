@@ -765,9 +765,10 @@ describe('--serve (in process)', () => {
     await new Promise<void>((resolve) => slow.close(() => resolve()));
   });
 
-  it('answers /metrics per scrape, coalesces overlapping scrapes, and stops cleanly', async (t) => {
+  it('answers /metrics per scrape (--min-interval 0), coalesces overlapping scrapes, and stops cleanly', async (t) => {
     let port = 0;
-    const { outcome, stopMs } = await serving(['--socket', slowPath, '--serve', '127.0.0.1:0', '--name', 'served'], async (p, stderr) => {
+    const argv = ['--socket', slowPath, '--serve', '127.0.0.1:0', '--name', 'served', '--min-interval', '0'];
+    const { outcome, stopMs } = await serving(argv, async (p, stderr) => {
       port = p;
       assert.equal(stderr.text, `supervisord-check: serving http://127.0.0.1:${p}/metrics\n`);
 
@@ -797,7 +798,7 @@ describe('--serve (in process)', () => {
       assert.match(root.headers['content-type'] ?? '', /^text\/html/);
       assert.match(root.body, /<a href="\/metrics">/);
       const missing = await http(p, '/metricz');
-      assert.deepEqual([missing.status, missing.body], [404, 'Not found: the metrics are at /metrics\n']);
+      assert.deepEqual([missing.status, missing.body], [404, 'Not found: the metrics are at /metrics and /probe?target=...&module=...\n']);
       const post = await http(p, '/metrics', 'POST');
       assert.deepEqual([post.status, post.headers['allow']], [405, 'GET, HEAD']);
 
