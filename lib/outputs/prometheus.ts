@@ -44,6 +44,7 @@
  * @module
  */
 
+import { PROCESS_STATES } from '../process-model.js';
 import type { ServiceCheckStatus } from '../types.js';
 import type { ServerRun } from '../types.js';
 
@@ -60,7 +61,11 @@ const STATUS_SCALE = '0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN';
 
 /** One metric of the check under its Prometheus name (the README's table). */
 export interface PrometheusMetric {
-  /** The Datadog metric or service-check name (JSON and DogStatsD keep it). */
+  /**
+   * The Datadog metric or service-check name (JSON and DogStatsD keep it);
+   * empty for `supervisord_process_state`, which only Prometheus has (from
+   * the result's `processes`: the state name that alerts on FATAL need).
+   */
   readonly datadog: string;
   /** The Prometheus name of the samples (a counter's ends in `_total`). */
   readonly prometheus: string;
@@ -135,6 +140,13 @@ export const PROMETHEUS_METRICS: readonly PrometheusMetric[] = Object.freeze([
     help: 'Monitored processes per group and mapped status (label status: up, down, unknown).',
   },
   {
+    datadog: '',
+    prometheus: 'supervisord_process_state',
+    type: 'gauge',
+    labels: PROCESS_LABELS,
+    help: "supervisord's state code of the process: 0 STOPPED, 10 STARTING, 20 RUNNING, 30 BACKOFF, 40 STOPPING, 100 EXITED, 200 FATAL, 1000 UNKNOWN.",
+  },
+  {
     datadog: 'supervisord.server.state',
     prometheus: 'supervisord_server_state_status',
     type: 'gauge',
@@ -143,7 +155,7 @@ export const PROMETHEUS_METRICS: readonly PrometheusMetric[] = Object.freeze([
   },
 ] satisfies PrometheusMetric[]);
 
-const BY_DATADOG_NAME: ReadonlyMap<string, PrometheusMetric> = new Map(PROMETHEUS_METRICS.map((m) => [m.datadog, m]));
+const BY_DATADOG_NAME: ReadonlyMap<string, PrometheusMetric> = new Map(PROMETHEUS_METRICS.filter((m) => m.datadog !== '').map((m) => [m.datadog, m]));
 
 const UP_HELP = 'Whether the last check of this supervisord succeeded (1) or failed (0: unreachable, timed out, HTTP or XML-RPC error).';
 const VERSION_HELP = 'Version of supervisord (supervisor.getSupervisorVersion); the value is always 1.';
@@ -244,7 +256,8 @@ export interface PrometheusSnapshot {
  * Takes the runs' samples once (adding their `count` deltas to
  * `options.counters`). Families come in this order: the `extra` gauges,
  * `supervisord_up`, `supervisord_version_info`, the metrics in order of first
- * appearance, then the service checks in order of first appearance.
+ * appearance, `supervisord_process_state` (from the results' `processes`),
+ * then the service checks in order of first appearance.
  *
  * @param runs one entry per checked server.
  * @param options see {@link PrometheusOptions} (`format` is ignored).
@@ -294,6 +307,16 @@ export function prometheusSnapshot(runs: readonly ServerRun[], options: Promethe
         const help = known?.help ?? `Datadog gauge ${metric.name} of the supervisord check.`;
         add(family(name, 'gauge', help, known?.unit), labels, metric.value);
       }
+    }
+  }
+  const state = PROMETHEUS_METRICS.find((m) => m.prometheus === 'supervisord_process_state')!;
+  for (const run of runs) {
+    for (const p of run.result.processes ?? []) {
+      // A state name supervisord does not have has no code to give.
+      if (!Object.hasOwn(PROCESS_STATES, p.statename)) continue;
+      const code = (PROCESS_STATES as Readonly<Record<string, number>>)[p.statename]!;
+      const labels = renderLabels([...run.tags, `supervisord_process:${p.name}`, `supervisord_group:${p.group}`]);
+      add(family(state.prometheus, 'gauge', state.help), labels, code);
     }
   }
   for (const run of runs) {

@@ -199,6 +199,7 @@ describe('a real Prometheus scraping /probe', () => {
     const processes = byInstance(await query('supervisord_processes'));
     const status = byInstance(await query('supervisord_process_status'));
     const version = byInstance(await query('supervisord_version_info'));
+    const state = byInstance(await query('supervisord_process_state'));
     for (const [i, sup] of sups.entries()) {
       const instance = targets[i]!;
       const held = (await sup.call('supervisor.getAllProcessInfo')) as HarnessProcess[];
@@ -213,6 +214,9 @@ describe('a real Prometheus scraping /probe', () => {
       const expectedStatus = held.map((p) => `${String(p['group'])}:${String(p['name'])}=${p['statename'] === 'RUNNING' ? 0 : 2}`).sort();
       const seen = (status.get(instance) ?? []).map((s) => `${s.metric['supervisord_group']}:${s.metric['supervisord_process']}=${s.value[1]}`).sort();
       assert.deepEqual(seen, expectedStatus, instance);
+      const expectedState = held.map((p) => `${String(p['group'])}:${String(p['name'])}=${String(p['state'])}`).sort();
+      const seenState = (state.get(instance) ?? []).map((s) => `${s.metric['supervisord_group']}:${s.metric['supervisord_process']}=${s.value[1]}`).sort();
+      assert.deepEqual(seenState, expectedState, instance);
     }
     assert.equal(exporter!.stderr.text.includes(PASSWORD), false);
   });

@@ -77,6 +77,10 @@ const EVERY_METRIC: ServerRun = run(
       { name: 'supervisord.process.exit_status', type: 'gauge', value: -1, tags: proc('java') },
       { name: 'supervisord.group.count', type: 'gauge', value: 1, tags: [...SERVER, 'supervisord_group:java', 'status:down'] },
     ],
+    processes: [
+      { name: 'java', group: 'java', statename: 'FATAL', status: 'down', uptime: 0, description: 'Exited too quickly' },
+      { name: 'toString', group: 'java', statename: 'toString', status: 'unknown', uptime: 0, description: 'not a state' },
+    ],
     metadata: { version: { raw: '4.2.5', major: '4', minor: '2', patch: '5', scheme: 'supervisord' } },
   },
   SERVER,
@@ -325,6 +329,7 @@ describe('formatPrometheus: names and types', () => {
 describe('formatPrometheus: Prometheus names (PROMETHEUS_METRICS)', () => {
   it('gives every metric of the check its table name, type and labels, and nothing ends in _count, _sum or _bucket', async (t) => {
     const families = await checked(t, formatPrometheus([EVERY_METRIC]));
+    assert.deepEqual(PROMETHEUS_METRICS.filter((m) => m.datadog === '').map((m) => m.prometheus), ['supervisord_process_state']);
     for (const m of PROMETHEUS_METRICS) {
       const f = families.get(m.prometheus);
       assert.ok(f !== undefined, `${m.datadog} is not exported as ${m.prometheus}`);
@@ -339,6 +344,7 @@ describe('formatPrometheus: Prometheus names (PROMETHEUS_METRICS)', () => {
     assert.deepEqual(values(families, 'supervisord_group_processes'), [
       [{ env: 'prod', supervisord_server: 'main', supervisord_group: 'java', status: 'down' }, 1],
     ]);
+    assert.deepEqual(values(families, 'supervisord_process_state'), [[{ env: 'prod', supervisord_server: 'main', supervisord_process: 'java', supervisord_group: 'java' }, 200]]);
     assert.equal(families.has('supervisord_process_count'), false);
     assert.equal(families.has('supervisord_group_count'), false);
   });
