@@ -297,7 +297,7 @@ export function scrapeDeadlineMs(header: string | string[] | undefined): number 
 }
 
 /** What a {@link Scraper} scrapes. */
-interface Source {
+export interface Source {
   /** The servers, in run order, as placeholders (their `result` is not used). */
   readonly servers: readonly ServerRun[];
   /** Runs every server; `each` as soon as each one's run ends. */
@@ -305,7 +305,7 @@ interface Source {
 }
 
 /** One run's exposition, rendered at most once per format and shared by every response. */
-class Page {
+export class Page {
   readonly #snapshot: PrometheusSnapshot;
   readonly #bytes = new Map<ExpositionFormat, Buffer>();
 
@@ -313,6 +313,7 @@ class Page {
     this.#snapshot = snapshot;
   }
 
+  /** The exposition in `format`: the same `Buffer` on every call. */
   bytes(format: ExpositionFormat): Buffer {
     let bytes = this.#bytes.get(format);
     if (bytes === undefined) {
@@ -334,7 +335,7 @@ interface Inflight {
  * that arrive meanwhile, a result younger than `minIntervalMs` reused, and a
  * provisional page at a scrape's deadline.
  */
-class Scraper {
+export class Scraper {
   readonly #source: Source;
   readonly #minIntervalMs: number;
   readonly #log: (runs: readonly ServerRun[]) => void;

@@ -19,7 +19,8 @@ import { after, before, describe, it } from 'node:test';
 
 import { parseArgs } from '../../lib/cli/args.js';
 import { main } from '../../lib/cli/main.js';
-import { negotiate, scrapeDeadlineMs } from '../../lib/cli/serve.js';
+import { negotiate, Scraper, scrapeDeadlineMs } from '../../lib/cli/serve.js';
+import type { ServerRun } from '../../lib/types.js';
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
 import { parseExposition, parseOpenMetrics, promtoolCheck, promtoolOpenMetrics } from '../helpers/prometheus-text.js';
 
@@ -159,6 +160,34 @@ describe('negotiate and scrapeDeadlineMs', () => {
   for (const [header, ms] of deadlines) {
     it(`X-Prometheus-Scrape-Timeout-Seconds ${JSON.stringify(header)} -> ${String(ms)}`, () => assert.equal(scrapeDeadlineMs(header), ms));
   }
+});
+
+describe('Scraper', () => {
+  it('gives concurrent scrapes one page and one Buffer per format (regression: a copy per response)', async () => {
+    let runs = 0;
+    let release!: () => void;
+    const server: ServerRun = { name: 's', target: 't', tags: ['supervisord_server:s'], result: { metrics: [], serviceChecks: [], metadata: {}, warnings: [], errors: [] } };
+    const scraper = new Scraper(
+      {
+        servers: [server],
+        run: async (each) => {
+          runs++;
+          await new Promise<void>((resolve) => (release = resolve));
+          each(server, 0);
+          return [server];
+        },
+      },
+      { minIntervalMs: 0, log: () => {}, say: () => {} },
+    );
+    const pending = [scraper.scrape(undefined), scraper.scrape(undefined), scraper.scrape(undefined)];
+    release();
+    const pages = await Promise.all(pending);
+    assert.equal(runs, 1);
+    assert.ok(pages.every((p) => p === pages[0]));
+    assert.equal(pages[0]!.bytes('text'), pages[1]!.bytes('text'));
+    assert.equal(pages[0]!.bytes('openmetrics'), pages[2]!.bytes('openmetrics'));
+    assert.notEqual(pages[0]!.bytes('text'), pages[0]!.bytes('openmetrics'));
+  });
 });
 
 describe('the --serve flags', () => {
