@@ -38,5 +38,7 @@ export {
   packDatagrams,
   CounterTotals,
   PROMETHEUS_CONTENT_TYPE,
+  OPENMETRICS_CONTENT_TYPE,
+  PROMETHEUS_METRICS,
 } from './outputs/index.js';
-export type { TextOptions, PrometheusOptions } from './outputs/index.js';
+export type { TextOptions, PrometheusOptions, ExpositionFormat, PrometheusMetric } from './outputs/index.js';

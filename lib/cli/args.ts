@@ -73,11 +73,24 @@ export interface CliOptions {
   intervalMs?: number;
   serve?: HostPort;
   dogstatsd?: HostPort;
+  /** `--min-interval` (`--serve`), in milliseconds; 0 allowed. */
+  minIntervalMs?: number;
+  /** `--max-connections` (`--serve`). */
+  maxConnections?: number;
+  /** `--probe-max-targets` (`--serve`). */
+  probeMaxTargets?: number;
   /** False with `--no-color`. */
   color: boolean;
 }
 
 const FORMATS: readonly OutputFormat[] = ['text', 'json', 'prometheus', 'dogstatsd'];
+
+/** Flags that tune `--serve` (applied by {@link applyServeFlag}). */
+const SERVE_FLAGS: Readonly<Record<string, { repeat: boolean }>> = Object.freeze({
+  '--min-interval': { repeat: false },
+  '--max-connections': { repeat: false },
+  '--probe-max-targets': { repeat: false },
+});
 
 /** Flags taking a value; `repeat` ones may be given several times. */
 const VALUE_FLAGS: Readonly<Record<string, { repeat: boolean }>> = Object.freeze({
@@ -103,6 +116,7 @@ const VALUE_FLAGS: Readonly<Record<string, { repeat: boolean }>> = Object.freeze
   '--interval': { repeat: false },
   '--serve': { repeat: false },
   '--dogstatsd': { repeat: false },
+  ...SERVE_FLAGS,
 });
 
 /** Flags of an https server; the server they apply to may come from the environment. */
@@ -300,9 +314,32 @@ function applyFlag(options: CliOptions, flag: string, value: string): void {
     case '--serve':
       options.serve = parseHostPort(value, flag, 0);
       return;
-    default: // '--dogstatsd', the last entry of VALUE_FLAGS
+    case '--dogstatsd':
       options.dogstatsd = parseHostPort(value, flag, 1);
+      return;
+    default: // SERVE_FLAGS
+      applyServeFlag(options, flag, value);
   }
+}
+
+function applyServeFlag(options: CliOptions, flag: string, value: string): void {
+  switch (flag) {
+    case '--min-interval':
+      // 0 turns the cache off (every scrape that does not overlap a run runs the check).
+      options.minIntervalMs = /^\s*0+(?:\.0+)?(?:ms|s|m|h)?\s*$/.test(value) ? 0 : parseDuration(value, flag);
+      return;
+    case '--max-connections':
+      options.maxConnections = integerValue(value, flag, 1, 100_000);
+      return;
+    default: // '--probe-max-targets'
+      options.probeMaxTargets = integerValue(value, flag, 1, 1_000_000);
+  }
+}
+
+function integerValue(text: string, flag: string, min: number, max: number): number {
+  const n = /^[0-9]{1,7}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= min && n <= max)) throw new UsageError(`${flag} needs a whole number from ${min} to ${max}, got ${quote(text)}`);
+  return n;
 }
 
 function checkCombinations(options: CliOptions, seen: ReadonlySet<string>): void {
@@ -328,6 +365,8 @@ function checkCombinations(options: CliOptions, seen: ReadonlySet<string>): void
   if (options.serve !== undefined && options.dogstatsd !== undefined) {
     throw new UsageError('--serve and --dogstatsd cannot be combined: run two instances of supervisord-check');
   }
+  const serveFlag = Object.keys(SERVE_FLAGS).find((f) => seen.has(f));
+  if (serveFlag !== undefined && options.serve === undefined) throw new UsageError(`${serveFlag} applies only to --serve`);
   if (options.serve !== undefined && options.intervalMs !== undefined) {
     throw new UsageError('--interval does not apply to --serve: each scrape of /metrics runs the check');
   }
@@ -611,7 +650,12 @@ Output:
   --no-color               no colours in text (also NO_COLOR=1)
   --interval 15s           run again every interval until SIGINT/SIGTERM
                            (json: one compact line per run)
-  --serve HOST:PORT        serve /metrics (Prometheus); one run per scrape
+  --serve HOST:PORT        serve /metrics and /probe (Prometheus, OpenMetrics)
+  --min-interval 5s        --serve: a result younger than this answers a
+                           scrape without a new run (0: no reuse)
+  --max-connections 256    --serve: most client connections at a time
+  --probe-max-targets 1000 --serve: most /probe targets remembered (least
+                           recently probed forgotten first)
   --dogstatsd HOST:PORT    send DogStatsD datagrams over UDP at start and
                            every interval (default 15s)
   -h, --help / -V, --version

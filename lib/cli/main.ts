@@ -59,7 +59,9 @@ import { formatText } from '../outputs/text.js';
 import { formatLocalTime } from '../submissions.js';
 import { sendDogStatsD } from './dogstatsd.js';
 import { errorLog, fsProblem, oneLine } from './report.js';
-import { serve } from './serve.js';
+import { parseModules } from './probe.js';
+import type { ProbeModule } from './probe.js';
+import { serve, serverRun } from './serve.js';
 import { stopper } from './stopper.js';
 
 /** A writable stream as the CLI uses it (`process.stdout` or a test's capture). */
@@ -146,9 +148,9 @@ export async function main(
       const { runDemo } = await import('../demo/demo.js');
       return await runDemo({ stdout, stderr, env: env as NodeJS.ProcessEnv, ...(io.signal === undefined ? {} : { signal: io.signal }) });
     }
-    const checks = await createChecks(options, env, io, say);
+    const { checks, modules } = await createChecks(options, env, io, say);
     try {
-      return await runMode(options, checks, env, io, stdout, say);
+      return await runMode(options, checks, modules, env, io, stdout, say);
     } finally {
       await Promise.all(checks.map((c) => c.close()));
     }
@@ -167,11 +169,17 @@ async function createChecks(
   env: Readonly<Record<string, string | undefined>>,
   io: CliIo,
   say: (line: string) => void,
-): Promise<SupervisordCheck[]> {
+): Promise<{ checks: SupervisordCheck[]; modules: Map<string, ProbeModule> }> {
   const password = await readPassword(options, env, say);
   let instances: unknown[];
+  let modules = new Map<string, ProbeModule>();
   if (options.config !== undefined) {
-    instances = await readConfig(options.config, password, say);
+    const config = await readConfig(options.config, password, say);
+    instances = config.instances;
+    if (config.modules !== undefined) {
+      if (options.serve === undefined) throw new UsageError(`--config ${options.config}: "modules" serve /probe, which needs --serve`);
+      modules = parseModules(config.modules, `--config ${options.config}`);
+    }
   } else {
     let target: Target;
     if (options.socket !== undefined) target = { socket: options.socket, display: options.socket };
@@ -215,7 +223,7 @@ async function createChecks(
     }
     first.set(check.config.name, i + 1);
   }
-  return checks;
+  return { checks, modules };
 }
 
 /**
@@ -273,12 +281,16 @@ async function readPasswordFile(file: string): Promise<{ text: string; mode: num
 }
 
 /**
- * The instances of `--config FILE` (the Datadog Agent's conf.yaml, or JSON),
- * with the password filled in where a user has none. A file that holds a
- * password and that other users can read gets the warning `--password-file`
- * gets.
+ * The instances and the `/probe` modules of `--config FILE` (the Datadog
+ * Agent's conf.yaml, or JSON), with the password filled in where a user has
+ * none. A file that holds a password and that other users can read gets the
+ * warning `--password-file` gets.
  */
-async function readConfig(file: string, password: string | undefined, say: (line: string) => void): Promise<unknown[]> {
+async function readConfig(
+  file: string,
+  password: string | undefined,
+  say: (line: string) => void,
+): Promise<{ instances: unknown[]; modules: unknown }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -286,21 +298,27 @@ async function readConfig(file: string, password: string | undefined, say: (line
     throw new UsageError(`cannot read --config ${file}: ${fsProblem(error)}`);
   }
   let instances: unknown[];
+  let modules: unknown;
   try {
-    ({ instances } = parseConfigFile(text, `--config ${file}`));
+    ({ instances, modules } = parseConfigFile(text, `--config ${file}`));
   } catch (error) {
     if (error instanceof ConfigFileError) throw new UsageError(error.message);
     throw error;
   }
   if (instances.some(holdsPassword)) warnIfReadableByOthers(file, '--config', 'holds a password and', say);
-  return instances.map((instance: unknown) => {
+  const filled = (instance: unknown): unknown => {
     if (typeof instance !== 'object' || instance === null || Array.isArray(instance)) return instance;
     const copy = { ...(instance as Record<string, unknown>) };
     const hasUser = isSet(copy['username']) || isSet(copy['user']);
     const hasPassword = isSet(copy['password']) || isSet(copy['pass']);
     if (password !== undefined && hasUser && !hasPassword) copy['password'] = password;
     return copy;
-  });
+  };
+  const moduleSettings =
+    typeof modules === 'object' && modules !== null && !Array.isArray(modules)
+      ? Object.fromEntries(Object.entries(modules).map(([name, settings]) => [name, filled(settings)]))
+      : modules;
+  return { instances: instances.map(filled), modules: moduleSettings };
 }
 
 /** `warning: --password-file F can be read by other users (chmod 600 it)`. */
@@ -346,25 +364,14 @@ function discoverTarget(
 function runner(checks: readonly SupervisordCheck[]): { runAll: () => Promise<ServerRun[]>; stop: () => void } {
   // The checks are ours and closed by main(); the group only schedules them (its close() closes none of them).
   const group = new CheckGroup(checks);
-  const runAll = async (): Promise<ServerRun[]> => {
-    const entries = await group.run();
-    return entries.map((entry, i) => {
-      const { config } = checks[i]!;
-      return {
-        name: config.name,
-        target: config.address.display,
-        tags: config.instanceTags,
-        result: entry.result,
-        statusMapping: config.statusMapping,
-      };
-    });
-  };
+  const runAll = async (): Promise<ServerRun[]> => (await group.run()).map((entry, i) => serverRun(checks[i]!, entry.result));
   return { runAll, stop: () => void group.close() };
 }
 
 async function runMode(
   options: CliOptions,
   checks: readonly SupervisordCheck[],
+  modules: ReadonlyMap<string, ProbeModule>,
   env: Readonly<Record<string, string | undefined>>,
   io: CliIo,
   stdout: CliStream,
@@ -404,7 +411,17 @@ async function runMode(
   const stop = stopper(io.signal);
   try {
     if (options.serve !== undefined) {
-      await serve(options.serve, runAll, stop, io.onListening, say);
+      await serve({
+        where: options.serve,
+        checks,
+        modules,
+        stop,
+        onListening: io.onListening,
+        say,
+        ...(options.minIntervalMs === undefined ? {} : { minIntervalMs: options.minIntervalMs }),
+        ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
+        ...(options.probeMaxTargets === undefined ? {} : { probeMaxTargets: options.probeMaxTargets }),
+      });
       return EXIT_OK;
     }
     if (options.dogstatsd !== undefined) {

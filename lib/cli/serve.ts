@@ -1,77 +1,190 @@
 /**
  * `--serve`: the Prometheus endpoint of the CLI.
  *
+ * - `/metrics` checks the configured instances; `/probe?target=...&module=...`
+ *   checks one target with a module's settings (`probe.ts`).
+ * - Content negotiation: OpenMetrics text 1.0.0 when the `Accept` header
+ *   prefers it (Prometheus does), else the text format 0.0.4.
+ * - One run answers every scrape that arrives while it runs, and a result
+ *   younger than `minIntervalMs` answers without running again: scrapes
+ *   cannot drive supervisord harder than that. Each run is rendered once per
+ *   format into one `Buffer` that every response shares, so clients that do
+ *   not read cost a reference each, not a copy.
+ * - `X-Prometheus-Scrape-Timeout-Seconds` (sent by Prometheus with every
+ *   scrape) is honoured: a run still going shortly before it is answered with
+ *   what is known, `supervisord_up 0` for the servers that have not answered
+ *   yet; the run goes on and its result serves the next scrapes.
+ * - At most `maxConnections` connections at a time; more are refused.
+ *
  * @module
  */
 
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 
-import { CounterTotals, formatPrometheus, PROMETHEUS_CONTENT_TYPE } from '../outputs/prometheus.js';
-import type { ServerRun } from '../types.js';
+import { SupervisordCheck } from '../check.js';
+import { CheckGroup } from '../check-all.js';
+import { ConfigError } from '../errors.js';
+import {
+  CounterTotals,
+  isUp,
+  OPENMETRICS_CONTENT_TYPE,
+  PROMETHEUS_CONTENT_TYPE,
+  prometheusSnapshot,
+} from '../outputs/prometheus.js';
+import type { ExpositionFormat, ExtraGauge, PrometheusSnapshot } from '../outputs/prometheus.js';
+import type { CheckResult, ServerRun } from '../types.js';
 import { hostPort, UsageError } from './args.js';
 import type { HostPort } from './args.js';
+import { ProbeRequestError, probeTarget, ProbeTargets } from './probe.js';
+import type { ProbeModule } from './probe.js';
 import { errorLog, fsProblem } from './report.js';
 import type { Stopper } from './stopper.js';
 
-/**
- * `--serve`: `/metrics` runs the checks (concurrent scrapes share one run)
- * and answers the exposition; `/` points there; anything else is 404.
- */
-export async function serve(
-  where: HostPort,
-  runAll: () => Promise<ServerRun[]>,
-  stop: Stopper,
-  onListening: ((address: HostPort) => void) | undefined,
-  say: (line: string) => void,
-): Promise<void> {
-  const counters = new CounterTotals();
-  const log = errorLog(say);
-  let inflight: Promise<string> | undefined;
-  const scrape = (): Promise<string> => {
-    // Coalescing: a Datadog count must be added to the counters once per run, and supervisord is asked once.
-    inflight ??= (async () => {
-      try {
-        const runs = await runAll();
-        log(runs);
-        return formatPrometheus(runs, { counters });
-      } finally {
-        inflight = undefined;
-      }
-    })();
-    return inflight;
+/** `--min-interval` default: a result younger than this answers a scrape without a new run. */
+export const DEFAULT_MIN_INTERVAL_MS = 5000;
+/** `--max-connections` default. */
+export const DEFAULT_MAX_CONNECTIONS = 256;
+/** `--probe-max-targets` default. */
+export const DEFAULT_PROBE_MAX_TARGETS = 1000;
+
+/** What {@link serve} needs. */
+export interface ServeOptions {
+  where: HostPort;
+  /** The configured instances (`/metrics`); they belong to the caller, which closes them. */
+  checks: readonly SupervisordCheck[];
+  /** The modules of `/probe` (none: `/probe` answers 400). */
+  modules: ReadonlyMap<string, ProbeModule>;
+  /** Default {@link DEFAULT_MIN_INTERVAL_MS}; 0 runs for every scrape not overlapping a run. */
+  minIntervalMs?: number;
+  /** Default {@link DEFAULT_MAX_CONNECTIONS}. */
+  maxConnections?: number;
+  /** Default {@link DEFAULT_PROBE_MAX_TARGETS}. */
+  probeMaxTargets?: number;
+  stop: Stopper;
+  onListening?: ((address: HostPort) => void) | undefined;
+  say: (line: string) => void;
+}
+
+/** The run of a configured instance as the outputs need it. */
+export function serverRun(check: SupervisordCheck, result: CheckResult): ServerRun {
+  const { config } = check;
+  return {
+    name: config.name,
+    target: config.address.display,
+    tags: config.instanceTags,
+    result,
+    statusMapping: config.statusMapping,
   };
+}
+
+/**
+ * Serves until `stop`: `/metrics`, `/probe`, `/` (a link to both); anything
+ * else is 404.
+ *
+ * @throws {UsageError} when it cannot listen.
+ */
+export async function serve(options: ServeOptions): Promise<void> {
+  const { where, checks, modules, stop, say } = options;
+  const minIntervalMs = options.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS;
+  // The checks are the caller's; the group only schedules them (its close() stops a run starting more).
+  let onResult: ((run: ServerRun, index: number) => void) | undefined;
+  const group = new CheckGroup(checks, { onResult: (entry, i) => onResult?.(serverRun(checks[i]!, entry.result), i) });
+  const metrics = new Scraper(
+    {
+      servers: checks.map((c) => serverRun(c, emptyResult())),
+      run: async (each) => {
+        onResult = each;
+        try {
+          return (await group.run()).map((entry, i) => serverRun(checks[i]!, entry.result));
+        } finally {
+          onResult = undefined;
+        }
+      },
+    },
+    { minIntervalMs, log: errorLog(say), say },
+  );
+  const probes = new ProbeTargets<ProbeEntry>(options.probeMaxTargets ?? DEFAULT_PROBE_MAX_TARGETS);
+  let stopped = false;
+
+  const probe = (query: URLSearchParams): Scraper => {
+    const { module, target } = probeQuery(query, modules);
+    const allowed = probeTarget(module, target);
+    return probes.get(`${module.name}\n${target}`, () => {
+      if (stopped) throw new ProbeRequestError('the exporter is stopping');
+      let check: SupervisordCheck;
+      try {
+        check = new SupervisordCheck({ ...module.settings, name: allowed.name, url: allowed.url });
+      } catch (error) {
+        if (error instanceof ConfigError) throw new ProbeRequestError(`module ${JSON.stringify(module.name)} cannot check ${JSON.stringify(target)}: ${error.message}`);
+        throw error;
+      }
+      const scraper = new Scraper(
+        {
+          servers: [serverRun(check, emptyResult())],
+          run: async (each) => {
+            const run = serverRun(check, await check.run());
+            each(run, 0);
+            return [run];
+          },
+        },
+        { minIntervalMs, log: errorLog(say), say, probe: true },
+      );
+      return { scraper, close: () => check.close() };
+    }).scraper;
+  };
+
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const path = (req.url ?? '/').split('?', 1)[0];
-    if (path !== '/metrics' && path !== '/') {
-      reply(res, 404, 'text/plain; charset=utf-8', 'Not found: the metrics are at /metrics\n');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://exporter');
+    } catch {
+      reply(res, 400, TEXT, 'Bad request: unreadable URL\n');
+      return;
+    }
+    const path = url.pathname;
+    if (path !== '/metrics' && path !== '/probe' && path !== '/') {
+      reply(res, 404, TEXT, 'Not found: the metrics are at /metrics and /probe?target=...&module=...\n');
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
-      reply(res, 405, 'text/plain; charset=utf-8', 'Method not allowed: use GET\n');
+      reply(res, 405, TEXT, 'Method not allowed: use GET\n');
       return;
     }
+    const head = req.method === 'HEAD';
     if (path === '/') {
-      reply(
-        res,
-        200,
-        'text/html; charset=utf-8',
-        '<!DOCTYPE html>\n<html><head><title>supervisord-check</title></head>' +
-          '<body><h1>supervisord-check</h1><p><a href="/metrics">Metrics</a></p></body></html>\n',
-        req.method === 'HEAD',
-      );
+      reply(res, 200, 'text/html; charset=utf-8', INDEX_PAGE, head);
       return;
     }
-    scrape().then(
-      (body) => reply(res, 200, PROMETHEUS_CONTENT_TYPE, body, req.method === 'HEAD'),
+    let scraper: Scraper;
+    try {
+      scraper = path === '/metrics' ? metrics : probe(url.searchParams);
+    } catch (error) {
+      if (!(error instanceof ProbeRequestError)) throw error;
+      reply(res, 400, TEXT, `Bad request: ${error.message}\n`, head);
+      return;
+    }
+    const format = negotiate(req.headers.accept);
+    scraper.scrape(scrapeDeadlineMs(req.headers['x-prometheus-scrape-timeout-seconds'])).then(
+      (page) => reply(res, 200, format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE, page.bytes(format), head),
       (error: unknown) => {
         say(`internal error while scraping: ${error instanceof Error ? error.message : String(error)}`);
-        reply(res, 500, 'text/plain; charset=utf-8', 'Internal error of supervisord-check\n');
+        reply(res, 500, TEXT, 'Internal error of supervisord-check\n');
       },
     );
   };
-  const server = createServer(handle);
+  const server = createServer((req, res) => {
+    try {
+      handle(req, res);
+    } catch (error) {
+      say(`internal error while answering: ${error instanceof Error ? error.message : String(error)}`);
+      if (!res.headersSent) reply(res, 500, TEXT, 'Internal error of supervisord-check\n');
+    }
+  });
+  // Beyond this, new connections are closed at once: memory stays bounded whatever the clients do.
+  server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -86,16 +199,252 @@ export async function serve(
   try {
     const bound = server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : where.port;
-    say(`serving http://${hostPort(where.host, port)}/metrics`);
-    onListening?.({ host: where.host, port });
+    say(`serving http://${hostPort(where.host, port)}/metrics${modules.size > 0 ? ' and /probe' : ''}`);
+    options.onListening?.({ host: where.host, port });
     await stop.promise;
   } finally {
-    await closeServer(server);
+    stopped = true;
+    void group.close();
+    await Promise.all([closeServer(server), probes.close()]);
   }
 }
 
-function reply(res: ServerResponse, status: number, type: string, body: string, head = false): void {
-  const bytes = Buffer.from(body, 'utf8');
+const TEXT = 'text/plain; charset=utf-8';
+const INDEX_PAGE =
+  '<!DOCTYPE html>\n<html><head><title>supervisord-check</title></head>' +
+  '<body><h1>supervisord-check</h1><p><a href="/metrics">Metrics</a></p>' +
+  '<p>Probe: <code>/probe?target=host:port&amp;module=name</code></p></body></html>\n';
+
+interface ProbeEntry {
+  readonly scraper: Scraper;
+  close(): Promise<void>;
+}
+
+/** Query parameters that look like credentials: refused by name, never read. */
+const CREDENTIAL_PARAMS = /^(?:user(?:name)?|pass(?:word)?|auth(?:orization)?|token|secret|credentials?|api_?key)$/i;
+
+/**
+ * The module and target of a `/probe` query: `target` required, `module`
+ * optional when exactly one module is configured, nothing else accepted.
+ */
+function probeQuery(query: URLSearchParams, modules: ReadonlyMap<string, ProbeModule>): { module: ProbeModule; target: string } {
+  for (const key of new Set(query.keys())) {
+    if (CREDENTIAL_PARAMS.test(key)) {
+      throw new ProbeRequestError('credentials are not accepted in the query string: set username and password in the module');
+    }
+    if (key !== 'target' && key !== 'module') throw new ProbeRequestError(`unknown parameter ${JSON.stringify(key.slice(0, 64))} (only target and module)`);
+    if (query.getAll(key).length > 1) throw new ProbeRequestError(`${key} is given more than once`);
+  }
+  if (modules.size === 0) throw new ProbeRequestError('no modules are configured (--config "modules")');
+  const target = query.get('target');
+  if (target === null || target === '') throw new ProbeRequestError('target is missing (/probe?target=host:port&module=name)');
+  const name = query.get('module');
+  const configured = [...modules.keys()].join(', ');
+  if (name === null || name === '') {
+    if (modules.size === 1) return { module: modules.values().next().value as ProbeModule, target };
+    throw new ProbeRequestError(`module is missing (configured: ${configured})`);
+  }
+  const module = modules.get(name);
+  if (module === undefined) throw new ProbeRequestError(`unknown module ${JSON.stringify(name.slice(0, 64))} (configured: ${configured})`);
+  return { module, target };
+}
+
+/**
+ * OpenMetrics 1.0.0 when the `Accept` header gives
+ * `application/openmetrics-text` (version 1.0.0 or none) a quality at least
+ * that of every other media range it accepts, else the text format 0.0.4.
+ */
+export function negotiate(accept: string | undefined): ExpositionFormat {
+  if (accept === undefined) return 'text';
+  let openmetrics = -1;
+  let other = -1;
+  for (const range of accept.split(',')) {
+    const [type = '', ...params] = range.split(';').map((p) => p.trim().toLowerCase());
+    let q = 1;
+    let version: string | undefined;
+    for (const param of params) {
+      const eq = param.indexOf('=');
+      const key = param.slice(0, eq).trim();
+      const value = param.slice(eq + 1).trim();
+      if (key === 'q') q = Number.isFinite(Number(value)) ? Number(value) : 0;
+      else if (key === 'version') version = value;
+    }
+    if (q <= 0) continue;
+    if (type === 'application/openmetrics-text') {
+      if (version === undefined || version === '1.0.0') openmetrics = Math.max(openmetrics, q);
+    } else if (type !== '') {
+      other = Math.max(other, q);
+    }
+  }
+  return openmetrics > 0 && openmetrics >= other ? 'openmetrics' : 'text';
+}
+
+/** Answer this long before the scraper gives up: at most half a second, at most a tenth of its timeout. */
+const MAX_MARGIN_MS = 500;
+/** Longest deadline taken from the header (a day; setTimeout's limit is about 24.8 days). */
+const MAX_DEADLINE_MS = 86_400_000;
+
+/**
+ * When to answer, from `X-Prometheus-Scrape-Timeout-Seconds`: shortly
+ * before the scraper's timeout (undefined without a usable header: the run's
+ * own `timeout` bounds the wait).
+ */
+export function scrapeDeadlineMs(header: string | string[] | undefined): number | undefined {
+  if (typeof header !== 'string' || !/^\s*[0-9]+(?:\.[0-9]+)?\s*$/.test(header)) return undefined;
+  const ms = Number(header) * 1000;
+  if (!(ms > 0)) return undefined;
+  return Math.max(1, Math.min(MAX_DEADLINE_MS, Math.round(ms - Math.min(MAX_MARGIN_MS, ms / 10))));
+}
+
+/** What a {@link Scraper} scrapes. */
+export interface Source {
+  /** The servers, in run order, as placeholders (their `result` is not used). */
+  readonly servers: readonly ServerRun[];
+  /** Runs every server; `each` as soon as each one's run ends. */
+  run(each: (run: ServerRun, index: number) => void): Promise<ServerRun[]>;
+}
+
+/** One run's exposition, rendered at most once per format and shared by every response. */
+export class Page {
+  readonly #snapshot: PrometheusSnapshot;
+  readonly #bytes = new Map<ExpositionFormat, Buffer>();
+
+  constructor(snapshot: PrometheusSnapshot) {
+    this.#snapshot = snapshot;
+  }
+
+  /** The exposition in `format`: the same `Buffer` on every call. */
+  bytes(format: ExpositionFormat): Buffer {
+    let bytes = this.#bytes.get(format);
+    if (bytes === undefined) {
+      bytes = Buffer.from(this.#snapshot.render(format), 'utf8');
+      this.#bytes.set(format, bytes);
+    }
+    return bytes;
+  }
+}
+
+interface Inflight {
+  readonly promise: Promise<Page>;
+  readonly done: Array<ServerRun | undefined>;
+  readonly started: number;
+}
+
+/**
+ * Runs a {@link Source} for scrapes: one run at a time shared by the scrapes
+ * that arrive meanwhile, a result younger than `minIntervalMs` reused, and a
+ * provisional page at a scrape's deadline.
+ */
+export class Scraper {
+  readonly #source: Source;
+  readonly #minIntervalMs: number;
+  readonly #log: (runs: readonly ServerRun[]) => void;
+  readonly #say: (line: string) => void;
+  readonly #probe: boolean;
+  readonly #counters = new CounterTotals();
+  #inflight: Inflight | undefined;
+  #last: { page: Page; at: number } | undefined;
+  #late = false;
+
+  constructor(
+    source: Source,
+    options: { minIntervalMs: number; log: (runs: readonly ServerRun[]) => void; say: (line: string) => void; probe?: boolean },
+  ) {
+    this.#source = source;
+    this.#minIntervalMs = options.minIntervalMs;
+    this.#log = options.log;
+    this.#say = options.say;
+    this.#probe = options.probe ?? false;
+  }
+
+  /**
+   * The page of the latest run: the cached one when younger than the minimum
+   * interval, else that of the run in progress (started if none).
+   *
+   * @param deadlineMs answer after this long at the latest, with a provisional page.
+   */
+  scrape(deadlineMs: number | undefined): Promise<Page> {
+    const last = this.#last;
+    if (last !== undefined && performance.now() - last.at < this.#minIntervalMs) return Promise.resolve(last.page);
+    const inflight = this.#inflight ?? this.#start();
+    if (deadlineMs === undefined) return inflight.promise;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => resolve(this.#provisional(inflight, deadlineMs)), deadlineMs);
+      // The run ends by its own timeout anyway; the timer must not keep a stopping process alive.
+      timer.unref();
+      inflight.promise.then(
+        (page) => {
+          clearTimeout(timer);
+          if (this.#late) {
+            this.#late = false;
+            this.#say('scrapes are answered within their deadline again');
+          }
+          resolve(page);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  #start(): Inflight {
+    const started = performance.now();
+    const done = new Array<ServerRun | undefined>(this.#source.servers.length);
+    const promise = this.#source
+      .run((run, i) => {
+        done[i] = run;
+      })
+      .then((runs) => {
+        this.#log(runs);
+        const page = new Page(prometheusSnapshot(runs, { counters: this.#counters, extra: this.#extra(runs, performance.now() - started) }));
+        this.#last = { page, at: performance.now() };
+        return page;
+      })
+      .finally(() => {
+        this.#inflight = undefined;
+      });
+    const inflight = { promise, done, started };
+    this.#inflight = inflight;
+    return inflight;
+  }
+
+  /** What is known at a scrape's deadline: the servers that answered, `supervisord_up 0` for the others. */
+  #provisional(inflight: Inflight, deadlineMs: number): Page {
+    const seconds = deadlineMs / 1000;
+    const reason = `no answer within the scrape's deadline (${seconds} s, from X-Prometheus-Scrape-Timeout-Seconds); the run goes on and its result serves the next scrape`;
+    const runs = this.#source.servers.map((server, i) => inflight.done[i] ?? { ...server, result: { ...emptyResult(), errors: [reason] } });
+    const waiting = runs.filter((_, i) => inflight.done[i] === undefined).map((r) => r.name);
+    if (!this.#late) {
+      this.#late = true;
+      this.#say(`a scrape was answered at its deadline (${seconds} s) before ${waiting.join(', ')} answered: reported as supervisord_up 0`);
+    }
+    // accumulate: false, the run's deltas are added once, when it ends.
+    return new Page(prometheusSnapshot(runs, { counters: this.#counters, accumulate: false, extra: this.#extra(runs, performance.now() - inflight.started) }));
+  }
+
+  #extra(runs: readonly ServerRun[], durationMs: number): ExtraGauge[] {
+    if (!this.#probe) return [];
+    const up = isUp(runs[0]!);
+    return [
+      { name: 'supervisord_probe_success', help: 'Whether the probe reached supervisord and read its process list (1) or not (0).', value: up ? 1 : 0 },
+      {
+        name: 'supervisord_probe_duration_seconds',
+        help: 'How long the probe took, in seconds (of the run whose result this is).',
+        value: Math.round(durationMs) / 1000,
+        unit: 'seconds',
+      },
+    ];
+  }
+}
+
+function emptyResult(): CheckResult {
+  return { metrics: [], serviceChecks: [], metadata: {}, warnings: [], errors: [] };
+}
+
+function reply(res: ServerResponse, status: number, type: string, body: string | Buffer, head = false): void {
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   res.writeHead(status, { 'Content-Type': type, 'Content-Length': bytes.length });
   res.end(head ? undefined : bytes);
 }

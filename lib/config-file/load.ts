@@ -24,8 +24,10 @@ export class ConfigFileError extends Error {
 export interface ConfigFileContent {
   /** `json` when the file starts with `{` or `[`, else `yaml`. */
   format: 'json' | 'yaml';
-  /** The entries of `instances`, unvalidated (each one is the check's business). */
+  /** The entries of `instances`, unvalidated (each one is the check's business); empty when the file has only `modules`. */
   instances: unknown[];
+  /** The `/probe` modules of `--serve` (`modules:`), unvalidated; undefined when absent. */
+  modules?: unknown;
 }
 
 /**
@@ -33,7 +35,7 @@ export interface ConfigFileContent {
  * settings; this check has none), `instances`, and `logs` (the Agent's log
  * collection, nothing to do with the check). Anything else is refused.
  */
-const TOP_LEVEL_KEYS: ReadonlySet<string> = new Set(['init_config', 'instances', 'logs']);
+const TOP_LEVEL_KEYS: ReadonlySet<string> = new Set(['init_config', 'instances', 'logs', 'modules']);
 
 /**
  * Reads a configuration file's text.
@@ -71,9 +73,14 @@ export function parseConfigFile(text: string, label: string): ConfigFileContent 
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new ConfigFileError(shape);
   const unknown = Object.keys(data).filter((k) => !TOP_LEVEL_KEYS.has(k));
   if (unknown.length > 0) throw new ConfigFileError(`${shape}: unknown key ${JSON.stringify(unknown[0])}`);
-  const instances = Object.hasOwn(data, 'instances') ? (data as { instances: unknown }).instances : undefined;
-  if (!Array.isArray(instances) || instances.length === 0) throw new ConfigFileError(`${shape}: "instances" must be a non-empty list`);
-  return { format, instances };
+  const modules = Object.hasOwn(data, 'modules') ? (data as { modules: unknown }).modules : undefined;
+  const listed = Object.hasOwn(data, 'instances') ? (data as { instances: unknown }).instances : undefined;
+  // A file of modules alone configures an exporter of /probe only.
+  const instances = listed === undefined && modules !== undefined ? [] : listed;
+  if (!Array.isArray(instances) || (instances.length === 0 && modules === undefined)) {
+    throw new ConfigFileError(`${shape}: "instances" must be a non-empty list`);
+  }
+  return modules === undefined ? { format, instances } : { format, instances, modules };
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * Output formats of the check's results: a human-readable table (`text`), the
- * Prometheus text exposition format 0.0.4 (`prometheus`) and DogStatsD
+ * Prometheus text exposition format 0.0.4 or OpenMetrics 1.0.0 (`prometheus`) and DogStatsD
  * datagrams (`dogstatsd`). JSON needs no module: a result is plain data.
  *
  * Every format takes the same input, one {@link ServerRun} per checked
@@ -13,7 +13,22 @@
 export type { ServerRun } from '../types.js';
 export { formatText, humanizeDuration } from './text.js';
 export type { TextOptions } from './text.js';
-export { CounterTotals, formatPrometheus, PROMETHEUS_CONTENT_TYPE, prometheusMetricName } from './prometheus.js';
-export type { CounterTotalsOptions, PrometheusOptions } from './prometheus.js';
+export {
+  CounterTotals,
+  formatPrometheus,
+  OPENMETRICS_CONTENT_TYPE,
+  PROMETHEUS_CONTENT_TYPE,
+  PROMETHEUS_METRICS,
+  prometheusMetricName,
+  prometheusSnapshot,
+} from './prometheus.js';
+export type {
+  CounterTotalsOptions,
+  ExpositionFormat,
+  ExtraGauge,
+  PrometheusMetric,
+  PrometheusOptions,
+  PrometheusSnapshot,
+} from './prometheus.js';
 export { DOGSTATSD_MAX_PAYLOAD, formatDogStatsD, packDatagrams } from './dogstatsd.js';
 export type { DogStatsDOptions } from './dogstatsd.js';

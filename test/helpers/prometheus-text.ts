@@ -180,13 +180,111 @@ export async function promtoolCheck(text: string): Promise<{ code: number; outpu
 }
 
 /**
- * The lint problems promtool reports that are not accepted: everything except
- * the `_count` suffix lint, which the issue's metric names
- * (`supervisord_process_count`) knowingly trigger.
+ * Every remark of `promtool check metrics` (one a line): the exposition is
+ * meant to have none, so every line is unexpected.
  */
 export function unexpectedLint(output: string): string[] {
-  return output
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .filter((l) => !/^\S+_count non-histogram and non-summary metrics should not have "_count" suffix$/.test(l));
+  return output.split('\n').filter((l) => l.trim() !== '');
+}
+
+/**
+ * A strict reading of an OpenMetrics 1.0.0 text exposition, for tests:
+ * `# HELP`, `# TYPE` and `# UNIT` (in that order, each at most once) before a
+ * family's samples; a counter's samples are `<family>_total`, an info's
+ * `<family>_info` with the value 1, a gauge's the family's name; a unit is the
+ * name's suffix; HELP escapes `\\`, `\"` and `\n`; the text ends with
+ * exactly one `# EOF` line. The samples themselves are read by
+ * {@link parseExposition}'s rules after the metadata is rewritten in the
+ * 0.0.4 form.
+ *
+ * @returns families by OpenMetrics family name, with type, unit and samples.
+ * @throws Error `line N: what` at the first violation.
+ */
+export function parseOpenMetrics(text: string): Map<string, ParsedFamily & { unit?: string }> {
+  if (!text.endsWith('# EOF\n')) throw new Error('the exposition does not end with "# EOF\\n"');
+  const lines = text.slice(0, -'# EOF\n'.length).split('\n');
+  lines.pop(); // the empty string after the last newline
+  const meta = new Map<string, { help?: string; type?: string; unit?: string }>();
+  const sampleName = new Map<string, string>();
+  const rewritten: string[] = [];
+  const suffix: Record<string, string> = { counter: '_total', info: '_info', gauge: '' };
+  let current: string | undefined;
+  lines.forEach((line, i) => {
+    const n = i + 1;
+    if (line === '# EOF') throw new Error(`line ${n}: # EOF before the end`);
+    const m = /^# (HELP|TYPE|UNIT) (\S+) (.*)$/.exec(line);
+    if (line.startsWith('#')) {
+      if (m === null) throw new Error(`line ${n}: not a HELP, TYPE or UNIT line: ${JSON.stringify(line)}`);
+      const [, kind, name, rest] = m as unknown as [string, string, string, string];
+      const f = meta.get(name) ?? {};
+      meta.set(name, f);
+      if (current !== name && sampleName.has(name)) throw new Error(`line ${n}: metadata of ${name} after its samples`);
+      current = name;
+      if (kind === 'HELP') {
+        if (f.help !== undefined || f.type !== undefined) throw new Error(`line ${n}: HELP of ${name} twice or after TYPE`);
+        f.help = rest;
+        if (/\\[^\\n"]/.test(rest.replace(/\\\\/g, ''))) throw new Error(`line ${n}: invalid escape in HELP`);
+        if (/(^|[^\\])"/.test(rest.replace(/\\\\/g, ''))) throw new Error(`line ${n}: unescaped " in HELP`);
+      } else if (kind === 'TYPE') {
+        if (f.type !== undefined) throw new Error(`line ${n}: TYPE of ${name} twice`);
+        if (!(rest in suffix)) throw new Error(`line ${n}: type ${rest} not expected`);
+        if (rest !== 'gauge' && name.endsWith(suffix[rest]!)) throw new Error(`line ${n}: family ${name} carries its samples' suffix`);
+        f.type = rest;
+        sampleName.set(name, name + suffix[rest]!);
+        rewritten.push(`# HELP ${name + suffix[rest]!} ${(f.help ?? '').replace(/\\"/g, '"')}`);
+        rewritten.push(`# TYPE ${name + suffix[rest]!} ${rest === 'info' ? 'gauge' : rest}`);
+      } else {
+        if (f.type === undefined || f.unit !== undefined) throw new Error(`line ${n}: UNIT of ${name} before TYPE or twice`);
+        if (!name.endsWith(`_${rest}`)) throw new Error(`line ${n}: unit ${rest} is not the suffix of ${name}`);
+        f.unit = rest;
+      }
+      return;
+    }
+    const expected = current === undefined ? undefined : sampleName.get(current);
+    if (expected === undefined || !line.startsWith(expected) || !/^[{ ]/.test(line.slice(expected.length))) {
+      throw new Error(`line ${n}: sample not named ${expected ?? '(no family)'}: ${JSON.stringify(line)}`);
+    }
+    if (meta.get(current!)!.type === 'info' && !line.endsWith(' 1')) throw new Error(`line ${n}: an info sample is not 1`);
+    rewritten.push(line);
+  });
+  const parsed = parseExposition(rewritten.length === 0 ? '' : `${rewritten.join('\n')}\n`);
+  const out = new Map<string, ParsedFamily & { unit?: string }>();
+  for (const [name, f] of meta) {
+    const samples = parsed.get(sampleName.get(name) ?? name);
+    if (samples === undefined) throw new Error(`family ${name} has no samples`);
+    out.set(name, { help: samples.help, type: f.type ?? 'unknown', samples: samples.samples, ...(f.unit === undefined ? {} : { unit: f.unit }) });
+  }
+  return out;
+}
+
+/**
+ * Reads an OpenMetrics exposition with promtool's own OpenMetrics parser,
+ * when promtool is installed: `promtool check metrics` reads only the 0.0.4
+ * format, `promtool tsdb create-blocks-from openmetrics` reads OpenMetrics
+ * (strictly: `# EOF`, types, escapes), given a timestamp on every sample.
+ *
+ * @returns null when promtool is missing; else its exit code and output.
+ */
+export async function promtoolOpenMetrics(text: string): Promise<{ code: number; output: string } | null> {
+  const { spawn } = await import('node:child_process');
+  const { existsSync, mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const bin = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p));
+  if (bin === undefined) return null;
+  const dir = mkdtempSync(join(tmpdir(), 'openmetrics-'));
+  try {
+    const stamped = text.replace(/^([^#\n].*)$/gm, '$1 1700000000');
+    writeFileSync(join(dir, 'input.txt'), stamped);
+    return await new Promise((resolve, reject) => {
+      const child = spawn(bin, ['tsdb', 'create-blocks-from', 'openmetrics', join(dir, 'input.txt'), join(dir, 'blocks')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code: code ?? -1, output }));
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -563,7 +563,7 @@ describe('--config', () => {
       [{ supervisord_server: 'tcp' }, 1],
     ]);
     assert.deepEqual(samples(families, 'supervisord_version_info').map(([l]) => l['version']), ['4.2.5', '3.3.3']);
-    assert.equal(samples(families, 'supervisord_process_uptime').length, 5);
+    assert.equal(samples(families, 'supervisord_process_uptime_seconds').length, 5);
   });
 
   it('text: one block per server; dogstatsd: the datagrams of both', async () => {
@@ -860,9 +860,10 @@ describe('--serve (in process)', () => {
     await new Promise<void>((resolve) => slow.close(() => resolve()));
   });
 
-  it('answers /metrics per scrape, coalesces overlapping scrapes, and stops cleanly', async (t) => {
+  it('answers /metrics per scrape (--min-interval 0), coalesces overlapping scrapes, and stops cleanly', async (t) => {
     let port = 0;
-    const { outcome, stopMs } = await serving(['--socket', slowPath, '--serve', '127.0.0.1:0', '--name', 'served'], async (p, stderr) => {
+    const argv = ['--socket', slowPath, '--serve', '127.0.0.1:0', '--name', 'served', '--min-interval', '0'];
+    const { outcome, stopMs } = await serving(argv, async (p, stderr) => {
       port = p;
       assert.equal(stderr.text, `supervisord-check: serving http://127.0.0.1:${p}/metrics\n`);
 
@@ -892,7 +893,7 @@ describe('--serve (in process)', () => {
       assert.match(root.headers['content-type'] ?? '', /^text\/html/);
       assert.match(root.body, /<a href="\/metrics">/);
       const missing = await http(p, '/metricz');
-      assert.deepEqual([missing.status, missing.body], [404, 'Not found: the metrics are at /metrics\n']);
+      assert.deepEqual([missing.status, missing.body], [404, 'Not found: the metrics are at /metrics and /probe?target=...&module=...\n']);
       const post = await http(p, '/metrics', 'POST');
       assert.deepEqual([post.status, post.headers['allow']], [405, 'GET, HEAD']);
 
@@ -1220,7 +1221,7 @@ describe('against a real supervisord', () => {
       const families = await promChecked(prom.stdout, t);
       assert.deepEqual(samples(families, 'supervisord_up'), [[{ supervisord_server: 'real' }, 1]]);
       assert.deepEqual(samples(families, 'supervisord_version_info'), [[{ supervisord_server: 'real', version }, 1]]);
-      assert.deepEqual(samples(families, 'supervisord_process_count').map(([l, v]) => [l['status'], v]), [['down', 3], ['up', 4], ['unknown', 0]]);
+      assert.deepEqual(samples(families, 'supervisord_processes').map(([l, v]) => [l['status'], v]), [['down', 3], ['up', 4], ['unknown', 0]]);
 
       const statsd = await child([...target.argv, '--format', 'dogstatsd'], target.env);
       const lines = statsd.stdout.trimEnd().split('\n').map(datagram);

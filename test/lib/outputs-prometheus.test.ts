@@ -14,9 +14,17 @@ import * as outputs from '../../lib/outputs/index.js';
 import type { ServerRun } from '../../lib/outputs/index.js';
 import { DOGSTATSD_MAX_PAYLOAD, formatDogStatsD, packDatagrams } from '../../lib/outputs/dogstatsd.js';
 import { formatText, humanizeDuration } from '../../lib/outputs/text.js';
-import { CounterTotals, formatPrometheus, PROMETHEUS_CONTENT_TYPE, prometheusMetricName } from '../../lib/outputs/prometheus.js';
+import {
+  CounterTotals,
+  formatPrometheus,
+  OPENMETRICS_CONTENT_TYPE,
+  PROMETHEUS_CONTENT_TYPE,
+  PROMETHEUS_METRICS,
+  prometheusMetricName,
+  prometheusSnapshot,
+} from '../../lib/outputs/prometheus.js';
 import type { CheckResult, Metric, ServiceCheck } from '../../lib/types.js';
-import { parseExposition, promtoolCheck, unexpectedLint } from '../helpers/prometheus-text.js';
+import { parseExposition, parseOpenMetrics, promtoolCheck, promtoolOpenMetrics, unexpectedLint } from '../helpers/prometheus-text.js';
 
 function result(partial: Partial<CheckResult> = {}): CheckResult {
   return { metrics: [], serviceChecks: [], metadata: {}, warnings: [], errors: [], ...partial };
@@ -52,6 +60,32 @@ const REFERENCE: ServerRun = run(
   SERVER,
 );
 
+/** One submission of every metric and service check of the check, and a version. */
+const EVERY_METRIC: ServerRun = run(
+  'main',
+  {
+    serviceChecks: [
+      { name: 'supervisord.can_connect', status: 0, tags: [...SERVER] },
+      { name: 'supervisord.process.status', status: 2, tags: proc('java') },
+      { name: 'supervisord.server.state', status: 0, tags: [...SERVER] },
+    ],
+    metrics: [
+      { name: 'supervisord.process.uptime', type: 'gauge', value: 0, tags: proc('java') },
+      { name: 'supervisord.process.count', type: 'gauge', value: 1, tags: [...SERVER, 'status:down'] },
+      { name: 'supervisord.process.restarts', type: 'count', value: 1, tags: proc('java') },
+      { name: 'supervisord.process.downtime', type: 'gauge', value: 30, tags: proc('java') },
+      { name: 'supervisord.process.exit_status', type: 'gauge', value: -1, tags: proc('java') },
+      { name: 'supervisord.group.count', type: 'gauge', value: 1, tags: [...SERVER, 'supervisord_group:java', 'status:down'] },
+    ],
+    processes: [
+      { name: 'java', group: 'java', statename: 'FATAL', status: 'down', uptime: 0, description: 'Exited too quickly' },
+      { name: 'toString', group: 'java', statename: 'toString', status: 'unknown', uptime: 0, description: 'not a state' },
+    ],
+    metadata: { version: { raw: '4.2.5', major: '4', minor: '2', patch: '5', scheme: 'supervisord' } },
+  },
+  SERVER,
+);
+
 /** Parses with our strict parser and, when installed, promtool; returns the families. */
 async function checked(t: TestContext, text: string): Promise<ReturnType<typeof parseExposition>> {
   const families = parseExposition(text);
@@ -80,8 +114,8 @@ describe('formatPrometheus: the reference case', () => {
       [
         'supervisord_up',
         'supervisord_version_info',
-        'supervisord_process_uptime',
-        'supervisord_process_count',
+        'supervisord_process_uptime_seconds',
+        'supervisord_processes',
         'supervisord_can_connect_status',
         'supervisord_process_status',
       ],
@@ -90,13 +124,13 @@ describe('formatPrometheus: the reference case', () => {
     const server = { env: 'prod', supervisord_server: 'main' };
     assert.deepEqual(values(families, 'supervisord_up'), [[server, 1]]);
     assert.deepEqual(values(families, 'supervisord_version_info'), [[{ ...server, version: '4.2.5' }, 1]]);
-    assert.deepEqual(values(families, 'supervisord_process_count'), [
+    assert.deepEqual(values(families, 'supervisord_processes'), [
       [{ ...server, status: 'down' }, 1],
       [{ ...server, status: 'up' }, 1],
       [{ ...server, status: 'unknown' }, 1],
     ]);
     const processLabels = (name: string): Record<string, string> => ({ ...server, supervisord_process: name, supervisord_group: name });
-    assert.deepEqual(values(families, 'supervisord_process_uptime'), [
+    assert.deepEqual(values(families, 'supervisord_process_uptime_seconds'), [
       [processLabels('mysql'), 125],
       [processLabels('java'), 0],
       [processLabels('python'), 0],
@@ -108,7 +142,7 @@ describe('formatPrometheus: the reference case', () => {
     ]);
     assert.deepEqual(values(families, 'supervisord_can_connect_status'), [[server, 0]]);
     assert.match(families.get('supervisord_process_status')!.help, /0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN/);
-    assert.match(families.get('supervisord_process_uptime')!.help, /RUNNING, BACKOFF or STOPPING/);
+    assert.match(families.get('supervisord_process_uptime_seconds')!.help, /RUNNING, BACKOFF or STOPPING/);
   });
 
   it('writes exactly the expected first lines (label order follows the tags)', () => {
@@ -119,13 +153,10 @@ describe('formatPrometheus: the reference case', () => {
     assert.equal(lines[5], 'supervisord_version_info{env="prod",supervisord_server="main",version="4.2.5"} 1');
   });
 
-  it('is accepted by promtool check metrics', async (t) => {
-    const promtool = await promtoolCheck(formatPrometheus([REFERENCE]));
+  it('is accepted by promtool check metrics with no remark at all (regression: supervisord_process_count had a _count suffix)', async (t) => {
+    const promtool = await promtoolCheck(formatPrometheus([EVERY_METRIC]));
     if (promtool === null) return t.skip('promtool is not installed (Debian package prometheus)');
-    // Exit 3 means lint problems only; the one accepted is the _count suffix of the issue's names.
-    assert.ok(promtool.code === 0 || promtool.code === 3, promtool.output);
-    assert.deepEqual(unexpectedLint(promtool.output), []);
-    assert.match(promtool.output, /^supervisord_process_count non-histogram and non-summary metrics should not have "_count" suffix$/m);
+    assert.deepEqual(promtool, { code: 0, output: '' });
   });
 
   it('has the content type of the 0.0.4 text format', () => {
@@ -295,6 +326,100 @@ describe('formatPrometheus: names and types', () => {
   });
 });
 
+describe('formatPrometheus: Prometheus names (PROMETHEUS_METRICS)', () => {
+  it('gives every metric of the check its table name, type and labels, and nothing ends in _count, _sum or _bucket', async (t) => {
+    const families = await checked(t, formatPrometheus([EVERY_METRIC]));
+    assert.deepEqual(PROMETHEUS_METRICS.filter((m) => m.datadog === '').map((m) => m.prometheus), ['supervisord_process_state']);
+    for (const m of PROMETHEUS_METRICS) {
+      const f = families.get(m.prometheus);
+      assert.ok(f !== undefined, `${m.datadog} is not exported as ${m.prometheus}`);
+      assert.equal(f.type, m.type, m.prometheus);
+      assert.equal(f.help, m.help, m.prometheus);
+      for (const label of m.labels) assert.ok(f.samples.every((x) => label in x.labels), `${m.prometheus} lacks ${label}`);
+      if (m.unit !== undefined) assert.ok(m.prometheus.endsWith(`_${m.unit}`));
+      assert.equal(m.type === 'counter', m.prometheus.endsWith('_total'), m.prometheus);
+    }
+    for (const name of families.keys()) assert.doesNotMatch(name, /_(count|sum|bucket)$/);
+    assert.deepEqual(values(families, 'supervisord_processes'), [[{ env: 'prod', supervisord_server: 'main', status: 'down' }, 1]]);
+    assert.deepEqual(values(families, 'supervisord_group_processes'), [
+      [{ env: 'prod', supervisord_server: 'main', supervisord_group: 'java', status: 'down' }, 1],
+    ]);
+    assert.deepEqual(values(families, 'supervisord_process_state'), [[{ env: 'prod', supervisord_server: 'main', supervisord_process: 'java', supervisord_group: 'java' }, 200]]);
+    assert.equal(families.has('supervisord_process_count'), false);
+    assert.equal(families.has('supervisord_group_count'), false);
+  });
+
+  it('keeps the generic mapping for names the table does not know', () => {
+    assert.equal(new Set(PROMETHEUS_METRICS.map((m) => m.datadog)).size, PROMETHEUS_METRICS.length);
+    const text = formatPrometheus([run('s', { metrics: [{ name: 'supervisord.other.count', type: 'gauge', value: 1, tags: [] }] })]);
+    assert.match(text, /^supervisord_other_count 1$/m);
+  });
+});
+
+describe('formatPrometheus: OpenMetrics 1.0.0', () => {
+  it('writes families without their sample suffixes, units, info, escaped HELP and # EOF; promtool reads it', async (t) => {
+    const text = formatPrometheus([EVERY_METRIC], { format: 'openmetrics' });
+    const families = parseOpenMetrics(text);
+    assert.equal(families.get('supervisord_process_restarts')?.type, 'counter');
+    assert.deepEqual(families.get('supervisord_process_restarts')?.samples.map((x) => x.value), [1]);
+    assert.equal(families.get('supervisord_version')?.type, 'info');
+    assert.deepEqual(families.get('supervisord_version')?.samples, [{ labels: { env: 'prod', supervisord_server: 'main', version: '4.2.5' }, value: 1 }]);
+    assert.equal(families.get('supervisord_process_uptime_seconds')?.unit, 'seconds');
+    assert.equal(families.get('supervisord_process_downtime_seconds')?.unit, 'seconds');
+    assert.equal(families.get('supervisord_processes')?.type, 'gauge');
+    assert.match(text, /^# TYPE supervisord_process_restarts counter\nsupervisord_process_restarts_total\{/m);
+    assert.match(text, /^# TYPE supervisord_version info\nsupervisord_version_info\{/m);
+    assert.ok(text.endsWith('\n# EOF\n'));
+    assert.equal(text.split('# EOF').length, 2);
+    const help = formatPrometheus([run('s', { metrics: [{ name: 'q"x\\y', type: 'gauge', value: 1, tags: [] }] })], { format: 'openmetrics' });
+    assert.match(help, /^# HELP q_x_y Datadog gauge q\\"x\\\\y of the supervisord check\.$/m);
+    const promtool = await promtoolOpenMetrics(text);
+    if (promtool === null) t.diagnostic('promtool is not installed: only our own OpenMetrics reader checked the exposition');
+    else assert.equal(promtool.code, 0, promtool.output);
+  });
+
+  it('is just # EOF for no servers, and the content type says version 1.0.0', () => {
+    assert.equal(formatPrometheus([], { format: 'openmetrics' }), '# EOF\n');
+    assert.equal(OPENMETRICS_CONTENT_TYPE, 'application/openmetrics-text; version=1.0.0; charset=utf-8');
+  });
+
+  it('our OpenMetrics reader rejects what the format forbids', () => {
+    const bad: Array<[string, RegExp]> = [
+      ['# HELP m x\n# TYPE m gauge\nm 1\n', /# EOF/],
+      ['# TYPE m counter\nm 1\n# EOF\n', /not named m_total/],
+      ['# TYPE m_total counter\nm_total 1\n# EOF\n', /carries its samples' suffix/],
+      ['# TYPE m gauge\n# UNIT m seconds\nm 1\n# EOF\n', /not the suffix/],
+      ['# HELP m a"b\n# TYPE m gauge\nm 1\n# EOF\n', /unescaped "/],
+      ['# TYPE m info\nm_info 2\n# EOF\n', /not 1/],
+      ['# EOF\n# TYPE m gauge\nm 1\n# EOF\n', /before the end/],
+    ];
+    for (const [text, message] of bad) assert.throws(() => parseOpenMetrics(text), message, text);
+  });
+});
+
+describe('prometheusSnapshot', () => {
+  it('adds a run\'s counts once however often and in whichever format it is rendered; accumulate false only reads', () => {
+    const counters = new CounterTotals();
+    const r = run('s', { metrics: [{ name: 'supervisord.process.restarts', type: 'count', value: 2, tags: ['p:a'] }] });
+    const snapshot = prometheusSnapshot([r], { counters });
+    for (let i = 0; i < 3; i++) {
+      assert.match(snapshot.render('text'), /^supervisord_process_restarts_total\{p="a"\} 2$/m);
+      assert.match(snapshot.render('openmetrics'), /^supervisord_process_restarts_total\{p="a"\} 2$/m);
+    }
+    assert.match(prometheusSnapshot([r], { counters, accumulate: false }).render('text'), /^supervisord_process_restarts_total\{p="a"\} 2$/m);
+    assert.match(prometheusSnapshot([r], { counters }).render('text'), /^supervisord_process_restarts_total\{p="a"\} 4$/m);
+    assert.equal(counters.get('supervisord_process_restarts_total{p="a"}'), 4);
+    assert.equal(counters.get('nothing'), 0);
+  });
+
+  it('writes extra gauges first, without labels', async (t) => {
+    const text = formatPrometheus([REFERENCE], { extra: [{ name: 'supervisord_probe_success', help: 'Probe.', value: 1 }] });
+    const families = await checked(t, text);
+    assert.equal([...families.keys()][0], 'supervisord_probe_success');
+    assert.deepEqual(values(families, 'supervisord_probe_success'), [[{}, 1]]);
+  });
+});
+
 describe('formatPrometheus: several servers', () => {
   it('groups each family once with the samples of every server, and drops duplicate series', async (t) => {
     const a = run('a', {
@@ -316,7 +441,7 @@ describe('formatPrometheus: several servers', () => {
       [{ supervisord_server: 'a' }, 0],
       [{ supervisord_server: 'b' }, 2],
     ]);
-    assert.deepEqual(values(families, 'supervisord_process_count'), [[{ supervisord_server: 'a', status: 'up' }, 2]]);
+    assert.deepEqual(values(families, 'supervisord_processes'), [[{ supervisord_server: 'a', status: 'up' }, 2]]);
   });
 
   it('is empty for no servers', () => {
@@ -404,8 +529,11 @@ describe('lib/outputs/index.ts', () => {
         humanizeDuration,
         CounterTotals,
         formatPrometheus,
+        OPENMETRICS_CONTENT_TYPE,
         PROMETHEUS_CONTENT_TYPE,
+        PROMETHEUS_METRICS,
         prometheusMetricName,
+        prometheusSnapshot,
         DOGSTATSD_MAX_PAYLOAD,
         formatDogStatsD,
         packDatagrams,

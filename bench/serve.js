@@ -1,0 +1,84 @@
+// `--serve` under clients that do not read: 200 connections scrape /metrics
+// of a 5,000-process supervisord (the emulator) and never read the answer.
+// Prints the growth of RSS and of external memory (where Buffers live)
+// beside the floor: one page, and the old behaviour's bound of one copy per
+// connection. Also the supervisord runs that 50 back-to-back scrapes cause
+// with the default --min-interval and with 0.
+//
+// Usage: node --expose-gc bench/serve.js [--json]
+import { connect } from 'node:net';
+import { request } from 'node:http';
+
+import { main } from '../dist/lib/cli/main.js';
+import { makeProcess, SupervisordEmulator } from '../dist/lib/emulator/index.js';
+
+const json = process.argv.includes('--json');
+const PROCESSES = 5000;
+const CLIENTS = 200;
+const SCRAPES = 50;
+
+const emulator = await SupervisordEmulator.start({
+  listen: { port: 0 },
+  processes: Array.from({ length: PROCESSES }, (_, i) => makeProcess({ name: `worker_${String(i).padStart(4, '0')}`, group: `pool_${i % 50}`, statename: 'RUNNING' })),
+});
+
+async function serving(argv, body) {
+  const controller = new AbortController();
+  let listening;
+  const port = new Promise((resolve) => (listening = resolve));
+  const sink = { write: () => true };
+  const done = main(argv, {}, { stdout: sink, stderr: sink, signal: controller.signal, onListening: (a) => listening(a.port) });
+  try {
+    return await body(await port);
+  } finally {
+    controller.abort();
+    await done;
+  }
+}
+
+function get(port, path) {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let bytes = 0;
+      res.on('data', (d) => (bytes += d.length));
+      res.on('end', () => resolve(bytes));
+    }).on('error', reject).end();
+  });
+}
+
+const rows = [];
+const mb = (n) => Math.round((n / 1048576) * 10) / 10;
+
+await serving(['--url', emulator.url, '--serve', '127.0.0.1:0', '--max-connections', String(CLIENTS + 10)], async (port) => {
+  const page = await get(port, '/metrics');
+  global.gc?.();
+  const before = process.memoryUsage();
+  const sockets = [];
+  for (let i = 0; i < CLIENTS; i++) {
+    const s = connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    s.pause();
+    s.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
+    sockets.push(s);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  global.gc?.();
+  const after = process.memoryUsage();
+  rows.push({ case: `${CLIENTS} non-reading clients x ${PROCESSES} processes`, pageMB: mb(page), rssGrowthMB: mb(after.rss - before.rss), externalGrowthMB: mb(after.external + after.arrayBuffers - before.external - before.arrayBuffers), floorMB: mb(page), oldBoundMB: mb(page * CLIENTS) });
+  for (const s of sockets) s.destroy();
+});
+
+for (const minInterval of ['5s', '0']) {
+  await serving(['--url', emulator.url, '--serve', '127.0.0.1:0', '--min-interval', minInterval], async (port) => {
+    const calls = () => emulator.stats.calls['supervisor.getAllProcessInfo'] ?? 0;
+    const start = calls();
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < SCRAPES; i++) await get(port, '/metrics');
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    rows.push({ case: `${SCRAPES} back-to-back scrapes, --min-interval ${minInterval}`, supervisordRuns: calls() - start, seconds: Math.round(seconds * 100) / 100 });
+  });
+}
+await emulator.close();
+
+if (json) for (const r of rows) console.log(JSON.stringify(r));
+else for (const r of rows) console.log(Object.entries(r).map(([k, v]) => `${k}: ${v}`).join('  '));

@@ -1,0 +1,187 @@
+/**
+ * The alert rules of the README, as users copy them: the yaml block after
+ * the `alert-rules` marker is extracted and given to `promtool check rules`,
+ * then to `promtool test rules` with, for each rule, series that make it fire
+ * and series that must not. Skips, saying why, without promtool.
+ */
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const README = fileURLToPath(new URL('../../README.md', import.meta.url));
+const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p));
+
+/** The yaml block that follows the `<!-- alert-rules` marker. */
+function rulesBlock(): string {
+  const text = readFileSync(README, 'utf8');
+  const marker = text.indexOf('<!-- alert-rules');
+  assert.ok(marker >= 0, 'README has no <!-- alert-rules marker');
+  const open = text.indexOf('```yaml\n', marker);
+  const close = text.indexOf('\n```\n', open);
+  assert.ok(open > marker && close > open, 'no ```yaml block after the marker');
+  return text.slice(open + '```yaml\n'.length, close + 1);
+}
+
+function promtool(args: string[]): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PROMTOOL!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, output }));
+  });
+}
+
+type Labels = Record<string, string>;
+const series = (name: string, labels: Labels, values: string): { series: string; values: string } => ({
+  series: `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',')}}`,
+  values,
+});
+const proc = (name: string): Labels => ({ supervisord_server: 'sv1', supervisord_group: name, supervisord_process: name });
+const alert = (labels: Labels, summary: string): { exp_labels: Labels; exp_annotations: { summary: string } } => ({
+  exp_labels: labels,
+  exp_annotations: { summary },
+});
+
+/**
+ * One test group per rule: input series (one that fires, one that must not),
+ * evaluations before and after the rule's `for`. promtool compares the
+ * firing alerts exactly, so a rule firing for a series it must not fails.
+ */
+const UNIT_TESTS = [
+  {
+    interval: '1m',
+    input_series: [
+      series('supervisord_up', { supervisord_server: 'down' }, '0x10'),
+      series('supervisord_up', { supervisord_server: 'fine' }, '1x10'),
+      series('supervisord_up', { supervisord_server: 'blip' }, '1 0 1 1 1 1 1 1 1 1 1'),
+    ],
+    alert_rule_test: [
+      { eval_time: '1m', alertname: 'SupervisordUnreachable', exp_alerts: [] },
+      {
+        eval_time: '5m',
+        alertname: 'SupervisordUnreachable',
+        exp_alerts: [
+          alert(
+            { severity: 'critical', supervisord_server: 'down' },
+            'supervisord down cannot be checked (unreachable, timed out, refused credentials or XML-RPC error)',
+          ),
+        ],
+      },
+    ],
+  },
+  {
+    interval: '1m',
+    input_series: [
+      series('supervisord_server_state_status', { supervisord_server: 'restarting' }, '1x10'),
+      series('supervisord_server_state_status', { supervisord_server: 'fine' }, '0x10'),
+    ],
+    alert_rule_test: [
+      {
+        eval_time: '5m',
+        alertname: 'SupervisordNotRunning',
+        exp_alerts: [alert({ severity: 'critical', supervisord_server: 'restarting' }, 'supervisord restarting is not RUNNING (restarting, shutting down or fatal)')],
+      },
+    ],
+  },
+  {
+    interval: '1m',
+    input_series: [series('supervisord_process_state', proc('broken'), '200x5'), series('supervisord_process_state', proc('web'), '20x5')],
+    alert_rule_test: [
+      {
+        eval_time: '1m',
+        alertname: 'SupervisordProcessFatal',
+        exp_alerts: [alert({ severity: 'critical', ...proc('broken') }, 'broken:broken on sv1 is FATAL: supervisord gave up starting it')],
+      },
+    ],
+  },
+  {
+    interval: '1m',
+    input_series: [
+      // Down for 10 minutes: fires. FATAL and down: the FATAL rule's, not this one's. Up, or down a few minutes at a time: never.
+      series('supervisord_process_status', proc('stopped'), '2x10'),
+      series('supervisord_process_state', proc('stopped'), '0x10'),
+      series('supervisord_process_status', proc('broken'), '2x10'),
+      series('supervisord_process_state', proc('broken'), '200x10'),
+      series('supervisord_process_status', proc('web'), '0x10'),
+      series('supervisord_process_state', proc('web'), '20x10'),
+      series('supervisord_process_status', proc('bouncy'), '2 2 2 0 2 2 2 0 2 2 2'),
+    ],
+    alert_rule_test: [
+      { eval_time: '4m', alertname: 'SupervisordProcessDown', exp_alerts: [] },
+      {
+        eval_time: '8m',
+        alertname: 'SupervisordProcessDown',
+        exp_alerts: [alert({ severity: 'warning', ...proc('stopped') }, 'stopped:stopped on sv1 has been down for 5 minutes')],
+      },
+    ],
+  },
+  {
+    interval: '1m',
+    input_series: [
+      series('supervisord_process_restarts_total', proc('loop'), '0+1x30'),
+      series('supervisord_process_restarts_total', proc('once'), '0 0 0 1x27'),
+      series('supervisord_process_restarts_total', proc('steady'), '0x30'),
+    ],
+    alert_rule_test: [
+      {
+        eval_time: '20m',
+        alertname: 'SupervisordProcessFlapping',
+        exp_alerts: [alert({ severity: 'warning', ...proc('loop') }, 'loop:loop on sv1 restarted 15 times in 15 minutes')],
+      },
+    ],
+  },
+];
+
+const RULES = ['SupervisordUnreachable', 'SupervisordNotRunning', 'SupervisordProcessFatal', 'SupervisordProcessDown', 'SupervisordProcessFlapping'];
+
+describe('the README alert rules', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'alert-rules-'));
+    writeFileSync(join(dir, 'rules.yml'), rulesBlock());
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Writes a promtool unit-test file (JSON is YAML) and runs it. */
+  async function unitTests(tests: unknown[], name: string): Promise<{ code: number; output: string }> {
+    const file = join(dir, name);
+    writeFileSync(file, JSON.stringify({ rule_files: ['rules.yml'], evaluation_interval: '1m', tests }, null, 1));
+    return promtool(['test', 'rules', file]);
+  }
+
+  it('are the five rules, each with a unit test here', () => {
+    const names = [...rulesBlock().matchAll(/^\s+- alert: (\S+)$/gm)].map((m) => m[1]);
+    assert.deepEqual(names, RULES);
+    for (const rule of RULES) assert.ok(UNIT_TESTS.some((t) => t.alert_rule_test.some((a) => a.alertname === rule)), rule);
+  });
+
+  it('pass promtool check rules', async (t) => {
+    if (PROMTOOL === undefined) return t.skip('promtool is not installed (Debian package prometheus)');
+    const result = await promtool(['check', 'rules', join(dir, 'rules.yml')]);
+    assert.equal(result.code, 0, result.output);
+    assert.match(result.output, /SUCCESS: 5 rules found/);
+  });
+
+  it('fire where they must and nowhere else (promtool test rules)', async (t) => {
+    if (PROMTOOL === undefined) return t.skip('promtool is not installed (Debian package prometheus)');
+    const result = await unitTests(UNIT_TESTS, 'tests.yml');
+    assert.equal(result.code, 0, result.output);
+    assert.match(result.output, /SUCCESS/);
+  });
+
+  it('would be caught by these tests if a rule fired for a healthy series (the tests can fail)', async (t) => {
+    if (PROMTOOL === undefined) return t.skip('promtool is not installed (Debian package prometheus)');
+    const wrong = structuredClone(UNIT_TESTS.slice(0, 1));
+    wrong[0]!.alert_rule_test[1]!.exp_alerts.push(alert({ severity: 'critical', supervisord_server: 'fine' }, 'x'));
+    const result = await unitTests(wrong, 'wrong.yml');
+    assert.notEqual(result.code, 0, result.output);
+    assert.match(result.output, /FAILED/);
+  });
+});
