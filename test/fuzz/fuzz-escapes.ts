@@ -26,6 +26,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { errorLog, oneLine } from '../../lib/cli/report.js';
+import { ConfigError } from '../../lib/errors.js';
 import { resolveConfig } from '../../lib/config.js';
 import { formatText } from '../../lib/outputs/text.js';
 import { buildRun } from '../../lib/submissions.js';
@@ -150,14 +151,23 @@ export interface EscapeViolation {
 export function checkEscapeInput(runSeed: number, index: number): EscapeViolation[] {
   const rng = makeRng(inputSeed(runSeed, index));
   const name = rng.chance(0.3) ? hostileString(rng) : 'prod';
-  const { config } = resolveConfig({ name: name.trim() === '' ? 'prod' : name, tags: rng.chance(0.3) ? [hostileString(rng)] : [] });
-  const { result } = buildRun(config, hostileCollected(rng));
-  if (rng.chance(0.3)) result.warnings.push(hostileString(rng));
-  const run: ServerRun = { name: config.name, target: hostileString(rng), tags: [...config.instanceTags], result };
+  const instance = { name: name.trim() === '' ? 'prod' : name, tags: rng.chance(0.3) ? [hostileString(rng)] : [] };
   const violations: EscapeViolation[] = [];
   const check = (where: string, text: string): void => {
     for (const line of text.split('\n')) if (UNSAFE_OUTPUT.test(line)) violations.push({ index, path: where, line });
   };
+  let config: ReturnType<typeof resolveConfig>['config'];
+  try {
+    ({ config } = resolveConfig(instance));
+  } catch (error) {
+    // A refused configuration (a tag reusing one of our labels) is said on stderr: that line must be safe too.
+    if (!(error instanceof ConfigError)) throw error;
+    check('stderr, config error', oneLine(error.message));
+    return violations;
+  }
+  const { result } = buildRun(config, hostileCollected(rng));
+  if (rng.chance(0.3)) result.warnings.push(hostileString(rng));
+  const run: ServerRun = { name: config.name, target: hostileString(rng), tags: [...config.instanceTags], result };
   check('text', formatText([run, run]));
   check('text, colour', formatText([run], { color: true }).replace(OUR_COLOURS, ''));
   const said: string[] = [];
