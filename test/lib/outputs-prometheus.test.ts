@@ -556,6 +556,6 @@ describe('formatPrometheus: exit_status HELP', () => {
         errors: [],
       },
     };
-    assert.match(formatPrometheus([run]), /^# HELP supervisord_process_exit_status .*-1 when it was killed by a signal/m);
+    assert.match(formatPrometheus([run]), /^# HELP supervisord_process_exit_status .*-1: killed by a signal/m);
   });
 });
