@@ -130,6 +130,11 @@ export async function main(
     }
   };
   try {
+    if (argv[0] === 'listen') {
+      // A command of its own (the event listener), with its own flags.
+      const { runListen } = await import('../listener/command.js');
+      return await runListen(argv.slice(1), env, io);
+    }
     const options = parseArgs(argv);
     if (options.command === 'help') {
       stdout.write(HELP_TEXT);
@@ -171,18 +176,7 @@ async function createChecks(
   if (options.config !== undefined) {
     instances = await readConfig(options.config, password);
   } else {
-    let target: Target;
-    if (options.socket !== undefined) target = { socket: options.socket, display: options.socket };
-    else if (options.url !== undefined) target = targetFromUrl(options.url, '--url', false);
-    else if (options.host !== undefined || options.port !== undefined) {
-      const host = options.host ?? 'localhost';
-      const port = options.port ?? 9001;
-      target = { host, port, display: `http://${hostPort(host, port)}` };
-    } else {
-      const found = discoverTarget(env, io.defaultSockets ?? DEFAULT_SOCKETS);
-      say(`using ${found.target.display} (${found.how})`);
-      target = found.target;
-    }
+    const target = targetOf(options, env, io, say);
     if (password !== undefined && options.username === undefined && target.username === undefined && options.passwordFile !== undefined) {
       throw new UsageError('--password-file needs --username (or a user in --url)');
     }
@@ -215,8 +209,30 @@ async function createChecks(
   return checks;
 }
 
+/**
+ * The server the flags name (`--socket`, `--url`, `--host`/`--port`), else
+ * the one {@link discoverTarget} finds (said on stderr).
+ */
+export function targetOf(
+  options: CliOptions,
+  env: Readonly<Record<string, string | undefined>>,
+  io: CliIo,
+  say: (line: string) => void,
+): Target {
+  if (options.socket !== undefined) return { socket: options.socket, display: options.socket };
+  if (options.url !== undefined) return targetFromUrl(options.url, '--url', false);
+  if (options.host !== undefined || options.port !== undefined) {
+    const host = options.host ?? 'localhost';
+    const port = options.port ?? 9001;
+    return { host, port, display: `http://${hostPort(host, port)}` };
+  }
+  const found = discoverTarget(env, io.defaultSockets ?? DEFAULT_SOCKETS);
+  say(`using ${found.target.display} (${found.how})`);
+  return found.target;
+}
+
 /** The password from `--password-file` (its first line), else `SUPERVISORD_PASSWORD`. */
-async function readPassword(
+export async function readPassword(
   options: CliOptions,
   env: Readonly<Record<string, string | undefined>>,
   say: (line: string) => void,
@@ -279,7 +295,7 @@ function isSet(value: unknown): boolean {
 }
 
 /** `SUPERVISOR_SERVER_URL`, else the first existing default socket, else `http://localhost:9001`. */
-function discoverTarget(
+export function discoverTarget(
   env: Readonly<Record<string, string | undefined>>,
   sockets: readonly string[],
 ): { target: Target; how: string } {
