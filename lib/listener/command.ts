@@ -93,13 +93,15 @@ export async function runListen(argv: readonly string[], env: Readonly<Record<st
     }
   };
   try {
-    const { flags, rest } = splitFlags(argv);
-    const options = parseArgs(rest);
-    if (options.command === 'help') {
+    const end = argv.indexOf('--');
+    const before = end < 0 ? argv : argv.slice(0, end);
+    if (before.includes('--help') || before.includes('-h')) {
       // stdout is the protocol's when supervisord runs us; --help is for a terminal.
       stdout.write(LISTEN_HELP);
       return EXIT_OK;
     }
+    const { flags, rest } = splitFlags(argv);
+    const options = parseArgs(rest);
     if (options.command !== 'check') throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
     const password = await readPassword(options, env, say);
     const target = targetOf(options, env, io, say);
