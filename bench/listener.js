@@ -39,7 +39,6 @@
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,7 +47,7 @@ import { emitJson, fmtInt, fmtMs, machine, median, printTable } from './common.j
 
 const dist = new URL('../dist/', import.meta.url);
 const { SupervisordCheck } = await import(new URL('lib/check.js', dist).href);
-const { startSupervisord } = await import(new URL('lib/launcher/supervisord.js', dist).href);
+const { freePort, startSupervisord } = await import(new URL('lib/launcher/supervisord.js', dist).href);
 const MAIN = fileURLToPath(new URL('lib/cli/main.js', dist));
 
 const argv = process.argv.slice(2);
@@ -71,17 +70,6 @@ const cleanup = async () => {
   rmSync(work, { recursive: true, force: true });
 };
 process.on('SIGINT', () => void cleanup().finally(() => process.exit(130)));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function scrape(port) {
   return new Promise((resolve, reject) => {

@@ -56,7 +56,7 @@ import type { ServerRun } from '../types.js';
 import { formatText } from '../outputs/text.js';
 import { formatLocalTime } from '../submissions.js';
 import { sendDogStatsD } from './dogstatsd.js';
-import { errorLog, fsProblem, oneLine } from './report.js';
+import { errorLog, fsProblem, lineWriter } from './report.js';
 import { serve } from './serve.js';
 import { stopper } from './stopper.js';
 
@@ -122,13 +122,7 @@ export async function main(
 ): Promise<number> {
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
-  const say = (line: string): void => {
-    try {
-      stderr.write(`${PROGRAM}: ${oneLine(line)}\n`);
-    } catch {
-      // Nowhere left to report to; main() still returns its code.
-    }
-  };
+  const say = lineWriter(stderr, PROGRAM);
   try {
     if (argv[0] === 'listen') {
       // A command of its own (the event listener), with its own flags.

@@ -25,7 +25,7 @@ import type { HostPort } from '../cli/args.js';
 import { sendDogStatsD } from '../cli/dogstatsd.js';
 import { readPassword, targetOf } from '../cli/main.js';
 import type { CliIo } from '../cli/main.js';
-import { oneLine } from '../cli/report.js';
+import { lineWriter } from '../cli/report.js';
 import { serve } from '../cli/serve.js';
 import { stopper } from '../cli/stopper.js';
 import type { Stopper } from '../cli/stopper.js';
@@ -85,13 +85,7 @@ const REFUSED: Readonly<Record<string, string>> = {
 export async function runListen(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, io: ListenIo = {}): Promise<number> {
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
-  const say = (line: string): void => {
-    try {
-      stderr.write(`${PROGRAM}: ${oneLine(line)}\n`);
-    } catch {
-      // Nowhere left to report to.
-    }
-  };
+  const say = lineWriter(stderr, PROGRAM);
   try {
     const end = argv.indexOf('--');
     const before = end < 0 ? argv : argv.slice(0, end);

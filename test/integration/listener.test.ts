@@ -18,30 +18,17 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 
 import { findSupervisord } from '../../lib/launcher/find-supervisord.js';
-import { startSupervisord } from '../../lib/launcher/supervisord.js';
+import { freePort, startSupervisord } from '../../lib/launcher/supervisord.js';
 import type { LaunchedSupervisord, ProcessStruct } from '../../lib/launcher/supervisord.js';
 import { alive, markedPids, sleep } from '../helpers/launched-processes.js';
 
 const SKIP = findSupervisord() === null ? 'supervisord is not installed (apt-get install supervisor)' : false;
 const MAIN = fileURLToPath(new URL('../../lib/cli/main.js', import.meta.url));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function scrape(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
