@@ -15,5 +15,4 @@ export { formatText, humanizeDuration } from './text.js';
 export type { TextOptions } from './text.js';
 export { CounterTotals, formatPrometheus, PROMETHEUS_CONTENT_TYPE, prometheusMetricName } from './prometheus.js';
 export type { PrometheusOptions } from './prometheus.js';
-export { DOGSTATSD_MAX_PAYLOAD, formatDogStatsD, formatDogStatsDEvent, packDatagrams } from './dogstatsd.js';
-export type { DogStatsDEvent } from './dogstatsd.js';
+export { DOGSTATSD_MAX_PAYLOAD, formatDogStatsD, packDatagrams } from './dogstatsd.js';
