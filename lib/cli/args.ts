@@ -608,6 +608,7 @@ export function instanceFromOptions(options: CliOptions, target: Target, passwor
 
 /** The `--help` text. */
 export const HELP_TEXT = `Usage: supervisord-check [options]
+       supervisord-check listen [options]  (an event listener; listen --help)
        supervisord-check demo
 
 Checks supervisord over XML-RPC like the Datadog Agent's supervisord check,
@@ -633,7 +634,8 @@ http://localhost:9001):
                            the socket path or host:port)
   --config FILE            the Datadog Agent's conf.d/supervisord.d/conf.yaml
                            as it is, or JSON {"instances": [{...}, ...]};
-                           servers run concurrently
+                           servers run concurrently; with --serve, a
+                           "modules" map configures /probe
 
 Check (the Datadog instance keys):
   --proc-names A,B         only these processes (repeatable)

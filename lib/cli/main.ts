@@ -58,7 +58,7 @@ import type { InstanceConfig, ServerRun } from '../types.js';
 import { formatText } from '../outputs/text.js';
 import { formatLocalTime } from '../submissions.js';
 import { sendDogStatsD } from './dogstatsd.js';
-import { errorLog, fsProblem, oneLine } from './report.js';
+import { errorLog, fsProblem, lineWriter } from './report.js';
 import { parseModules } from './probe.js';
 import type { ProbeModule } from './probe.js';
 import { serve, serverRun } from './serve.js';
@@ -126,14 +126,13 @@ export async function main(
 ): Promise<number> {
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
-  const say = (line: string): void => {
-    try {
-      stderr.write(`${PROGRAM}: ${oneLine(line)}\n`);
-    } catch {
-      // Nowhere left to report to; main() still returns its code.
-    }
-  };
+  const say = lineWriter(stderr, PROGRAM);
   try {
+    if (argv[0] === 'listen') {
+      // A command of its own (the event listener), with its own flags.
+      const { runListen } = await import('../listener/command.js');
+      return await runListen(argv.slice(1), env, io);
+    }
     const options = parseArgs(argv);
     if (options.command === 'help') {
       stdout.write(HELP_TEXT);
@@ -181,18 +180,7 @@ async function createChecks(
       modules = parseModules(config.modules, `--config ${options.config}`);
     }
   } else {
-    let target: Target;
-    if (options.socket !== undefined) target = { socket: options.socket, display: options.socket };
-    else if (options.url !== undefined) target = targetFromUrl(options.url, '--url', false);
-    else if (options.host !== undefined || options.port !== undefined) {
-      const host = options.host ?? 'localhost';
-      const port = options.port ?? 9001;
-      target = { host, port, display: `http://${hostPort(host, port)}` };
-    } else {
-      const found = discoverTarget(env, io.defaultSockets ?? DEFAULT_SOCKETS);
-      say(`using ${found.target.display} (${found.how})`);
-      target = found.target;
-    }
+    const target = targetOf(options, env, io, say);
     if (password !== undefined && options.username === undefined && target.username === undefined && options.passwordFile !== undefined) {
       throw new UsageError('--password-file needs --username (or a user in --url)');
     }
@@ -227,13 +215,35 @@ async function createChecks(
 }
 
 /**
+ * The server the flags name (`--socket`, `--url`, `--host`/`--port`), else
+ * the one {@link discoverTarget} finds (said on stderr).
+ */
+export function targetOf(
+  options: CliOptions,
+  env: Readonly<Record<string, string | undefined>>,
+  io: CliIo,
+  say: (line: string) => void,
+): Target {
+  if (options.socket !== undefined) return { socket: options.socket, display: options.socket };
+  if (options.url !== undefined) return targetFromUrl(options.url, '--url', false);
+  if (options.host !== undefined || options.port !== undefined) {
+    const host = options.host ?? 'localhost';
+    const port = options.port ?? 9001;
+    return { host, port, display: `http://${hostPort(host, port)}` };
+  }
+  const found = discoverTarget(env, io.defaultSockets ?? DEFAULT_SOCKETS);
+  say(`using ${found.target.display} (${found.how})`);
+  return found.target;
+}
+
+/**
  * The password from `--password-file` (its first line), else
  * `SUPERVISORD_PASSWORD`. The file must be a regular file: it is opened
  * without blocking and checked before any read, so that a FIFO (whose open
  * and read wait for a writer), a device or a directory is refused at once.
  * Warns when others may read it or write it.
  */
-async function readPassword(
+export async function readPassword(
   options: CliOptions,
   env: Readonly<Record<string, string | undefined>>,
   say: (line: string) => void,
@@ -340,7 +350,7 @@ function isSet(value: unknown): boolean {
 }
 
 /** `SUPERVISOR_SERVER_URL`, else the first existing default socket, else `http://localhost:9001`. */
-function discoverTarget(
+export function discoverTarget(
   env: Readonly<Record<string, string | undefined>>,
   sockets: readonly string[],
 ): { target: Target; how: string } {

@@ -43,3 +43,18 @@ export function fsProblem(error: unknown): string {
 export function oneLine(text: string): string {
   return neutralizeControls(text.replace(/\r?\n/g, ' '));
 }
+
+/**
+ * A function writing `<program>: <line>` (one line: line breaks become
+ * spaces) to `stream`, swallowing write errors: there is nowhere left to
+ * report those to, and the caller still returns its exit code.
+ */
+export function lineWriter(stream: NodeJS.WritableStream, program: string): (line: string) => void {
+  return (line) => {
+    try {
+      stream.write(`${program}: ${oneLine(line)}\n`);
+    } catch {
+      // Nowhere left to report to.
+    }
+  };
+}

@@ -53,7 +53,12 @@ export const DEFAULT_PROBE_MAX_TARGETS = 1000;
 export interface ServeOptions {
   where: HostPort;
   /** The configured instances (`/metrics`); they belong to the caller, which closes them. */
-  checks: readonly SupervisordCheck[];
+  checks?: readonly SupervisordCheck[];
+  /**
+   * Instead of `checks`: where `/metrics` gets its runs (the event listener's
+   * state), with one placeholder per server for a scrape that cannot wait.
+   */
+  source?: { servers: readonly ServerRun[]; run: () => Promise<ServerRun[]> };
   /** The modules of `/probe` (none: `/probe` answers 400). */
   modules: ReadonlyMap<string, ProbeModule>;
   /** Default {@link DEFAULT_MIN_INTERVAL_MS}; 0 runs for every scrape not overlapping a run. */
@@ -65,6 +70,37 @@ export interface ServeOptions {
   stop: Stopper;
   onListening?: ((address: HostPort) => void) | undefined;
   say: (line: string) => void;
+}
+
+/** A scrape source over the configured checks (the caller's: the group only schedules them). */
+function checksSource(checks: readonly SupervisordCheck[]): Source {
+  let onResult: ((run: ServerRun, index: number) => void) | undefined;
+  const group = new CheckGroup(checks, { onResult: (entry, i) => onResult?.(serverRun(checks[i]!, entry.result), i) });
+  return {
+    servers: checks.map((c) => serverRun(c, emptyResult())),
+    run: async (each) => {
+      onResult = each;
+      try {
+        return (await group.run()).map((entry, i) => serverRun(checks[i]!, entry.result));
+      } finally {
+        onResult = undefined;
+      }
+    },
+    // A run in progress starts no further instance once the exporter stops.
+    close: () => void group.close(),
+  };
+}
+
+/** A scrape source over runs made elsewhere, each known when all are. */
+function eachRun(source: { servers: readonly ServerRun[]; run: () => Promise<ServerRun[]> }): Source {
+  return {
+    servers: source.servers,
+    run: async (each) => {
+      const runs = await source.run();
+      runs.forEach((run, i) => each(run, i));
+      return runs;
+    },
+  };
 }
 
 /** The run of a configured instance as the outputs need it. */
@@ -86,25 +122,14 @@ export function serverRun(check: SupervisordCheck, result: CheckResult): ServerR
  * @throws {UsageError} when it cannot listen.
  */
 export async function serve(options: ServeOptions): Promise<void> {
-  const { where, checks, modules, stop, say } = options;
+  const { where, modules, stop, say } = options;
   const minIntervalMs = options.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS;
-  // The checks are the caller's; the group only schedules them (its close() stops a run starting more).
-  let onResult: ((run: ServerRun, index: number) => void) | undefined;
-  const group = new CheckGroup(checks, { onResult: (entry, i) => onResult?.(serverRun(checks[i]!, entry.result), i) });
-  const metrics = new Scraper(
-    {
-      servers: checks.map((c) => serverRun(c, emptyResult())),
-      run: async (each) => {
-        onResult = each;
-        try {
-          return (await group.run()).map((entry, i) => serverRun(checks[i]!, entry.result));
-        } finally {
-          onResult = undefined;
-        }
-      },
-    },
-    { minIntervalMs, log: errorLog(say), say },
-  );
+  const source = options.source === undefined ? checksSource(options.checks ?? []) : eachRun(options.source);
+  const metrics = new Scraper(source, {
+    minIntervalMs,
+    log: errorLog(say),
+    say,
+  });
   const probes = new ProbeTargets<ProbeEntry>(options.probeMaxTargets ?? DEFAULT_PROBE_MAX_TARGETS);
   let stopped = false;
 
@@ -204,7 +229,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     await stop.promise;
   } finally {
     stopped = true;
-    void group.close();
+    source.close?.();
     await Promise.all([closeServer(server), probes.close()]);
   }
 }
@@ -302,6 +327,8 @@ export interface Source {
   readonly servers: readonly ServerRun[];
   /** Runs every server; `each` as soon as each one's run ends. */
   run(each: (run: ServerRun, index: number) => void): Promise<ServerRun[]>;
+  /** Called once when the exporter stops. */
+  close?(): void;
 }
 
 /** One run's exposition, rendered at most once per format and shared by every response. */

@@ -559,8 +559,8 @@ function runCommand(file: string, args: string[], timeoutMs: number, env: NodeJS
   });
 }
 
-/** A free TCP port on 127.0.0.1; another process may take it before supervisord binds it (see {@link startSupervisord}). */
-function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1; another process may take it before it is bound (see {@link startSupervisord}). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -149,3 +149,33 @@ function messageField(escaped: string, room: number): string {
 function escapeMessage(message: string): string {
   return message.replace(/\r\n|\r|\n/g, '\\n').replaceAll('m:', 'm\\:').replaceAll('|', '\u00a6');
 }
+
+/** A Datadog event for {@link formatDogStatsDEvent}. */
+export interface DogStatsDEvent {
+  title: string;
+  text: string;
+  /** Default `info`. */
+  alertType?: 'error' | 'warning' | 'info' | 'success';
+  /** Events with the same key are grouped by Datadog. */
+  aggregationKey?: string;
+  /** `s:`, the event's source type name. */
+  sourceType?: string;
+  tags?: readonly string[];
+}
+
+/**
+ * One event datagram, `_e{<title bytes>,<text bytes>}:<title>|<text>|...`
+ * (the lengths are UTF-8 byte counts, as the official clients send them).
+ * The Agent reads title and text by those lengths, so a `|` inside them is
+ * kept; line breaks in the text are written as the two characters `\n`, and
+ * the title, which the Agent shows on one line, has them replaced by spaces.
+ */
+export function formatDogStatsDEvent(event: DogStatsDEvent): string {
+  const title = event.title.replace(/\r\n|\r|\n/g, ' ');
+  const text = event.text.replace(/\r\n|\r|\n/g, '\\n');
+  let line = `_e{${Buffer.byteLength(title, 'utf8')},${Buffer.byteLength(text, 'utf8')}}:${title}|${text}`;
+  if (event.aggregationKey !== undefined) line += `|k:${event.aggregationKey.replace(/[|\r\n]/g, '_')}`;
+  if (event.sourceType !== undefined) line += `|s:${event.sourceType.replace(/[|\r\n]/g, '_')}`;
+  line += `|t:${event.alertType ?? 'info'}`;
+  return line + tagField(event.tags ?? []);
+}

@@ -1,0 +1,391 @@
+/**
+ * `supervisord-check listen`: the event listener as a command, for an
+ * `[eventlistener:x]` section of supervisord. Parses its own flags (the
+ * server and check flags are the main command's, parsed by `cli/args.ts`),
+ * seeds and resyncs through XML-RPC, and exports the state with the main
+ * command's outputs: `--serve` (Prometheus, same names), `--dogstatsd` (plus
+ * Datadog events), and JSON lines (`--jsonl`).
+ *
+ * stdout belongs to the protocol: nothing else is ever written there. Logs go
+ * to stderr, one line each, `supervisord-check listen: ...` (supervisord
+ * keeps them in the listener's stderr log).
+ *
+ * @module
+ */
+
+import { createSocket } from 'node:dgram';
+import { createWriteStream } from 'node:fs';
+import type { WriteStream } from 'node:fs';
+import { createServer, isIPv6 } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+
+import { XmlRpcClient } from '../../protocol/xmlrpc-client.js';
+import { instanceFromOptions, parseArgs, parseDuration, parseHostPort, UsageError } from '../cli/args.js';
+import type { HostPort } from '../cli/args.js';
+import { sendDogStatsD } from '../cli/dogstatsd.js';
+import { readPassword, targetOf } from '../cli/main.js';
+import type { CliIo } from '../cli/main.js';
+import { lineWriter } from '../cli/report.js';
+import { serve } from '../cli/serve.js';
+import { stopper } from '../cli/stopper.js';
+import type { Stopper } from '../cli/stopper.js';
+import { resolveConfig } from '../config.js';
+import { ConfigError } from '../errors.js';
+import { formatDogStatsDEvent } from '../outputs/dogstatsd.js';
+import type { CheckResult, ServerRun } from '../types.js';
+import { DEFAULT_RESYNC_MS, EventListener } from './listener.js';
+import type { ListenerAlert } from './listener.js';
+import { ListenerState } from './state.js';
+
+/** Streams of {@link runListen}: those of the main command, and the input. */
+export interface ListenIo extends CliIo {
+  /** supervisord's envelopes. Default `process.stdin`. */
+  stdin?: NodeJS.ReadableStream;
+  /** How long `--serve` retries a port still held by the previous listener, ms. Default 10000. */
+  portWaitMs?: number;
+}
+
+/** The flags of `listen` itself. */
+interface ListenFlags {
+  serve?: HostPort;
+  dogstatsd?: HostPort;
+  intervalMs?: number;
+  resyncMs: number;
+  jsonl?: string;
+}
+
+const PROGRAM = 'supervisord-check listen';
+const EXIT_OK = 0;
+const EXIT_USAGE = 2;
+const EXIT_INTERNAL = 3;
+const DEFAULT_DOGSTATSD_INTERVAL_MS = 15_000;
+const PORT_WAIT_MS = 10_000;
+const PORT_RETRY_MS = 100;
+/** Shortest `--resync`: each one lists every process, which costs supervisord most. */
+const MIN_RESYNC_MS = 1000;
+const OWN_FLAGS = new Set(['--serve', '--dogstatsd', '--interval', '--resync', '--jsonl']);
+/** Main-command flags that make no sense here. */
+const REFUSED: Readonly<Record<string, string>> = {
+  '--config': 'listen watches the supervisord that started it: give its server with --socket, --url or --host/--port (default: $SUPERVISOR_SERVER_URL)',
+  '--format': 'listen writes only the event protocol on stdout: use --serve, --dogstatsd or --jsonl',
+  '--no-color': 'listen has no text output',
+};
+
+/**
+ * Runs the listener until its input ends (supervisord stops or restarts it)
+ * or SIGINT/SIGTERM (or `io.signal`).
+ *
+ * @param argv the arguments after `listen`.
+ * @param env `SUPERVISOR_SERVER_URL` (set by supervisord for its children),
+ *   `SUPERVISOR_USERNAME` and `SUPERVISOR_PASSWORD` (supervisor's
+ *   `childutils` convention), `SUPERVISORD_PASSWORD`.
+ * @returns 0 after a clean end, 2 for bad flags, 3 for an internal error;
+ *   never rejects.
+ */
+export async function runListen(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, io: ListenIo = {}): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  const say = lineWriter(stderr, PROGRAM);
+  try {
+    const end = argv.indexOf('--');
+    const before = end < 0 ? argv : argv.slice(0, end);
+    if (before.includes('--help') || before.includes('-h')) {
+      // stdout is the protocol's when supervisord runs us; --help is for a terminal.
+      stdout.write(LISTEN_HELP);
+      return EXIT_OK;
+    }
+    const { flags, rest } = splitFlags(argv);
+    const options = parseArgs(rest);
+    if (options.command !== 'check') throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+    const password = await readPassword(options, env, say);
+    const target = targetOf(options, env, io, say);
+    // supervisor's childutils reads these for its listeners: accept them the same way.
+    const envUser = env['SUPERVISOR_USERNAME'];
+    const envPassword = env['SUPERVISOR_PASSWORD'];
+    if (target.username === undefined && envUser !== undefined && envUser !== '') {
+      target.username = envUser;
+      if (envPassword !== undefined && envPassword !== '') target.password = envPassword;
+    }
+    const instance = { ...instanceFromOptions(options, target, password), collection: 'full' };
+    const { config, credentials, tls, warnings } = resolveConfig(instance);
+    for (const warning of warnings) say(`warning: ${warning}`);
+    const client = new XmlRpcClient(config.address, {
+      ...(credentials === undefined ? {} : { username: credentials.username, password: credentials.password }),
+      connectTimeoutMs: config.connectTimeoutMs,
+      timeoutMs: config.timeoutMs,
+      maxBodyBytes: config.maxResponseBytes,
+      ...(tls === undefined ? {} : { tls: tls.clientOptions() }),
+    });
+    try {
+      await listen(flags, new ListenerState(config), client, { ...io, stdout }, say);
+    } finally {
+      await client.close();
+    }
+    return EXIT_OK;
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof ConfigError) {
+      say(error.message);
+      return EXIT_USAGE;
+    }
+    say(`internal error: ${error instanceof Error ? error.message : String(error)}`);
+    return EXIT_INTERNAL;
+  }
+}
+
+/** Takes the flags of `listen` out of argv; the rest is for the main command's parser. */
+function splitFlags(argv: readonly string[]): { flags: ListenFlags; rest: string[] } {
+  const flags: ListenFlags = { resyncMs: DEFAULT_RESYNC_MS };
+  const rest: string[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    const eq = arg.indexOf('=');
+    const flag = eq < 0 ? arg : arg.slice(0, eq);
+    const refusal = REFUSED[flag];
+    if (refusal !== undefined) throw new UsageError(`${flag} does not apply to listen: ${refusal}`);
+    if (!OWN_FLAGS.has(flag)) {
+      rest.push(arg);
+      continue;
+    }
+    let value: string;
+    if (eq >= 0) value = arg.slice(eq + 1);
+    else {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) throw new UsageError(`${flag} needs a value`);
+      value = next;
+      i++;
+    }
+    if (seen.has(flag)) throw new UsageError(`${flag} is given more than once`);
+    seen.add(flag);
+    switch (flag) {
+      case '--serve':
+        flags.serve = parseHostPort(value, flag, 0);
+        break;
+      case '--dogstatsd':
+        flags.dogstatsd = parseHostPort(value, flag, 1);
+        break;
+      case '--interval':
+        flags.intervalMs = parseDuration(value, flag);
+        break;
+      case '--resync': {
+        const ms = parseDuration(value, flag);
+        if (ms < MIN_RESYNC_MS) throw new UsageError(`--resync must be at least 1s, got ${JSON.stringify(value)}`);
+        flags.resyncMs = ms;
+        break;
+      }
+      default:
+        if (value === '') throw new UsageError('--jsonl needs stderr or a file path');
+        flags.jsonl = value;
+    }
+  }
+  if (flags.intervalMs !== undefined && flags.dogstatsd === undefined) {
+    throw new UsageError('--interval applies only to --dogstatsd (how often the whole state is sent)');
+  }
+  if (flags.serve === undefined && flags.dogstatsd === undefined && flags.jsonl === undefined) {
+    throw new UsageError('listen needs an output: --serve HOST:PORT, --dogstatsd HOST:PORT and/or --jsonl stderr|FILE');
+  }
+  return { flags, rest };
+}
+
+/** The listener and its outputs, until the input ends or a stop signal. */
+async function listen(flags: ListenFlags, state: ListenerState, client: XmlRpcClient, io: ListenIo & { stdout: NodeJS.WritableStream }, say: (line: string) => void): Promise<void> {
+  const jsonl = openJsonl(flags.jsonl, io.stderr ?? process.stderr);
+  const alerts = flags.dogstatsd === undefined ? undefined : alertSender(flags.dogstatsd, state, say);
+  const listener = new EventListener({
+    state,
+    client,
+    input: io.stdin ?? process.stdin,
+    output: io.stdout,
+    resyncMs: flags.resyncMs,
+    log: say,
+    ...(jsonl === undefined ? {} : { jsonl: jsonl.write }),
+    ...(alerts === undefined ? {} : { onAlert: alerts.send }),
+  });
+  // Stops on the caller's signal (or SIGINT/SIGTERM) and when supervisord closes our input.
+  const outer = stopper(io.signal);
+  const inner = new AbortController();
+  void outer.promise.then(() => inner.abort());
+  void listener.done.then(() => inner.abort());
+  const stop = stopper(inner.signal);
+  listener.start();
+  try {
+    const outputs: Array<Promise<void>> = [];
+    if (flags.serve !== undefined) {
+      const where = flags.serve;
+      outputs.push(
+        (async () => {
+          await portFree(where, io.portWaitMs ?? PORT_WAIT_MS, stop);
+          if (stop.stopped) return;
+          const { config } = state;
+          const placeholder = { name: config.name, target: config.address.display, tags: config.instanceTags, result: state.result() };
+          // The state is in memory: every scrape reads it afresh (no reuse window), so a transition is visible at once.
+          await serve({
+            where,
+            source: { servers: [placeholder], run: exporter(state) },
+            modules: new Map(),
+            minIntervalMs: 0,
+            stop,
+            onListening: io.onListening,
+            say,
+          });
+        })(),
+      );
+    }
+    if (flags.dogstatsd !== undefined) {
+      outputs.push(sendDogStatsD(flags.dogstatsd, flags.intervalMs ?? DEFAULT_DOGSTATSD_INTERVAL_MS, exporter(state), stop, say));
+    }
+    // An output that cannot start (port taken for good) ends the listener: supervisord restarts it and says so.
+    await Promise.all(outputs.map((o) => o.catch((error: unknown) => {
+      inner.abort();
+      throw error;
+    })));
+    await stop.promise;
+  } finally {
+    listener.stop();
+    await listener.done;
+    outer.dispose();
+    stop.dispose();
+    await alerts?.close();
+    await jsonl?.close();
+  }
+}
+
+/**
+ * A `runAll` for the main command's outputs: the state as one run, with its
+ * count totals turned into the deltas since this exporter's previous call
+ * (what `serve()` sums into Prometheus counters and DogStatsD sends as `|c`).
+ */
+function exporter(state: ListenerState): () => Promise<ServerRun[]> {
+  const cursor = state.cursor();
+  const last = new Map<string, number>();
+  const { config } = state;
+  return async () => {
+    const result = state.result(cursor);
+    deltas(result, last);
+    return [{ name: config.name, target: config.address.display, tags: config.instanceTags, result, statusMapping: config.statusMapping }];
+  };
+}
+
+/** Replaces each count's total by its increase since `last` saw it; series gone from the result are forgotten. */
+function deltas(result: CheckResult, last: Map<string, number>): void {
+  const seen = new Set<string>();
+  for (const metric of result.metrics) {
+    if (metric.type !== 'count') continue;
+    const key = `${metric.name}\u0000${metric.tags.join('\u0000')}`;
+    seen.add(key);
+    const before = last.get(key) ?? 0;
+    last.set(key, metric.value);
+    // A process removed and added again starts from 0.
+    metric.value = metric.value >= before ? metric.value - before : metric.value;
+  }
+  for (const key of last.keys()) if (!seen.has(key)) last.delete(key);
+}
+
+/**
+ * Waits until `where` can be bound: after a reload supervisord starts the new
+ * listener while the old one may still hold the port for a moment.
+ * Gives up silently after `waitMs` (`serve()` then reports the error).
+ */
+async function portFree(where: HostPort, waitMs: number, stop: Stopper): Promise<void> {
+  if (where.port === 0) return;
+  const deadline = Date.now() + waitMs;
+  while (!stop.stopped) {
+    const problem = await new Promise<string | undefined>((resolve) => {
+      const probe = createServer();
+      probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+      probe.listen(where.port, where.host, () => probe.close(() => resolve(undefined)));
+    });
+    if (problem !== 'EADDRINUSE' || Date.now() >= deadline) return;
+    await Promise.race([delay(PORT_RETRY_MS), stop.promise]);
+  }
+}
+
+/** `--jsonl stderr` or `--jsonl FILE` (appended to). */
+function openJsonl(where: string | undefined, stderr: NodeJS.WritableStream): { write: (record: Record<string, unknown>) => void; close: () => Promise<void> } | undefined {
+  if (where === undefined) return undefined;
+  if (where === 'stderr' || where === '-') {
+    return { write: (record) => void stderr.write(`${JSON.stringify(record)}\n`), close: async () => {} };
+  }
+  const file: WriteStream = createWriteStream(where, { flags: 'a' });
+  let failed: string | undefined;
+  file.on('error', (error) => {
+    failed = error.message;
+  });
+  return {
+    write: (record) => {
+      if (failed !== undefined) throw new Error(`--jsonl ${where}: ${failed}`);
+      file.write(`${JSON.stringify(record)}\n`);
+    },
+    close: () => new Promise<void>((resolve) => file.end(() => resolve())),
+  };
+}
+
+/** Datadog events (`_e{...}`, alert type error) for unexpected exits, FATAL and BACKOFF, sent at once. */
+function alertSender(where: HostPort, state: ListenerState, say: (line: string) => void): { send: (alert: ListenerAlert) => void; close: () => Promise<void> } {
+  const socket = createSocket(isIPv6(where.host) ? 'udp6' : 'udp4');
+  socket.on('error', () => {});
+  let lastError = '';
+  const { config } = state;
+  return {
+    send: (alert) => {
+      const status = alert.exitstatus === undefined ? 'exit status unknown' : `exit status ${alert.exitstatus}`;
+      const what = alert.to === 'EXITED' ? 'exited unexpectedly' : `is ${alert.to}`;
+      const text = [
+        `supervisord ${config.name}: process ${alert.name} (group ${alert.group}) went from ${alert.from} to ${alert.to}, ${status}.`,
+        ...(alert.spawnerr === '' ? [] : [`Spawn error: ${alert.spawnerr}`]),
+      ].join('\n');
+      const datagram = formatDogStatsDEvent({
+        title: `${alert.name} ${what} (${status})`,
+        text,
+        alertType: 'error',
+        aggregationKey: `supervisord:${config.name}:${alert.group}:${alert.name}`,
+        sourceType: 'supervisord',
+        tags: [...config.instanceTags, `supervisord_process:${alert.name}`, `supervisord_group:${alert.group}`, `to_state:${alert.to}`],
+      });
+      socket.send(Buffer.from(datagram, 'utf8'), where.port, where.host, (error) => {
+        const message = error === null ? '' : error.message;
+        if (message !== lastError) say(message === '' ? 'DogStatsD events are sent again' : `cannot send a DogStatsD event: ${message}`);
+        lastError = message;
+      });
+    },
+    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+  };
+}
+
+/** The `listen --help` text. */
+export const LISTEN_HELP = `Usage: supervisord-check listen [options]
+
+Runs as a supervisord event listener (protocol 3.0): keeps every process's
+state from the events, counts every transition and exit, and exports them.
+Configure it in supervisord:
+
+  [eventlistener:supervisord-check]
+  command=supervisord-check listen --serve 127.0.0.1:9876
+  events=PROCESS_STATE,PROCESS_GROUP,SUPERVISOR_STATE_CHANGE,TICK_5
+  buffer_size=1024
+  stderr_logfile=/var/log/supervisor/supervisord-check.log
+
+Outputs (at least one):
+  --serve HOST:PORT        serve /metrics (Prometheus), the polling
+                           exporter's names plus the event counts
+  --dogstatsd HOST:PORT    DogStatsD: the whole state every --interval
+                           (default 15s), Datadog events at once on an
+                           unexpected exit, FATAL or BACKOFF
+  --jsonl stderr|FILE      one JSON line per event and per exit status
+
+State:
+  --resync 10m             compare with supervisord's own list this often
+                           (and log and count any drift)
+
+Server (default: $SUPERVISOR_SERVER_URL, which supervisord sets for its
+listeners), credentials, filters, --name, --tag, --timeout: as for
+supervisord-check (see supervisord-check --help); SUPERVISOR_USERNAME and
+SUPERVISOR_PASSWORD are read as supervisor's childutils does.
+
+stdout carries only the protocol. Logs go to stderr. Ends when supervisord
+closes its input, or on SIGINT/SIGTERM, with exit code 0; 2 for bad flags.
+`;
