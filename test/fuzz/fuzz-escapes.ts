@@ -202,8 +202,15 @@ export function runEscapeFuzz(options: { seed: number; durationMs?: number; maxI
   return { inputs, elapsedMs: performance.now() - started, violations };
 }
 
-// Run only when executed, not when imported by the tests.
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+// Run only when executed (npm run fuzz), not when imported by the tests, nor
+// when `node --test dist/test/` runs every file of the tree as a test:
+// its children carry NODE_TEST_CONTEXT. The tests run seeded fuzz rounds of
+// their own; a timed, randomly seeded fuzz has no place in `npm test`.
+if (
+  process.env['NODE_TEST_CONTEXT'] === undefined &&
+  process.argv[1] !== undefined &&
+  import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href
+) {
   const args = process.argv.slice(2);
   const value = (flag: string): string | undefined => {
     const i = args.indexOf(flag);

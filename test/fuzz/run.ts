@@ -150,7 +150,14 @@ export function runCli(argv: readonly string[], io: CliIo = CONSOLE): number {
   return violations > 0 ? 1 : 0;
 }
 
-// Run only when executed, not when imported by the tests.
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+// Run only when executed (npm run fuzz), not when imported by the tests, nor
+// when `node --test dist/test/` runs every file of the tree as a test:
+// its children carry NODE_TEST_CONTEXT. The tests run seeded fuzz rounds of
+// their own; a timed, randomly seeded fuzz has no place in `npm test`.
+if (
+  process.env['NODE_TEST_CONTEXT'] === undefined &&
+  process.argv[1] !== undefined &&
+  import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href
+) {
   process.exitCode = runCli(process.argv.slice(2));
 }
