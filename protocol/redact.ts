@@ -47,7 +47,19 @@ export class CredentialRedactor {
       whole.add(basic.replace(/=+$/, ''));
     }
     if (password !== undefined && password.length >= MIN_SECRET) {
-      whole.add(password);
+      // The forms our messages can give a password echoed by a server: as it
+      // is; quoted by JSON.stringify (`"` and `\` escaped, controls as \uXXXX)
+      // or by Python's repr; its UTF-8 bytes read as latin1 (HTTP header
+      // values and the status line are decoded so, `pässwörd` -> `pÃ¤sswÃ¶rd`),
+      // and that quoted too; URL-encoded; base64.
+      const latin1 = Buffer.from(password, 'utf8').toString('latin1');
+      for (const text of [password, latin1]) {
+        whole.add(text);
+        whole.add(JSON.stringify(text).slice(1, -1));
+        const backslashed = text.replaceAll('\\', '\\\\');
+        whole.add(backslashed);
+        whole.add(backslashed.replaceAll("'", "\\'"));
+      }
       whole.add(encodeURIComponent(password));
       whole.add(Buffer.from(password, 'utf8').toString('base64').replace(/=+$/, ''));
     }

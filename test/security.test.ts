@@ -679,3 +679,97 @@ async function waitFor(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 400 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
   assert.ok(condition(), 'condition not met within 2 s');
 }
+
+describe('a password with quotes, backslashes or non-ASCII appears in no transformed form', () => {
+  const USER = 'ops';
+  const PASSWORDS = ['Tr0ub"4dor\\&3xyz', "p'ässwörd-Sëcret\\9"];
+
+  /** Every form a message of ours could give the password: as it is, JSON- and repr-quoted, read as latin1, and these quoted. */
+  function forms(password: string): string[] {
+    const latin1 = Buffer.from(password, 'utf8').toString('latin1');
+    const out = new Set<string>();
+    for (const text of [password, latin1]) {
+      out.add(text);
+      out.add(JSON.stringify(text).slice(1, -1));
+      out.add(text.replaceAll('\\', '\\\\'));
+      out.add(JSON.stringify(JSON.stringify(text).slice(1, -1)).slice(1, -1));
+    }
+    return [...out];
+  }
+
+  const decodedPassword = (head: string): string => {
+    const token = /\r\nAuthorization: Basic ([^\r\n]*)/i.exec(head)?.[1] ?? '';
+    return Buffer.from(token, 'base64').toString('utf8').slice(USER.length + 1);
+  };
+  const escapeXml = (s: string): string => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+  const raw = (text: string): Buffer => Buffer.from(text, 'utf8');
+  const ok = (headers: string, body: string): Buffer =>
+    raw(`HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  const answer = (value: string): string => `<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n${value}</param>\n</params>\n</methodResponse>\n`;
+
+  /** Servers that put the password the request carried where our messages quote server text. */
+  const SERVERS: Array<{ name: string; respond: (password: string) => Buffer }> = [
+    { name: 'an unrequested Content-Encoding', respond: (pw) => ok(`Content-Encoding: ${pw}\r\n`, answer('<value><int>1</int></value>\n')) },
+    { name: 'a bad Transfer-Encoding', respond: (pw) => raw(`HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nTransfer-Encoding: ${pw}\r\n\r\n`) },
+    { name: 'an invalid Content-Length', respond: (pw) => raw(`HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: ${pw}\r\n\r\n`) },
+    { name: 'an invalid status line', respond: (pw) => raw(`HTTP/1.1 ${pw}\r\nContent-Length: 0\r\n\r\n`) },
+    { name: 'a reason phrase', respond: (pw) => raw(`HTTP/1.1 500 ${pw}\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nno`) },
+    { name: 'an invalid <int>', respond: (pw) => ok('', answer(`<value><int>${escapeXml(pw)}</int></value>\n`)) },
+    {
+      name: 'the version (multicall answer)',
+      respond: (pw) =>
+        ok(
+          '',
+          answer(
+            `<value><array><data>\n<value><array><data>\n</data></array></value>\n<value><int>${escapeXml(pw)}</int></value>\n` +
+              `<value><struct>\n<member>\n<name>statecode</name>\n<value><int>1</int></value>\n</member>\n<member>\n<name>statename</name>\n<value><string>RUNNING</string></value>\n</member>\n</struct></value>\n</data></array></value>\n`,
+          ),
+        ),
+    },
+  ];
+
+  const servers = new Map<string, RawServer>();
+  before(async () => {
+    for (const s of SERVERS) {
+      servers.set(s.name, await startServer((req, socket) => socket.end(s.respond(decodedPassword(req.head)))));
+    }
+  });
+  after(async () => {
+    for (const s of servers.values()) await s.close();
+  });
+
+  for (const password of PASSWORDS) {
+    test(`${JSON.stringify(password)}: check results, logs and client errors`, async () => {
+      const problems: string[] = [];
+      const look = (label: string, text: string): void => {
+        const found = forms(password).filter((f) => text.includes(f));
+        if (found.length > 0) problems.push(`${label} contains ${JSON.stringify(found[0])}: ${text.slice(0, 300)}`);
+      };
+      for (const s of SERVERS) {
+        const { port } = servers.get(s.name)!;
+        const log: string[] = [];
+        const check = new SupervisordCheck(
+          { name: 'secure', host: '127.0.0.1', port, username: USER, password, timeout: 5, connect_timeout: 2 },
+          { log: { warn: (m) => log.push(m), debug: (m) => log.push(m) } },
+        );
+        try {
+          const result = await check.run();
+          look(`${s.name}: result`, JSON.stringify(result));
+          look(`${s.name}: inspected result`, inspect(result, { depth: 10 }));
+          look(`${s.name}: log`, log.join('\n'));
+        } finally {
+          await check.close();
+        }
+        const client = new XmlRpcClient(`http://127.0.0.1:${port}/RPC2`, { username: USER, password, timeoutMs: 5000, connectTimeoutMs: 2000 });
+        try {
+          await client.call('supervisor.getSupervisorVersion');
+        } catch (error) {
+          look(`${s.name}: client error`, error instanceof Error ? `${error.message}\n${error.stack}\n${inspect(error, { depth: 5 })}` : String(error));
+        } finally {
+          await client.close();
+        }
+      }
+      assert.deepEqual(problems, []);
+    });
+  }
+});
