@@ -13,10 +13,12 @@
  * - after a 401 the server keeps the socket open but never answers on it
  *   again: a connection is destroyed after any non-200 answer, a
  *   `Connection: close`, an HTTP/1.0 answer without keep-alive, or any error;
- * - the server never reaps idle connections but may be restarted under us: a
- *   REUSED connection that fails before the first response byte (reset, EPIPE,
- *   EOF) is retried once on a fresh connection. The retry applies to every
- *   call: it is safe because a monitor only sends read-only calls. A fresh
+ * - the server never reaps idle connections but may be restarted under us, so
+ *   a REUSED connection can fail before the first response byte (reset,
+ *   EPIPE, EOF). The server may or may not have executed the request by then.
+ *   A request the caller marked idempotent (see {@link HttpRequestOptions}) is
+ *   retried once on a fresh connection; any other request fails, since
+ *   sending it again could run it twice (a `startProcess`, say). A fresh
  *   connection is never retried.
  *
  * Timers: `connectTimeoutMs` bounds the TCP/TLS connect; `timeoutMs` is the
@@ -75,6 +77,17 @@ export interface HttpClientOptions {
   maxHeaderBytes: number;
   maxBodyBytes: number;
   tls?: HttpTlsOptions | undefined;
+}
+
+/** Settings of one {@link HttpClient.request}. */
+export interface HttpRequestOptions {
+  /**
+   * Whether the request may safely reach the server twice (default false).
+   * Only an idempotent request is retried, once, when a reused kept-alive
+   * connection fails (reset, EPIPE, EOF) before the first response byte: the
+   * server may have executed the first attempt before the connection broke.
+   */
+  idempotent?: boolean | undefined;
 }
 
 /**
@@ -177,7 +190,8 @@ interface Call {
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
   deadline: NodeJS.Timeout | undefined;
-  retried: boolean;
+  /** Attempts left after a reused connection failed before any response byte: 1 for an idempotent request, else 0. */
+  retries: number;
   settled: boolean;
 }
 
@@ -251,13 +265,14 @@ export class HttpClient {
    * @param body the request body; must not be empty (supervisord hangs on
    *   `Content-Length: 0`).
    * @param makeExchange creates the receiver of the response, once per attempt.
+   * @param options `idempotent` (default false): see {@link HttpRequestOptions}.
    * @returns what the exchange's `onEnd` returns.
    * @throws (rejects) {@link ConnectError}, {@link ConnectionClosedError},
    *   {@link TimeoutError} (`ERR_CONNECT_TIMEOUT`, `ERR_DEADLINE`),
    *   {@link HttpParseError}, {@link HeaderSizeError}, {@link BodySizeError},
    *   {@link ClientClosedError}, or whatever the exchange throws.
    */
-  request<T>(body: Uint8Array, makeExchange: () => HttpExchange<T>): Promise<T> {
+  request<T>(body: Uint8Array, makeExchange: () => HttpExchange<T>, options: HttpRequestOptions = {}): Promise<T> {
     if (this.#closed) {
       return Promise.reject(new ClientClosedError(`client for ${this.address.display} is closed`));
     }
@@ -278,7 +293,7 @@ export class HttpClient {
         resolve: resolve as (value: unknown) => void,
         reject,
         deadline: undefined,
-        retried: false,
+        retries: options.idempotent === true ? 1 : 0,
         settled: false,
       };
       const ms = this.#options.timeoutMs;
@@ -443,12 +458,16 @@ export class HttpClient {
     return true;
   }
 
-  /** Ends the active call with an error, after destroying its connection; or retries it. */
+  /**
+   * Ends the active call with an error, after destroying its connection; or,
+   * when the failure is `retryable` (a reused connection failed before any
+   * response byte) and the call has a retry left (it is idempotent), retries it.
+   */
   #fail(conn: Connection, call: Call, error: unknown, retryable = false): void {
     this.#destroy(conn);
     if (call !== this.#active) return;
-    if (retryable && !call.retried) {
-      call.retried = true;
+    if (retryable && call.retries > 0) {
+      call.retries--;
       this.#attempt(call);
       return;
     }

@@ -39,6 +39,26 @@ export interface XmlRpcClientOptions {
   maxDepth?: number | undefined;
   /** TLS settings for `https` addresses (refused for other addresses). */
   tls?: HttpTlsOptions | undefined;
+  /**
+   * Treat every call of this client as idempotent [false]: see
+   * {@link CallOptions.idempotent}. A call's own `idempotent` option overrides it.
+   */
+  idempotent?: boolean | undefined;
+}
+
+/** Options of one {@link XmlRpcClient.call} or {@link XmlRpcClient.multicall}. */
+export interface CallOptions {
+  /**
+   * Whether running the call twice is harmless (a read such as
+   * `supervisor.getState`, unlike `supervisor.startProcess`). Only an
+   * idempotent call is sent again, once, on a fresh connection when the
+   * kept-alive connection it was sent on fails before the first byte of the
+   * answer (a server restarted while the connection sat idle): the server may
+   * have run the first attempt. Any other call fails then with
+   * `ConnectionClosedError`. Default: the client's `idempotent` option, itself
+   * false by default.
+   */
+  idempotent?: boolean | undefined;
 }
 
 /** One call of a {@link XmlRpcClient.multicall} batch. */
@@ -60,6 +80,7 @@ const OPTION_KEYS = new Set([
   'maxBodyBytes',
   'maxDepth',
   'tls',
+  'idempotent',
 ]);
 const TLS_KEYS = new Set(['ca', 'rejectUnauthorized', 'cert', 'key', 'servername']);
 
@@ -78,6 +99,7 @@ export class XmlRpcClient {
   readonly #maxDepth: number | undefined;
   readonly #maxBodyBytes: number;
   readonly #redactor: CredentialRedactor;
+  readonly #idempotent: boolean;
 
   /**
    * @param address a URL or host string (see {@link parseAddress}) or an {@link Address}.
@@ -106,6 +128,7 @@ export class XmlRpcClient {
     // Only sent credentials can come back.
     this.#redactor = new CredentialRedactor(username, username === undefined ? undefined : password);
     this.#maxDepth = o.maxDepth;
+    this.#idempotent = o.idempotent ?? false;
     this.#maxBodyBytes = o.maxBodyBytes ?? HTTP_DEFAULTS.maxBodyBytes;
     const http: HttpClientOptions = {
       username,
@@ -123,6 +146,9 @@ export class XmlRpcClient {
   /**
    * Calls a method.
    *
+   * @param method the method name, e.g. `supervisor.getState`.
+   * @param params the parameters [none].
+   * @param options see {@link CallOptions}; `idempotent` defaults to the client's option.
    * @returns the decoded result.
    * @throws (rejects) {@link XmlRpcFault} when the server answers a fault;
    *   {@link HttpStatusError} for a non-200 answer (body not read);
@@ -130,15 +156,18 @@ export class XmlRpcClient {
    *   the decoder's errors (`XmlRpcParseError` and subclasses, `DepthLimitError`,
    *   `DocumentSizeError`); {@link XmlRpcEncodeError} for unencodable params;
    *   and the transport errors of {@link HttpClient.request}.
+   *   {@link TypeError} for invalid `options` (named in the message).
    */
-  call(method: string, params?: readonly XmlRpcValue[]): Promise<XmlRpcValue> {
+  call(method: string, params?: readonly XmlRpcValue[], options?: CallOptions): Promise<XmlRpcValue> {
     let body: Buffer;
+    let idempotent: boolean;
     try {
+      idempotent = this.#isIdempotent(options);
       body = encodeCall(method, params);
     } catch (error) {
       return Promise.reject(error);
     }
-    const request = this.#http.request(body, () => this.#exchange());
+    const request = this.#http.request(body, () => this.#exchange(), { idempotent });
     if (this.#redactor.empty) return request;
     // A server echoing the request (status line, fault string, document text
     // quoted by a decoder error) must not get the credentials into an error.
@@ -148,6 +177,9 @@ export class XmlRpcClient {
   /**
    * Runs several calls in one round trip with `system.multicall`.
    *
+   * @param calls the calls, in order.
+   * @param options see {@link CallOptions}; mark the batch idempotent only
+   *   when every call in it is. `idempotent` defaults to the client's option.
    * @returns one entry per request, in order: the result, or an
    *   {@link XmlRpcFault} for a call that failed (not thrown). An empty batch
    *   resolves to `[]` without contacting the server.
@@ -155,7 +187,7 @@ export class XmlRpcClient {
    *   array of as many items as requests; everything {@link call} rejects with
    *   (a fault of `system.multicall` itself is thrown).
    */
-  async multicall(calls: readonly MulticallRequest[]): Promise<Array<XmlRpcValue | XmlRpcFault>> {
+  async multicall(calls: readonly MulticallRequest[], options?: CallOptions): Promise<Array<XmlRpcValue | XmlRpcFault>> {
     if (!Array.isArray(calls)) throw new TypeError('multicall expects an array of {methodName, params} objects');
     const batch: XmlRpcValue[] = [];
     for (let i = 0; i < calls.length; i++) {
@@ -169,7 +201,7 @@ export class XmlRpcClient {
       batch.push({ methodName, params: params === undefined ? [] : [...params] });
     }
     if (batch.length === 0) return [];
-    const answer = await this.call('system.multicall', [batch]);
+    const answer = await this.call('system.multicall', [batch], options);
     if (!Array.isArray(answer)) {
       throw new XmlRpcResponseError(
         `system.multicall on ${this.address.display} answered ${describeValue(answer)}, expected an array`,
@@ -193,6 +225,21 @@ export class XmlRpcClient {
   /** Closes the connection; pending and later calls reject with `ClientClosedError`. Idempotent. */
   close(): Promise<void> {
     return this.#http.close();
+  }
+
+  /** A call's `idempotent` option, else the client's; validates `options`. */
+  #isIdempotent(options: CallOptions | undefined): boolean {
+    if (options === undefined) return this.#idempotent;
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new TypeError('call options must be an object');
+    }
+    for (const key of Object.keys(options)) {
+      if (key !== 'idempotent') throw new TypeError(`unknown call option ${JSON.stringify(key)}`);
+    }
+    const v: unknown = options.idempotent;
+    if (v === undefined) return this.#idempotent;
+    if (typeof v !== 'boolean') throw new TypeError('call option "idempotent" must be a boolean');
+    return v;
   }
 
   #exchange(): HttpExchange<XmlRpcValue> {
@@ -276,6 +323,7 @@ interface CheckedOptions {
   maxBodyBytes?: number;
   maxDepth?: number;
   tls?: HttpTlsOptions;
+  idempotent?: boolean;
 }
 
 /** Validates every key (type, range, unknown keys); `undefined` values count as absent. */
@@ -294,6 +342,11 @@ function checkOptions(options: unknown): CheckedOptions {
     if (typeof v !== 'string') throw new TypeError(`options.${field} must be a string`);
     validateCredential(field, v);
     out[field] = v;
+  }
+  const idempotent = input['idempotent'];
+  if (idempotent !== undefined) {
+    if (typeof idempotent !== 'boolean') throw new TypeError('options.idempotent must be a boolean');
+    out.idempotent = idempotent;
   }
   const int = (key: keyof CheckedOptions & `${string}${'Ms' | 'Bytes' | 'Depth'}`, min: number, max: number): void => {
     const v = input[key];

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { inspect } from 'node:util';
 import { parseAddress, tcpAddress, unixAddress } from '../../protocol/address.js';
 import type { Address } from '../../protocol/address.js';
 import {
@@ -18,7 +19,7 @@ import {
   TimeoutError,
 } from '../../protocol/errors.js';
 import { HTTP_DEFAULTS, HttpClient } from '../../protocol/http-client.js';
-import type { HttpClientOptions, HttpExchange } from '../../protocol/http-client.js';
+import type { HttpClientOptions, HttpExchange, HttpRequestOptions } from '../../protocol/http-client.js';
 import {
   httpResponse,
   missingSocketPath,
@@ -75,7 +76,9 @@ function client(server: RawServer | Address | string, extra: Partial<HttpClientO
 }
 
 const ok = (body: string, headers?: Record<string, string>): Buffer => httpResponse(200, 'OK', body, headers);
-const post = (c: HttpClient, body = 'ping'): Promise<Result> => c.request(Buffer.from(body), collect);
+const post = (c: HttpClient, body = 'ping', opts?: HttpRequestOptions): Promise<Result> => c.request(Buffer.from(body), collect, opts);
+/** A request that may be retried (see HttpRequestOptions.idempotent). */
+const postIdempotent = (c: HttpClient, body = 'ping'): Promise<Result> => post(c, body, { idempotent: true });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** Polls `cond` (robust on a loaded machine, unlike a fixed sleep). */
 async function waitFor(cond: () => boolean, what: string, ms = 3000): Promise<void> {
@@ -278,7 +281,7 @@ for (const unix of [false, true]) {
       assert.equal(s.connections, 2);
     });
 
-    test('a reused connection closed (EOF) on the next request is retried once', async () => {
+    test('an idempotent request on a reused connection closed (EOF) is retried once', async () => {
       const s = await serve(
         (req, sock) => {
           if (req.connection === 0 && req.indexOnConnection === 1) sock.end();
@@ -288,11 +291,36 @@ for (const unix of [false, true]) {
       );
       const c = client(s);
       assert.equal((await post(c)).body, 'conn0');
-      assert.equal((await post(c)).body, 'conn1');
+      assert.equal((await postIdempotent(c)).body, 'conn1');
       assert.equal(s.connections, 2);
     });
 
-    test('a reused connection that fails again on its fresh retry gives up after one retry', async () => {
+    test('a request not marked idempotent on a reused connection closed (EOF) is sent once and fails', async () => {
+      const s = await serve(
+        (req, sock) => {
+          if (req.indexOnConnection === 1) sock.end();
+          else sock.write(ok(`conn${req.connection}`));
+        },
+        { unix },
+      );
+      const c = client(s);
+      const variants: Array<HttpRequestOptions | undefined> = [undefined, {}, { idempotent: false }, { idempotent: undefined }];
+      for (const [i, opts] of variants.entries()) {
+        assert.equal((await post(c)).body, `conn${i}`, 'a fresh connection, kept alive');
+        await rejects(
+          post(c, 'startProcess', opts),
+          ConnectionClosedError,
+          'ERR_CONNECTION_CLOSED',
+          `connection to ${c.address.display} closed before any response byte`,
+          (e) => assert.equal(e['beforeResponse'], true),
+        );
+        assert.equal(s.requests.length, 2 * (i + 1), `${inspect(opts)}: the request reached the server once`);
+        assert.equal(s.requests.at(-1)!.body.toString(), 'startProcess');
+        assert.equal(s.connections, i + 1, `${inspect(opts)}: no connection was opened for a retry`);
+      }
+    });
+
+    test('an idempotent request whose fresh retry fails too gives up after one retry', async () => {
       const s = await serve(
         (req, sock) => {
           if (req.connection === 0 && req.indexOnConnection === 0) sock.write(ok('first'));
@@ -302,7 +330,12 @@ for (const unix of [false, true]) {
       );
       const c = client(s);
       await post(c);
-      await rejects(post(c), ConnectionClosedError, 'ERR_CONNECTION_CLOSED', `connection to ${c.address.display} closed before any response byte`);
+      await rejects(
+        postIdempotent(c),
+        ConnectionClosedError,
+        'ERR_CONNECTION_CLOSED',
+        `connection to ${c.address.display} closed before any response byte`,
+      );
       assert.equal(s.connections, 2);
       assert.equal(s.requests.length, 3);
     });
@@ -506,15 +539,40 @@ describe('tcp only', () => {
     );
   });
 
-  test('a reused connection reset on the next request is retried once on a fresh connection', async () => {
+  test('an idempotent request on a reused connection reset is retried once on a fresh connection', async () => {
     const s = await serve((req, sock) => {
       if (req.connection === 0 && req.indexOnConnection === 1) sock.resetAndDestroy();
       else sock.write(ok(`conn${req.connection}`));
     });
     const c = client(s);
     assert.equal((await post(c)).body, 'conn0');
-    assert.equal((await post(c)).body, 'conn1');
+    assert.equal((await postIdempotent(c)).body, 'conn1');
     assert.equal(s.connections, 2);
+    assert.equal(s.requests.length, 3);
+  });
+
+  test('a request not marked idempotent on a reused connection reset is sent once and fails', async () => {
+    const s = await serve((req, sock) => {
+      if (req.connection === 0 && req.indexOnConnection === 1) sock.resetAndDestroy();
+      else sock.write(ok(`conn${req.connection}`));
+    });
+    const c = client(s);
+    assert.equal((await post(c)).body, 'conn0');
+    await rejects(
+      post(c, 'startProcess'),
+      ConnectionClosedError,
+      'ERR_CONNECTION_CLOSED',
+      `connection to ${c.address.display} failed with ECONNRESET before any response byte`,
+      (e) => {
+        assert.equal(e['beforeResponse'], true);
+        assert.equal(e['osCode'], 'ECONNRESET');
+      },
+    );
+    assert.equal(s.requests.length, 2, 'the request reached the server once');
+    assert.equal(s.requests[1]!.body.toString(), 'startProcess');
+    assert.equal(s.connections, 1, 'no connection was opened for a retry');
+    // The client recovers on a fresh connection.
+    assert.equal((await post(c)).body, 'conn1');
   });
 
   test('an idle connection reset by the server is replaced', async () => {

@@ -20,7 +20,7 @@ import {
   XmlRpcResponseError,
 } from '../../protocol/errors.js';
 import { XmlRpcClient } from '../../protocol/xmlrpc-client.js';
-import type { XmlRpcClientOptions } from '../../protocol/xmlrpc-client.js';
+import type { CallOptions, XmlRpcClientOptions } from '../../protocol/xmlrpc-client.js';
 import { encodeCall, encodeFault, encodeResponse } from '../../protocol/xmlrpc-encoder.js';
 import type { XmlRpcValue } from '../../protocol/types.js';
 import { decodeResponse, XmlRpcDecoder } from '../../protocol/xmlrpc-decoder.js';
@@ -412,6 +412,91 @@ describe('credentials', () => {
   });
 });
 
+describe('retry on a stale kept-alive connection: idempotent calls only', () => {
+  const START = { methodName: 'supervisor.startProcess', params: ['web'] };
+  // The second request on the first connection is reset before any answer
+  // byte (a restarted server); every other request is answered.
+  async function staleServer(unix: boolean): Promise<RawServer> {
+    return serve(
+      (req, sock) => {
+        if (req.connection === 0 && req.indexOnConnection === 1) {
+          if (unix) sock.destroy(); // no RST on a unix socket: EOF
+          else sock.resetAndDestroy();
+        } else {
+          sock.write(xml(req.body.includes('system.multicall') ? ['started'] : 'started'));
+        }
+      },
+      { unix },
+    );
+  }
+  type Send = (c: XmlRpcClient, options?: CallOptions) => Promise<unknown>;
+  const call: Send = (c, options) => c.call(START.methodName, START.params, options);
+  const multicall: Send = (c, options) => c.multicall([START], options);
+  const cases: Array<{ name: string; client?: XmlRpcClientOptions; options?: CallOptions; send: Send; retried: boolean }> = [
+    { name: 'a call with no options is sent once', send: call, retried: false },
+    { name: 'a call with idempotent: false is sent once', options: { idempotent: false }, send: call, retried: false },
+    { name: 'a call marked idempotent is retried once', options: { idempotent: true }, send: call, retried: true },
+    { name: 'a call of an idempotent client is retried once', client: { idempotent: true }, send: call, retried: true },
+    {
+      name: 'idempotent: false on the call overrides the client option',
+      client: { idempotent: true },
+      options: { idempotent: false },
+      send: call,
+      retried: false,
+    },
+    {
+      name: 'idempotent: true on the call overrides the client option',
+      client: { idempotent: false },
+      options: { idempotent: true },
+      send: call,
+      retried: true,
+    },
+    { name: 'idempotent: undefined on the call takes the client option', client: { idempotent: true }, options: { idempotent: undefined }, send: call, retried: true },
+    { name: 'a multicall with no options is sent once', send: multicall, retried: false },
+    { name: 'a multicall marked idempotent is retried once', options: { idempotent: true }, send: multicall, retried: true },
+  ];
+  for (const unix of [false, true]) {
+    for (const { name, client: clientOptions, options, send, retried } of cases) {
+      test(`${name} (${unix ? 'unix socket' : 'tcp'})`, async () => {
+        const s = await staleServer(unix);
+        const c = client(s.url, clientOptions);
+        assert.equal(await c.call('supervisor.getState'), 'started'); // opens the connection the next call reuses
+        const sent = send(c, options);
+        if (retried) {
+          await sent;
+          assert.equal(s.connections, 2);
+        } else {
+          const message = unix
+            ? `connection to ${c.address.display} closed before any response byte`
+            : `connection to ${c.address.display} failed with ECONNRESET before any response byte`;
+          const e = await rejects(sent, ConnectionClosedError, 'ERR_CONNECTION_CLOSED', message);
+          assert.equal((e as ConnectionClosedError).beforeResponse, true);
+          assert.equal(s.connections, 1, 'no connection was opened for a retry');
+        }
+        const state = s.requests.filter((r) => r.body.includes(START.methodName));
+        assert.equal(state.length, retried ? 2 : 1, 'times the state-changing call reached the server');
+      });
+    }
+  }
+
+  test('call options are validated', async () => {
+    const s = await serve((_req, sock) => sock.write(xml('ok')));
+    const c = client(s.url);
+    const bad: Array<[unknown, string]> = [
+      ['yes', 'call options must be an object'],
+      [null, 'call options must be an object'],
+      [[], 'call options must be an object'],
+      [{ idempotent: 1 }, 'call option "idempotent" must be a boolean'],
+      [{ idempotent: true, retry: true }, 'unknown call option "retry"'],
+    ];
+    for (const [options, message] of bad) {
+      await assert.rejects(c.call('supervisor.getState', [], options as CallOptions), { name: 'TypeError', message });
+      await assert.rejects(c.multicall([{ methodName: 'supervisor.getState' }], options as CallOptions), { name: 'TypeError', message });
+    }
+    assert.equal(s.connections, 0, 'nothing was sent');
+  });
+});
+
 describe('options validation', () => {
   const cases: Array<[unknown, string, string]> = [
     [{ bogus: 1 }, 'TypeError', 'unknown option "bogus"'],
@@ -426,6 +511,7 @@ describe('options validation', () => {
     [{ password: null }, 'TypeError', 'options.password must be a string'],
     [{ username: 'a:b' }, 'AddressError', 'username contains a colon, which HTTP Basic authentication cannot carry'],
     [{ tls: {} }, 'TypeError', 'options.tls is only used with https:// addresses, not http://127.0.0.1:9001/RPC2'],
+    [{ idempotent: 'yes' }, 'TypeError', 'options.idempotent must be a boolean'],
     [null, 'TypeError', 'options must be an object'],
     [[], 'TypeError', 'options must be an object'],
   ];
@@ -466,6 +552,7 @@ describe('options validation', () => {
       maxHeaderBytes: 64,
       maxBodyBytes: 1,
       maxDepth: 10_000,
+      idempotent: true,
       tls: { ca: [Buffer.from('x'), 'y'], cert: 'c', key: Buffer.from('k'), rejectUnauthorized: false, servername: 'h' },
     } as XmlRpcClientOptions);
     assert.equal(c.address.display, 'https://h:443/RPC2');
