@@ -259,6 +259,8 @@ export class SupervisordCheck {
         timeoutMs: this.config.timeoutMs,
         maxBodyBytes: this.config.maxResponseBytes,
         ...(this.#tls === undefined ? {} : { tls: this.#tls.clientOptions() }),
+        // Every call of the check only reads: one that met a stale kept-alive socket is safe to send again.
+        idempotent: true,
       });
     }
     return this.#client;

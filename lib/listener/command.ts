@@ -115,6 +115,8 @@ export async function runListen(argv: readonly string[], env: Readonly<Record<st
       timeoutMs: config.timeoutMs,
       maxBodyBytes: config.maxResponseBytes,
       ...(tls === undefined ? {} : { tls: tls.clientOptions() }),
+      // The listener only reads (a collection, one getProcessInfo per exit): a retry on a stale socket is safe.
+      idempotent: true,
     });
     try {
       await listen(flags, new ListenerState(config), client, { ...io, stdout }, say);
