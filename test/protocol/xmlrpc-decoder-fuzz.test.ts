@@ -378,7 +378,10 @@ const RUN_JS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fu
 test('run.js as a command: progress, then the last line "<N> inputs/s, 0 violations", exit code 0', () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'fuzz-run-'));
   try {
-    const r = spawnSync(process.execPath, [RUN_JS, '--seconds', '1.2', '--seed', '5', '--out', out], { encoding: 'utf8', timeout: 20_000 });
+    // As a user runs it: outside the test runner (run.js stays quiet under NODE_TEST_CONTEXT).
+    const env = { ...process.env };
+    delete env['NODE_TEST_CONTEXT'];
+    const r = spawnSync(process.execPath, [RUN_JS, '--seconds', '1.2', '--seed', '5', '--out', out], { encoding: 'utf8', timeout: 20_000, env });
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
     assert.match(lines[0]!, /^fuzz: seed 5, 1\.2 s, corpus of \d+ documents, failures to /);
