@@ -34,22 +34,14 @@
  * @module
  */
 
-import { constants as fsConstants, existsSync, realpathSync, statSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 import { SupervisordCheck } from '../check.js';
 import { CheckGroup } from '../check-all.js';
-import {
-  HELP_TEXT,
-  hostPort,
-  instanceFromOptions,
-  parseArgs,
-  targetFromUrl,
-  UsageError,
-} from './args.js';
-import type { CliOptions, HostPort, OutputFormat, Target } from './args.js';
+import { HELP_TEXT, instanceFromOptions, parseArgs, UsageError } from './args.js';
+import type { CliOptions, HostPort, OutputFormat } from './args.js';
 import { ConfigFileError, holdsPassword, parseConfigFile } from '../config-file/load.js';
 import { ConfigError } from '../errors.js';
 import { formatDogStatsD } from '../outputs/dogstatsd.js';
@@ -58,7 +50,10 @@ import type { InstanceConfig, ServerRun } from '../types.js';
 import { formatText } from '../outputs/text.js';
 import { formatLocalTime } from '../submissions.js';
 import { sendDogStatsD } from './dogstatsd.js';
+import { EXIT_CRITICAL, EXIT_OK, EXIT_WARNING, exitForError } from './exits.js';
 import { errorLog, fsProblem, lineWriter } from './report.js';
+import { readPassword, warnIfReadableByOthers } from './secrets.js';
+import { DEFAULT_SOCKETS, targetOf } from './target.js';
 import { parseModules } from './probe.js';
 import type { ProbeModule } from './probe.js';
 import { serve, serverRun } from './serve.js';
@@ -86,23 +81,6 @@ export interface CliIo {
    */
   onListening?: (address: HostPort) => void;
 }
-
-/** supervisor's usual socket paths, tried in order when no server is named. */
-export const DEFAULT_SOCKETS: readonly string[] = Object.freeze([
-  '/var/run/supervisor.sock',
-  '/run/supervisor.sock',
-  '/tmp/supervisor.sock',
-]);
-
-/** The TCP server of supervisorctl's default `serverurl`, tried last. */
-const DEFAULT_TCP: Target = { host: 'localhost', port: 9001, display: 'http://localhost:9001' };
-
-/** Exit codes. */
-const EXIT_OK = 0;
-const EXIT_WARNING = 1;
-const EXIT_CRITICAL = 2;
-const EXIT_USAGE = 2;
-const EXIT_INTERNAL = 3;
 
 /** `--dogstatsd` sends this often unless `--interval` says otherwise. */
 const DEFAULT_DOGSTATSD_INTERVAL_MS = 15_000;
@@ -154,12 +132,7 @@ export async function main(
       await Promise.all(checks.map((c) => c.close()));
     }
   } catch (error) {
-    if (error instanceof UsageError || error instanceof ConfigError) {
-      say(error.message);
-      return EXIT_USAGE;
-    }
-    say(`internal error: ${error instanceof Error ? error.message : String(error)}`);
-    return EXIT_INTERNAL;
+    return exitForError(error, say);
   }
 }
 
@@ -180,7 +153,7 @@ async function createChecks(
       modules = parseModules(config.modules, `--config ${options.config}`);
     }
   } else {
-    const target = targetOf(options, env, io, say);
+    const target = targetOf(options, env, io.defaultSockets, say);
     if (password !== undefined && options.username === undefined && target.username === undefined && options.passwordFile !== undefined) {
       throw new UsageError('--password-file needs --username (or a user in --url)');
     }
@@ -212,82 +185,6 @@ async function createChecks(
     first.set(check.config.name, i + 1);
   }
   return { checks, modules };
-}
-
-/**
- * The server the flags name (`--socket`, `--url`, `--host`/`--port`), else
- * the one {@link discoverTarget} finds (said on stderr).
- */
-export function targetOf(
-  options: CliOptions,
-  env: Readonly<Record<string, string | undefined>>,
-  io: CliIo,
-  say: (line: string) => void,
-): Target {
-  if (options.socket !== undefined) return { socket: options.socket, display: options.socket };
-  if (options.url !== undefined) return targetFromUrl(options.url, '--url', false);
-  if (options.host !== undefined || options.port !== undefined) {
-    const host = options.host ?? 'localhost';
-    const port = options.port ?? 9001;
-    return { host, port, display: `http://${hostPort(host, port)}` };
-  }
-  const found = discoverTarget(env, io.defaultSockets ?? DEFAULT_SOCKETS);
-  say(`using ${found.target.display} (${found.how})`);
-  return found.target;
-}
-
-/**
- * The password from `--password-file` (its first line), else
- * `SUPERVISORD_PASSWORD`. The file must be a regular file: it is opened
- * without blocking and checked before any read, so that a FIFO (whose open
- * and read wait for a writer), a device or a directory is refused at once.
- * Warns when others may read it or write it.
- */
-export async function readPassword(
-  options: CliOptions,
-  env: Readonly<Record<string, string | undefined>>,
-  say: (line: string) => void,
-): Promise<string | undefined> {
-  if (options.passwordFile === undefined) {
-    const fromEnv = env['SUPERVISORD_PASSWORD'];
-    return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
-  }
-  const file = options.passwordFile;
-  const { text, mode } = await readPasswordFile(file);
-  const first = text.split('\n', 1)[0]!.replace(/\r$/, '');
-  if (first === '') throw new UsageError(`--password-file ${file} is empty (the password is its first line)`);
-  // 0o002: writable by anyone, who could put their own password there.
-  if ((mode & 0o002) !== 0) say(`warning: --password-file ${file} can be written by every user (chmod 600 it)`);
-  if ((mode & 0o044) !== 0) say(readableWarning(file, '--password-file', ''));
-  return first;
-}
-
-/** Only the first line is used; a password file is far smaller than this. */
-const PASSWORD_FILE_MAX_BYTES = 64 * 1024;
-
-/** Reads the start of a regular file, refusing anything else before reading (see {@link readPassword}). */
-async function readPasswordFile(file: string): Promise<{ text: string; mode: number }> {
-  let handle: FileHandle;
-  try {
-    handle = await open(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
-  } catch (error) {
-    throw new UsageError(`cannot read --password-file ${file}: ${fsProblem(error)}`);
-  }
-  try {
-    const stats = await handle.stat();
-    if (!stats.isFile()) {
-      const what = stats.isFIFO() ? 'a FIFO' : stats.isDirectory() ? 'a directory' : stats.isSocket() ? 'a socket' : 'a device';
-      throw new UsageError(`--password-file ${file} is ${what}, not a regular file`);
-    }
-    const buffer = Buffer.alloc(Math.min(stats.size, PASSWORD_FILE_MAX_BYTES));
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    return { text: buffer.subarray(0, bytesRead).toString('utf8'), mode: stats.mode };
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    throw new UsageError(`cannot read --password-file ${file}: ${fsProblem(error)}`);
-  } finally {
-    await handle.close();
-  }
 }
 
 /**
@@ -331,38 +228,8 @@ async function readConfig(
   return { instances: instances.map(filled), modules: moduleSettings };
 }
 
-/** `warning: --password-file F can be read by other users (chmod 600 it)`. */
-function readableWarning(file: string, flag: string, what: string): string {
-  return `warning: ${flag} ${file}${what === '' ? '' : ` ${what}`} can be read by other users (chmod 600 it)`;
-}
-
-/** {@link readableWarning} when the group or others may read `file` (mode 0o044). */
-function warnIfReadableByOthers(file: string, flag: string, what: string, say: (line: string) => void): void {
-  try {
-    if ((statSync(file).mode & 0o044) !== 0) say(readableWarning(file, flag, what));
-  } catch {
-    // It was just read; a race with its removal changes nothing.
-  }
-}
-
 function isSet(value: unknown): boolean {
   return value !== undefined && value !== null && value !== '';
-}
-
-/** `SUPERVISOR_SERVER_URL`, else the first existing default socket, else `http://localhost:9001`. */
-export function discoverTarget(
-  env: Readonly<Record<string, string | undefined>>,
-  sockets: readonly string[],
-): { target: Target; how: string } {
-  const url = env['SUPERVISOR_SERVER_URL'];
-  if (url !== undefined && url !== '') {
-    // The environment is private to the user, unlike argv: a password there is accepted.
-    return { target: targetFromUrl(url, 'SUPERVISOR_SERVER_URL', true), how: 'from SUPERVISOR_SERVER_URL' };
-  }
-  for (const path of sockets) {
-    if (existsSync(path)) return { target: { socket: `unix://${path}`, display: `unix://${path}` }, how: 'first existing default socket' };
-  }
-  return { target: DEFAULT_TCP, how: `no socket at ${sockets.join(', ') || '(none)'}` };
 }
 
 /**

@@ -23,14 +23,15 @@ import { XmlRpcClient } from '../../protocol/xmlrpc-client.js';
 import { instanceFromOptions, parseArgs, parseDuration, parseHostPort, UsageError } from '../cli/args.js';
 import type { HostPort } from '../cli/args.js';
 import { sendDogStatsD } from '../cli/dogstatsd.js';
-import { readPassword, targetOf } from '../cli/main.js';
+import { EXIT_OK, exitForError } from '../cli/exits.js';
+import { readPassword } from '../cli/secrets.js';
+import { targetOf } from '../cli/target.js';
 import type { CliIo } from '../cli/main.js';
 import { lineWriter } from '../cli/report.js';
 import { serve } from '../cli/serve.js';
 import { stopper } from '../cli/stopper.js';
 import type { Stopper } from '../cli/stopper.js';
 import { resolveConfig } from '../config.js';
-import { ConfigError } from '../errors.js';
 import { formatDogStatsDEvent } from '../outputs/dogstatsd.js';
 import type { CheckResult, ServerRun } from '../types.js';
 import { DEFAULT_RESYNC_MS, EventListener } from './listener.js';
@@ -55,9 +56,6 @@ interface ListenFlags {
 }
 
 const PROGRAM = 'supervisord-check listen';
-const EXIT_OK = 0;
-const EXIT_USAGE = 2;
-const EXIT_INTERNAL = 3;
 const DEFAULT_DOGSTATSD_INTERVAL_MS = 15_000;
 const PORT_WAIT_MS = 10_000;
 const PORT_RETRY_MS = 100;
@@ -98,7 +96,7 @@ export async function runListen(argv: readonly string[], env: Readonly<Record<st
     const options = parseArgs(rest);
     if (options.command !== 'check') throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
     const password = await readPassword(options, env, say);
-    const target = targetOf(options, env, io, say);
+    const target = targetOf(options, env, io.defaultSockets, say);
     // supervisor's childutils reads these for its listeners: accept them the same way.
     const envUser = env['SUPERVISOR_USERNAME'];
     const envPassword = env['SUPERVISOR_PASSWORD'];
@@ -125,12 +123,7 @@ export async function runListen(argv: readonly string[], env: Readonly<Record<st
     }
     return EXIT_OK;
   } catch (error) {
-    if (error instanceof UsageError || error instanceof ConfigError) {
-      say(error.message);
-      return EXIT_USAGE;
-    }
-    say(`internal error: ${error instanceof Error ? error.message : String(error)}`);
-    return EXIT_INTERNAL;
+    return exitForError(error, say);
   }
 }
 
