@@ -2,7 +2,8 @@
  * Where an XML-RPC server listens: a unix socket or a TCP host and port
  * (optionally TLS), plus the HTTP path of the endpoint.
  *
- * Accepted spellings (supervisord-protocol.md section 1):
+ * Accepted spellings (those of supervisor's own tools, plus bare paths and
+ * hosts):
  * - `unix:///absolute/path.sock`, supervisor's own form (and a bare
  *   `/absolute/path.sock`);
  * - `http://[user:pass@]host[:port][/path]` and `https://...`, where a missing

@@ -3,7 +3,7 @@
  * and `node:tls` (not `node:http`, whose agent, header handling and
  * `Connection` semantics do not fit supervisord's medusa server).
  *
- * What supervisord requires (supervisord-protocol.md section 2) and how it is met:
+ * What supervisord's HTTP server requires (see protocol/README.md) and how it is met:
  * - headers written as `Name: value` with one space, CRLF, headers and body in
  *   one write; never `Content-Length: 0`, `Expect` or a chunked request;
  * - one request in flight per connection: calls are queued FIFO on the
@@ -31,8 +31,7 @@
  *
  * Reads use net's `onread` option into one buffer per connection, not 'data'
  * events, and small reads reach the exchange in batches: see
- * READ_BUFFER_BYTES and BODY_BATCH_BYTES for why, what it costs and the
- * measurements.
+ * READ_BUFFER_BYTES and BODY_BATCH_BYTES for why and what it costs.
  *
  * Nothing thrown from a socket callback escapes: the pending call is rejected
  * and the socket destroyed.
@@ -132,21 +131,16 @@ const USER_AGENT = 'supervisord-check';
  * option (TCP, unix sockets and TLS alike) instead of 'data' events.
  *
  * Why: supervisord writes a large answer 4 KiB per turn of its event loop, so
- * a 1.25 MB getAllProcessInfo (1,000 programs) reaches us in ~300 reads, and
- * per-read overhead, not parsing (~2 ms), is most of our CPU. A 'data' event
+ * a getAllProcessInfo answer of a megabyte reaches us in hundreds of reads,
+ * and per-read overhead, not parsing, is most of our CPU. A 'data' event
  * costs a fresh Buffer plus the Readable machinery (push, emit) per read;
- * `onread` hands the bytes to the parser straight from the socket.
- *
- * Measured with bench/check.js (real supervisord 4.2.5, 1,000 programs; CPU
- * ms per getAllProcessInfo, mean of 5; in brackets the same run's raw-socket
- * floors, 'data' / `onread`): before, 'data' events and no batching, unix
- * 65.9 [32.6 / 19.0], tcp 87.2 [50.3 / 33.4]; with `onread` and the body
- * batches below, unix 22.6 [25.1 / 17.4], tcp 22.2 [13.3 / 11.6]. A
- * round-robin A/B on the same setup (medians of 8, unix / tcp): 'data' 51 /
- * 48, `onread` alone 34 / 42, `onread` plus batches 17 / 29.
- * Size: 16, 64 and 256 KiB were indistinguishable (fake server pacing 4 KiB
- * writes: every read is ~4 KiB). 64 KiB is what Node's own stream reads use
- * and keeps reads few when a fast server or a proxy sends in bulk.
+ * `onread` hands the bytes to the parser straight from the socket. Against a
+ * real supervisord with 1,000 programs, `onread` (with the body batches
+ * below) cut our CPU per getAllProcessInfo to a fraction of what 'data'
+ * events cost, over unix sockets and TCP alike (see bench/check.js).
+ * Size: 16, 64 and 256 KiB did alike (with a server writing 4 KiB at a time
+ * every read is ~4 KiB). 64 KiB is what Node's own stream reads use and keeps
+ * reads few when a fast server or a proxy sends in bulk.
  *
  * The price: a chunk is a view of this buffer and is overwritten by the next
  * read. Whatever outlives the callback is copied: the HTTP parser copies a
@@ -162,15 +156,13 @@ const READ_BUFFER_BYTES = 64 * 1024;
  * Body bytes gathered before the exchange (the XML-RPC decoder) sees them;
  * reads of at least DIRECT_BODY_BYTES go to it directly, uncopied.
  *
- * Why: each of the ~300 reads of a large answer comes after an idle gap of
- * milliseconds (supervisord walking its processes), and work done right after
- * a wake-up runs cold: decoding each 4 KiB read as it came cost ~10 ms of CPU
- * per 1.25 MB answer above the raw `onread` floor, where the same bytes
- * decode in ~2 ms in one pass. Copying small reads into a batch costs a
- * memcpy (~0.1 ms per MB). Fake server pacing 4 KiB writes 1 ms apart, CPU
- * ms per call: decode per read 19-23, batches of 16 KiB 17-19, 64 KiB 12-15,
- * 256 KiB 13-16 (no better), raw floor 7-11. On the real supervisord see
- * READ_BUFFER_BYTES: the batches took unix from 34 to 17 ms, tcp 42 to 29.
+ * Why: each of the hundreds of reads of a large answer comes after an idle
+ * gap of milliseconds (supervisord walking its processes), and work done
+ * right after a wake-up runs cold: decoding each 4 KiB read as it came cost
+ * several times the CPU the same bytes take to decode in one pass. Copying
+ * small reads into a batch costs only a memcpy. With a server pacing 4 KiB
+ * writes, 64 KiB batches cost the least CPU per call: 16 KiB saved less,
+ * 256 KiB no more (see bench/check.js for the real server).
  *
  * The price: a decode error inside a batch surfaces when the batch is
  * handed over: when it is full, when the response is complete, when the

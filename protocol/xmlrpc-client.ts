@@ -250,7 +250,8 @@ export class XmlRpcClient {
     );
     return {
       onHead(head: HttpResponseHead): void {
-        // The body of an error page is never parsed (supervisord-protocol.md section 2).
+        // The body of an error page is never parsed: supervisord's error
+        // answers (401, 404, 500 for a Python exception in a method) are HTML.
         if (head.status !== 200) throw new HttpStatusError(head.status, head.reason, display);
         const type = mediaType(head.headers.get('content-type'));
         if (!isXmlType(type)) {

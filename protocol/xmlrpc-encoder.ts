@@ -159,14 +159,12 @@ interface Frame {
  * it passes {@link FLUSH_CHARS}, is encoded into 1 MiB slabs; the slabs are
  * joined once at the end.
  *
- * Measured on a 10,000-process getAllProcessInfo answer (12.8 MB, Node 20,
- * AMD EPYC, 2 shared cores, medians of 15-21): one string built with `+=`
- * then one `Buffer.from` took 145 ms (86 ms building, the rest flattening
- * the rope); parts pushed into an array then `join('')` + `Buffer.from`
- * 147 ms; one `buf.write` per part into a growing Buffer 62 ms (a native
- * call per part); `+=` into a short string flushed every ~16 KiB into a
- * doubling Buffer 45-52 ms, into slabs 41-48 ms (no re-copy on growth).
- * Flush sizes from 1 KiB to 64 KiB measured alike; 256 KiB was slower.
+ * Chosen by timing the encoding of large getAllProcessInfo answers. Slower
+ * alternatives: one string built with `+=` then one `Buffer.from` (flattening
+ * the rope costs as much as building it); parts pushed into an array then
+ * `join('')`; one `buf.write` per part into a growing Buffer (a native call
+ * per part); flushing into one doubling Buffer (re-copied on growth). Flush
+ * sizes from 1 KiB to 64 KiB do alike; 256 KiB is slower.
  */
 class Writer {
   /** Text not yet encoded into a slab. */
@@ -377,10 +375,9 @@ function pad(n: number, width: number): string {
  * it encodes the document).
  *
  * Fast path: a string with nothing to escape and no surrogate is returned
- * as is. Deciding that for the 220,000 strings of the 10k-process answer
- * (values and member names) took 13 ms with a `charCodeAt` loop and 8 ms
- * with `/[&<>\uD800-\uDFFF]/.test` (native scan), so the regex decides; only
- * strings it flags (about 0.2%) take the loop below.
+ * as is. A regex (`/[&<>\uD800-\uDFFF]/.test`, a native scan) decides that
+ * faster than a `charCodeAt` loop over the strings of a large answer; only
+ * the few strings it flags take the loop below.
  *
  * @param what - `string`, `member name` or `method name`, for messages.
  * @param at - the writer (its path is rebuilt on error) or a fixed location

@@ -67,6 +67,24 @@ async function serve(respond: Responder, opts: RawServerOptions = {}): Promise<R
   return s;
 }
 
+/**
+ * A server that answers `conn<N>` (N: the connection's number) but drops the
+ * second request on a connection before any answer byte, by closing (EOF)
+ * or resetting the socket: as a restarted supervisord does to a kept-alive
+ * connection. Only on the first connection unless `everyConnection`.
+ */
+function dropsSecondRequest(drop: 'end' | 'reset', opts: RawServerOptions & { everyConnection?: boolean } = {}): Promise<RawServer> {
+  const { everyConnection = false, ...serverOptions } = opts;
+  return serve((req, sock) => {
+    if (req.indexOnConnection === 1 && (everyConnection || req.connection === 0)) {
+      if (drop === 'end') sock.end();
+      else sock.resetAndDestroy();
+    } else {
+      sock.write(ok(`conn${req.connection}`));
+    }
+  }, serverOptions);
+}
+
 function client(server: RawServer | Address | string, extra: Partial<HttpClientOptions> = {}): HttpClient {
   const address =
     typeof server === 'string' ? parseAddress(server).address : 'url' in server ? parseAddress(server.url).address : server;
@@ -282,13 +300,7 @@ for (const unix of [false, true]) {
     });
 
     test('an idempotent request on a reused connection closed (EOF) is retried once', async () => {
-      const s = await serve(
-        (req, sock) => {
-          if (req.connection === 0 && req.indexOnConnection === 1) sock.end();
-          else sock.write(ok(`conn${req.connection}`));
-        },
-        { unix },
-      );
+      const s = await dropsSecondRequest('end', { unix });
       const c = client(s);
       assert.equal((await post(c)).body, 'conn0');
       assert.equal((await postIdempotent(c)).body, 'conn1');
@@ -296,13 +308,7 @@ for (const unix of [false, true]) {
     });
 
     test('a request not marked idempotent on a reused connection closed (EOF) is sent once and fails', async () => {
-      const s = await serve(
-        (req, sock) => {
-          if (req.indexOnConnection === 1) sock.end();
-          else sock.write(ok(`conn${req.connection}`));
-        },
-        { unix },
-      );
+      const s = await dropsSecondRequest('end', { unix, everyConnection: true });
       const c = client(s);
       const variants: Array<HttpRequestOptions | undefined> = [undefined, {}, { idempotent: false }, { idempotent: undefined }];
       for (const [i, opts] of variants.entries()) {
@@ -540,10 +546,7 @@ describe('tcp only', () => {
   });
 
   test('an idempotent request on a reused connection reset is retried once on a fresh connection', async () => {
-    const s = await serve((req, sock) => {
-      if (req.connection === 0 && req.indexOnConnection === 1) sock.resetAndDestroy();
-      else sock.write(ok(`conn${req.connection}`));
-    });
+    const s = await dropsSecondRequest('reset');
     const c = client(s);
     assert.equal((await post(c)).body, 'conn0');
     assert.equal((await postIdempotent(c)).body, 'conn1');
@@ -552,10 +555,7 @@ describe('tcp only', () => {
   });
 
   test('a request not marked idempotent on a reused connection reset is sent once and fails', async () => {
-    const s = await serve((req, sock) => {
-      if (req.connection === 0 && req.indexOnConnection === 1) sock.resetAndDestroy();
-      else sock.write(ok(`conn${req.connection}`));
-    });
+    const s = await dropsSecondRequest('reset');
     const c = client(s);
     assert.equal((await post(c)).body, 'conn0');
     await rejects(

@@ -266,7 +266,7 @@ describe('HTTP and content errors', () => {
   });
 
   test('multicall: a non-array or wrong-length answer is XmlRpcResponseError', async () => {
-    const answers: XmlRpcValue[] = ['oops', [1], { a: 1 }, null];
+    const answers: XmlRpcValue[] = ['oops', [1], { a: 1 }, null, new Uint8Array([1, 2]), new Date(0)];
     const s = await serve((_req, sock) => sock.write(xml(answers[s.requests.length - 1]!)));
     const c = client(s.url);
     const two = [{ methodName: 'a' }, { methodName: 'b' }];
@@ -274,6 +274,8 @@ describe('HTTP and content errors', () => {
     await rejects(c.multicall(two), XmlRpcResponseError, 'ERR_XMLRPC_RESPONSE', `system.multicall on ${s.url} answered 1 results for 2 calls`);
     await rejects(c.multicall(two), XmlRpcResponseError, 'ERR_XMLRPC_RESPONSE', `system.multicall on ${s.url} answered a struct, expected an array`);
     await rejects(c.multicall(two), XmlRpcResponseError, 'ERR_XMLRPC_RESPONSE', `system.multicall on ${s.url} answered nil, expected an array`);
+    await rejects(c.multicall(two), XmlRpcResponseError, 'ERR_XMLRPC_RESPONSE', `system.multicall on ${s.url} answered base64 data, expected an array`);
+    await rejects(c.multicall(two), XmlRpcResponseError, 'ERR_XMLRPC_RESPONSE', `system.multicall on ${s.url} answered a date, expected an array`);
   });
 
   test('multicall: an empty batch needs no round trip; bad requests are TypeErrors', async () => {
