@@ -28,6 +28,17 @@ export const MAX_TAG_BYTES = 4096;
  */
 export const MAX_ENTITY_BYTES = 32;
 
+/**
+ * Longest text of a number, boolean or date element (`<int>`, `<i4>`,
+ * `<i8>`, `<double>`, `<boolean>`, `<dateTime.iso8601>`), whitespace
+ * included. The longest valid ones are far shorter (an `<i8>` has at most 20
+ * characters, Python's `repr` of a double at most 24); the margin allows
+ * padding and leading zeros. Beyond it the value is refused as soon as the
+ * text gets that long, so a server sending millions of digits costs neither
+ * memory nor a long conversion.
+ */
+export const MAX_NUMBER_TEXT = 1024;
+
 // ---------------------------------------------------------------------------
 // Bytes
 // ---------------------------------------------------------------------------

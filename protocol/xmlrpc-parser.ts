@@ -22,7 +22,7 @@ import { decodeBase64, parseBoolean, parseDateTime, parseDouble, parseInt32, par
 // bench/parse.js).
 const {
   // limits
-  MAX_TAG_BYTES, MAX_ENTITY_BYTES,
+  MAX_TAG_BYTES, MAX_ENTITY_BYTES, MAX_NUMBER_TEXT,
   // bytes and byte sequences
   TAB, LF, CR, SP, BANG, DQUOTE, HASH, AMP, SQUOTE, DASH, SLASH, ZERO, SEMICOLON, LT, GT, QUESTION, LBRACKET,
   RBRACKET, LOWER_X, CASE_BIT, BOM_0, BOM_1, BOM_2, COMMENT_END, CDATA_OPEN, CDATA_END, PI_END, ENDS_NAME,
@@ -555,10 +555,20 @@ export class XmlRpcParser {
   }
 
   #addRange(start: number, end: number, high: number): void {
+    const kind = this.#kinds[this.#sp]!;
+    if (kind >= K_INT && kind !== K_BASE64) this.#boundNumber(end - start);
     if (this.#rangeStart >= 0) this.#flushRange();
     this.#rangeStart = start;
     this.#rangeEnd = end;
     this.#rangeHigh = high;
+  }
+
+  /** Refuses the text of a number element once it would exceed {@link grammar.MAX_NUMBER_TEXT} with `more` characters. */
+  #boundNumber(more: number): void {
+    const pending = this.#rangeStart >= 0 ? this.#rangeEnd - this.#rangeStart : 0;
+    if (this.#text.length + pending + more <= MAX_NUMBER_TEXT) return;
+    const element = ELEMENT_NAMES[this.#elements[this.#sp]!]!;
+    throw new XmlRpcValueError(`<${element}> value longer than ${MAX_NUMBER_TEXT} characters`, this.#contentAt);
   }
 
   #flushRange(): void {
@@ -718,6 +728,8 @@ export class XmlRpcParser {
       ch = namedEntity(buf, at + 1, q);
       if (ch === '') throw this.#syntax(`unknown entity ${quote(buf.toString('utf8', at, q + 1))}`, at);
     }
+    const kind = this.#kinds[this.#sp]!;
+    if (kind >= K_INT && kind !== K_BASE64) this.#boundNumber(ch.length);
     if (this.#rangeStart >= 0) this.#flushRange();
     this.#text += ch;
     return q + 1;

@@ -773,3 +773,27 @@ describe('a password with quotes, backslashes or non-ASCII appears in no transfo
     });
   }
 });
+
+describe('a huge number in a process struct', () => {
+  for (const element of ['i8', 'double']) {
+    test(`<${element}> with 5,000,000 digits: the run fails at once with a bounded error, never reports the process`, async () => {
+      const digits = '9'.repeat(5_000_000);
+      const body =
+        `<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><array><data>\n<value><array><data>\n` +
+        `<value><struct>\n<member>\n<name>name</name>\n<value><string>web</string></value>\n</member>\n` +
+        `<member>\n<name>pid</name>\n<value><${element}>${digits}</${element}></value>\n</member>\n</struct></value>\n` +
+        `</data></array></value>\n</data></array></value>\n</param>\n</params>\n</methodResponse>\n`;
+      const server = await startServer((_req, socket) => socket.end(httpResponse(200, 'OK', body)));
+      const check = new SupervisordCheck({ name: 'huge', host: '127.0.0.1', port: server.port, timeout: 3 });
+      try {
+        const result = await check.run();
+        assert.equal(result.processes?.length ?? 0, 0);
+        assert.equal(result.serviceChecks.filter((c) => c.name === 'supervisord.process.status').length, 0);
+        assert.ok(result.errors.some((e) => e.includes(`<${element}> value longer than 1024 characters`)), JSON.stringify(result.errors));
+      } finally {
+        await check.close();
+        await server.close();
+      }
+    });
+  }
+});

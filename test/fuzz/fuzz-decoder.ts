@@ -583,6 +583,20 @@ export const MUTATORS: readonly Mutator[] = [
       return splice(b, at, at, ascii(piece));
     },
   },
+  {
+    name: 'long-number',
+    weight: 1,
+    apply(rng, b) {
+      // Numbers around and far beyond the decoder's bound on number text
+      // (1,024 characters): refused as they arrive, whole or chunked, within
+      // the time and memory invariants however many digits follow.
+      const n = rng.pick([19, 20, 21, 400, 1020, 1023, 1024, 1025, 4096, 100_000, 1_000_000]);
+      const element = rng.pick(['int', 'i4', 'i8', 'double', 'boolean', 'dateTime.iso8601']);
+      const digits = rng.pick(['9', '0', ' ', '1.', 'e']).repeat(Math.ceil(n / 2)).slice(0, n);
+      const at = position(rng, b);
+      return splice(b, at, at, ascii(`<value><${element}>${rng.chance(0.5) ? '-' : ''}${digits}</${element}></value>`));
+    },
+  },
 ];
 
 const TOTAL_WEIGHT = MUTATORS.reduce((sum, m) => sum + m.weight, 0);

@@ -212,3 +212,38 @@ test('an invalid scalar text made of pieces is shown whole, and cut when long', 
   assert.ok(outcome.error instanceof XmlRpcValueError);
   assert.equal(outcome.error.message, `invalid <int> value ${JSON.stringify(`12${'3'.repeat(38)}...`)} at byte ${Buffer.byteLength(`${HEAD}<int>`)}`);
 });
+
+test('number, boolean and date texts longer than 1,024 characters are refused as they arrive, memory bounded', () => {
+  for (const element of ['int', 'i4', 'i8', 'double', 'boolean', 'dateTime.iso8601']) {
+    // At the bound: judged by the scalar parser (leading zeros and padding are allowed).
+    const atBound = element === 'double' ? `${'0'.repeat(1021)}1.5` : element.startsWith('i') ? `${' '.repeat(1020)}0042` : ' '.repeat(1024);
+    const ok = decodeScalar(element, atBound.slice(0, 1024));
+    if (element === 'double') assert.deepEqual(ok, { ok: true, value: 1.5 }, element);
+    if (element === 'i8' || element === 'i4') assert.deepEqual(ok, { ok: true, value: 42 }, element);
+    // One more character: refused, whole and split at every offset, with the same message.
+    const over = decodeScalar(element, `${atBound.slice(0, 1024)}7`);
+    assert.ok(!over.ok, element);
+    assert.ok(over.error instanceof XmlRpcValueError, element);
+    assert.equal((over.error as XmlRpcValueError).code, 'ERR_XMLRPC_BAD_VALUE');
+    assert.match((over.error as Error).message, new RegExp(`^<${element.replace('.', '\\.')}> value longer than 1024 characters at byte \\d+$`));
+  }
+  // Through a character reference too.
+  assert.ok(!decodeScalar('i8', `${'1'.repeat(1024)}&#49;`).ok);
+});
+
+test('fifty million digits in <i8> or <double> are refused after the first 64 KiB chunk that passes the bound', () => {
+  for (const element of ['i8', 'double']) {
+    const d = new XmlRpcDecoder();
+    d.write(Buffer.from(`${HEAD}<${element}>`));
+    const chunk = Buffer.alloc(65536, 0x31);
+    let written = 0;
+    let error: unknown;
+    try {
+      for (; written < 50_000_000; written += chunk.length) d.write(chunk);
+    } catch (e) {
+      error = e;
+    }
+    assert.ok(error instanceof XmlRpcValueError, element);
+    assert.equal(written, 0, `${element}: refused within the first chunk`);
+  }
+});
