@@ -744,7 +744,13 @@ describe('tcp only', () => {
       const r = await c.request(Buffer.from('x'), () => ({ onHead() {}, onBody(b) { chunks.push(Buffer.from(b)); }, onEnd() { return Buffer.concat(chunks).toString(); } }));
       console.log(r);`;
     const started = Date.now();
-    const { code, stdout } = await runNode(['--input-type=module', '-e', script]);
+    let result: Awaited<ReturnType<typeof runNode>>;
+    try {
+      result = await runNode(['--input-type=module', '-e', script]);
+    } finally {
+      tree.remove();
+    }
+    const { code, stdout } = result;
     const elapsed = Date.now() - started;
     assert.equal(code, 0);
     assert.equal(stdout.trim(), 'child');
