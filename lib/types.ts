@@ -210,5 +210,23 @@ export interface CheckClient {
   multicall?(calls: readonly MulticallRequest[]): Promise<unknown>;
 }
 
-/** The part of {@link CheckClient} that collecting needs (a run's calls, bounded by its deadline). */
-export type CollectClient = Omit<CheckClient, 'close'>;
+/** What the collector says about a call, for the run's deadline. */
+export interface CallHints {
+  /**
+   * A full listing that learns the process names of a server of unknown or
+   * large size: it may run to `listing_timeout` instead of `timeout` while
+   * the server shows it is alive.
+   */
+  listing?: boolean;
+}
+
+/**
+ * What collecting needs: a run's calls, bounded by its deadline. Calls made
+ * at the same time may travel on separate connections.
+ */
+export interface CollectClient {
+  /** As {@link CheckClient.call}. */
+  call(method: string, params?: readonly unknown[], hints?: CallHints): Promise<unknown>;
+  /** As {@link CheckClient.multicall}. */
+  multicall?(calls: readonly MulticallRequest[], hints?: CallHints): Promise<unknown>;
+}

@@ -266,7 +266,7 @@ describe('Collector: selective collection', () => {
       'getAllProcessInfo',
     ]);
     assert.deepEqual(collector.names, new Map([['back', ['new:back', 'web:back']], ['front', ['web:front']]]));
-    assert.equal(debug[2], 'collection: a process name is gone (BAD_NAME): full listing to relearn the groups');
+    assert.equal(debug[2], 'collection: a process name is gone (BAD_NAME): full listing to relearn the names');
     // and the next run uses the new map
     clock.now += 1000;
     await collector.collect(server);
