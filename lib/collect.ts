@@ -220,7 +220,9 @@ export class Collector {
     try {
       this.#debug('collection: full listing in the background to refresh the process names');
       const listing = await settle(() => client.call(ALL, [], LISTING));
-      if (!this.#learn(listing, at)) {
+      if (this.#learn(listing, at)) {
+        this.#debug(`collection: process names refreshed (${(listing as { value: unknown[] }).value.length} processes)`);
+      } else {
         this.#debug(`collection: the background listing failed (${listing.ok ? 'not a list' : errorMessage(listing.error)}); tried again after the next run`);
       }
     } finally {
