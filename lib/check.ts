@@ -30,6 +30,8 @@ import type { CallHints, CheckClient, CheckResult, CollectClient, ServiceCheckSt
  */
 const PROBE_AFTER_MS = 500;
 const STATE_METHOD = 'supervisor.getState';
+/** How much later than the run's longest deadline the connections' own deadline falls. */
+const CLIENT_DEADLINE_SLACK_MS = 1000;
 
 /** What the OS codes of a failed connection mean, added to the warning. */
 const OS_REASONS: Readonly<Record<string, string>> = Object.freeze({
@@ -380,8 +382,10 @@ export class SupervisordCheck {
     if (this.#injected !== undefined) return this.#injected;
     this.#client ??= this.#newClient(
       this.config.maxConnections ?? MAX_AUTO_CONNECTIONS,
-      // The run's deadline is enforced above; a learning listing may need `listing_timeout`.
-      Math.max(this.config.listingTimeoutMs, this.config.timeoutMs),
+      // The run's deadline is enforced above (and may be `listing_timeout`); the
+      // client's own is a backstop a little later, so that the run's, which
+      // names the pending calls, is the one reported.
+      Math.max(this.config.listingTimeoutMs, this.config.timeoutMs) + CLIENT_DEADLINE_SLACK_MS,
     );
     return this.#client;
   }

@@ -242,7 +242,7 @@ export class Collector {
       const attempt = plan.kind === 'sharded' ? await this.#sharded(client, plan, now) : await this.#multicall(client, plan, now);
       if (!('lacking' in attempt)) return attempt;
       const problem = attempt.lacking;
-      const collected = await this.#separately(client, plan.kind === 'sharded' ? this.#listingPlan(true) : plan, now);
+      const collected = await this.#separately(client, plan.kind === 'sharded' ? this.#listingPlan(false) : plan, now);
       // A fault of system.multicall itself says it is missing; a 500 or a malformed answer only when separate calls work.
       if (problem instanceof XmlRpcFault || collected.processInfo.ok) {
         this.#multicallRetryAt = now + MULTICALL_RETRY_MS;
@@ -253,7 +253,7 @@ export class Collector {
       return collected;
     }
     // Thousands of separate getProcessInfo would cost more than the listing.
-    return this.#separately(client, plan.kind === 'sharded' ? this.#listingPlan(true) : plan, now);
+    return this.#separately(client, plan.kind === 'sharded' ? this.#listingPlan(false) : plan, now);
   }
 
   /** One multicall: the process calls, the version and the state. */
@@ -314,12 +314,17 @@ export class Collector {
     return count >= SHARD_MIN_PROCESSES;
   }
 
-  #listingPlan(learn: boolean): ListingPlan {
+  /**
+   * A listing that learns the names. It is marked long (may run to
+   * `listing_timeout`, see `check.ts`) when the size of the server is
+   * unknown, or when it is large and runs do not usually list it (`long`
+   * false: the listing is every run's collection, bounded by `timeout`).
+   */
+  #listingPlan(usual: boolean): ListingPlan {
     const count = this.#specs?.length;
-    // A listing whose size is unknown, or known to be large, may take longer than a run: `check.ts` lets it run to `listing_timeout`.
-    const long = learn && (count === undefined || count >= SHARD_MIN_PROCESSES);
+    const long = count === undefined || (!usual && count >= SHARD_MIN_PROCESSES);
     const describe = this.#wanted === undefined ? 'collection: full listing' : `collection: full listing to learn the groups of ${this.#wanted.length} names`;
-    return { kind: 'listing', learn, long, describe };
+    return { kind: 'listing', long, describe };
   }
 
   #plan(now: number): Plan {
@@ -327,13 +332,13 @@ export class Collector {
     if (wanted === undefined) {
       const specs = this.#specs;
       const k = specs === undefined ? 1 : shardCount(specs.length, this.#config.maxConnections);
-      if (specs === undefined || k < 2) return this.#listingPlan(specs === undefined);
+      if (specs === undefined || k < 2) return this.#listingPlan(true);
       const shards: string[][] = [];
       for (let i = 0; i < k; i++) shards.push(specs.slice(Math.floor((i * specs.length) / k), Math.floor(((i + 1) * specs.length) / k)));
       return { kind: 'sharded', shards, describe: `collection: ${specs.length} processes by name in ${k} parallel multicalls` };
     }
     // Relist in the run when there is nothing to go on, or when the names are due and a listing is cheap (else refresh() does it).
-    if (this.#names === undefined || (this.#stale(now) && !this.#listingIsCostly())) return this.#listingPlan(true);
+    if (this.#names === undefined || (this.#stale(now) && !this.#listingIsCostly())) return this.#listingPlan(false);
     const names = this.#names;
     const specs = wanted.flatMap((name) => names.get(name) ?? []);
     // A wanted name the last listing did not have is asked as it is: that finds
@@ -373,7 +378,7 @@ export class Collector {
 
   /**
    * The process list from the process items. For a full listing, the item
-   * itself (learnt from when the plan says so). For selected processes: the
+   * itself (learnt from). For selected processes: the
    * first failure other than BAD_NAME is the run's (SHUTDOWN_STATE, a lost
    * connection...); a BAD_NAME means the map is stale, so this run lists
    * everything and relearns; else the structs in full-listing order.
@@ -381,7 +386,7 @@ export class Collector {
   async #processInfo(client: CollectClient, plan: ListingPlan | SelectivePlan, items: readonly CallOutcome[], now: number): Promise<CallOutcome> {
     if (plan.kind === 'listing') {
       const listing = items[0]!;
-      if (plan.learn) this.#learn(listing, now);
+      this.#learn(listing, now);
       return listing;
     }
     let stale = false;
@@ -451,8 +456,6 @@ export class Collector {
 /** A full listing. */
 interface ListingPlan {
   kind: 'listing';
-  /** Learn the names from it. */
-  learn: boolean;
   /** It may run to `listing_timeout` (see {@link LISTING}). */
   long: boolean;
   /** For the debug log. */
