@@ -20,7 +20,9 @@
 //     10 s, so every run connects anew): wall, supervisord CPU, our CPU
 //     (process.cpuUsage), and the shard count K the check chose. The ratio
 //     column is getAllProcessInfo's supervisord CPU over the check run's:
-//     the work the check saves the server. (Medians.)
+//     the work the check saves the server. (Medians.) Then the same runs
+//     with `max_connections: 1` (one getAllProcessInfo per run: the check
+//     before sharding), as many as the listing samples.
 //  4. The name refresh (every `name_refresh_interval`, 300 s by default): a
 //     background listing on its own connection after a run. Timed from its
 //     start to the debug line saying it is done, with supervisord's CPU
@@ -290,6 +292,25 @@ async function measureSize(n) {
   const shards = Number(/in (\d+) parallel multicalls/.exec(debug.join('\n'))?.[1] ?? 1);
   await closeCheck(check);
 
+  // 3b. The same runs with `max_connections: 1`: one getAllProcessInfo per run, as before sharding.
+  const singleDebug = [];
+  const single = new SupervisordCheck(
+    { name: 'scale', socket: sup.socketUrl, max_connections: 1, timeout: listingBound / 1000 },
+    { log: { warn: (m) => singleDebug.push(`warn: ${m}`), debug: (m) => singleDebug.push(m) } },
+  );
+  checks.add(single);
+  const singles = [];
+  for (let i = 0; i < Math.min(opts.runs, listingSamples); i++) {
+    const r = await timed(pid, async () => {
+      const result = await single.run();
+      await single.close();
+      return result;
+    });
+    assertHealthy(r.value, n, `single-call run ${i + 1}`);
+    singles.push(r);
+  }
+  await closeCheck(single);
+
   // 4. The refresh: a check whose clock says the names are due.
   const clock = { now: Date.now() };
   const refreshDebug = [];
@@ -329,6 +350,9 @@ async function measureSize(n) {
     shards,
     // CPU ticks are 10 ms: a run under a tick may read 0.
     ratio: runServerMs > 0 ? listingServerMs / runServerMs : null,
+    singleWallMs: med(singles, 'wallMs'),
+    singleServerMs: med(singles, 'serverMs'),
+    singleOursMs: med(singles, 'oursMs'),
     firstWallMs: first.wallMs,
     firstServerMs: first.serverMs,
     firstOk,
@@ -391,6 +415,8 @@ if (!opts.json && rows.length > 0) {
       { key: 'runServerMs', title: 'run sv CPU', format: s },
       { key: 'runOursMs', title: 'our CPU', format: s },
       { key: 'ratio', title: 'sv CPU getAll/run', format: (r) => (r === null ? '-' : `${r.toFixed(1)}x`) },
+      { key: 'singleWallMs', title: '1-call run wall', format: s },
+      { key: 'singleServerMs', title: '1-call run sv CPU', format: s },
     ],
     rows,
   );

@@ -1,7 +1,8 @@
 /**
  * `SupervisordCheck`: one configured supervisord instance, run on demand.
- * It owns the connection and what is remembered between runs (the restart
- * marks of `submissions.ts`, the collector's name map and multicall support);
+ * It owns the connections (a pool: sharded collection sends several calls at
+ * once) and what is remembered between runs (the restart marks of
+ * `submissions.ts`, the collector's names and multicall support);
  * which calls are made is `collect.ts`'s business, and what the answers mean
  * is computed by the pure functions of `submissions.ts`.
  *
@@ -101,8 +102,10 @@ export interface CheckOptions {
 const OPTION_KEYS = new Set(['log', 'client', 'clock']);
 
 /**
- * The supervisord check for one instance. The connection is opened by the
- * first run, kept between runs and released by {@link SupervisordCheck.close}.
+ * The supervisord check for one instance. Connections are opened by the
+ * runs that need them (one, or one per shard of a sharded collection, plus
+ * one for a background name refresh), kept alive between runs, closed after
+ * 10 s idle, and all released by {@link SupervisordCheck.close}.
  * Runs are serialised (a second `run()` waits for the first).
  */
 export class SupervisordCheck {
