@@ -580,6 +580,29 @@ const CASES: Case[] = [
     expect: { kind: 'ok' },
     ends: 'fast',
   },
+  {
+    name: 'sharded collection (max_connections 3): the runs after the first ask the processes in three parallel multicalls',
+    start: () => emulatorTarget(),
+    extra: { max_connections: 3 },
+    expect: [{ kind: 'ok' }, { kind: 'ok' }, { kind: 'ok' }],
+    ends: 'fast',
+    verify: (target, i) => {
+      const { stats } = (target as Awaited<ReturnType<typeof emulatorTarget>>).emulator;
+      // The first run lists; each later one asks the five processes by name, in three multicalls.
+      assert.equal(stats.calls['supervisor.getAllProcessInfo'], 1, 'listings');
+      assert.equal(stats.calls['supervisor.getProcessInfo'] ?? 0, 5 * i, 'processes asked by name');
+      assert.equal(stats.calls['system.multicall'], 1 + 3 * i, 'multicalls');
+    },
+  },
+  ...(['tcp', 'unix'] as const).map(
+    (transport): Case => ({
+      name: `sharded collection: every reused socket is reset, each shard retries on a fresh one (${transport})`,
+      start: () => proxiedEmulator({ resetReused: true, unix: transport === 'unix' }),
+      extra: { max_connections: 2 },
+      expect: [{ kind: 'ok' }, { kind: 'ok' }, { kind: 'ok' }],
+      ends: 'fast',
+    }),
+  ),
   ...(['tcp', 'unix'] as const).map(
     (transport): Case => ({
       name: `stale keep-alive: the reused socket is reset, the run retries on a fresh one (${transport})`,
