@@ -33,6 +33,16 @@ const PROBE_AFTER_MS = 500;
 const STATE_METHOD = 'supervisor.getState';
 /** How much later than the run's longest deadline the connections' own deadline falls. */
 const CLIENT_DEADLINE_SLACK_MS = 1000;
+/**
+ * How long the check keeps an unused connection open: longer than the usual
+ * intervals between runs (15 s to a few minutes), because supervisord accepts
+ * one connection per turn of its event loop, and every turn walks every
+ * process: opening the shards' connections anew for each run costs a large
+ * server more than the calls themselves (bench/scale.js, fresh against kept
+ * connections). supervisord never closes an idle connection; one it lost
+ * (a restart) is retried on a fresh connection.
+ */
+export const CONNECTION_IDLE_MS = 10 * 60 * 1000;
 
 /** What the OS codes of a failed connection mean, added to the warning. */
 const OS_REASONS: Readonly<Record<string, string>> = Object.freeze({
@@ -105,7 +115,8 @@ const OPTION_KEYS = new Set(['log', 'client', 'clock']);
  * The supervisord check for one instance. Connections are opened by the
  * runs that need them (one, or one per shard of a sharded collection, plus
  * one for a background name refresh), kept alive between runs, closed after
- * 10 s idle, and all released by {@link SupervisordCheck.close}.
+ * {@link CONNECTION_IDLE_MS} unused, and all released by
+ * {@link SupervisordCheck.close}.
  * Runs are serialised (a second `run()` waits for the first).
  */
 export class SupervisordCheck {
@@ -400,6 +411,7 @@ export class SupervisordCheck {
       ...(auth === undefined ? {} : { username: auth.username, password: auth.password }),
       connectTimeoutMs: this.config.connectTimeoutMs,
       timeoutMs,
+      idleTimeoutMs: CONNECTION_IDLE_MS,
       maxBodyBytes: this.config.maxResponseBytes,
       ...(this.#tls === undefined ? {} : { tls: this.#tls.clientOptions() }),
       maxConnections,

@@ -120,9 +120,9 @@ export function learnNames(listing: readonly unknown[], wanted: ReadonlySet<stri
  */
 export const SHARD_MIN_PROCESSES = 200;
 /** Processes per connection when the shard count is chosen from the process count. */
-export const PROCESSES_PER_CONNECTION = 70;
+export const PROCESSES_PER_CONNECTION = 30;
 /** Most connections the automatic shard count uses. */
-export const MAX_AUTO_CONNECTIONS = 64;
+export const MAX_AUTO_CONNECTIONS = 96;
 
 /**
  * How many parallel `system.multicall`s of `getProcessInfo` a full
@@ -132,12 +132,15 @@ export const MAX_AUTO_CONNECTIONS = 64;
  * supervisord writes an answer 4 KiB per turn of its event loop and every
  * turn walks every process, so one full listing costs it about
  * processes x answer size, quadratic in the process count. K answers written
- * side by side on K connections take about 1/K of the turns. Each connection
- * also costs the server a little (accepting it, one more request to parse
- * per turn), so the count grows with the processes: one connection per
- * {@link PROCESSES_PER_CONNECTION}, at most {@link MAX_AUTO_CONNECTIONS}, and
- * none below {@link SHARD_MIN_PROCESSES}, where one listing costs the server
- * no more than the shards (bench/scale.js measures both).
+ * side by side on K connections take about 1/K of the turns. Opening a
+ * connection costs the server a turn too (it accepts one per turn), which
+ * the check pays once (it keeps its connections), so the count grows with
+ * the processes: one connection per {@link PROCESSES_PER_CONNECTION}, at
+ * most {@link MAX_AUTO_CONNECTIONS} (past about a hundred, more kept
+ * connections no longer lower the cost of a run, while opening them costs
+ * more with each), and none below
+ * {@link SHARD_MIN_PROCESSES}, where one listing costs the server no more
+ * than the shards (bench/scale.js measures both).
  *
  * @param processes processes in the last full listing.
  * @param maxConnections `max_connections` when set: exactly that many shards

@@ -526,17 +526,18 @@ describe('Collector: separate calls (client without multicall), malformed struct
 });
 
 describe('shardCount', () => {
-  test('one listing below the threshold, one connection per 70 processes above, at most 64; max_connections forces', () => {
+  test('one listing below the threshold, one connection per 30 processes above, at most 96; max_connections forces', () => {
     const cases: Array<[number, number | undefined, number]> = [
       [0, undefined, 1],
       [1, undefined, 1],
       [SHARD_MIN_PROCESSES - 1, undefined, 1],
-      [SHARD_MIN_PROCESSES, undefined, 3],
-      [250, undefined, 4],
-      [1000, undefined, 15],
-      [2000, undefined, 29],
-      [4000, undefined, 58],
-      [4480, undefined, MAX_AUTO_CONNECTIONS],
+      [SHARD_MIN_PROCESSES, undefined, 7],
+      [250, undefined, 9],
+      [1000, undefined, 34],
+      [2000, undefined, 67],
+      [2850, undefined, 95],
+      [2851, undefined, MAX_AUTO_CONNECTIONS],
+      [4000, undefined, MAX_AUTO_CONNECTIONS],
       [50_000, undefined, MAX_AUTO_CONNECTIONS],
       [10, 4, 4],
       [3, 4, 3],
@@ -602,7 +603,8 @@ describe('Collector: sharded full collection', () => {
     server.procs = many(SHARD_MIN_PROCESSES);
     await collector.collect(server);
     await collector.collect(server);
-    assert.equal(multicalls(server).length, 4 + 3);
+    assert.equal(multicalls(server).length, 4 + shardCount(SHARD_MIN_PROCESSES, undefined));
+    assert.equal(shardCount(SHARD_MIN_PROCESSES, undefined), 7);
   });
 
   test('a removed process (BAD_NAME) makes the same run list everything and relearn; the version and state of the shards are kept', async () => {
