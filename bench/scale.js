@@ -382,7 +382,7 @@ const version = await supervisordVersion().catch((error) => {
   process.exit(2);
 });
 log(`supervisord ${version}, ${host.cpu} (${host.cores} cores), Node ${host.node}, ${host.platform}`);
-log(`sizes ${opts.sizes.join(', ')}; ${opts.runs} check runs each (new connections per run); limit ${opts.maxSeconds} s`);
+log(`sizes ${opts.sizes.join(', ')}; ${opts.runs} check runs each on kept connections, up to 3 on new ones; limit ${opts.maxSeconds} s`);
 log();
 
 const benchStart = performance.now();
