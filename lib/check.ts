@@ -1,7 +1,8 @@
 /**
  * `SupervisordCheck`: one configured supervisord instance, run on demand.
- * It owns the connection and what is remembered between runs (the restart
- * marks of `submissions.ts`, the collector's name map and multicall support);
+ * It owns the connections (a pool: sharded collection sends several calls at
+ * once) and what is remembered between runs (the restart marks of
+ * `submissions.ts`, the collector's names and multicall support);
  * which calls are made is `collect.ts`'s business, and what the answers mean
  * is computed by the pure functions of `submissions.ts`.
  *
@@ -10,17 +11,75 @@
 
 import { performance } from 'node:perf_hooks';
 
-import { ConnectError, ConnectionClosedError, TimeoutError } from '../protocol/errors.js';
+import { ConnectError, ConnectionClosedError, TimeoutError, XmlRpcFault } from '../protocol/errors.js';
+import type { MulticallRequest } from '../protocol/xmlrpc-client.js';
+import { XmlRpcPool } from '../protocol/xmlrpc-pool.js';
 import { CredentialRedactor } from '../protocol/redact.js';
-import { XmlRpcClient } from '../protocol/xmlrpc-client.js';
-import { Collector } from './collect.js';
+import { Collector, MAX_AUTO_CONNECTIONS } from './collect.js';
+import { RunDeadlineError } from './errors.js';
 import { NameFilter } from './name-filter.js';
 import { resolveConfig } from './config.js';
 import { missingCredentialsWarning } from './hints.js';
 import type { Credentials, ResolvedConfig, TlsMaterial } from './config.js';
 import { buildRun, processNames } from './submissions.js';
 import type { Collected, ProcessHistory } from './submissions.js';
-import type { CheckClient, CheckResult, CollectClient, InstanceConfig, ServiceCheckStatus } from './types.js';
+import type { CallHints, CheckClient, CheckResult, CollectClient, InstanceConfig, ServiceCheckStatus } from './types.js';
+
+/**
+ * How long a learning listing runs before a `getState` is sent beside it on
+ * another connection, to tell a busy supervisord (which answers it at its
+ * next loop turn) from one that answers nothing. Most listings are over by
+ * then, and the probe is not sent.
+ */
+const PROBE_AFTER_MS = 500;
+const STATE_METHOD = 'supervisor.getState';
+/** How much later than the run's longest deadline the connections' own deadline falls. */
+const CLIENT_DEADLINE_SLACK_MS = 1000;
+/**
+ * How long the check keeps an unused connection open: longer than the usual
+ * intervals between runs (15 s to a few minutes), because supervisord accepts
+ * one connection per turn of its event loop, and every turn walks every
+ * process: opening the shards' connections anew for each run costs a large
+ * server more than the calls themselves (bench/scale.js, fresh against kept
+ * connections). supervisord never closes an idle connection; one it lost
+ * (a restart) is retried on a fresh connection.
+ */
+export const CONNECTION_IDLE_MS = 10 * 60 * 1000;
+
+/** What the OS codes of a failed connection mean, added to the warning. */
+const OS_REASONS: Readonly<Record<string, string>> = Object.freeze({
+  ECONNREFUSED: 'connection refused (is supervisord running? is this its address?)',
+  ENOENT: 'the socket file does not exist (is supervisord running? is this its socket?)',
+  EACCES: "permission denied: this user may not open the socket (see the socket's chown and chmod in [unix_http_server])",
+  EPERM: 'operation not permitted',
+  ECONNRESET: 'the connection was reset by the server',
+  ENOTSOCK: 'the file is not a socket',
+  EHOSTUNREACH: 'the host cannot be reached',
+  ENETUNREACH: 'the network cannot be reached',
+  ENOTFOUND: 'the host name does not resolve',
+  EAI_AGAIN: 'the host name could not be resolved now (DNS)',
+});
+
+/** `system.multicall[3 x supervisor.getProcessInfo, supervisor.getState]` */
+function describeBatch(calls: readonly MulticallRequest[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < calls.length; ) {
+    let j = i + 1;
+    while (j < calls.length && calls[j]!.methodName === calls[i]!.methodName) j++;
+    parts.push(j - i === 1 ? calls[i]!.methodName : `${j - i} x ${calls[i]!.methodName}`);
+    i = j;
+  }
+  return `system.multicall[${parts.join(', ')}]`;
+}
+
+/** `call`, rejected with a `TimeoutError` after `ms` (the timer is cleared when it settles). */
+function withDeadline(call: Promise<unknown>, ms: number, display: string): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const expiry = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError('ERR_DEADLINE', `no complete answer from ${display} within ${ms} ms`, display, ms)), ms);
+  });
+  return Promise.race([call, expiry]).finally(() => clearTimeout(timer));
+}
 
 /** Service-check status OK. */
 export const OK = 0 as const satisfies ServiceCheckStatus;
@@ -55,8 +114,11 @@ export interface CheckOptions {
 const OPTION_KEYS = new Set(['log', 'client', 'clock']);
 
 /**
- * The supervisord check for one instance. The connection is opened by the
- * first run, kept between runs and released by {@link SupervisordCheck.close}.
+ * The supervisord check for one instance. Connections are opened by the
+ * runs that need them (one, or one per shard of a sharded collection, plus
+ * one for a background name refresh), kept alive between runs, closed after
+ * {@link CONNECTION_IDLE_MS} unused, and all released by
+ * {@link SupervisordCheck.close}.
  * Runs are serialised (a second `run()` waits for the first).
  */
 export class SupervisordCheck {
@@ -81,6 +143,9 @@ export class SupervisordCheck {
   readonly #names: NameFilter;
   #history: ProcessHistory | undefined;
   #client: CheckClient | undefined;
+  /** The background name refresh under way, and its own connection. */
+  #refresh: Promise<void> | undefined;
+  #refreshClient: XmlRpcPool | undefined;
   #configWarningsPending = true;
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -130,11 +195,16 @@ export class SupervisordCheck {
     return result;
   }
 
-  /** Closes the connection (an in-flight run ends with an error). A later run opens a new one. */
+  /**
+   * Closes every connection, the background name refresh's included (an
+   * in-flight run ends with an error). A later run opens new ones.
+   */
   async close(): Promise<void> {
     const client = this.#client ?? this.#injected;
     this.#client = undefined;
-    await Promise.all([client?.close(), this.#names.close()]);
+    const refreshing = this.#refresh;
+    await Promise.all([client?.close(), this.#refreshClient?.close(), this.#names.close()]);
+    await refreshing;
   }
 
   async #runOnce(): Promise<CheckResult> {
@@ -142,6 +212,7 @@ export class SupervisordCheck {
     try {
       const started = performance.now();
       const collected = await this.#collectWithin();
+      if (collected.processInfo.ok) this.#startRefresh();
       const unjudged = await this.#names.judge(processNames(collected), started + this.config.timeoutMs);
       const output = buildRun(this.config, collected, this.#history, unjudged);
       result = output.result;
@@ -166,50 +237,104 @@ export class SupervisordCheck {
 
   /**
    * The collector's calls under one deadline for the whole run: `timeout`
-   * bounds the run, not each call (the multicall fallback and a relisting
-   * after BAD_NAME make several). A call still pending when it expires is
-   * abandoned with a {@link TimeoutError} (reported like the reference's
-   * socket timeout), and a connection of ours is closed so nothing of this run
-   * reaches into the next one; an injected client is left to its owner.
+   * bounds the run, not each call (the multicall fallback, the shards and a
+   * relisting after BAD_NAME make several). A full listing that learns the
+   * names of a server of unknown or large size (`CallHints.listing`) may
+   * run to `listing_timeout` from the run's start, once the server has shown
+   * in this run that it answers: an earlier call answered, or, on a
+   * connection of ours, a `getState` sent beside the listing after
+   * {@link PROBE_AFTER_MS}. A server that answers nothing is still reported
+   * at `timeout`. A call still pending when the deadline expires is
+   * abandoned with a {@link RunDeadlineError} (reported as a timeout, naming
+   * the pending calls), and connections of ours are closed so nothing of
+   * this run reaches into the next one; an injected client is left to its
+   * owner.
    */
   async #collectWithin(): Promise<Collected> {
     const client = this.#getClient();
-    const ms = this.config.timeoutMs;
+    const owned = client !== this.#injected;
     const display = this.config.address.display;
-    const deadline = performance.now() + ms;
+    const started = performance.now();
+    const normalEnd = started + this.config.timeoutMs;
+    const longEnd = started + Math.max(this.config.listingTimeoutMs, this.config.timeoutMs);
+    const processCount = this.#collector.processCount;
+    const pending = new Set<{ what: string }>();
     let expired = false;
-    const bound = (start: () => Promise<unknown>): Promise<unknown> => {
-      const expire = (): TimeoutError => {
-        expired = true;
-        return new TimeoutError('ERR_DEADLINE', `no complete answer from ${display} within ${ms} ms (the run's deadline)`, display, ms);
-      };
-      const left = deadline - performance.now();
+    let extended = false;
+    let answered = false;
+    const end = (): number => (extended ? longEnd : normalEnd);
+    const expire = (): RunDeadlineError => {
+      expired = true;
+      const [ms, key] = extended
+        ? [Math.max(this.config.listingTimeoutMs, this.config.timeoutMs), 'listing_timeout' as const]
+        : [this.config.timeoutMs, 'timeout' as const];
+      return new RunDeadlineError(display, ms, key, [...pending].map((p) => p.what), processCount);
+    };
+    const bound = (what: string, hints: CallHints | undefined, start: () => Promise<unknown>): Promise<unknown> => {
+      const long = hints?.listing === true;
       // Timers fire on whole milliseconds, possibly a fraction early: once one fired, the run is over.
-      if (expired || left < 1) return Promise.reject(expire());
-      let pending: Promise<unknown>;
+      if (expired || end() - performance.now() < 1) return Promise.reject(expire());
+      let call: Promise<unknown>;
       try {
-        pending = start();
+        call = start();
       } catch (error) {
         return Promise.reject(error);
       }
+      const entry = { what };
+      pending.add(entry);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(expire()), left);
-        pending.then(
+        let timer: NodeJS.Timeout | undefined;
+        let probe: NodeJS.Timeout | undefined;
+        // At the end of `timeout`, a learning listing of a server seen answering gets until `listing_timeout`.
+        const check = (): void => {
+          if (long && answered && longEnd > normalEnd) extended = true;
+          const left = end() - performance.now();
+          if (left >= 1) {
+            timer = setTimeout(check, left);
+          } else {
+            clearTimeout(probe);
+            reject(expire());
+            pending.delete(entry);
+          }
+        };
+        timer = setTimeout(check, end() - performance.now());
+        if (long && owned && !answered) {
+          probe = setTimeout(() => {
+            (client.call(STATE_METHOD, []) as Promise<unknown>).then(
+              () => {
+                answered = true;
+              },
+              () => {},
+            );
+          }, Math.min(PROBE_AFTER_MS, this.config.timeoutMs / 2));
+        }
+        const settled = (): void => {
+          clearTimeout(timer);
+          clearTimeout(probe);
+          pending.delete(entry);
+        };
+        call.then(
           (value) => {
-            clearTimeout(timer);
+            settled();
+            answered = true;
             resolve(value);
           },
           (error: unknown) => {
-            clearTimeout(timer);
+            settled();
+            if (error instanceof XmlRpcFault) answered = true;
             reject(error);
           },
         );
       });
     };
-    const bounded: CollectClient = { call: (method, params) => bound(() => client.call(method, params)) };
-    if (client.multicall !== undefined) bounded.multicall = (calls) => bound(() => client.multicall!(calls));
+    const bounded: CollectClient = {
+      call: (method, params, hints) => bound(method, hints, () => client.call(method, params)),
+    };
+    if (client.multicall !== undefined) {
+      bounded.multicall = (calls, hints) => bound(describeBatch(calls), hints, () => client.multicall!(calls));
+    }
     const collected = await this.#collector.collect(bounded);
-    if (expired && this.#client === client) {
+    if (expired && owned && this.#client === client) {
       this.#client = undefined;
       await client.close();
     }
@@ -217,25 +342,53 @@ export class SupervisordCheck {
   }
 
   /**
-   * Why a `url` target could not be reached. The reference's `Cannot connect`
-   * message (kept for parity) drops the cause, which is what a user of an
-   * https URL needs most: an untrusted certificate or a host name that the
-   * certificate does not cover is fixed in the configuration, not on the
-   * server. Only for `url` (ours): host/port/socket runs keep the
-   * reference's output.
+   * Starts the background listing that refreshes the collector's names when
+   * it asks for one, on a connection of its own (not one of the run's, which
+   * the next run's shards may need), bounded by `listing_timeout`. Released
+   * when it ends and by {@link SupervisordCheck.close}.
+   */
+  #startRefresh(): void {
+    if (!this.#collector.refreshDue || this.#refresh !== undefined) return;
+    const ms = Math.max(this.config.listingTimeoutMs, this.config.timeoutMs);
+    const own = this.#injected === undefined ? this.#newClient(1, ms) : undefined;
+    const client: CheckClient = own ?? this.#injected!;
+    this.#refreshClient = own;
+    const bounded: CollectClient = {
+      call: (method, params) => withDeadline(client.call(method, params), ms, this.config.address.display),
+    };
+    this.#refresh = this.#collector.refresh(bounded).finally(async () => {
+      this.#refresh = undefined;
+      this.#refreshClient = undefined;
+      await own?.close();
+    });
+  }
+
+  /**
+   * Why the server could not be reached or did not answer, as a warning: the
+   * reference's `Cannot connect` message (kept for parity) drops the cause,
+   * which is what a user needs most (no socket, refused, no permission, a
+   * certificate...). For a deadline, which key to raise.
    */
   #failureDetail(collected: Collected): string | undefined {
     const outcome = collected.processInfo;
-    if (this.config.url === undefined || outcome.ok) return undefined;
+    if (outcome.ok) return undefined;
     const error = outcome.error;
+    if (error instanceof TimeoutError && error.code === 'ERR_DEADLINE') {
+      const key = error instanceof RunDeadlineError ? error.key : 'timeout';
+      const flag = key === 'timeout' ? ` (--timeout)` : '';
+      return `'${key}' (${error.timeoutMs / 1000} s) expired before supervisord answered: raise '${key}'${flag} for a busy supervisord or one with many processes`;
+    }
     if (!(error instanceof ConnectError || error instanceof TimeoutError || error instanceof ConnectionClosedError)) return undefined;
     let detail = error.message;
     // The transport names some TLS failures by code only (`connect ERR_TLS_CERT_ALTNAME_INVALID ...`): add Node's reason.
     const cause = error.cause;
     if (cause instanceof Error && cause.message !== '' && !detail.includes(cause.message)) detail += `: ${cause.message}`;
+    const code = error instanceof TimeoutError ? undefined : error.osCode;
+    const reason = code === undefined ? undefined : OS_REASONS[code];
+    if (reason !== undefined) detail += `: ${reason}`;
+    if (error instanceof TimeoutError) detail += `: raise 'connect_timeout' if the server is slow to accept connections`;
     const tls = this.config.tls;
     if (tls === undefined) return detail;
-    const code = error instanceof TimeoutError ? undefined : error.osCode;
     // OS errors are E + capitals (ECONNREFUSED); certificate failures are OpenSSL's or Node's codes.
     if (error instanceof ConnectError && code !== undefined && !/^E[A-Z0-9]+$/.test(code) && tls.verify) {
       detail +=
@@ -251,19 +404,29 @@ export class SupervisordCheck {
 
   #getClient(): CheckClient {
     if (this.#injected !== undefined) return this.#injected;
-    if (this.#client === undefined) {
-      const auth = this.#credentials;
-      this.#client = new XmlRpcClient(this.config.address, {
-        ...(auth === undefined ? {} : { username: auth.username, password: auth.password }),
-        connectTimeoutMs: this.config.connectTimeoutMs,
-        timeoutMs: this.config.timeoutMs,
-        maxBodyBytes: this.config.maxResponseBytes,
-        ...(this.#tls === undefined ? {} : { tls: this.#tls.clientOptions() }),
-        // Every call of the check only reads: one that met a stale kept-alive socket is safe to send again.
-        idempotent: true,
-      });
-    }
+    this.#client ??= this.#newClient(
+      this.config.maxConnections ?? MAX_AUTO_CONNECTIONS,
+      // The run's deadline is enforced above (and may be `listing_timeout`); the
+      // client's own is a backstop a little later, so that the run's, which
+      // names the pending calls, is the one reported.
+      Math.max(this.config.listingTimeoutMs, this.config.timeoutMs) + CLIENT_DEADLINE_SLACK_MS,
+    );
     return this.#client;
+  }
+
+  #newClient(maxConnections: number, timeoutMs: number): XmlRpcPool {
+    const auth = this.#credentials;
+    return new XmlRpcPool(this.config.address, {
+      // Every call of the check only reads: one that met a stale kept-alive socket is safe to send again.
+      idempotent: true,
+      ...(auth === undefined ? {} : { username: auth.username, password: auth.password }),
+      connectTimeoutMs: this.config.connectTimeoutMs,
+      timeoutMs,
+      idleTimeoutMs: CONNECTION_IDLE_MS,
+      maxBodyBytes: this.config.maxResponseBytes,
+      ...(this.#tls === undefined ? {} : { tls: this.#tls.clientOptions() }),
+      maxConnections,
+    });
   }
 
   #warn(message: string): void {

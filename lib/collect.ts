@@ -22,6 +22,24 @@
  * code point: supervisord's `_getAllProcesses(lexical=True)`), so the
  * submissions are the same as filtering a full listing.
  *
+ * Sharded collection. Without selective collection, a server whose last
+ * listing had many processes (see {@link shardCount}) is asked
+ * `getProcessInfo` for every `group:name` of that listing, split into
+ * consecutive slices sent as parallel multicalls (over separate connections
+ * when the client has them), the version and the state riding in the last
+ * one; the answers put back in slice order are the listing's order. A
+ * BAD_NAME item (a process removed since) makes the same run list
+ * everything and relearn, as above. A process added since is not asked
+ * until the names are refreshed.
+ *
+ * Refresh. A full listing of a large server costs it more than a run may
+ * take, so when the names are `name_refresh_interval` old and a listing is
+ * costly, runs go on as before and {@link Collector.refreshDue} asks the
+ * owner to call {@link Collector.refresh} outside the run's deadline. The
+ * first listing (nothing known yet) and a relisting after BAD_NAME are made
+ * by the run and marked (`CallHints.listing`) so that `check.ts` may let
+ * them run to `listing_timeout`.
+ *
  * Fallback. When the multicall itself fails with a fault (UNKNOWN_METHOD on
  * a server without it), HTTP 500 (a Python exception in it) or a malformed
  * answer, the same run makes separate calls in the reference's order
@@ -40,7 +58,7 @@ import type { ResolvedConfig } from './config.js';
 import { decodeProcessList } from './submissions.js';
 import type { MulticallRequest } from '../protocol/xmlrpc-client.js';
 import type { CallOutcome, Collected } from './submissions.js';
-import type { CollectClient } from './types.js';
+import type { CallHints, CollectClient } from './types.js';
 
 /** How long a server whose `system.multicall` failed is asked with separate calls before multicall is tried again: 10 minutes. */
 export const MULTICALL_RETRY_MS = 10 * 60 * 1000;
@@ -97,9 +115,49 @@ export function learnNames(listing: readonly unknown[], wanted: ReadonlySet<stri
 }
 
 /**
+ * Below this many processes at the last listing, a full collection is one
+ * `getAllProcessInfo` (see {@link shardCount}).
+ */
+export const SHARD_MIN_PROCESSES = 200;
+/** Processes per connection when the shard count is chosen from the process count. */
+export const PROCESSES_PER_CONNECTION = 30;
+/** Most connections the automatic shard count uses. */
+export const MAX_AUTO_CONNECTIONS = 96;
+
+/**
+ * How many parallel `system.multicall`s of `getProcessInfo` a full
+ * collection of `processes` known processes is split into; 1 means one
+ * `getAllProcessInfo`.
+ *
+ * supervisord writes an answer 4 KiB per turn of its event loop and every
+ * turn walks every process, so one full listing costs it about
+ * processes x answer size, quadratic in the process count. K answers written
+ * side by side on K connections take about 1/K of the turns. Opening a
+ * connection costs the server a turn too (it accepts one per turn), which
+ * the check pays once (it keeps its connections), so the count grows with
+ * the processes: one connection per {@link PROCESSES_PER_CONNECTION}, at
+ * most {@link MAX_AUTO_CONNECTIONS} (past about a hundred, more kept
+ * connections no longer lower the cost of a run, while opening them costs
+ * more with each), and none below
+ * {@link SHARD_MIN_PROCESSES}, where one listing costs the server no more
+ * than the shards (bench/scale.js measures both).
+ *
+ * @param processes processes in the last full listing.
+ * @param maxConnections `max_connections` when set: exactly that many shards
+ *   (at most one per process), whatever the count.
+ */
+export function shardCount(processes: number, maxConnections: number | undefined): number {
+  if (maxConnections !== undefined) return Math.max(1, Math.min(maxConnections, processes));
+  if (processes < SHARD_MIN_PROCESSES) return 1;
+  return Math.min(MAX_AUTO_CONNECTIONS, Math.ceil(processes / PROCESSES_PER_CONNECTION));
+}
+
+/**
  * Collects the answers of successive runs of one instance, remembering
- * between runs the name map and whether the server has multicall. Each call
- * is bounded by the client; `check.ts` bounds the run as a whole.
+ * between runs what the last full listing showed (every `group:name`, in
+ * listing order, and for selective collection the name map) and whether the
+ * server has multicall. Each call is bounded by the client; `check.ts`
+ * bounds the run as a whole.
  */
 export class Collector {
   readonly #config: ResolvedConfig;
@@ -107,8 +165,11 @@ export class Collector {
   readonly #debug: (message: string) => void;
   readonly #wanted: string[] | undefined;
   #names: Map<string, string[]> | undefined;
-  #learnedAt = 0;
+  /** Every `group:name` of the last full listing, in its order. */
+  #specs: string[] | undefined;
+  #learnedAt = -Infinity;
   #multicallRetryAt = -Infinity;
+  #refreshing = false;
 
   /**
    * @param config the validated instance.
@@ -126,9 +187,50 @@ export class Collector {
     return this.#names;
   }
 
+  /** How many processes the last full listing had; undefined before the first. */
+  get processCount(): number | undefined {
+    return this.#specs?.length;
+  }
+
   /** When (clock ms) multicall will be tried again, or undefined when it is in use. */
   get multicallRetryAt(): number | undefined {
     return this.#multicallRetryAt > this.#clock() ? this.#multicallRetryAt : undefined;
+  }
+
+  /**
+   * True when what the last listing taught is `name_refresh_interval` old
+   * and runs do not relist by themselves because a listing is expensive
+   * (sharded collection, or selective collection of a server with at least
+   * {@link SHARD_MIN_PROCESSES} processes): the owner should call
+   * {@link Collector.refresh} outside the run's deadline. False while a
+   * refresh is under way.
+   */
+  get refreshDue(): boolean {
+    return !this.#refreshing && this.#specs !== undefined && this.#stale(this.#clock()) && this.#listingIsCostly();
+  }
+
+  /**
+   * Lists every process once to relearn the names (see {@link refreshDue}).
+   * Never rejects: a failed listing is logged (debug) and tried again after
+   * the next run.
+   *
+   * @param client bounded by the caller (`listing_timeout`).
+   */
+  async refresh(client: CollectClient): Promise<void> {
+    if (this.#refreshing) return;
+    this.#refreshing = true;
+    const at = this.#clock();
+    try {
+      this.#debug('collection: full listing in the background to refresh the process names');
+      const listing = await settle(() => client.call(ALL, [], LISTING));
+      if (this.#learn(listing, at)) {
+        this.#debug(`collection: process names refreshed (${(listing as { value: unknown[] }).value.length} processes)`);
+      } else {
+        this.#debug(`collection: the background listing failed (${listing.ok ? 'not a list' : errorMessage(listing.error)}); tried again after the next run`);
+      }
+    } finally {
+      this.#refreshing = false;
+    }
   }
 
   /**
@@ -139,21 +241,11 @@ export class Collector {
     const now = this.#clock();
     const plan = this.#plan(now);
     this.#debug(plan.describe);
-    const processCalls: MulticallRequest[] =
-      plan.specs === undefined ? [{ methodName: ALL }] : plan.specs.map((spec) => ({ methodName: ONE, params: [spec] }));
-
     if (client.multicall !== undefined && now >= this.#multicallRetryAt) {
-      const batch = [...processCalls, { methodName: VERSION }, { methodName: STATE }];
-      const multi = await settle(() => client.multicall!(batch));
-      const problem = multi.ok ? malformedMulticall(multi.value, batch.length) : multi.error;
-      if (multi.ok && problem === undefined) {
-        const items = (multi.value as unknown[]).map(outcomeOf);
-        const n = processCalls.length;
-        const processInfo = await this.#processInfo(client, plan, items.slice(0, n), now);
-        return { processInfo, version: items[n]!, state: items[n + 1]! };
-      }
-      if (!lacksMulticall(problem)) return { processInfo: { ok: false, error: problem } };
-      const collected = await this.#separately(client, plan, processCalls, now);
+      const attempt = plan.kind === 'sharded' ? await this.#sharded(client, plan, now) : await this.#multicall(client, plan, now);
+      if (!('lacking' in attempt)) return attempt;
+      const problem = attempt.lacking;
+      const collected = await this.#separately(client, plan.kind === 'sharded' ? this.#listingPlan(false) : plan, now);
       // A fault of system.multicall itself says it is missing; a 500 or a malformed answer only when separate calls work.
       if (problem instanceof XmlRpcFault || collected.processInfo.ok) {
         this.#multicallRetryAt = now + MULTICALL_RETRY_MS;
@@ -163,15 +255,93 @@ export class Collector {
       }
       return collected;
     }
-    return this.#separately(client, plan, processCalls, now);
+    // Thousands of separate getProcessInfo would cost more than the listing.
+    return this.#separately(client, plan.kind === 'sharded' ? this.#listingPlan(false) : plan, now);
+  }
+
+  /** One multicall: the process calls, the version and the state. */
+  async #multicall(client: CollectClient, plan: ListingPlan | SelectivePlan, now: number): Promise<Collected | { lacking: Error }> {
+    const processCalls = processCallsOf(plan);
+    const batch = [...processCalls, { methodName: VERSION }, { methodName: STATE }];
+    const multi = await settle(() => client.multicall!(batch, plan.kind === 'listing' && plan.long ? LISTING : undefined));
+    const problem = multi.ok ? malformedMulticall(multi.value, batch.length) : multi.error;
+    if (multi.ok && problem === undefined) {
+      const items = (multi.value as unknown[]).map(outcomeOf);
+      const n = processCalls.length;
+      const processInfo = await this.#processInfo(client, plan, items.slice(0, n), now);
+      return { processInfo, version: items[n]!, state: items[n + 1]! };
+    }
+    if (!lacksMulticall(problem)) return { processInfo: { ok: false, error: problem } };
+    return { lacking: problem };
+  }
+
+  /**
+   * The shards sent at once (the version and the state ride in the last
+   * one); the process structs put back together in listing order. The first
+   * failed shard is the run's failure; a BAD_NAME item means a process was
+   * removed since the listing, so the same run lists everything and relearns.
+   */
+  async #sharded(client: CollectClient, plan: ShardedPlan, now: number): Promise<Collected | { lacking: Error }> {
+    const batches: MulticallRequest[][] = plan.shards.map((shard) => shard.map((spec) => ({ methodName: ONE, params: [spec] })));
+    batches.at(-1)!.push({ methodName: VERSION }, { methodName: STATE });
+    const answers = await Promise.all(batches.map((batch) => settle(() => client.multicall!(batch))));
+    const items: CallOutcome[] = [];
+    for (const [i, answer] of answers.entries()) {
+      if (!answer.ok) return lacksMulticall(answer.error) ? { lacking: answer.error } : { processInfo: answer };
+      const problem = malformedMulticall(answer.value, batches[i]!.length);
+      if (problem !== undefined) return { lacking: problem };
+      for (const item of answer.value as unknown[]) items.push(outcomeOf(item));
+    }
+    const state = items.pop()!;
+    const version = items.pop()!;
+    let stale = false;
+    const structs: unknown[] = [];
+    for (const item of items) {
+      if (item.ok) structs.push(item.value);
+      else if (isBadName(item.error)) stale = true;
+      else return { processInfo: item, version, state };
+    }
+    if (stale) return { processInfo: await this.#relist(client, now), version, state };
+    return { processInfo: { ok: true, value: structs }, version, state };
+  }
+
+  #stale(now: number): boolean {
+    return now - this.#learnedAt >= this.#config.nameRefreshMs;
+  }
+
+  /** Whether a full listing costs the server enough to keep it out of the runs. */
+  #listingIsCostly(): boolean {
+    const count = this.#specs?.length;
+    if (count === undefined) return true;
+    if (this.#wanted === undefined) return shardCount(count, this.#config.maxConnections) > 1;
+    return count >= SHARD_MIN_PROCESSES;
+  }
+
+  /**
+   * A listing that learns the names. It is marked long (may run to
+   * `listing_timeout`, see `check.ts`) when the size of the server is
+   * unknown, or when it is large and runs do not usually list it (`long`
+   * false: the listing is every run's collection, bounded by `timeout`).
+   */
+  #listingPlan(usual: boolean): ListingPlan {
+    const count = this.#specs?.length;
+    const long = count === undefined || (!usual && count >= SHARD_MIN_PROCESSES);
+    const describe = this.#wanted === undefined ? 'collection: full listing' : `collection: full listing to learn the groups of ${this.#wanted.length} names`;
+    return { kind: 'listing', long, describe };
   }
 
   #plan(now: number): Plan {
     const wanted = this.#wanted;
-    if (wanted === undefined) return { specs: undefined, probes: 0, learn: false, describe: 'collection: full listing' };
-    if (this.#names === undefined || now - this.#learnedAt >= this.#config.nameRefreshMs) {
-      return { specs: undefined, probes: 0, learn: true, describe: `collection: full listing to learn the groups of ${wanted.length} names` };
+    if (wanted === undefined) {
+      const specs = this.#specs;
+      const k = specs === undefined ? 1 : shardCount(specs.length, this.#config.maxConnections);
+      if (specs === undefined || k < 2) return this.#listingPlan(true);
+      const shards: string[][] = [];
+      for (let i = 0; i < k; i++) shards.push(specs.slice(Math.floor((i * specs.length) / k), Math.floor(((i + 1) * specs.length) / k)));
+      return { kind: 'sharded', shards, describe: `collection: ${specs.length} processes by name in ${k} parallel multicalls` };
     }
+    // Relist in the run when there is nothing to go on, or when the names are due and a listing is cheap (else refresh() does it).
+    if (this.#names === undefined || (this.#stale(now) && !this.#listingIsCostly())) return this.#listingPlan(false);
     const names = this.#names;
     const specs = wanted.flatMap((name) => names.get(name) ?? []);
     // A wanted name the last listing did not have is asked as it is: that finds
@@ -179,9 +349,9 @@ export class Collector {
     // BAD_NAME for it is the expected answer, not a stale map.
     const probes = wanted.filter((name) => !names.has(name));
     return {
+      kind: 'selective',
       specs: [...specs, ...probes],
       probes: probes.length,
-      learn: false,
       describe: `collection: ${specs.length} processes by name${probes.length === 0 ? '' : `, ${probes.length} wanted name${probes.length === 1 ? '' : 's'} not seen yet`}`,
     };
   }
@@ -191,11 +361,13 @@ export class Collector {
    * failure), then, only when it was read and is a valid list, the version
    * and the state.
    */
-  async #separately(client: CollectClient, plan: Plan, processCalls: readonly MulticallRequest[], now: number): Promise<Collected> {
+  async #separately(client: CollectClient, plan: ListingPlan | SelectivePlan, now: number): Promise<Collected> {
+    const processCalls = processCallsOf(plan);
+    const hints = plan.kind === 'listing' && plan.long ? LISTING : undefined;
     const items: CallOutcome[] = [];
-    const firstProbe = processCalls.length - plan.probes;
+    const firstProbe = plan.kind === 'selective' ? processCalls.length - plan.probes : processCalls.length;
     for (const [i, c] of processCalls.entries()) {
-      const outcome = await settle(() => client.call(c.methodName, c.params ?? []));
+      const outcome = await settle(() => client.call(c.methodName, c.params ?? [], hints));
       items.push(outcome);
       if (!outcome.ok && (i < firstProbe || !isBadName(outcome.error))) break;
     }
@@ -209,15 +381,15 @@ export class Collector {
 
   /**
    * The process list from the process items. For a full listing, the item
-   * itself (learnt from when the plan says so). For selected processes: the
+   * itself (learnt from). For selected processes: the
    * first failure other than BAD_NAME is the run's (SHUTDOWN_STATE, a lost
    * connection...); a BAD_NAME means the map is stale, so this run lists
    * everything and relearns; else the structs in full-listing order.
    */
-  async #processInfo(client: CollectClient, plan: Plan, items: readonly CallOutcome[], now: number): Promise<CallOutcome> {
-    if (plan.specs === undefined) {
+  async #processInfo(client: CollectClient, plan: ListingPlan | SelectivePlan, items: readonly CallOutcome[], now: number): Promise<CallOutcome> {
+    if (plan.kind === 'listing') {
       const listing = items[0]!;
-      if (plan.learn) this.#learn(listing, now);
+      this.#learn(listing, now);
       return listing;
     }
     let stale = false;
@@ -232,13 +404,7 @@ export class Collector {
       if (!isBadName(item.error)) return item;
       if (i < firstProbe) stale = true;
     }
-    if (stale) {
-      this.#names = undefined;
-      this.#debug('collection: a process name is gone (BAD_NAME): full listing to relearn the groups');
-      const listing = await settle(() => client.call(ALL, []));
-      this.#learn(listing, now);
-      return listing;
-    }
+    if (stale) return this.#relist(client, now);
     const structs = found;
     structs.sort((a, b) => {
       const x = nameOf(a);
@@ -246,6 +412,15 @@ export class Collector {
       return compareListingOrder({ group: x.group ?? '', name: x.name ?? '' }, { group: y.group ?? '', name: y.name ?? '' });
     });
     return { ok: true, value: structs };
+  }
+
+  /** A name asked by `group:name` is gone: list everything in this run and relearn. */
+  async #relist(client: CollectClient, now: number): Promise<CallOutcome> {
+    this.#names = undefined;
+    this.#debug('collection: a process name is gone (BAD_NAME): full listing to relearn the names');
+    const listing = await settle(() => client.call(ALL, [], LISTING));
+    this.#learn(listing, now);
+    return listing;
   }
 
   /** Adds a process found by a probe to the name map. */
@@ -258,23 +433,67 @@ export class Collector {
     else if (!specs.includes(spec)) specs.push(spec);
   }
 
-  #learn(listing: CallOutcome, now: number): void {
-    if (listing.ok && Array.isArray(listing.value)) {
-      this.#names = learnNames(listing.value, new Set(this.#wanted));
-      this.#learnedAt = now;
+  /**
+   * Learns from a full listing asked at `at` (clock ms), unless what is known
+   * comes from a later one (a background refresh that started before a
+   * relisting ends after it). Items that are not structs with string `name`
+   * and `group` are left out (the run's decoding reports them).
+   *
+   * @returns whether the outcome was a list.
+   */
+  #learn(listing: CallOutcome, at: number): boolean {
+    if (!listing.ok || !Array.isArray(listing.value)) return false;
+    if (at < this.#learnedAt) return true;
+    const specs: string[] = [];
+    for (const item of listing.value) {
+      const { name, group } = nameOf(item);
+      if (name !== undefined && group !== undefined) specs.push(`${group}:${name}`);
     }
+    this.#specs = specs;
+    if (this.#wanted !== undefined) this.#names = learnNames(listing.value, new Set(this.#wanted));
+    this.#learnedAt = at;
+    return true;
   }
 }
 
-/** One run's process query: a full listing (`specs` undefined) or these `group:name`. */
-interface Plan {
-  specs: string[] | undefined;
-  /** How many of the last `specs` are wanted names not in the map, asked as they are. */
-  probes: number;
-  /** Learn the name map from the full listing. */
-  learn: boolean;
+/** A full listing. */
+interface ListingPlan {
+  kind: 'listing';
+  /** It may run to `listing_timeout` (see {@link LISTING}). */
+  long: boolean;
   /** For the debug log. */
   describe: string;
+}
+
+/** `getProcessInfo` of the wanted processes. */
+interface SelectivePlan {
+  kind: 'selective';
+  specs: string[];
+  /** How many of the last `specs` are wanted names not in the map, asked as they are. */
+  probes: number;
+  describe: string;
+}
+
+/** `getProcessInfo` of every known process, in parallel multicalls. */
+interface ShardedPlan {
+  kind: 'sharded';
+  /** Consecutive slices of the listing's `group:name`s. */
+  shards: string[][];
+  describe: string;
+}
+
+/** One run's process query. */
+type Plan = ListingPlan | SelectivePlan | ShardedPlan;
+
+/** Marks a full listing that learns the names of a server of unknown or large size (`check.ts` gives it `listing_timeout`). */
+const LISTING: CallHints = Object.freeze({ listing: true });
+
+function processCallsOf(plan: ListingPlan | SelectivePlan): MulticallRequest[] {
+  return plan.kind === 'listing' ? [{ methodName: ALL }] : plan.specs.map((spec) => ({ methodName: ONE, params: [spec] }));
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 async function settle(call: () => Promise<unknown>): Promise<CallOutcome> {

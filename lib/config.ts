@@ -88,6 +88,14 @@ export interface ResolvedConfig {
   readonly collection: 'auto' | 'full';
   /** `name_refresh_interval` (seconds, default 300), in ms. */
   readonly nameRefreshMs: number;
+  /**
+   * `max_connections`: the connections a full collection spreads its
+   * `getProcessInfo` calls over; undefined (`auto`, the default) lets
+   * `collect.ts` choose from the process count.
+   */
+  readonly maxConnections: number | undefined;
+  /** `listing_timeout` (seconds, default 60), in ms: the deadline of a full listing that learns the process names. */
+  readonly listingTimeoutMs: number;
 }
 
 /** The TLS settings of an https `url`, printable: paths of the files, never what they hold. */
@@ -230,7 +238,11 @@ export const CONFIG_DEFAULTS = Object.freeze({
   maxResponseBytes: 64 * 1024 * 1024,
   collection: 'auto' as 'auto' | 'full',
   nameRefreshInterval: 300,
+  listingTimeout: 60,
 });
+
+/** Largest `max_connections`. */
+export const MAX_CONNECTIONS = 256;
 
 const NAME_MESSAGE = 'Supervisor server name not specified in yaml configuration.';
 const FILTER_KEYS = ['proc_regex', 'proc_regex_exclude', 'proc_names', 'proc_names_exclude'] as const;
@@ -257,6 +269,8 @@ const KNOWN_KEYS = new Set([
   'max_response_bytes',
   'collection',
   'name_refresh_interval',
+  'max_connections',
+  'listing_timeout',
 ]);
 
 /**
@@ -432,6 +446,8 @@ export function resolveConfig(instance: unknown): ConfigResolution {
   const maxResponseBytes = byteLimit(get('max_response_bytes'));
   const collection = collectionMode(get('collection'));
   const nameRefresh = refreshSeconds(get('name_refresh_interval'));
+  const maxConnections = connectionCount(get('max_connections'));
+  const listingTimeout = seconds(get('listing_timeout'), 'listing_timeout', CONFIG_DEFAULTS.listingTimeout);
 
   for (const key of Object.keys(raw)) {
     if (!KNOWN_KEYS.has(key) && !AGENT_KEYS.has(key)) {
@@ -463,6 +479,8 @@ export function resolveConfig(instance: unknown): ConfigResolution {
     maxResponseBytes,
     collection,
     nameRefreshMs: Math.round(nameRefresh * 1000),
+    maxConnections,
+    listingTimeoutMs: toMs(listingTimeout),
   });
   return { config, credentials, tls: tlsMaterial, warnings };
 }
@@ -706,6 +724,17 @@ function collectionMode(value: unknown): 'auto' | 'full' {
   if (value === undefined || value === null) return CONFIG_DEFAULTS.collection;
   if (value !== 'auto' && value !== 'full') {
     throw new ConfigError(`'collection' should be 'auto' or 'full', got ${pythonRepr(value)}`, 'collection');
+  }
+  return value;
+}
+
+function connectionCount(value: unknown): number | undefined {
+  if (value === undefined || value === null || value === 'auto') return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_CONNECTIONS) {
+    throw new ConfigError(
+      `'max_connections' should be 'auto' or an integer from 1 to ${MAX_CONNECTIONS}, got ${pythonRepr(value)}`,
+      'max_connections',
+    );
   }
   return value;
 }

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { TimeoutError } from '../protocol/errors.js';
+
 /**
  * The instance configuration cannot be used. Thrown by the `SupervisordCheck`
  * constructor (and `resolveConfig`) before any connection is made.
@@ -30,5 +32,35 @@ export class ConfigError extends Error {
 
   override get name(): string {
     return 'ConfigError';
+  }
+}
+
+/**
+ * A run's deadline expired while supervisord had accepted the connection
+ * and not answered every call: the server is reachable but slow (busy, or
+ * writing a full listing of many processes). Reported as a timeout, not as
+ * a connection failure. `code` is `ERR_DEADLINE`, as for the transport's own
+ * deadline.
+ */
+export class RunDeadlineError extends TimeoutError {
+  /** The deadline's configuration key: `timeout`, or `listing_timeout` for a run extended by a learning listing. */
+  readonly key: 'timeout' | 'listing_timeout';
+  /** The calls still pending, described (`supervisor.getAllProcessInfo`, `system.multicall[...]`). */
+  readonly pending: readonly string[];
+  /** How many processes the last full listing had, when there was one. */
+  readonly processCount: number | undefined;
+
+  /**
+   * @param address the target, printable.
+   * @param timeoutMs the deadline that expired, from the run's start.
+   * @param key the configuration key of that deadline.
+   * @param pending see {@link RunDeadlineError.pending}.
+   * @param processCount see {@link RunDeadlineError.processCount}.
+   */
+  constructor(address: string, timeoutMs: number, key: 'timeout' | 'listing_timeout', pending: readonly string[], processCount: number | undefined) {
+    super('ERR_DEADLINE', `no complete answer from ${address} within ${timeoutMs} ms (the run's deadline)`, address, timeoutMs);
+    this.key = key;
+    this.pending = Object.freeze([...pending]);
+    this.processCount = processCount;
   }
 }

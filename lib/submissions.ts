@@ -18,6 +18,7 @@
  * @module
  */
 
+import { RunDeadlineError } from './errors.js';
 import {
   ClientClosedError,
   ConnectError,
@@ -407,9 +408,14 @@ function isShutdownFault(error: unknown): error is XmlRpcFault {
  * `supervisord.can_connect` CRITICAL message, also the run's error; or, for an
  * XML-RPC fault, an error without a service check.
  *
- * - {@link ConnectError}, {@link TimeoutError}, {@link ConnectionClosedError}:
- *   the reference's `socket.error` messages, with host, port or socket as
- *   configured;
+ * - {@link ConnectError}, {@link TimeoutError} of the connect timeout,
+ *   {@link ConnectionClosedError}: the reference's `socket.error` messages,
+ *   with host, port or socket as configured;
+ * - a {@link TimeoutError} of the deadline (the reference would say it
+ *   cannot connect, which sends the user to check permissions and whether
+ *   supervisord runs, when it is only slow): `supervisord at <target> did
+ *   not answer within <N> s`, naming the pending call and the process count
+ *   of a {@link RunDeadlineError}, with can_connect CRITICAL;
  * - {@link HttpStatusError}: 401 `Username or password to <name> are
  *   incorrect.`, else `An error occurred while connecting to <name>: <code> <reason>`;
  * - {@link XmlRpcFault}: `An error occurred while reading process information: <faultCode> <faultString>`, no service check;
@@ -426,6 +432,7 @@ export function describeFailure(error: unknown, config: ResolvedConfig): { messa
       canConnect: false,
     };
   }
+  if (error instanceof TimeoutError && error.code === 'ERR_DEADLINE') return { message: timeoutMessage(error, config), canConnect: true };
   if (error instanceof ConnectError || error instanceof TimeoutError || error instanceof ConnectionClosedError) {
     // `target` is http://<host>:<port as configured> or the socket as configured, as in the reference; a `url`'s for ours.
     const message =
@@ -443,6 +450,23 @@ export function describeFailure(error: unknown, config: ResolvedConfig): { messa
   }
   const message = `An error occurred while connecting to ${config.name}: ${errorText(error)}`;
   return { message, canConnect: !(error instanceof ClientClosedError) };
+}
+
+/**
+ * `supervisord at unix:///run/s.sock did not answer within 10 s:
+ * system.multicall[supervisor.getAllProcessInfo, ...] was pending (the last
+ * listing had 4000 processes).`
+ */
+function timeoutMessage(error: TimeoutError, config: ResolvedConfig): string {
+  let message = `supervisord at ${config.target} did not answer within ${error.timeoutMs / 1000} s`;
+  if (!(error instanceof RunDeadlineError)) return `${message}.`;
+  const [first, ...others] = error.pending;
+  if (first !== undefined) {
+    message +=
+      others.length === 0 ? `: ${first} was pending` : `: ${error.pending.length} calls were pending, the first ${first}`;
+  }
+  if (error.processCount !== undefined) message += ` (the last listing had ${error.processCount} processes)`;
+  return `${message}.`;
 }
 
 /**

@@ -128,6 +128,19 @@ export interface InstanceConfig {
    * A numeric string is accepted.
    */
   name_refresh_interval?: Numeric;
+  /**
+   * Ours: the connections a full collection of a large server spreads its
+   * `getProcessInfo` calls over (sharded collection): `auto` (default: one
+   * per 30 processes of the last listing from 200 processes, at most 96), or
+   * 1 to 256 (1: one `getAllProcessInfo` per run, as the reference).
+   */
+  max_connections?: 'auto' | number;
+  /**
+   * Ours: seconds a full listing that learns the process names may take
+   * (first run, a process gone, the refresh), default 60, while supervisord
+   * answers other calls. A numeric string is accepted.
+   */
+  listing_timeout?: Numeric;
   /** Read by the Datadog Agent itself (scheduling); accepted and ignored by the check. */
   min_collection_interval?: Numeric;
   /** Read by the Datadog Agent itself; accepted and ignored by the check. */
@@ -241,5 +254,23 @@ export interface CheckClient {
   multicall?(calls: readonly MulticallRequest[]): Promise<unknown>;
 }
 
-/** The part of {@link CheckClient} that collecting needs (a run's calls, bounded by its deadline). */
-export type CollectClient = Omit<CheckClient, 'close'>;
+/** What the collector says about a call, for the run's deadline. */
+export interface CallHints {
+  /**
+   * A full listing that learns the process names of a server of unknown or
+   * large size: it may run to `listing_timeout` instead of `timeout` while
+   * the server shows it is alive.
+   */
+  listing?: boolean;
+}
+
+/**
+ * What collecting needs: a run's calls, bounded by its deadline. Calls made
+ * at the same time may travel on separate connections.
+ */
+export interface CollectClient {
+  /** As {@link CheckClient.call}. */
+  call(method: string, params?: readonly unknown[], hints?: CallHints): Promise<unknown>;
+  /** As {@link CheckClient.multicall}. */
+  multicall?(calls: readonly MulticallRequest[], hints?: CallHints): Promise<unknown>;
+}

@@ -187,14 +187,18 @@ describe('one deadline per run', () => {
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     try {
       const port = (proxy.address() as AddressInfo).port;
-      const check = newCheck({ host: '127.0.0.1', port, timeout: 0.5, socket: null });
-      const message = `Cannot connect to http://127.0.0.1:${port}. Make sure supervisor is running and XML-RPC inet interface is enabled.`;
+      // listing_timeout no longer than timeout: the first listing gets no more time than the run (the server answered the multicall fault)
+      const check = newCheck({ host: '127.0.0.1', port, timeout: 0.5, listing_timeout: 0.5, socket: null });
+      const message = `supervisord at http://127.0.0.1:${port} did not answer within 0.5 s: supervisor.getAllProcessInfo was pending.`;
       let started = performance.now();
       const first = await check.run();
       let elapsed = performance.now() - started;
       // the failed multicall (300 ms), then getAllProcessInfo, cut at 500 ms
       assert.ok(elapsed >= 490 && elapsed < 700, `first run took ${elapsed} ms`);
       assert.deepEqual(first.errors, [message]);
+      assert.deepEqual(first.warnings, [
+        "'timeout' (0.5 s) expired before supervisord answered: raise 'timeout' (--timeout) for a busy supervisord or one with many processes",
+      ]);
       await new Promise((resolve) => setTimeout(resolve, 20));
       assert.equal(sockets.size, 0, 'the connection of the expired run was closed');
       started = performance.now();
@@ -206,7 +210,8 @@ describe('one deadline per run', () => {
       assert.deepEqual(second.processes?.length, 6);
       const deadline = `no complete answer from http://127.0.0.1:${port}/RPC2 within 500 ms (the run's deadline)`;
       assert.deepEqual(second.warnings, [`Error collecting version: ${deadline}`, `Error collecting state: ${deadline}`]);
-      assert.equal(opened, 2);
+      // two per run: the listing's, and the getState sent beside a listing of unknown size still pending after timeout / 2
+      assert.equal(opened, 4);
       await check.close();
     } finally {
       for (const s of sockets) s.destroy();
@@ -350,5 +355,123 @@ describe('supervisord.server.state', () => {
     assert.deepEqual(result.warnings, ['Error collecting state: fault 1: UNKNOWN_METHOD']);
     assert.deepEqual(result.errors, []);
     assert.equal(result.metadata.version?.raw, '4.2.5');
+  });
+});
+
+/**
+ * A TCP proxy to the emulator that holds back answers to requests naming
+ * `getAllProcessInfo` by `listingDelayMs` and passes the others at once (a
+ * supervisord busy writing a long listing still answers small calls), and
+ * follows its sockets.
+ */
+async function slowListingProxy(listingDelayMs: number): Promise<{ port: number; sockets: Set<Socket>; opened: () => number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let opened = 0;
+  const proxy = createServer((down) => {
+    opened++;
+    const up = connect(server.url.slice('unix://'.length));
+    let slow = false;
+    for (const s of [down, up]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    down.on('data', (d: Buffer) => {
+      slow = d.includes('supervisor.getAllProcessInfo'); // small requests: one chunk each
+      up.write(d);
+    });
+    up.on('data', (d: Buffer) => {
+      if (slow) setTimeout(() => down.destroyed || down.write(d), listingDelayMs);
+      else down.write(d);
+    });
+    down.on('close', () => up.destroy());
+    up.on('close', () => down.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (proxy.address() as AddressInfo).port,
+    sockets,
+    opened: () => opened,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    },
+  };
+}
+
+describe('the learning listing and the name refresh', () => {
+  it('a first listing longer than timeout completes while supervisord answers a getState beside it; a usual listing does not', async () => {
+    server.processes = table();
+    const proxy = await slowListingProxy(700);
+    try {
+      const check = newCheck({ host: '127.0.0.1', port: proxy.port, timeout: 0.4, socket: null });
+      let started = performance.now();
+      const first = await check.run();
+      assert.ok(performance.now() - started >= 690, 'the listing was waited for');
+      assert.deepEqual(first.errors, []);
+      assert.equal(first.processes?.length, 6);
+      assert.equal(calls('supervisor.getState'), 2, 'the multicall, and the probe beside it');
+      assert.equal(proxy.opened(), 2);
+      // Now the size is known (6, small): the listing is every run's collection, bounded by timeout.
+      started = performance.now();
+      const second = await check.run();
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed >= 395 && elapsed < 600, `second run took ${elapsed} ms`);
+      const message = `supervisord at http://127.0.0.1:${proxy.port} did not answer within 0.4 s: system.multicall[supervisor.getAllProcessInfo, supervisor.getSupervisorVersion, supervisor.getState] was pending (the last listing had 6 processes).`;
+      assert.deepEqual(second.errors, [message]);
+      assert.deepEqual(second.serviceChecks, [{ name: 'supervisord.can_connect', status: CRITICAL, tags: ['supervisord_server:srv'], message }]);
+      assert.deepEqual(second.warnings, [
+        "'timeout' (0.4 s) expired before supervisord answered: raise 'timeout' (--timeout) for a busy supervisord or one with many processes",
+      ]);
+      await check.close();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('the extended deadline is listing_timeout, reported as such', async () => {
+    server.processes = table();
+    const proxy = await slowListingProxy(1500);
+    try {
+      const check = newCheck({ host: '127.0.0.1', port: proxy.port, timeout: 0.3, listing_timeout: 0.6, socket: null });
+      const started = performance.now();
+      const result = await check.run();
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed >= 595 && elapsed < 900, `the run took ${elapsed} ms`);
+      const message = `supervisord at http://127.0.0.1:${proxy.port} did not answer within 0.6 s: system.multicall[supervisor.getAllProcessInfo, supervisor.getSupervisorVersion, supervisor.getState] was pending.`;
+      assert.deepEqual(result.errors, [message]);
+      assert.deepEqual(result.warnings, [
+        "'listing_timeout' (0.6 s) expired before supervisord answered: raise 'listing_timeout' for a busy supervisord or one with many processes",
+      ]);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(proxy.sockets.size, 0, 'the connections of the expired run were closed');
+      await check.close();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a due refresh lists in the background on a connection of its own, after the run; close() ends it and releases everything', async () => {
+    server.processes = table();
+    const proxy = await slowListingProxy(300);
+    try {
+      const clock = { now: 1_800_000_000_000 };
+      const check = newCheck({ host: '127.0.0.1', port: proxy.port, socket: null, max_connections: 2, name_refresh_interval: 60 }, () => clock.now);
+      assert.deepEqual((await check.run()).errors, []);
+      clock.now += 60_000;
+      const before = calls('supervisor.getAllProcessInfo');
+      const started = performance.now();
+      const result = await check.run();
+      assert.ok(performance.now() - started < 250, 'the run did not wait for the refresh');
+      assert.deepEqual(result.errors, []);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(calls('supervisor.getAllProcessInfo'), before + 1, 'the refresh is under way');
+      assert.equal(proxy.opened(), 3, 'two shards, and the refresh on its own connection');
+      await check.close();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(proxy.sockets.size, 0, 'close() released the refresh too');
+    } finally {
+      await proxy.close();
+    }
   });
 });

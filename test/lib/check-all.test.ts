@@ -88,10 +88,16 @@ describe('checkAll', () => {
     const hungAt = arrivals[2]![1];
     assert.ok(hungAt >= 1400, `the hung server got its whole deadline (${hungAt} ms)`);
     for (const [, at] of arrivals.slice(0, 2)) assert.ok(at < hungAt, `fast results came before the deadline: ${JSON.stringify(arrivals)}`);
-    const message = `Cannot connect to http://127.0.0.1:${hungPort}. Make sure supervisor is running and XML-RPC inet interface is enabled.`;
+    const pending = 'system.multicall[supervisor.getAllProcessInfo, supervisor.getSupervisorVersion, supervisor.getState]';
+    const message = `supervisord at http://127.0.0.1:${hungPort} did not answer within 1.5 s: ${pending} was pending.`;
     assert.deepEqual(entries[0], {
       name: 'hung',
-      result: { ...EMPTY, serviceChecks: [{ name: 'supervisord.can_connect', status: CRITICAL, tags: ['supervisord_server:hung'], message }], errors: [message] },
+      result: {
+        ...EMPTY,
+        serviceChecks: [{ name: 'supervisord.can_connect', status: CRITICAL, tags: ['supervisord_server:hung'], message }],
+        warnings: ["'timeout' (1.5 s) expired before supervisord answered: raise 'timeout' (--timeout) for a busy supervisord or one with many processes"],
+        errors: [message],
+      },
     });
     assert.deepEqual(entries[1]!.result.errors, []);
   });

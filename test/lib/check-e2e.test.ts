@@ -170,15 +170,18 @@ function expectedRun(
 const MAPPED: Record<number, MappedStatus> = { [OK]: 'up', [CRITICAL]: 'down', [UNKNOWN]: 'unknown' };
 
 /** A run that failed to connect: can_connect CRITICAL with the message, the same message as error, nothing else. */
-function expectedFailure(name: string, tags: readonly string[], message: string): CheckResult {
+function expectedFailure(name: string, tags: readonly string[], message: string, warnings: string[] = []): CheckResult {
   return {
     metrics: [],
     serviceChecks: [{ name: 'supervisord.can_connect', status: CRITICAL, tags: [...tags, `supervisord_server:${name}`], message }],
     metadata: {},
-    warnings: [],
+    warnings,
     errors: [message],
   };
 }
+
+/** The warning that gives the OS reason of a failed connection (the reference's message drops it). */
+const REFUSED = 'connection refused (is supervisord running? is this its address?)';
 
 const V425: VersionMetadata = { raw: '4.2.5', major: '4', minor: '2', patch: '5', scheme: 'supervisord' };
 
@@ -528,7 +531,9 @@ describe('check end to end: nothing to connect to', () => {
     const result = await runOnce({ name: 'server0', host: '127.0.0.1', port });
     assert.deepEqual(
       result,
-      expectedFailure('server0', [], `Cannot connect to http://127.0.0.1:${port}. Make sure supervisor is running and XML-RPC inet interface is enabled.`),
+      expectedFailure('server0', [], `Cannot connect to http://127.0.0.1:${port}. Make sure supervisor is running and XML-RPC inet interface is enabled.`, [
+        `connect ECONNREFUSED 127.0.0.1:${port} (http://127.0.0.1:${port}/RPC2): ${REFUSED}`,
+      ]),
     );
   });
 
@@ -541,7 +546,12 @@ describe('check end to end: nothing to connect to', () => {
   it('socket: missing socket file', async () => {
     const socket = `unix://${join(tmp, 'missing', 'supervisor.sock')}`;
     const result = await runOnce({ name: 'server0', socket, tags: ['x:y'] });
-    assert.deepEqual(result, expectedFailure('server0', ['x:y'], `Cannot connect to ${socket}. ${SOCKET_HINT}`));
+    assert.deepEqual(
+      result,
+      expectedFailure('server0', ['x:y'], `Cannot connect to ${socket}. ${SOCKET_HINT}`, [
+        `connect ENOENT ${socket.slice('unix://'.length)} (${socket}): the socket file does not exist (is supervisord running? is this its socket?)`,
+      ]),
+    );
   });
 
   it('socket: nothing listening on the path (a plain file there)', async () => {
@@ -549,7 +559,7 @@ describe('check end to end: nothing to connect to', () => {
     writeFileSync(path, '');
     const socket = `unix://${path}`;
     const result = await runOnce({ name: 'server0', socket });
-    assert.deepEqual(result, expectedFailure('server0', [], `Cannot connect to ${socket}. ${SOCKET_HINT}`));
+    assert.deepEqual(result, expectedFailure('server0', [], `Cannot connect to ${socket}. ${SOCKET_HINT}`, [`connect ECONNREFUSED ${path} (${socket}): ${REFUSED}`]));
   });
 
   it('socket: no permission to reach the socket file', async (t) => {
@@ -558,7 +568,9 @@ describe('check end to end: nothing to connect to', () => {
     const path = join(dir, 'supervisor.sock');
     const e = await emulator({ listen: { socketPath: path }, processes: [{ ...MYSQL }] });
     const socket = e.url;
-    const expected = expectedFailure('server0', [], `Cannot connect to ${socket}. ${SOCKET_HINT}`);
+    const expected = expectedFailure('server0', [], `Cannot connect to ${socket}. ${SOCKET_HINT}`, [
+      `connect EACCES ${path} (${socket}): permission denied: this user may not open the socket (see the socket's chown and chmod in [unix_http_server])`,
+    ]);
     const isRoot = process.getuid?.() === 0;
     if (!isRoot) {
       chmodSync(dir, 0o000);

@@ -130,31 +130,39 @@ describe('SupervisordCheck with an injected client', () => {
     assert.deepEqual(warn, []);
   });
 
-  // [error thrown by getAllProcessInfo, instance, can_connect message or undefined, error message]
+  // [error thrown by getAllProcessInfo, instance, can_connect message or undefined, error message, warnings]
   const TCP = 'Cannot connect to http://badhost:9009. Make sure supervisor is running and XML-RPC inet interface is enabled.';
   const SOCK = 'Cannot connect to unix:///tmp/nonexistent.sock. Make sure supervisor is running and socket is enabled and socket file has the right permissions.';
+  const SLOW = 'supervisord at unix:///tmp/nonexistent.sock did not answer within 10 s.';
   const tcpInstance = { name: 'server1', host: 'badhost', port: 9009 };
   const sockInstance = { name: 'server1', socket: 'unix:///tmp/nonexistent.sock' };
-  const failures: Array<[Error, Record<string, unknown>, string | undefined, string]> = [
-    [new ConnectError('connect ECONNREFUSED 127.0.0.1:9009', 'x', 'ECONNREFUSED'), tcpInstance, TCP, TCP],
-    [new ConnectError('connect ENOENT', 'x', 'ENOENT'), sockInstance, SOCK, SOCK],
-    [new ConnectError('connect EACCES', 'x', 'EACCES'), sockInstance, SOCK, SOCK],
-    [new TimeoutError('ERR_CONNECT_TIMEOUT', 'connect timeout', 'x', 5000), tcpInstance, TCP, TCP],
-    [new TimeoutError('ERR_DEADLINE', 'deadline', 'x', 10000), sockInstance, SOCK, SOCK],
-    [new ConnectionClosedError('closed before any byte', 'x', true, 'ECONNRESET'), tcpInstance, TCP, TCP],
-    [new HttpStatusError(401, 'Unauthorized', 'x'), tcpInstance, 'Username or password to server1 are incorrect.', 'Username or password to server1 are incorrect.'],
-    [new HttpStatusError(400, 'Bad Request', 'x'), tcpInstance, 'An error occurred while connecting to server1: 400 Bad Request', 'An error occurred while connecting to server1: 400 Bad Request'],
-    [new HttpStatusError(402, 'error', 'x'), sockInstance, 'An error occurred while connecting to server1: 402 error', 'An error occurred while connecting to server1: 402 error'],
+  const failures: Array<[Error, Record<string, unknown>, string | undefined, string, string[]]> = [
+    [new ConnectError('connect ECONNREFUSED 127.0.0.1:9009', 'x', 'ECONNREFUSED'), tcpInstance, TCP, TCP,
+      ['connect ECONNREFUSED 127.0.0.1:9009: connection refused (is supervisord running? is this its address?)']],
+    [new ConnectError('connect ENOENT', 'x', 'ENOENT'), sockInstance, SOCK, SOCK,
+      ['connect ENOENT: the socket file does not exist (is supervisord running? is this its socket?)']],
+    [new ConnectError('connect EACCES', 'x', 'EACCES'), sockInstance, SOCK, SOCK,
+      ["connect EACCES: permission denied: this user may not open the socket (see the socket's chown and chmod in [unix_http_server])"]],
+    [new ConnectError('connect EXDEV', 'x', 'EXDEV'), sockInstance, SOCK, SOCK, ['connect EXDEV']],
+    [new TimeoutError('ERR_CONNECT_TIMEOUT', 'connect timeout', 'x', 5000), tcpInstance, TCP, TCP, ["connect timeout: raise 'connect_timeout' if the server is slow to accept connections"]],
+    // A deadline after the connection was made is a timeout, not a connection failure.
+    [new TimeoutError('ERR_DEADLINE', 'deadline', 'x', 10000), sockInstance, SLOW, SLOW,
+      ["'timeout' (10 s) expired before supervisord answered: raise 'timeout' (--timeout) for a busy supervisord or one with many processes"]],
+    [new ConnectionClosedError('closed before any byte', 'x', true, 'ECONNRESET'), tcpInstance, TCP, TCP,
+      ['closed before any byte: the connection was reset by the server']],
+    [new HttpStatusError(401, 'Unauthorized', 'x'), tcpInstance, 'Username or password to server1 are incorrect.', 'Username or password to server1 are incorrect.', []],
+    [new HttpStatusError(400, 'Bad Request', 'x'), tcpInstance, 'An error occurred while connecting to server1: 400 Bad Request', 'An error occurred while connecting to server1: 400 Bad Request', []],
+    [new HttpStatusError(402, 'error', 'x'), sockInstance, 'An error occurred while connecting to server1: 402 error', 'An error occurred while connecting to server1: 402 error', []],
     [new NotXmlRpcError('http://h:1/ answered text/html, not XML-RPC', 'x', 'text/html'), tcpInstance,
       'An error occurred while connecting to server1: http://h:1/ answered text/html, not XML-RPC',
-      'An error occurred while connecting to server1: http://h:1/ answered text/html, not XML-RPC'],
-    [new DocumentSizeError(1024), tcpInstance, 'An error occurred while connecting to server1: document larger than 1024 bytes', 'An error occurred while connecting to server1: document larger than 1024 bytes'],
-    [new XmlRpcFault(2, 'INCORRECT_PARAMETERS'), tcpInstance, undefined, 'An error occurred while reading process information: 2 INCORRECT_PARAMETERS'],
-    [new ClientClosedError(), tcpInstance, undefined, 'An error occurred while connecting to server1: client closed'],
+      'An error occurred while connecting to server1: http://h:1/ answered text/html, not XML-RPC', []],
+    [new DocumentSizeError(1024), tcpInstance, 'An error occurred while connecting to server1: document larger than 1024 bytes', 'An error occurred while connecting to server1: document larger than 1024 bytes', []],
+    [new XmlRpcFault(2, 'INCORRECT_PARAMETERS'), tcpInstance, undefined, 'An error occurred while reading process information: 2 INCORRECT_PARAMETERS', []],
+    [new ClientClosedError(), tcpInstance, undefined, 'An error occurred while connecting to server1: client closed', []],
   ];
 
-  test('each failure of getAllProcessInfo: exact messages, nothing else, no version call', async () => {
-    for (const [error, instance, canConnect, message] of failures) {
+  test('each failure of getAllProcessInfo: exact messages, the reason as a warning, no version call', async () => {
+    for (const [error, instance, canConnect, message, warnings] of failures) {
       const client = new FakeClient({ 'supervisor.getAllProcessInfo': error, 'supervisor.getSupervisorVersion': '4.2.5' });
       const check = new SupervisordCheck(instance as unknown as InstanceConfig, { client });
       const result = await check.run();
@@ -165,6 +173,7 @@ describe('SupervisordCheck with an injected client', () => {
         error.name,
       );
       assert.deepEqual(result.errors, [message], error.name);
+      assert.deepEqual(result.warnings, warnings, error.name);
       assert.deepEqual(result.metrics, []);
       assert.deepEqual(result.metadata, {});
     }
@@ -247,7 +256,12 @@ describe('SupervisordCheck with an injected client', () => {
     const cases: Array<[number, string[], string[]]> = [
       // the list arrives, the version call passes the deadline, the state call is not even sent
       [60, [`Error collecting version: ${deadline}`, `Error collecting state: ${deadline}`], []],
-      [250, [], ['Cannot connect to http://localhost:9001. Make sure supervisor is running and XML-RPC inet interface is enabled.']],
+      // a timeout, not "Cannot connect": the server took the call and did not answer in time
+      [
+        250,
+        ["'timeout' (0.1 s) expired before supervisord answered: raise 'timeout' (--timeout) for a busy supervisord or one with many processes"],
+        ['supervisord at http://localhost:9001 did not answer within 0.1 s: supervisor.getAllProcessInfo was pending.'],
+      ],
     ];
     for (const [delayMs, warnings, errors] of cases) {
       const client = healthy();

@@ -439,8 +439,15 @@ describe('exit codes (in process)', () => {
     assert.equal(out.code, 2);
     assert.equal(
       out.stdout,
-      `supervisord at unix://${missing} unreachable\nerror: Cannot connect to unix://${missing}. Make sure supervisor is running and socket is enabled and socket file has the right permissions.\n`,
+      `supervisord at unix://${missing} unreachable\nerror: Cannot connect to unix://${missing}. Make sure supervisor is running and socket is enabled and socket file has the right permissions.\n` +
+        `warning: connect ENOENT ${missing} (unix://${missing}): the socket file does not exist (is supervisord running? is this its socket?)\n`,
     );
+    // the reason is in the JSON output too
+    const json = await cli(['--socket', missing, '--format', 'json']);
+    assert.equal(json.code, 2);
+    assert.deepEqual((JSON.parse(json.stdout) as { warnings: string[] }).warnings, [
+      `connect ENOENT ${missing} (unix://${missing}): the socket file does not exist (is supervisord running? is this its socket?)`,
+    ]);
   });
 
   const usage: Array<{ argv: string[]; env?: Record<string, string>; stderr: string | RegExp; why: string }> = [
@@ -592,6 +599,7 @@ describe('--config', () => {
         "supervisord-check: old: warning: 'user' is deprecated, use 'username' instead",
         "supervisord-check: old: warning: 'username' is set but 'password' is not: no credentials are sent",
         `supervisord-check: gone: Cannot connect to unix://${join(dir, 'gone.sock')}. Make sure supervisor is running and socket is enabled and socket file has the right permissions.`,
+        `supervisord-check: gone: warning: connect ENOENT ${join(dir, 'gone.sock')} (unix://${join(dir, 'gone.sock')}): the socket file does not exist (is supervisord running? is this its socket?)`,
         '',
       ]);
     }

@@ -10,8 +10,17 @@ import { describe, test } from 'node:test';
 
 import { ConnectError, HttpStatusError, XmlRpcFault } from '../../protocol/errors.js';
 import type { MulticallRequest } from '../../protocol/xmlrpc-client.js';
-import { BAD_NAME_FAULT, Collector, MULTICALL_RETRY_MS, learnNames, selectiveNames } from '../../lib/collect.js';
-import type { CollectClient } from '../../lib/types.js';
+import {
+  BAD_NAME_FAULT,
+  Collector,
+  MAX_AUTO_CONNECTIONS,
+  MULTICALL_RETRY_MS,
+  SHARD_MIN_PROCESSES,
+  learnNames,
+  selectiveNames,
+  shardCount,
+} from '../../lib/collect.js';
+import type { CallHints, CollectClient } from '../../lib/types.js';
 import { resolveConfig } from '../../lib/config.js';
 import type { Collected } from '../../lib/submissions.js';
 
@@ -70,13 +79,17 @@ class FakeServer implements CollectClient {
   multicallAnswer: unknown;
   /** Applied to each getProcessInfo answer (to serve malformed structs). */
   rewrite: (struct: Proc) => unknown = (struct) => struct;
-  declare multicall?: (calls: readonly MulticallRequest[]) => Promise<unknown>;
+  /** The requests marked as learning listings (`CallHints.listing`), as in `requests`. */
+  readonly listings: string[] = [];
+  declare multicall?: (calls: readonly MulticallRequest[], hints?: CallHints) => Promise<unknown>;
 
   constructor(procs: Proc[], withMulticall = true) {
     this.procs = procs;
     if (withMulticall) {
-      this.multicall = async (calls) => {
-        this.requests.push(`multicall(${calls.map((c) => callText(c.methodName, c.params ?? [])).join(', ')})`);
+      this.multicall = async (calls, hints) => {
+        const text = `multicall(${calls.map((c) => callText(c.methodName, c.params ?? [])).join(', ')})`;
+        this.requests.push(text);
+        if (hints?.listing === true) this.listings.push(text);
         if (this.multicallError !== undefined) throw this.multicallError;
         if (this.multicallAnswer !== undefined) return this.multicallAnswer;
         return calls.map((c) => {
@@ -90,8 +103,9 @@ class FakeServer implements CollectClient {
     }
   }
 
-  async call(method: string, params: readonly unknown[] = []): Promise<unknown> {
+  async call(method: string, params: readonly unknown[] = [], hints?: CallHints): Promise<unknown> {
     this.requests.push(callText(method, params));
+    if (hints?.listing === true) this.listings.push(callText(method, params));
     return this.#answer(method, params);
   }
 
@@ -266,7 +280,7 @@ describe('Collector: selective collection', () => {
       'getAllProcessInfo',
     ]);
     assert.deepEqual(collector.names, new Map([['back', ['new:back', 'web:back']], ['front', ['web:front']]]));
-    assert.equal(debug[2], 'collection: a process name is gone (BAD_NAME): full listing to relearn the groups');
+    assert.equal(debug[2], 'collection: a process name is gone (BAD_NAME): full listing to relearn the names');
     // and the next run uses the new map
     clock.now += 1000;
     await collector.collect(server);
@@ -508,5 +522,234 @@ describe('Collector: separate calls (client without multicall), malformed struct
     server.rewrite = (struct) => (struct.group === 'api' ? { ...struct, group: null } : struct.group === 'b' ? { ...struct, name: 7 } : struct);
     const collected = await collector.collect(server);
     assert.deepEqual(listing(collected), [{ ...p('api', 'front'), group: null }, { ...p('b', 'back'), name: 7 }, p('web', 'front')]);
+  });
+});
+
+describe('shardCount', () => {
+  test('one listing below the threshold, one connection per 30 processes above, at most 96; max_connections forces', () => {
+    const cases: Array<[number, number | undefined, number]> = [
+      [0, undefined, 1],
+      [1, undefined, 1],
+      [SHARD_MIN_PROCESSES - 1, undefined, 1],
+      [SHARD_MIN_PROCESSES, undefined, 7],
+      [250, undefined, 9],
+      [1000, undefined, 34],
+      [2000, undefined, 67],
+      [2850, undefined, 95],
+      [2851, undefined, MAX_AUTO_CONNECTIONS],
+      [4000, undefined, MAX_AUTO_CONNECTIONS],
+      [50_000, undefined, MAX_AUTO_CONNECTIONS],
+      [10, 4, 4],
+      [3, 4, 3],
+      [0, 4, 1],
+      [5000, 1, 1],
+      [5000, 200, 200],
+    ];
+    for (const [processes, max, k] of cases) assert.equal(shardCount(processes, max), k, `${processes} processes, max_connections ${String(max)}`);
+  });
+});
+
+describe('Collector: sharded full collection', () => {
+  /** `n` processes: some grouped, some not. */
+  const many = (n: number): Proc[] => Array.from({ length: n }, (_, i) => (i % 3 === 0 ? p(`g${i % 4}`, `w${i}`) : p(`p${i}`, `p${i}`)));
+  const multicalls = (server: FakeServer): string[] => server.requests.filter((r) => r.startsWith('multicall('));
+
+  test('learns from the first listing (marked as such), then asks every group:name in K consecutive slices; same list as a listing', async () => {
+    const procs = many(10);
+    const server = new FakeServer(procs);
+    const debug: string[] = [];
+    const collector = new Collector(config({ max_connections: 3 }), { clock: manual().clock, debug: (m) => debug.push(m) });
+    const first = await collector.collect(server);
+    assert.deepEqual(server.requests, [ALL3]);
+    assert.deepEqual(server.listings, [ALL3], 'the learning listing is marked');
+    assert.equal(collector.processCount, 10);
+    const second = await collector.collect(server);
+    assert.deepEqual(second, first);
+    assert.deepEqual(listing(second), sorted(procs));
+    const specs = sorted(procs).map((x) => `getProcessInfo(${x.group}:${x.name})`);
+    assert.deepEqual(server.requests.slice(1), [
+      `multicall(${specs.slice(0, 3).join(', ')})`,
+      `multicall(${specs.slice(3, 6).join(', ')})`,
+      `multicall(${specs.slice(6).join(', ')}, getSupervisorVersion, getState)`,
+    ]);
+    assert.deepEqual(server.listings, [ALL3], 'the shards are not listings');
+    assert.deepEqual(debug, ['collection: full listing', 'collection: 10 processes by name in 3 parallel multicalls']);
+  });
+
+  test('the shards are sent at once', async () => {
+    const server = new FakeServer(many(8));
+    let inFlight = 0;
+    let most = 0;
+    const multicall = server.multicall!;
+    server.multicall = async (calls, hints) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      inFlight--;
+      return multicall(calls, hints);
+    };
+    const collector = new Collector(config({ max_connections: 4 }), { clock: manual().clock });
+    await collector.collect(server);
+    await collector.collect(server);
+    assert.equal(most, 4);
+  });
+
+  test('automatic: one listing per run below the threshold, shards from it on', async () => {
+    const server = new FakeServer(many(SHARD_MIN_PROCESSES - 1));
+    const collector = new Collector(config(), { clock: manual().clock });
+    for (let i = 0; i < 3; i++) await collector.collect(server);
+    assert.deepEqual(server.requests, [ALL3, ALL3, ALL3]);
+    assert.deepEqual(server.listings, [ALL3], 'only the first listing, of unknown size, is a learning one');
+    server.procs = many(SHARD_MIN_PROCESSES);
+    await collector.collect(server);
+    await collector.collect(server);
+    assert.equal(multicalls(server).length, 4 + shardCount(SHARD_MIN_PROCESSES, undefined));
+    assert.equal(shardCount(SHARD_MIN_PROCESSES, undefined), 7);
+  });
+
+  test('a removed process (BAD_NAME) makes the same run list everything and relearn; the version and state of the shards are kept', async () => {
+    const procs = many(9);
+    const server = new FakeServer(procs);
+    const collector = new Collector(config({ max_connections: 3 }), { clock: manual().clock });
+    await collector.collect(server);
+    server.procs = procs.slice(1);
+    const collected = await collector.collect(server);
+    assert.deepEqual(collected, { processInfo: ok(sorted(server.procs)), version: ok('4.2.5'), state: ok(STATE) });
+    assert.equal(server.requests.length, 1 + 3 + 1);
+    assert.equal(server.requests.at(-1), 'getAllProcessInfo');
+    assert.deepEqual(server.listings, [ALL3, 'getAllProcessInfo'], 'the relisting is a learning listing');
+    assert.equal(collector.processCount, 8);
+    await collector.collect(server);
+    assert.equal(multicalls(server).length, 1 + 3 + 3, 'shards again, over the new list');
+  });
+
+  test('a process added since the listing is not asked until a refresh', async () => {
+    const server = new FakeServer(many(6));
+    const clock = manual();
+    const collector = new Collector(config({ max_connections: 2, name_refresh_interval: 60 }), { clock: clock.clock });
+    await collector.collect(server);
+    server.procs = [...many(6), p('new', 'new')];
+    assert.deepEqual(listing(await collector.collect(server)), sorted(many(6)));
+    assert.equal(collector.refreshDue, false);
+    clock.now += 60_000;
+    assert.equal(collector.refreshDue, true);
+    // The run does not list: that is refresh()'s job, outside the run.
+    assert.deepEqual(listing(await collector.collect(server)), sorted(many(6)));
+    assert.equal(server.requests.at(-1)!.startsWith('multicall(getProcessInfo'), true);
+    const refreshing = collector.refresh(server);
+    assert.equal(collector.refreshDue, false, 'not due while under way');
+    await refreshing;
+    assert.deepEqual(server.requests.at(-1), 'getAllProcessInfo');
+    assert.deepEqual(server.listings.at(-1), 'getAllProcessInfo', 'the refresh is a learning listing');
+    assert.equal(collector.refreshDue, false);
+    assert.equal(collector.processCount, 7);
+    assert.deepEqual(listing(await collector.collect(server)), sorted(server.procs));
+  });
+
+  test('a failed refresh changes nothing and is due again; a refresh older than a relisting does not undo it', async () => {
+    const server = new FakeServer(many(6));
+    const clock = manual();
+    const debug: string[] = [];
+    const collector = new Collector(config({ max_connections: 2, name_refresh_interval: 60 }), { clock: clock.clock, debug: (m) => debug.push(m) });
+    await collector.collect(server);
+    clock.now += 60_000;
+    server.faults.set('supervisor.getAllProcessInfo', new ConnectError('connect ECONNREFUSED', 'x', 'ECONNREFUSED'));
+    await collector.refresh(server);
+    assert.equal(debug.at(-1), 'collection: the background listing failed (connect ECONNREFUSED); tried again after the next run');
+    assert.equal(collector.refreshDue, true);
+    assert.equal(collector.processCount, 6);
+    server.faults.clear();
+
+    // A refresh starts with 6 processes and answers late; meanwhile a run finds one removed and relists.
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow: CollectClient = {
+      call: async (method, params, hints) => {
+        const answer = await server.call(method, params, hints);
+        await gate;
+        return answer;
+      },
+    };
+    const refreshing = collector.refresh(slow);
+    clock.now += 1000;
+    server.procs = many(6).slice(1);
+    await collector.collect(server);
+    assert.equal(collector.processCount, 5);
+    release();
+    await refreshing;
+    assert.equal(collector.processCount, 5, 'the older listing is not learnt');
+    assert.equal(debug.at(-1), 'collection: process names refreshed (6 processes)');
+  });
+
+  test('another fault on a process is the run\'s; a failed shard is the run\'s failure', async () => {
+    const server = new FakeServer(many(6));
+    const collector = new Collector(config({ max_connections: 2 }), { clock: manual().clock });
+    await collector.collect(server);
+    const shutdown = new XmlRpcFault(6, 'SHUTDOWN_STATE');
+    server.faults.set('supervisor.getProcessInfo', shutdown);
+    assert.deepEqual((await collector.collect(server)).processInfo, { ok: false, error: shutdown });
+    server.faults.clear();
+    const lost = new ConnectError('connection reset', 'x');
+    const multicall = server.multicall!;
+    let n = 0;
+    server.multicall = async (calls, hints) => {
+      if (n++ === 1) throw lost;
+      return multicall(calls, hints);
+    };
+    assert.deepEqual((await collector.collect(server)).processInfo, { ok: false, error: lost });
+    assert.equal(collector.processCount, 6, 'what was learnt is kept');
+  });
+
+  test('without multicall, or when it fails, one listing instead of thousands of separate calls; a malformed shard answer too', async () => {
+    const procs = many(6);
+    const separate = new FakeServer(procs, false);
+    const a = new Collector(config({ max_connections: 2 }), { clock: manual().clock });
+    await a.collect(separate);
+    assert.deepEqual(listing(await a.collect(separate)), sorted(procs));
+    assert.deepEqual(separate.requests.slice(3), ['getAllProcessInfo', 'getSupervisorVersion', 'getState']);
+
+    const missing = new FakeServer(procs);
+    const b = new Collector(config({ max_connections: 2 }), { clock: manual().clock });
+    await b.collect(missing);
+    missing.multicallError = new XmlRpcFault(1, 'UNKNOWN_METHOD');
+    assert.deepEqual(listing(await b.collect(missing)), sorted(procs));
+    assert.deepEqual(missing.requests.slice(1, 3), [
+      `multicall(${sorted(procs).slice(0, 3).map((x) => `getProcessInfo(${x.group}:${x.name})`).join(', ')})`,
+      `multicall(${sorted(procs).slice(3).map((x) => `getProcessInfo(${x.group}:${x.name})`).join(', ')}, getSupervisorVersion, getState)`,
+    ]);
+    assert.deepEqual(missing.requests.slice(3), ['getAllProcessInfo', 'getSupervisorVersion', 'getState']);
+    assert.notEqual(b.multicallRetryAt, undefined);
+
+    const short = new FakeServer(procs);
+    const c = new Collector(config({ max_connections: 2 }), { clock: manual().clock });
+    await c.collect(short);
+    short.multicallAnswer = [p('x', 'x')];
+    assert.deepEqual(listing(await c.collect(short)), sorted(procs));
+    assert.equal(short.requests.at(-3), 'getAllProcessInfo');
+  });
+
+  test('selective collection of a large server refreshes in the background too; of a small one, in the run', async () => {
+    const clock = manual();
+    const big = new FakeServer([...many(SHARD_MIN_PROCESSES), p('web', 'front')]);
+    const a = new Collector(config({ proc_names: ['front'], name_refresh_interval: 60 }), { clock: clock.clock });
+    await a.collect(big);
+    assert.equal(a.refreshDue, false);
+    clock.now += 60_000;
+    assert.equal(a.refreshDue, true);
+    await a.collect(big);
+    assert.equal(big.requests.at(-1), 'multicall(getProcessInfo(web:front), getSupervisorVersion, getState)');
+    await a.refresh(big);
+    assert.equal(a.refreshDue, false);
+
+    const small = new FakeServer([p('web', 'front')]);
+    const b = new Collector(config({ proc_names: ['front'], name_refresh_interval: 60 }), { clock: clock.clock });
+    await b.collect(small);
+    clock.now += 60_000;
+    assert.equal(b.refreshDue, false);
+    await b.collect(small);
+    assert.equal(small.requests.at(-1), ALL3);
+    assert.deepEqual(small.listings, [ALL3], 'a listing of a known small server is not marked');
   });
 });

@@ -193,6 +193,8 @@ describe('resolveConfig: defaults and values', () => {
     assert.equal(config.maxResponseBytes, 64 * 1024 * 1024);
     assert.equal(config.collection, 'auto');
     assert.equal(config.nameRefreshMs, 300_000);
+    assert.equal(config.maxConnections, undefined);
+    assert.equal(config.listingTimeoutMs, 60_000);
     assert.deepEqual(warnings, []);
     assert.ok(Object.isFrozen(config));
   });
@@ -223,6 +225,18 @@ describe('resolveConfig: defaults and values', () => {
     assert.equal(config.nameRefreshMs, 0);
     assert.equal(resolveConfig({ name: 'n', name_refresh_interval: 1.5, collection: null }).config.nameRefreshMs, 1500);
     assert.equal(resolveConfig({ name: 'n', collection: null }).config.collection, 'auto');
+    for (const [value, expected] of [[1, 1], [16, 16], [256, 256], ['auto', undefined], [null, undefined]] as const) {
+      assert.equal(resolveConfig({ name: 'n', max_connections: value }).config.maxConnections, expected, String(value));
+    }
+    for (const bad of [0, 257, 1.5, '4', true, -1]) {
+      assert.throws(() => resolveConfig({ name: 'n', max_connections: bad }), {
+        name: 'ConfigError',
+        key: 'max_connections',
+        message: `'max_connections' should be 'auto' or an integer from 1 to 256, got ${typeof bad === 'string' ? `'${bad}'` : bad === true ? 'True' : String(bad)}`,
+      });
+    }
+    assert.equal(resolveConfig({ name: 'n', listing_timeout: '90' }).config.listingTimeoutMs, 90_000);
+    assert.throws(() => resolveConfig({ name: 'n', listing_timeout: 0 }), { name: 'ConfigError', key: 'listing_timeout' });
     assert.equal(config.name, ' spaced ');
     assert.equal(config.port, 9001);
     assert.equal(config.portText, '09001');

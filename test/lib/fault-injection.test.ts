@@ -106,7 +106,7 @@ interface TruthProcess {
 /** What a run must give. */
 type Expect =
   /** can_connect CRITICAL with exactly this message. */
-  | { kind: 'critical'; message: (instance: Record<string, unknown>) => string }
+  | { kind: 'critical'; message: (instance: Record<string, unknown>) => string; warning?: RegExp }
   /** can_connect CRITICAL with `PREFIX` + something matching `detail` (our messages, not the reference's). */
   | { kind: 'critical'; detail: RegExp }
   /** An XML-RPC fault on the process list: this error, no service check (check-spec section 4). */
@@ -313,7 +313,19 @@ function cannotConnect(instance: Record<string, unknown>): string {
     : `Cannot connect to ${String(instance['socket'])}. Make sure supervisor is running and socket is enabled and socket file has the right permissions.`;
 }
 
-const CANNOT_CONNECT: Expect = { kind: 'critical', message: cannotConnect };
+/** The reference's message; the OS reason (or the connect timeout) in the only warning. */
+const CANNOT_CONNECT: Expect = { kind: 'critical', message: cannotConnect, warning: /^(connect E[A-Z]+ |connection to \S+ (closed|failed)|connecting to )/ };
+
+/** A server that took the connection and did not answer in time: a timeout, not "Cannot connect"; the warning points at `timeout`. */
+function timedOut(pending: string): Expect {
+  return {
+    kind: 'critical',
+    message: (instance) =>
+      `supervisord at ${String(instance['socket'] ?? `http://${String(instance['host'])}:${String(instance['port'])}`)} did not answer within ${TIMEOUT_S} s: ${pending} was pending.`,
+    warning: new RegExp(`^'timeout' \\(${TIMEOUT_S} s\\) expired before supervisord answered: raise 'timeout'`),
+  };
+}
+const FIRST_RUN_PENDING = 'system.multicall[supervisor.getAllProcessInfo, supervisor.getSupervisorVersion, supervisor.getState]';
 const httpError = (code: number, reason: string): Expect => ({ kind: 'critical', message: () => `${PREFIX}${code} ${reason}` });
 
 // ---------------------------------------------------------------------------
@@ -400,9 +412,14 @@ const CASES: Case[] = [
   },
 
   // --- the server hangs -----------------------------------------------------
-  ...bothTransports('accepts, reads, never answers', () => {}, CANNOT_CONNECT, 'deadline'),
-  ...bothTransports('drips a valid answer one byte per 100 ms, past the deadline', drip(BIG_ANSWER, 100), CANNOT_CONNECT, 'deadline'),
-  ...bothTransports('sends the headers, then nothing', (_r, socket) => socket.write(BIG_ANSWER.subarray(0, BIG_ANSWER.indexOf('\r\n\r\n') + 4)), CANNOT_CONNECT, 'deadline'),
+  ...bothTransports('accepts, reads, never answers', () => {}, timedOut(FIRST_RUN_PENDING), 'deadline'),
+  ...bothTransports('drips a valid answer one byte per 100 ms, past the deadline', drip(BIG_ANSWER, 100), timedOut(FIRST_RUN_PENDING), 'deadline'),
+  ...bothTransports(
+    'sends the headers, then nothing',
+    (_r, socket) => socket.write(BIG_ANSWER.subarray(0, BIG_ANSWER.indexOf('\r\n\r\n') + 4)),
+    timedOut(FIRST_RUN_PENDING),
+    'deadline',
+  ),
 
   // --- HTTP garbage and oversize answers ------------------------------------
   ...bothTransports(
@@ -563,6 +580,29 @@ const CASES: Case[] = [
     expect: { kind: 'ok' },
     ends: 'fast',
   },
+  {
+    name: 'sharded collection (max_connections 3): the runs after the first ask the processes in three parallel multicalls',
+    start: () => emulatorTarget(),
+    extra: { max_connections: 3 },
+    expect: [{ kind: 'ok' }, { kind: 'ok' }, { kind: 'ok' }],
+    ends: 'fast',
+    verify: (target, i) => {
+      const { stats } = (target as Awaited<ReturnType<typeof emulatorTarget>>).emulator;
+      // The first run lists; each later one asks the five processes by name, in three multicalls.
+      assert.equal(stats.calls['supervisor.getAllProcessInfo'], 1, 'listings');
+      assert.equal(stats.calls['supervisor.getProcessInfo'] ?? 0, 5 * i, 'processes asked by name');
+      assert.equal(stats.calls['system.multicall'], 1 + 3 * i, 'multicalls');
+    },
+  },
+  ...(['tcp', 'unix'] as const).map(
+    (transport): Case => ({
+      name: `sharded collection: every reused socket is reset, each shard retries on a fresh one (${transport})`,
+      start: () => proxiedEmulator({ resetReused: true, unix: transport === 'unix' }),
+      extra: { max_connections: 2 },
+      expect: [{ kind: 'ok' }, { kind: 'ok' }, { kind: 'ok' }],
+      ends: 'fast',
+    }),
+  ),
   ...(['tcp', 'unix'] as const).map(
     (transport): Case => ({
       name: `stale keep-alive: the reused socket is reset, the run retries on a fresh one (${transport})`,
@@ -614,7 +654,10 @@ const CASES: Case[] = [
     // separate getAllProcessInfo would end at 1.2 x timeout. `timeout` bounds
     // the whole run (regression: it once bounded each call, and this run took
     // 2.4 x timeout, 1212 ms for 500 ms), so the run ends at its deadline.
-    expect: CANNOT_CONNECT,
+    // `listing_timeout` no longer than `timeout`: the first listing of a
+    // server that answered (the fault) gets no more time than the run.
+    extra: { listing_timeout: TIMEOUT_S },
+    expect: timedOut('supervisor.getAllProcessInfo'),
     ends: 'deadline',
   },
 ];
@@ -819,7 +862,13 @@ describe('fault injection: the check against hostile servers and broken networks
               assert.ok(elapsed >= timeoutS * 1000 - 1, `the run ended after ${elapsed.toFixed(0)} ms, before its deadline: what ended it?`);
             }
             await assertOutcome(result, expects[i]!, target);
-            assert.deepEqual(result.warnings, [], 'warnings');
+            const expected = expects[i]!;
+            if (expected.kind === 'critical' && 'warning' in expected && expected.warning !== undefined) {
+              assert.equal(result.warnings.length, 1, `one warning: ${JSON.stringify(result.warnings)}`);
+              assert.match(result.warnings[0]!, expected.warning, 'warning');
+            } else {
+              assert.deepEqual(result.warnings, [], 'warnings');
+            }
             assertNoSecrets('the result', JSON.stringify(result));
             assertNoSecrets('the log', log.join('\n'));
             if (expects[i]!.kind === 'critical' && target.openSockets() !== undefined) {

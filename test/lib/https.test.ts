@@ -213,7 +213,9 @@ describe('check: https url through a TLS proxy', () => {
     try {
       const result = await runOnce({ name: 'tls', url: `https://127.0.0.1:${port}`, tls_ca: main127.cert, connect_timeout: 0.2 });
       assertCannotConnect(result, `Cannot connect to https://127.0.0.1:${port}. ${INET}`);
-      assert.deepEqual(result.warnings, [`connecting to https://127.0.0.1:${port}/RPC2 timed out after 200 ms`]);
+      assert.deepEqual(result.warnings, [
+        `connecting to https://127.0.0.1:${port}/RPC2 timed out after 200 ms: raise 'connect_timeout' if the server is slow to accept connections`,
+      ]);
     } finally {
       for (const s of sockets) if (s.localPort === port) s.destroy();
       await new Promise<void>((resolve) => silent.close(() => resolve()));
@@ -291,7 +293,7 @@ describe('check: can_connect messages of url targets', () => {
     const path = join(dir, 'missing.sock');
     const result = await runOnce({ name: 'u', url: `unix://${path}` });
     assertCannotConnect(result, `Cannot connect to unix://${path}. ${SOCKET}`);
-    assert.deepEqual(result.warnings, [`connect ENOENT ${path} (unix://${path})`]);
+    assert.deepEqual(result.warnings, [`connect ENOENT ${path} (unix://${path}): the socket file does not exist (is supervisord running? is this its socket?)`]);
   });
 
   it('http url: the inet wording with the scheme, host and port', async () => {
@@ -302,7 +304,9 @@ describe('check: can_connect messages of url targets', () => {
     await new Promise<void>((resolve) => probe.close(() => resolve()));
     const result = await runOnce({ name: 'h', url: `http://127.0.0.1:${port}/RPC2` });
     assertCannotConnect(result, `Cannot connect to http://127.0.0.1:${port}. ${INET}`);
-    assert.deepEqual(result.warnings, [`connect ECONNREFUSED 127.0.0.1:${port} (http://127.0.0.1:${port}/RPC2)`]);
+    assert.deepEqual(result.warnings, [
+      `connect ECONNREFUSED 127.0.0.1:${port} (http://127.0.0.1:${port}/RPC2): connection refused (is supervisord running? is this its address?)`,
+    ]);
   });
 
   it('http url straight to the emulator: the path is used, / meaning /RPC2; an HTTP error adds no warning', async () => {
@@ -313,11 +317,11 @@ describe('check: can_connect messages of url targets', () => {
     assert.deepEqual(wrongPath.warnings, []);
   });
 
-  it('host/port and socket configurations keep the reference output (no warning)', async () => {
+  it('host/port and socket configurations keep the reference message, with the OS reason in a warning as for url', async () => {
     const path = join(dir, 'missing.sock');
     const result = await runOnce({ name: 's', socket: `unix://${path}` });
     assertCannotConnect(result, `Cannot connect to unix://${path}. ${SOCKET}`);
-    assert.deepEqual(result.warnings, []);
+    assert.deepEqual(result.warnings, [`connect ENOENT ${path} (unix://${path}): the socket file does not exist (is supervisord running? is this its socket?)`]);
   });
 });
 

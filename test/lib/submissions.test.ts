@@ -20,6 +20,7 @@ import {
   XmlRpcFault,
   XmlRpcParseError,
 } from '../../protocol/errors.js';
+import { RunDeadlineError } from '../../lib/errors.js';
 import { resolveConfig } from '../../lib/config.js';
 import {
   buildResult,
@@ -333,7 +334,21 @@ describe('failures of getAllProcessInfo', () => {
   const cases: Array<[unknown, ReturnType<typeof config>, string, boolean]> = [
     [new ConnectError('connect ECONNREFUSED', 'x', 'ECONNREFUSED'), tcp, TCP_MESSAGE, true],
     [new ConnectError('connect ENOENT', 'x', 'ENOENT'), sock, SOCKET_MESSAGE, true],
-    [new TimeoutError('ERR_DEADLINE', 'no answer', 'x', 10000), tcp, TCP_MESSAGE, true],
+    // a deadline is a timeout, not a connection failure; a RunDeadlineError names what was pending and the process count
+    [new TimeoutError('ERR_DEADLINE', 'no answer', 'x', 10000), tcp, 'supervisord at http://invalid_host:9009 did not answer within 10 s.', true],
+    [
+      new RunDeadlineError('x', 2500, 'timeout', ['supervisor.getAllProcessInfo'], 4000),
+      sock,
+      'supervisord at unix:///wrong/path/supervisor.sock did not answer within 2.5 s: supervisor.getAllProcessInfo was pending (the last listing had 4000 processes).',
+      true,
+    ],
+    [
+      new RunDeadlineError('x', 60000, 'listing_timeout', ['system.multicall[30 x supervisor.getProcessInfo]', 'supervisor.getAllProcessInfo'], undefined),
+      tcp,
+      'supervisord at http://invalid_host:9009 did not answer within 60 s: 2 calls were pending, the first system.multicall[30 x supervisor.getProcessInfo].',
+      true,
+    ],
+    [new RunDeadlineError('x', 100, 'timeout', [], 3), tcp, 'supervisord at http://invalid_host:9009 did not answer within 0.1 s (the last listing had 3 processes).', true],
     [new TimeoutError('ERR_CONNECT_TIMEOUT', 'no connection', 'x', 5000), sock, SOCKET_MESSAGE, true],
     [new ConnectionClosedError('closed', 'x', true, 'ECONNRESET'), tcp, TCP_MESSAGE, true],
     [new HttpStatusError(401, 'Unauthorized', 'x'), tcp, 'Username or password to server1 are incorrect.', true],

@@ -1,0 +1,451 @@
+// How the check scales with the number of programs, against a REAL supervisord.
+//
+//   node bench/scale.js                          250, 500, 1,000, 2,000 and 4,000 programs (~10-15 min)
+//   node bench/scale.js --programs 250,1000      chosen sizes
+//   node bench/scale.js --json                   one JSON object per line per size
+//   node bench/scale.js --runs 3 --max-seconds 600
+//
+// For each size N, a private supervisord (lib/launcher: temp dir, own unix
+// socket) with N programs `/bin/sleep 100000` (stdout/stderr NONE, started
+// at once), then, in the same run:
+//
+//  1. getAllProcessInfo: the raw request on a socket of its own (no decoding:
+//     the server's side alone): answer bytes, wall time, and supervisord's
+//     CPU time for it, from /proc/<pid>/stat (utime + stime, clock ticks).
+//  2. The first run of a default check (`{ name, socket }`): it knows nothing
+//     yet, so it lists everything to learn the process names (the learning
+//     listing, which may run to `listing_timeout` while supervisord answers).
+//  3. `--runs` default check runs, as in production: on the connections the
+//     previous run left open (the check keeps them 10 minutes; the Agent
+//     runs it every 15 s): wall, supervisord CPU, our CPU (process.cpuUsage),
+//     and the shard count K the check chose. The ratio column is
+//     getAllProcessInfo's supervisord CPU over the check run's: the work the
+//     check saves the server. Then up to 3 runs that open their connections
+//     anew (after close(): a first run, or after 10 minutes idle), and the
+//     runs of `max_connections: 1` (one getAllProcessInfo per run: the
+//     check before sharding), as many as the listing samples. (Medians.)
+//  4. The name refresh (every `name_refresh_interval`, 300 s by default): a
+//     background listing on its own connection after a run. Timed from its
+//     start to the debug line saying it is done, with supervisord's CPU
+//     meanwhile; then a run made while another refresh is under way (it
+//     must still end within `timeout`).
+//
+// supervisord is stopped on every path (end, error, Ctrl-C / SIGTERM, a size
+// over its time limit): the launcher's stop() ends supervisord and SIGKILLs
+// what is left of its programs' process groups; the pids seen are checked
+// and killed too. `--max-seconds` (default 1500) bounds the whole bench:
+// sizes that would start after it are skipped, with a note.
+//
+// Runs against ../dist (built by `npm ci`); BENCH_DIST=path/to/build points
+// it at another build. Needs supervisord (apt-get install supervisor).
+
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { emitJson, fmtInt, fmtMs, machine, median, printTable } from './common.js';
+
+const dist = process.env.BENCH_DIST !== undefined
+  ? pathToFileURL(path.resolve(process.env.BENCH_DIST) + path.sep)
+  : new URL('../dist/', import.meta.url);
+const { SupervisordCheck } = await import(new URL('lib/check.js', dist).href);
+const { startSupervisord, supervisordVersion } = await import(new URL('lib/launcher/supervisord.js', dist).href);
+
+const DEFAULT_SIZES = [250, 500, 1000, 2000, 4000];
+
+function parseOptions(argv) {
+  const out = { json: false, sizes: DEFAULT_SIZES, runs: 5, maxSeconds: 1500 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--json') {
+      out.json = true;
+      continue;
+    }
+    const value = argv[++i] ?? '';
+    if (a === '--programs') {
+      const list = value.split(',').map(Number);
+      if (value === '' || list.some((n) => !Number.isSafeInteger(n) || n <= 0 || n > 20_000)) {
+        throw new RangeError(`--programs expects sizes from 1 to 20000 separated by commas, got ${JSON.stringify(value)}`);
+      }
+      out.sizes = list;
+    } else if (a === '--runs' || a === '--max-seconds') {
+      const n = Number(value);
+      if (!Number.isSafeInteger(n) || n <= 0) throw new RangeError(`${a} expects a positive integer, got ${JSON.stringify(value)}`);
+      if (a === '--runs') out.runs = n;
+      else out.maxSeconds = n;
+    } else {
+      throw new RangeError(`unknown argument ${JSON.stringify(a)} (expected --json, --programs N[,N...], --runs N, --max-seconds S)`);
+    }
+  }
+  return out;
+}
+
+let opts;
+try {
+  opts = parseOptions(process.argv.slice(2));
+} catch (error) {
+  process.stderr.write(`bench/scale.js: ${error.message}\n`);
+  process.exit(2);
+}
+const log = (line = '') => { if (!opts.json && !interrupted) process.stdout.write(`${line}\n`); };
+const note = (line) => process.stderr.write(`${line}\n`);
+
+// ---------------------------------------------------------------------------
+// Cleanup on every path
+// ---------------------------------------------------------------------------
+
+/** The supervisord of the size being measured (or being started). */
+let current = null;
+/** Checks not closed yet. */
+const checks = new Set();
+const programPids = new Set();
+let interrupted = false;
+
+function isOurSleep(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1') === '/bin/sleep\u0000100000\u0000';
+  } catch {
+    return false;
+  }
+}
+
+async function stopCurrent() {
+  await Promise.allSettled([...checks].map((c) => c.close()));
+  checks.clear();
+  const sup = await current?.catch(() => null);
+  current = null;
+  if (sup != null) await sup.stop();
+  let leftovers = 0;
+  for (const pid of programPids) {
+    if (!isOurSleep(pid)) continue;
+    leftovers++;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // exited meanwhile
+    }
+  }
+  programPids.clear();
+  if (leftovers > 0) note(`killed ${leftovers} program(s) supervisord left behind`);
+}
+
+let stopping = null;
+function interrupt(why, code) {
+  if (interrupted) {
+    note(`${why} again: exiting without waiting for supervisord`);
+    process.exit(code);
+  }
+  interrupted = true;
+  note(`${why}: stopping supervisord and its programs (a second ${why} exits at once)...`);
+  stopping ??= stopCurrent();
+  void stopping.finally(() => process.exit(code));
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => interrupt(signal, 130));
+process.stdout.on('error', (error) => {
+  if (error.code !== 'EPIPE') throw error;
+  if (!interrupted) interrupt('stdout closed', 0);
+});
+
+// ---------------------------------------------------------------------------
+// Measures
+// ---------------------------------------------------------------------------
+
+const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim() || 100);
+
+/** supervisord's CPU time so far (user + system), ms. */
+function serverCpuMs(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  // Fields after the command (which may hold spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
+/** Wall, supervisord CPU and our CPU of `fn`. */
+async function timed(pid, fn) {
+  const cpu0 = process.cpuUsage();
+  const server0 = serverCpuMs(pid);
+  const t0 = performance.now();
+  const value = await fn();
+  const wallMs = performance.now() - t0;
+  const serverMs = serverCpuMs(pid) - server0;
+  const cpu = process.cpuUsage(cpu0);
+  return { value, wallMs, serverMs, oursMs: (cpu.user + cpu.system) / 1000 };
+}
+
+const LISTING_REQUEST = (() => {
+  const body = "<?xml version='1.0'?>\n<methodCall>\n<methodName>supervisor.getAllProcessInfo</methodName>\n<params>\n</params>\n</methodCall>\n";
+  return Buffer.from(`POST /RPC2 HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\nContent-Length: ${body.length}\r\n\r\n${body}`, 'latin1');
+})();
+
+/** One getAllProcessInfo on a new raw connection, the answer counted and dropped: resolves to its body's size. */
+function rawListing(socketPath, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath);
+    let head = '';
+    let length = -1;
+    let got = 0;
+    const timer = setTimeout(() => socket.destroy(new Error(`no complete answer within ${timeoutMs} ms`)), timeoutMs);
+    socket.on('connect', () => socket.write(LISTING_REQUEST));
+    socket.on('data', (chunk) => {
+      if (length < 0) {
+        head += chunk.toString('latin1');
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const m = /\r\ncontent-length: *(\d+)/i.exec(head.slice(0, end));
+        if (m === null) return socket.destroy(new Error(`no Content-Length in ${JSON.stringify(head.slice(0, 200))}`));
+        length = Number(m[1]);
+        got = head.length - end - 4;
+      } else {
+        got += chunk.length;
+      }
+      if (got >= length) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(length);
+      }
+    });
+    socket.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      reject(new Error('connection closed before the whole answer'));
+    });
+  });
+}
+
+/** A default check, with its debug lines. */
+function newCheck(sup, debug, options = {}) {
+  const check = new SupervisordCheck(
+    { name: 'scale', socket: sup.socketUrl },
+    { log: { warn: (m) => debug.push(`warn: ${m}`), debug: (m) => debug.push(m) }, ...options },
+  );
+  checks.add(check);
+  return check;
+}
+
+async function closeCheck(check) {
+  await check.close();
+  checks.delete(check);
+}
+
+function assertHealthy(result, n, what) {
+  if (result.errors.length > 0) throw new Error(`${what}: ${result.errors.join('; ')}`);
+  const seen = result.processes?.length ?? 0;
+  if (seen !== n) throw new Error(`${what}: ${seen} processes reported, expected ${n}`);
+}
+
+/** Resolves once `debug` holds a line matching `pattern`, polling (bounded). */
+async function waitForLine(debug, pattern, timeoutMs) {
+  const deadline = performance.now() + timeoutMs;
+  while (!debug.some((line) => pattern.test(line))) {
+    if (performance.now() > deadline) throw new Error(`no ${pattern} within ${timeoutMs} ms: ${debug.slice(-3).join(' | ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+async function measureSize(n) {
+  const programs = Array.from({ length: n }, (_, i) => ({
+    name: `p${String(i).padStart(5, '0')}`,
+    command: '/bin/sleep 100000',
+    startsecs: 0,
+    extra: { stdout_logfile: 'NONE', stderr_logfile: 'NONE' },
+  }));
+  const startedAt = performance.now();
+  // Starting N programs, then listing them (the launcher waits until each was started once), grows with N squared too.
+  current = startSupervisord({ programs, startTimeoutMs: Math.max(60_000, n * 150) });
+  const sup = await current;
+  const startMs = performance.now() - startedAt;
+  const pid = sup.pid;
+  // Generous bounds: a 4,000-program listing takes 13-18 s here.
+  const listingBound = Math.max(30_000, (n / 1000) ** 2 * 4000);
+
+  // 1. getAllProcessInfo, the server's side alone.
+  const listingSamples = n >= 4000 ? 1 : n >= 2000 ? 2 : 3;
+  const listings = [];
+  for (let i = 0; i < listingSamples; i++) listings.push(await timed(pid, () => rawListing(sup.socketPath, listingBound)));
+  const bytes = listings[0].value;
+  for (const p of await sup.call('supervisor.getAllProcessInfo', [], listingBound)) if (p.pid > 0) programPids.add(p.pid);
+
+  // 2. The first run: the learning listing.
+  const debug = [];
+  const check = newCheck(sup, debug);
+  const first = await timed(pid, () => check.run());
+  const firstOk = first.value.errors.length === 0 && first.value.processes?.length === n;
+  const firstError = firstOk ? undefined : first.value.errors.join('; ');
+  await check.close();
+
+  // 3. Default runs: on the connections the previous run left open (as in
+  // production: they stay open 10 minutes), after one run that opens them;
+  // then runs that each open their connections anew (close() before each).
+  assertHealthy(await check.run(), n, 'the run that opens the connections');
+  const runs = [];
+  for (let i = 0; i < opts.runs; i++) {
+    debug.length = 0;
+    const r = await timed(pid, () => check.run());
+    assertHealthy(r.value, n, `run ${i + 1}`);
+    runs.push(r);
+  }
+  const shards = Number(/in (\d+) parallel multicalls/.exec(debug.join('\n'))?.[1] ?? 1);
+  const fresh = [];
+  for (let i = 0; i < Math.min(opts.runs, 3); i++) {
+    await check.close();
+    const r = await timed(pid, () => check.run());
+    assertHealthy(r.value, n, `run on new connections ${i + 1}`);
+    fresh.push(r);
+  }
+  await closeCheck(check);
+
+  // 3b. The same runs with `max_connections: 1`: one getAllProcessInfo per run, as before sharding.
+  const singleDebug = [];
+  const single = new SupervisordCheck(
+    { name: 'scale', socket: sup.socketUrl, max_connections: 1, timeout: listingBound / 1000 },
+    { log: { warn: (m) => singleDebug.push(`warn: ${m}`), debug: (m) => singleDebug.push(m) } },
+  );
+  checks.add(single);
+  const singles = [];
+  for (let i = 0; i < Math.min(opts.runs, listingSamples); i++) {
+    const r = await timed(pid, async () => {
+      const result = await single.run();
+      await single.close();
+      return result;
+    });
+    assertHealthy(r.value, n, `single-call run ${i + 1}`);
+    singles.push(r);
+  }
+  await closeCheck(single);
+
+  // 4. The refresh: a check whose clock says the names are due.
+  const clock = { now: Date.now() };
+  const refreshDebug = [];
+  const refreshing = newCheck(sup, refreshDebug, { clock: () => clock.now });
+  assertHealthy(await refreshing.run(), n, 'refresh: learning run');
+  clock.now += 301_000;
+  assertHealthy(await refreshing.run(), n, 'refresh: run before the refresh');
+  let refresh;
+  let duringRefresh;
+  if (refreshDebug.some((l) => l.includes('in the background'))) {
+    refresh = await timed(pid, () => waitForLine(refreshDebug, /process names refreshed|background listing failed/, 120_000));
+    // Another refresh, and a run while it goes on.
+    clock.now += 301_000;
+    refreshDebug.length = 0;
+    assertHealthy(await refreshing.run(), n, 'refresh: run starting the second refresh');
+    duringRefresh = await timed(pid, () => refreshing.run());
+    assertHealthy(duringRefresh.value, n, 'run during a refresh');
+    await waitForLine(refreshDebug, /process names refreshed|background listing failed/, 120_000);
+  }
+  await closeCheck(refreshing);
+
+  const med = (xs, key) => median(xs.map((x) => x[key]));
+  const listingServerMs = med(listings, 'serverMs');
+  const runServerMs = med(runs, 'serverMs');
+  return {
+    programs: n,
+    startSeconds: startMs / 1000,
+    answerBytes: bytes,
+    listingWallMs: med(listings, 'wallMs'),
+    listingServerMs,
+    listingSamples,
+    runWallMs: med(runs, 'wallMs'),
+    runServerMs,
+    runOursMs: med(runs, 'oursMs'),
+    runMaxWallMs: Math.max(...runs.map((r) => r.wallMs)),
+    runs: runs.length,
+    shards,
+    // CPU ticks are 10 ms: a run under a tick may read 0.
+    ratio: runServerMs > 0 ? listingServerMs / runServerMs : null,
+    freshWallMs: med(fresh, 'wallMs'),
+    freshServerMs: med(fresh, 'serverMs'),
+    singleWallMs: med(singles, 'wallMs'),
+    singleServerMs: med(singles, 'serverMs'),
+    singleOursMs: med(singles, 'oursMs'),
+    firstWallMs: first.wallMs,
+    firstServerMs: first.serverMs,
+    firstOk,
+    ...(firstError === undefined ? {} : { firstError }),
+    refreshWallMs: refresh?.wallMs ?? null,
+    refreshServerMs: refresh?.serverMs ?? null,
+    duringRefreshWallMs: duringRefresh?.wallMs ?? null,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------
+
+const host = machine();
+const version = await supervisordVersion().catch((error) => {
+  note(`bench/scale.js: ${error.message}`);
+  process.exit(2);
+});
+log(`supervisord ${version}, ${host.cpu} (${host.cores} cores), Node ${host.node}, ${host.platform}`);
+log(`sizes ${opts.sizes.join(', ')}; ${opts.runs} check runs each on kept connections, up to 3 on new ones; limit ${opts.maxSeconds} s`);
+log();
+
+const benchStart = performance.now();
+const rows = [];
+let failed = false;
+for (const n of opts.sizes) {
+  if (interrupted) break;
+  const elapsed = (performance.now() - benchStart) / 1000;
+  if (elapsed > opts.maxSeconds) {
+    note(`skipping ${n} programs: ${elapsed.toFixed(0)} s elapsed, over --max-seconds ${opts.maxSeconds}`);
+    continue;
+  }
+  note(`${n} programs...`);
+  try {
+    const row = await measureSize(n);
+    rows.push(row);
+    if (opts.json) emitJson({ case: `scale ${n} programs`, ...row, machine: host, supervisord: version });
+    else note(`  ${JSON.stringify(row)}`);
+  } catch (error) {
+    failed = true;
+    note(`${n} programs failed: ${error.stack ?? error}`);
+  } finally {
+    await stopCurrent();
+  }
+}
+
+if (!opts.json && rows.length > 0) {
+  const s = (ms) => (ms === null || ms === undefined ? '-' : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${fmtMs(ms)} ms`);
+  log('getAllProcessInfo vs a default check run (median; supervisord CPU from /proc/<pid>/stat, 10 ms ticks):');
+  printTable(
+    [
+      { key: 'programs', title: 'programs', format: fmtInt },
+      { key: 'answerBytes', title: 'answer bytes', format: fmtInt },
+      { key: 'listingWallMs', title: 'getAll wall', format: s },
+      { key: 'listingServerMs', title: 'getAll sv CPU', format: s },
+      { key: 'shards', title: 'K' },
+      { key: 'runWallMs', title: 'run wall', format: s },
+      { key: 'runMaxWallMs', title: 'run max wall', format: s },
+      { key: 'runServerMs', title: 'run sv CPU', format: s },
+      { key: 'runOursMs', title: 'our CPU', format: s },
+      { key: 'ratio', title: 'sv CPU getAll/run', format: (r) => (r === null ? '-' : `${r.toFixed(1)}x`) },
+      { key: 'freshWallMs', title: 'new-conn run wall', format: s },
+      { key: 'freshServerMs', title: 'new-conn run sv CPU', format: s },
+      { key: 'singleWallMs', title: '1-call run wall', format: s },
+      { key: 'singleServerMs', title: '1-call run sv CPU', format: s },
+    ],
+    rows,
+  );
+  log();
+  log('Learning (first run) and refresh (background listing) costs:');
+  printTable(
+    [
+      { key: 'programs', title: 'programs', format: fmtInt },
+      { key: 'firstWallMs', title: 'first run wall', format: s },
+      { key: 'firstServerMs', title: 'first run sv CPU', format: s },
+      { key: 'firstOk', title: 'first run ok', format: (ok) => (ok ? 'yes' : 'no') },
+      { key: 'refreshWallMs', title: 'refresh wall', format: s },
+      { key: 'refreshServerMs', title: 'refresh sv CPU', format: s },
+      { key: 'duringRefreshWallMs', title: 'run during refresh', format: s },
+      { key: 'startSeconds', title: 'supervisord start', format: (x) => `${x.toFixed(0)} s` },
+    ],
+    rows,
+  );
+  for (const r of rows) if (r.firstError !== undefined) log(`first run at ${r.programs}: ${r.firstError}`);
+}
+process.exitCode = failed ? 1 : 0;

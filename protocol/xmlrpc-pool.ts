@@ -1,0 +1,142 @@
+/**
+ * Several {@link XmlRpcClient}s to one address, so that calls made at the
+ * same time travel on separate connections. A server that writes each
+ * answer a slice per turn of its event loop (supervisord writes 4 KiB per
+ * turn) serves concurrent connections in the same turns, so K answers cost
+ * it about as many turns as the longest one instead of their sum.
+ *
+ * Each connection is an ordinary client: kept alive between calls, closed by
+ * its own idle timer, retried once on a reused connection reset, bounded by
+ * its own deadline. The pool only chooses which one carries a call.
+ *
+ * @module
+ */
+
+import { parseAddress } from './address.js';
+import type { Address } from './address.js';
+import { ClientClosedError } from './errors.js';
+import type { XmlRpcFault } from './errors.js';
+import type { XmlRpcValue } from './types.js';
+import { XmlRpcClient } from './xmlrpc-client.js';
+import type { MulticallRequest, XmlRpcClientOptions } from './xmlrpc-client.js';
+
+/** Options of {@link XmlRpcPool}: those of every connection's {@link XmlRpcClient}, and how many there may be. */
+export interface XmlRpcPoolOptions extends XmlRpcClientOptions {
+  /** Most connections open at once, 1 to 1024 [8]. */
+  maxConnections?: number | undefined;
+}
+
+/** Default {@link XmlRpcPoolOptions.maxConnections}. */
+export const DEFAULT_MAX_CONNECTIONS = 8;
+const MAX_CONNECTIONS_LIMIT = 1024;
+
+interface Slot {
+  client: XmlRpcClient;
+  /** Calls handed to this client and not settled yet. */
+  pending: number;
+}
+
+/**
+ * A pool of up to `maxConnections` connections to one XML-RPC server. A call
+ * goes to a connection with nothing in flight, else to a new connection while
+ * fewer than `maxConnections` exist, else to the connection with the fewest
+ * calls in flight (which queues it: one request in flight per connection).
+ * Connections are opened on first need, never before.
+ *
+ * Errors never contain the credentials (each client redacts its own).
+ */
+export class XmlRpcPool {
+  /** Where the pool connects (printable form in `address.display`, without credentials). */
+  readonly address: Address;
+  /** The most connections the pool opens at once. */
+  readonly maxConnections: number;
+  readonly #clientOptions: XmlRpcClientOptions;
+  readonly #slots: Slot[] = [];
+  #closed = false;
+
+  /**
+   * @param address as {@link XmlRpcClient}'s.
+   * @param options see {@link XmlRpcPoolOptions}.
+   * @throws as {@link XmlRpcClient}'s constructor (validated once, here), and
+   *   {@link RangeError} / {@link TypeError} for a bad `maxConnections`.
+   */
+  constructor(address: string | Address, options: XmlRpcPoolOptions = {}) {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new TypeError('options must be an object');
+    const { maxConnections, ...clientOptions } = options;
+    if (maxConnections !== undefined) {
+      if (typeof maxConnections !== 'number') throw new TypeError('options.maxConnections must be a number');
+      if (!Number.isInteger(maxConnections) || maxConnections < 1 || maxConnections > MAX_CONNECTIONS_LIMIT) {
+        throw new RangeError(`options.maxConnections must be an integer in 1-${MAX_CONNECTIONS_LIMIT}, got ${maxConnections}`);
+      }
+    }
+    this.maxConnections = maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    // Parse the address once: every client then shares it (and the URL's
+    // credentials, unless the options name their own).
+    let resolved: Address;
+    let fromUrl: XmlRpcClientOptions = {};
+    if (typeof address === 'string') {
+      const parsed = parseAddress(address);
+      resolved = parsed.address;
+      if (clientOptions.username === undefined && clientOptions.password === undefined) {
+        fromUrl = { username: parsed.username, password: parsed.password };
+      }
+    } else {
+      resolved = address;
+    }
+    this.#clientOptions = { ...clientOptions, ...fromUrl };
+    // The first client validates the options (and throws like XmlRpcClient would).
+    const first = new XmlRpcClient(resolved, this.#clientOptions);
+    this.address = first.address;
+    this.#slots.push({ client: first, pending: 0 });
+  }
+
+  /** Connections (clients) created so far; each holds a socket only while in use or kept alive. */
+  get size(): number {
+    return this.#slots.length;
+  }
+
+  /** As {@link XmlRpcClient.call}, on the connection the pool chooses. */
+  call(method: string, params?: readonly XmlRpcValue[]): Promise<XmlRpcValue> {
+    return this.#run((client) => client.call(method, params));
+  }
+
+  /** As {@link XmlRpcClient.multicall}, on the connection the pool chooses. */
+  multicall(calls: readonly MulticallRequest[]): Promise<Array<XmlRpcValue | XmlRpcFault>> {
+    return this.#run((client) => client.multicall(calls));
+  }
+
+  /**
+   * Closes every connection; pending and later calls reject with
+   * `ClientClosedError`. Idempotent.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all(this.#slots.map((slot) => slot.client.close()));
+  }
+
+  #run<T>(use: (client: XmlRpcClient) => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new ClientClosedError(`client for ${this.address.display} is closed`));
+    const slot = this.#pick();
+    slot.pending++;
+    const done = (): void => {
+      slot.pending--;
+    };
+    const result = use(slot.client);
+    result.then(done, done);
+    return result;
+  }
+
+  #pick(): Slot {
+    let least = this.#slots[0]!;
+    for (const slot of this.#slots) {
+      if (slot.pending === 0) return slot;
+      if (slot.pending < least.pending) least = slot;
+    }
+    if (this.#slots.length < this.maxConnections) {
+      const slot = { client: new XmlRpcClient(this.address, this.#clientOptions), pending: 0 };
+      this.#slots.push(slot);
+      return slot;
+    }
+    return least;
+  }
+}
