@@ -150,7 +150,9 @@ describe('SupervisordCheck with an injected client', () => {
       ["'timeout' (10 s) expired before supervisord answered: raise 'timeout' (--timeout) for a busy supervisord or one with many processes"]],
     [new ConnectionClosedError('closed before any byte', 'x', true, 'ECONNRESET'), tcpInstance, TCP, TCP,
       ['closed before any byte: the connection was reset by the server']],
-    [new HttpStatusError(401, 'Unauthorized', 'x'), tcpInstance, 'Username or password to server1 are incorrect.', 'Username or password to server1 are incorrect.', []],
+    // No credentials configured: the reference's message, and a warning saying what to set.
+    [new HttpStatusError(401, 'Unauthorized', 'x'), tcpInstance, 'Username or password to server1 are incorrect.', 'Username or password to server1 are incorrect.',
+      ["the server asks for a username and password (HTTP 401) and none are configured: set 'username' and 'password' (command line: --username with --password-file or SUPERVISORD_PASSWORD)"]],
     [new HttpStatusError(400, 'Bad Request', 'x'), tcpInstance, 'An error occurred while connecting to server1: 400 Bad Request', 'An error occurred while connecting to server1: 400 Bad Request', []],
     [new HttpStatusError(402, 'error', 'x'), sockInstance, 'An error occurred while connecting to server1: 402 error', 'An error occurred while connecting to server1: 402 error', []],
     [new NotXmlRpcError('http://h:1/ answered text/html, not XML-RPC', 'x', 'text/html'), tcpInstance,

@@ -254,7 +254,10 @@ describe('/metrics', () => {
         [{ supervisord_server: 'hung' }, 0],
       ]);
       assert.match(stderr.text, /a scrape was answered at its deadline \(0\.45 s\) before hung answered: reported as supervisord_up 0/);
-      // A second scrape joins the same run (no second connection to the hung server).
+      // A second scrape joins the same run (no second connection to the hung server). The run's
+      // learning listing sends one getState beside it after 0.5 s (is supervisord busy or dead?):
+      // let that one in first.
+      await new Promise((resolve) => setTimeout(resolve, 300));
       const connections = silentConnections;
       const again = await http(p, '/metrics', { 'X-Prometheus-Scrape-Timeout-Seconds': '0.5' });
       assert.match(again.body, /^supervisord_up\{supervisord_server="hung"\} 0$/m);
