@@ -125,13 +125,17 @@ export async function serve(options: ServeOptions): Promise<void> {
   const { where, modules, stop, say } = options;
   const minIntervalMs = options.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS;
   const source = options.source === undefined ? checksSource(options.checks ?? []) : eachRun(options.source);
+  let stopped = false;
+  // A run still going when the exporter stops ends with its calls closed under it: not news.
+  const logUntilStopped = (log: (runs: readonly ServerRun[]) => void) => (runs: readonly ServerRun[]): void => {
+    if (!stopped) log(runs);
+  };
   const metrics = new Scraper(source, {
     minIntervalMs,
-    log: errorLog(say),
+    log: logUntilStopped(errorLog(say)),
     say,
   });
   const probes = new ProbeTargets<ProbeEntry>(options.probeMaxTargets ?? DEFAULT_PROBE_MAX_TARGETS);
-  let stopped = false;
 
   const probe = (query: URLSearchParams): Scraper => {
     const { module, target } = probeQuery(query, modules);
@@ -154,7 +158,7 @@ export async function serve(options: ServeOptions): Promise<void> {
             return [run];
           },
         },
-        { minIntervalMs, log: errorLog(say), say, probe: true },
+        { minIntervalMs, log: logUntilStopped(errorLog(say)), say, probe: true },
       );
       return { scraper, close: () => check.close() };
     }).scraper;

@@ -239,6 +239,18 @@ describe('/metrics', () => {
     });
   });
 
+  it('stops quietly while a scrape waits on a server (regression: logged "closed while the call was pending")', async () => {
+    const file = config('stop-mid-scrape.json', { instances: [{ name: 'hung', host: '127.0.0.1', port: silentPort, timeout: 120 }] });
+    const out = await serving(['--config', file, '--serve', '127.0.0.1:0', '--min-interval', '0'], async (p) => {
+      const pending = http(p, '/metrics').catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      void pending;
+    });
+    assert.equal(out.code, 0);
+    assert.doesNotMatch(out.stderr, /closed while the call was pending/);
+    assert.doesNotMatch(out.stderr, /hung: /);
+  });
+
   it('answers at the scrape deadline with what is known: supervisord_up 0 for the server still running (regression: waited for the run)', async () => {
     const file = config('deadline.json', {
       instances: [
