@@ -59,7 +59,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { emitJson, fmtInt, fmtMs, fmtRatio, machine, median, printTable } from './common.js';
+import { emitJson, fmtInt, fmtMs, fmtRatio, killLeftoverSleeps, machine, median, printTable } from './common.js';
 
 const dist = process.env.BENCH_DIST !== undefined
   ? pathToFileURL(path.resolve(process.env.BENCH_DIST) + path.sep)
@@ -133,15 +133,6 @@ const children = new Set();
 let interrupted = false;
 let cleaning = null;
 
-/** True when `pid` is still one of our `sleep 100000` programs (pids can be reused). */
-function isOurSleep(pid) {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1') === '/bin/sleep\u0000100000\u0000';
-  } catch {
-    return false;
-  }
-}
-
 function cleanup() {
   cleaning ??= (async () => {
     for (const child of children) child.kill('SIGKILL');
@@ -161,16 +152,7 @@ function cleanup() {
         await sup.stop();
       }
     }
-    let leftovers = 0;
-    for (const pid of programPids) {
-      if (!isOurSleep(pid)) continue;
-      leftovers++;
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // exited meanwhile
-      }
-    }
+    const leftovers = killLeftoverSleeps(programPids);
     if (leftovers > 0) note(`killed ${leftovers} program(s) supervisord left behind`);
   })();
   return cleaning;

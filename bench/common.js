@@ -2,6 +2,7 @@
 // and medians, machine description, a readable table, and `--json` output
 // (one JSON object per line). Plain Node, no dependencies.
 
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 
 /** @returns {bigint} */
@@ -149,3 +150,31 @@ export const fmtRate = (r) => r.toFixed(1);
 
 /** Bytes per second as MB/s (10^6 bytes). */
 export const mbPerSec = (bytes, ms) => bytes / 1e6 / (ms / 1e3);
+
+/**
+ * SIGKILLs the benchmark programs (`/bin/sleep 100000`) among `pids` that
+ * are still alive: supervisord stopped by force can leave them behind. The
+ * command line is checked first, as a pid may have been reused.
+ *
+ * @returns how many were killed.
+ */
+export function killLeftoverSleeps(pids) {
+  let killed = 0;
+  for (const pid of pids) {
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+    } catch {
+      continue; // gone
+    }
+    if (cmdline !== '/bin/sleep\u0000100000\u0000') continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+      killed++;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return killed;
+}
+

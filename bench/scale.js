@@ -45,7 +45,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { emitJson, fmtInt, fmtMs, machine, median, printTable } from './common.js';
+import { emitJson, fmtInt, fmtMs, killLeftoverSleeps, machine, median, printTable } from './common.js';
 
 const dist = process.env.BENCH_DIST !== undefined
   ? pathToFileURL(path.resolve(process.env.BENCH_DIST) + path.sep)
@@ -103,30 +103,13 @@ const checks = new Set();
 const programPids = new Set();
 let interrupted = false;
 
-function isOurSleep(pid) {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1') === '/bin/sleep\u0000100000\u0000';
-  } catch {
-    return false;
-  }
-}
-
 async function stopCurrent() {
   await Promise.allSettled([...checks].map((c) => c.close()));
   checks.clear();
   const sup = await current?.catch(() => null);
   current = null;
   if (sup != null) await sup.stop();
-  let leftovers = 0;
-  for (const pid of programPids) {
-    if (!isOurSleep(pid)) continue;
-    leftovers++;
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // exited meanwhile
-    }
-  }
+  const leftovers = killLeftoverSleeps(programPids);
   programPids.clear();
   if (leftovers > 0) note(`killed ${leftovers} program(s) supervisord left behind`);
 }
