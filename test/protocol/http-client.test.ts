@@ -67,6 +67,20 @@ async function serve(respond: Responder, opts: RawServerOptions = {}): Promise<R
   return s;
 }
 
+/** Asserts that `request` on `c` failed because its connection was reset before any response byte. */
+function rejectsResetBeforeAnswer(request: Promise<unknown>, c: HttpClient): Promise<void> {
+  return rejects(
+    request,
+    ConnectionClosedError,
+    'ERR_CONNECTION_CLOSED',
+    `connection to ${c.address.display} failed with ECONNRESET before any response byte`,
+    (e) => {
+      assert.equal(e['beforeResponse'], true);
+      assert.equal(e['osCode'], 'ECONNRESET');
+    },
+  );
+}
+
 /**
  * A server that answers `conn<N>` (N: the connection's number) but drops the
  * second request on a connection before any answer byte, by closing (EOF)
@@ -514,16 +528,7 @@ describe('tcp only', () => {
   test('a reset before the status line on a fresh connection is not retried', async () => {
     const s = await serve((_req, sock) => sock.resetAndDestroy());
     const c = client(s);
-    await rejects(
-      post(c),
-      ConnectionClosedError,
-      'ERR_CONNECTION_CLOSED',
-      `connection to ${c.address.display} failed with ECONNRESET before any response byte`,
-      (e) => {
-        assert.equal(e['beforeResponse'], true);
-        assert.equal(e['osCode'], 'ECONNRESET');
-      },
-    );
+    await rejectsResetBeforeAnswer(post(c), c);
     assert.equal(s.connections, 1);
   });
 
@@ -558,16 +563,7 @@ describe('tcp only', () => {
     const s = await dropsSecondRequest('reset');
     const c = client(s);
     assert.equal((await post(c)).body, 'conn0');
-    await rejects(
-      post(c, 'startProcess'),
-      ConnectionClosedError,
-      'ERR_CONNECTION_CLOSED',
-      `connection to ${c.address.display} failed with ECONNRESET before any response byte`,
-      (e) => {
-        assert.equal(e['beforeResponse'], true);
-        assert.equal(e['osCode'], 'ECONNRESET');
-      },
-    );
+    await rejectsResetBeforeAnswer(post(c, 'startProcess'), c);
     assert.equal(s.requests.length, 2, 'the request reached the server once');
     assert.equal(s.requests[1]!.body.toString(), 'startProcess');
     assert.equal(s.connections, 1, 'no connection was opened for a retry');
