@@ -943,6 +943,7 @@ describe('a /probe socket allow-list admits only a socket its directory could ho
     assert.equal(socketProblem(path.join(socks, 'file.sock')), 'it is not a socket');
     assert.equal(socketProblem(path.join(socks, 'hard.sock')), 'the socket has 2 names (hard links): one of them may have been made elsewhere');
     assert.equal(socketProblem(path.join(socks, 'good.sock', 'x.sock')), `${path.join(socks, 'good.sock')} is not a directory`);
+    assert.equal(socketProblem(path.join(socks, 'file.sock', 'sub', 'x.sock')), 'it cannot be checked: ENOTDIR: not a directory');
   });
 
   test('a directory others can write: only with the sticky bit, and never for a path with nothing at it', async () => {
