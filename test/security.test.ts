@@ -14,15 +14,27 @@
  *    sends back: nothing listening, wrong password, HTML, servers echoing the
  *    request headers in a status line, a body, a fault or a bad value;
  * 6. a 1 GB `Content-Length` is refused when the headers arrive, not after
- *    the deadline.
+ *    the deadline;
+ * 7. a password written as a plain number in a config file is sent as
+ *    written (digits) or refused with its position, never rewritten
+ *    (`1e5` was sent as `100000`): the exact Authorization header;
+ * 8. a `/probe` socket allow-list admits only a socket its directory's owner
+ *    could have put there: a symbolic link to another process's socket, a
+ *    hard link, a socket of another user, a directory others can write are
+ *    refused before anything connects.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { inspect } from 'node:util';
 
 import { SupervisordCheck } from '../lib/check.js';
+import { AllowList } from '../lib/cli/probe.js';
+import { socketProblem } from '../lib/cli/socket-guard.js';
 import { makeProcess, SupervisordEmulator } from '../lib/emulator/index.js';
 import { ConfigError } from '../lib/errors.js';
 import { parseAddress, tcpAddress, unixAddress } from '../protocol/address.js';
@@ -39,6 +51,7 @@ import {
 import type { XmlRpcStruct, XmlRpcValue } from '../protocol/types.js';
 import { XmlRpcClient } from '../protocol/xmlrpc-client.js';
 import { XmlRpcDecoder, decodeResponse } from '../protocol/xmlrpc-decoder.js';
+import { runCli as cli } from './helpers/cli-capture.js';
 import { httpResponse, startServer } from './helpers/raw-server.js';
 import type { RawServer } from './helpers/raw-server.js';
 
@@ -796,4 +809,234 @@ describe('a huge number in a process struct', () => {
       }
     });
   }
+});
+
+// ---------------------------------------------------------------------------
+// 7. Numbers written as passwords in a config file
+// ---------------------------------------------------------------------------
+
+describe('a password written as a number in a config file is sent as written, or refused', () => {
+  let server: RawServer;
+  let dir: string;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sec-numeric-pw-'));
+    server = await startServer((_req, socket) => socket.end(httpResponse(401, 'Unauthorized', '')));
+  });
+  after(async () => {
+    await server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const NUMBER = "and YAML readers read this plain value as a number, which loses the text as written (1e5 becomes 100000, 0x1F 31, 1.50 1.5): quote it";
+  const YAML11 = "and YAML 1.1 readers, the Datadog Agent's among them, read this plain value as a number or a boolean (yes, off, 1_000): quote it";
+  const JSON_NUMBER = 'and a JSON number loses the text as written (1e5 is 100000): write it as a JSON string';
+  // [format, password as written, what goes on the wire, or the refusal]
+  const cases: Array<['yaml' | 'json', string, string | { refused: string }]> = [
+    ['yaml', '1234', '1234'],
+    ['yaml', '12345678901234567890', '12345678901234567890'],
+    ['yaml', '1e5', { refused: NUMBER }],
+    ['yaml', '0x1F', { refused: NUMBER }],
+    ['yaml', '1.50', { refused: NUMBER }],
+    ['yaml', '0o17', { refused: NUMBER }],
+    ['yaml', '+1', { refused: NUMBER }],
+    ['yaml', '.5', { refused: NUMBER }],
+    ['yaml', '1_000', { refused: YAML11 }],
+    ['yaml', 'true', { refused: 'and YAML readers read this plain value as a boolean: quote it' }],
+    ['yaml', 'yes', { refused: YAML11 }],
+    ['yaml', "'1e5'", '1e5'],
+    ['yaml', '"0x1F"', '0x1F'],
+    ['json', '1234', '1234'],
+    ['json', '12345678901234567890', '12345678901234567890'],
+    ['json', '1e5', { refused: JSON_NUMBER }],
+    ['json', '1.50', { refused: JSON_NUMBER }],
+    ['json', 'true', { refused: 'not a JSON boolean: write it as a JSON string' }],
+    ['json', '"1.50"', '1.50'],
+  ];
+  for (const [format, written, expected] of cases) {
+    test(`${format} password: ${written}`, async () => {
+      const file = path.join(dir, `c.${format}`);
+      const text =
+        format === 'yaml'
+          ? `instances:\n  - name: a\n    host: 127.0.0.1\n    port: ${server.port}\n    username: u\n    password: ${written}\n`
+          : `{"instances": [{"name": "a", "host": "127.0.0.1", "port": ${server.port}, "username": "u",\n  "password": ${written}}]}`;
+      fs.writeFileSync(file, text, { mode: 0o600 });
+      const before = server.requests.length;
+      const out = await cli(['--config', file, '--format', 'json']);
+      if (typeof expected === 'object') {
+        assert.equal(out.code, 2);
+        assert.equal(out.stderr, `supervisord-check: --config ${file}: line ${format === 'yaml' ? 6 : 2}, column 15: 'password' takes text, ${expected.refused}\n`);
+        assert.equal(server.requests.length, before, 'nothing was sent');
+        return;
+      }
+      const sent = server.requests.slice(before).map((r) => /\r\nAuthorization: ([^\r]*)/i.exec(r.head)?.[1]);
+      assert.deepEqual(sent, [`Basic ${Buffer.from(`u:${expected}`, 'utf8').toString('base64')}`]);
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------
+// 8. What a /probe socket allow-list admits
+// ---------------------------------------------------------------------------
+
+const NOBODY_UID = 65534;
+const isRoot = process.geteuid?.() === 0;
+const ROOT_ONLY = isRoot ? false : 'needs root: a socket or a directory of another user is made with chown';
+
+/** A unix socket server that counts connections and what they sent. */
+async function listenAt(socketPath: string): Promise<{ connections: () => number; received: () => string; close: () => Promise<void> }> {
+  let connections = 0;
+  let received = '';
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('data', (chunk) => (received += chunk.toString('latin1')));
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return {
+    connections: () => connections,
+    received: () => received,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describe('a /probe socket allow-list admits only a socket its directory could hold honestly', () => {
+  let base: string;
+  const listeners: Array<{ close: () => Promise<void> }> = [];
+  /** A socket of ours (root's when the tests run as root) at `dir/name`. */
+  const socketAt = async (dir: string, name: string): Promise<string> => {
+    const p = path.join(dir, name);
+    listeners.push(await listenAt(p));
+    return p;
+  };
+  const mkdir = (name: string, mode: number, parent = base): string => {
+    const d = path.join(parent, name);
+    fs.mkdirSync(d);
+    fs.chmodSync(d, mode);
+    return d;
+  };
+
+  before(() => {
+    base = fs.mkdtempSync(path.join(os.tmpdir(), 'sec-socket-guard-'));
+  });
+  after(async () => {
+    await Promise.all(listeners.map((l) => l.close()));
+    fs.rmSync(base, { recursive: true, force: true });
+  });
+
+  test('a socket of the directory owner is admitted; what its owner could not have put there is refused', async () => {
+    const socks = mkdir('socks', 0o755);
+    const elsewhere = mkdir('elsewhere', 0o700);
+    const victim = await socketAt(elsewhere, 'victim.sock');
+    const good = await socketAt(socks, 'good.sock');
+    fs.symlinkSync(victim, path.join(socks, 'evil.sock'));
+    fs.writeFileSync(path.join(socks, 'file.sock'), '');
+    fs.linkSync(victim, path.join(socks, 'hard.sock'));
+    assert.equal(socketProblem(good), undefined);
+    assert.equal(socketProblem(path.join(socks, 'absent.sock')), undefined, 'nothing there, and only the owner can create it: the probe says the server is down');
+    assert.equal(socketProblem(path.join(socks, 'evil.sock')), 'it is a symbolic link: allow and probe the socket itself');
+    assert.equal(socketProblem(path.join(socks, 'file.sock')), 'it is not a socket');
+    assert.equal(socketProblem(path.join(socks, 'hard.sock')), 'the socket has 2 names (hard links): one of them may have been made elsewhere');
+    assert.equal(socketProblem(path.join(socks, 'good.sock', 'x.sock')), `${path.join(socks, 'good.sock')} is not a directory`);
+    assert.equal(socketProblem(path.join(socks, 'file.sock', 'sub', 'x.sock')), 'it cannot be checked: ENOTDIR: not a directory');
+  });
+
+  test('a directory others can write: only with the sticky bit, and never for a path with nothing at it', async () => {
+    const open = mkdir('open', 0o775);
+    const inOpen = await socketAt(open, 's.sock');
+    assert.equal(socketProblem(inOpen), `other users can write ${open} (mode 0775) without the sticky bit: they could replace the socket before the connection`);
+    assert.equal(socketProblem(path.join(open, 'absent.sock')), `nothing is at that path, and other users can create it in ${open} (mode 0775)`);
+    const sticky = mkdir('sticky', 0o1777);
+    assert.equal(socketProblem(await socketAt(sticky, 's.sock')), undefined);
+    assert.equal(socketProblem(path.join(sticky, 'absent.sock')), `nothing is at that path, and other users can create it in ${sticky} (mode 1777)`);
+    assert.equal(socketProblem(path.join(sticky, 'no-dir', 's.sock')), `${path.join(sticky, 'no-dir')} does not exist, and other users can create it in ${sticky} (mode 1777)`);
+    assert.equal(socketProblem(path.join(base, 'no-dir', 'deeper', 's.sock')), undefined, 'only the owner of the nearest existing directory could create it');
+  });
+
+  test('a socket of another user than the directory owner, root or the exporter is refused', { skip: ROOT_ONLY }, async () => {
+    const shared = mkdir('shared', 0o755);
+    const theirs = await socketAt(shared, 'theirs.sock');
+    fs.chownSync(theirs, NOBODY_UID, NOBODY_UID);
+    assert.equal(socketProblem(theirs), `the socket belongs to uid ${NOBODY_UID}, not to the owner of ${shared} (uid 0), root or this exporter's user (uid 0)`);
+    // The exporter's own user is trusted: it holds the credentials already.
+    assert.equal(socketProblem(theirs, NOBODY_UID), undefined);
+    // A directory of that user, in a directory only root writes: that user's sockets are theirs to serve.
+    const home = mkdir('home', 0o755);
+    fs.chownSync(home, NOBODY_UID, NOBODY_UID);
+    const own = await socketAt(home, 'own.sock');
+    fs.chownSync(own, NOBODY_UID, NOBODY_UID);
+    assert.equal(socketProblem(own, 4242), undefined);
+    // The same in a directory every user can write: anyone could have made it.
+    const tmp = mkdir('tmp', 0o1777);
+    const made = mkdir('made', 0o755, tmp);
+    fs.chownSync(made, NOBODY_UID, NOBODY_UID);
+    const planted = await socketAt(made, 'planted.sock');
+    fs.chownSync(planted, NOBODY_UID, NOBODY_UID);
+    assert.equal(socketProblem(planted, 4242), `${made} belongs to uid ${NOBODY_UID} and sits in ${tmp}, which other users can write: any of them could have made it`);
+  });
+
+  test("a '*' stands only in the file name: the directory is what an entry trusts", () => {
+    assert.throws(() => new AllowList(['/run/*/supervisor.sock']), {
+      name: 'ConfigError',
+      message: `'allow' entry "/run/*/supervisor.sock" has a '*' in a directory: a '*' may stand only in the socket's file name`,
+    });
+    assert.doesNotThrow(() => new AllowList(['unix:///run/sv/*.sock', '/run/sv/sv-*']));
+  });
+
+  test('through --serve: a symlink or a socket of another user gets no connection, the real socket gets the credentials', { timeout: 30_000 }, async () => {
+    const socks = mkdir('probe-socks', 0o755);
+    const elsewhere = mkdir('probe-elsewhere', 0o700);
+    const victim = await listenAt(path.join(elsewhere, 'victim.sock'));
+    listeners.push(victim);
+    fs.symlinkSync(path.join(elsewhere, 'victim.sock'), path.join(socks, 'evil.sock'));
+    let foreign: Awaited<ReturnType<typeof listenAt>> | undefined;
+    if (isRoot) {
+      foreign = await listenAt(path.join(socks, 'foreign.sock'));
+      listeners.push(foreign);
+      fs.chownSync(path.join(socks, 'foreign.sock'), NOBODY_UID, NOBODY_UID);
+    }
+    const emulator = await SupervisordEmulator.start({ listen: { socketPath: path.join(socks, 'good.sock') }, processes: [makeProcess({ name: 'web' })], username: 'mon', password: 'Module-Pw-1' });
+    const file = path.join(base, 'probe.json');
+    fs.writeFileSync(file, JSON.stringify({ modules: { m: { allow: [`${socks}/*.sock`], username: 'mon', password: 'Module-Pw-1' } } }), { mode: 0o600 });
+    const controller = new AbortController();
+    let listening!: (port: number) => void;
+    const port = new Promise<number>((resolve) => (listening = resolve));
+    const done = cli(['--config', file, '--serve', '127.0.0.1:0', '--min-interval', '0'], { signal: controller.signal, onListening: (a) => listening(a.port) });
+    try {
+      const p = await Promise.race([port, done.then((r) => Promise.reject(new Error(`main() ended: ${r.stderr}`)))]);
+      const get = (target: string): Promise<{ status: number; body: string }> =>
+        new Promise((resolve, reject) => {
+          http
+            .get({ host: '127.0.0.1', port: p, path: `/probe?module=m&target=${encodeURIComponent(target)}` }, (res) => {
+              let body = '';
+              res.on('data', (c: Buffer) => (body += c.toString('utf8')));
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+            })
+            .on('error', reject);
+        });
+      const evil = await get(path.join(socks, 'evil.sock'));
+      assert.equal(evil.status, 400);
+      assert.equal(evil.body, `Bad request: target "${path.join(socks, 'evil.sock')}" is not allowed by module "m" (it is a symbolic link: allow and probe the socket itself)\n`);
+      if (foreign !== undefined) {
+        const theirs = await get(path.join(socks, 'foreign.sock'));
+        assert.equal(theirs.status, 400);
+        assert.match(theirs.body, new RegExp(`\\(the socket belongs to uid ${NOBODY_UID}, not to the owner of `));
+        assert.equal(foreign.connections(), 0, 'the socket of another user was never connected to');
+      }
+      assert.equal(victim.connections(), 0, 'the socket behind the symlink was never connected to');
+      const good = await get(path.join(socks, 'good.sock'));
+      assert.equal(good.status, 200, good.body);
+      assert.match(good.body, /^supervisord_up\{supervisord_server="[^"]*good\.sock"\} 1$/m);
+      assert.equal(emulator.stats.connections > 0, true);
+    } finally {
+      controller.abort();
+      await done;
+      await emulator.close();
+    }
+  });
 });

@@ -81,6 +81,8 @@ export interface CliOptions {
   probeMaxTargets?: number;
   /** False with `--no-color`. */
   color: boolean;
+  /** `--fail-if-no-match`: a single run whose include filters matched no process exits 2. Set only when given. */
+  failIfNoMatch?: true;
 }
 
 const FORMATS: readonly OutputFormat[] = ['text', 'json', 'prometheus', 'dogstatsd'];
@@ -201,6 +203,11 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     if (flag === '--no-color') {
       if (eq >= 0) throw new UsageError('--no-color takes no value');
       options.color = false;
+      continue;
+    }
+    if (flag === '--fail-if-no-match') {
+      if (eq >= 0) throw new UsageError('--fail-if-no-match takes no value');
+      options.failIfNoMatch = true;
       continue;
     }
     if (flag === '--insecure') {
@@ -369,6 +376,9 @@ function checkCombinations(options: CliOptions, seen: ReadonlySet<string>): void
   if (serveFlag !== undefined && options.serve === undefined) throw new UsageError(`${serveFlag} applies only to --serve`);
   if (options.serve !== undefined && options.intervalMs !== undefined) {
     throw new UsageError('--interval does not apply to --serve: each scrape of /metrics runs the check');
+  }
+  if (options.failIfNoMatch === true && (options.serve !== undefined || options.dogstatsd !== undefined || options.intervalMs !== undefined)) {
+    throw new UsageError('--fail-if-no-match applies only to a single run (its exit code), not to --interval, --serve or --dogstatsd');
   }
   if (options.format !== undefined && (options.serve !== undefined || options.dogstatsd !== undefined)) {
     const mode = options.serve !== undefined ? '--serve (always prometheus)' : '--dogstatsd (always DogStatsD datagrams)';
@@ -642,6 +652,9 @@ Check (the Datadog instance keys):
   --proc-regex RE          only processes matching RE (repeatable)
   --proc-names-exclude A,B / --proc-regex-exclude RE
   --status-mapping S=up    map a state to up, down or unknown (repeatable)
+  --fail-if-no-match       a single run exits 2 when an include filter
+                           (proc_names, proc_regex; flags or --config)
+                           matched no process (default: only a warning)
   --tag K:V                add a tag to everything (repeatable)
   --timeout 10s            deadline of a whole run, every call included
                            (ms, s, m, h; default unit s; default 10s)

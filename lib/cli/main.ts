@@ -50,9 +50,9 @@ import type { InstanceConfig, ServerRun } from '../types.js';
 import { formatText } from '../outputs/text.js';
 import { formatLocalTime } from '../submissions.js';
 import { sendDogStatsD } from './dogstatsd.js';
-import { EXIT_CRITICAL, EXIT_OK, EXIT_WARNING, exitForError } from './exits.js';
-import { errorLog, fsProblem, lineWriter } from './report.js';
-import { readPassword, warnIfReadableByOthers } from './secrets.js';
+import { EXIT_CRITICAL, EXIT_OK, EXIT_WARNING, exitForError, failIfNoMatch } from './exits.js';
+import { errorLog, lineWriter } from './report.js';
+import { readConfigText, readPassword, warnAboutMode } from './secrets.js';
 import { DEFAULT_SOCKETS, targetOf } from './target.js';
 import { parseModules } from './probe.js';
 import type { ProbeModule } from './probe.js';
@@ -198,12 +198,7 @@ async function readConfig(
   password: string | undefined,
   say: (line: string) => void,
 ): Promise<{ instances: unknown[]; modules: unknown }> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new UsageError(`cannot read --config ${file}: ${fsProblem(error)}`);
-  }
+  const { text, mode } = await readConfigText(file);
   let instances: unknown[];
   let modules: unknown;
   try {
@@ -212,7 +207,8 @@ async function readConfig(
     if (error instanceof ConfigFileError) throw new UsageError(error.message);
     throw error;
   }
-  if (instances.some(holdsPassword)) warnIfReadableByOthers(file, '--config', 'holds a password and', say);
+  const moduleList = typeof modules === 'object' && modules !== null ? Object.values(modules) : [];
+  warnAboutMode(file, '--config', mode, instances.some(holdsPassword) || moduleList.some(holdsPassword), say);
   const filled = (instance: unknown): unknown => {
     if (typeof instance !== 'object' || instance === null || Array.isArray(instance)) return instance;
     const copy = { ...(instance as Record<string, unknown>) };
@@ -282,7 +278,7 @@ async function runMode(
     const runs = await runAll();
     stdout.write(render(runs, false));
     if (reportErrors) errorLog(say)(runs);
-    return exitCode(runs);
+    return options.failIfNoMatch === true ? failIfNoMatch(runs, exitCode(runs), say) : exitCode(runs);
   }
 
   const stop = stopper(io.signal);

@@ -13,8 +13,11 @@
  *   (`sv1.example.com`, `*.prod.example.com`, `web-*.example.com`): targets
  *   given as names that match, case-insensitively. A name is matched as
  *   written, not resolved: a network entry never admits a name;
- * - a socket path, where `*` stands for characters other than `/`
- *   (`unix:///run/supervisor/*.sock` or `/run/supervisor/*.sock`).
+ * - a socket path, where `*` stands for characters other than `/` in the
+ *   file name only (`unix:///run/supervisor/*.sock` or
+ *   `/run/supervisor/*.sock`); what sits at a matching path must also be a
+ *   socket its directory's owner could have put there (`socket-guard.ts`),
+ *   checked on every probe.
  * A module's `ports` (optional) restricts the TCP ports.
  *
  * A target the module does not allow is refused before anything is
@@ -34,6 +37,7 @@ import { AddressError } from '../../protocol/errors.js';
 import { SupervisordCheck } from '../check.js';
 import { ConfigError } from '../errors.js';
 import { hostPort } from './args.js';
+import { socketProblem } from './socket-guard.js';
 
 /** A module of `--config`: the settings of the checks of `/probe?module=<name>`. */
 export interface ProbeModule {
@@ -174,6 +178,8 @@ export function probeTarget(module: ProbeModule, target: string): ProbeTarget {
       throw new ProbeRequestError(`malformed target: the socket path must be normalised (no '.', '..', '//' or trailing '/')`);
     }
     if (!module.allow.allowsSocket(path)) throw refused('no socket entry of its allow-list matches');
+    const problem = socketProblem(path);
+    if (problem !== undefined) throw refused(problem);
     return { name: target, url: `unix://${path}` };
   }
   const host = address.host.toLowerCase();
@@ -210,6 +216,8 @@ export class AllowList {
     if (entry.startsWith('unix://') || entry.startsWith('/')) {
       const path = entry.startsWith('unix://') ? entry.slice('unix://'.length) : entry;
       if (!path.startsWith('/') || CONTROL.test(path) || posix.normalize(path) !== path) throw bad('is not a normalised absolute socket path');
+      // The directory is what the entry trusts (socket-guard.ts): it must be named, not matched.
+      if (posix.dirname(path).includes('*')) throw bad("has a '*' in a directory: a '*' may stand only in the socket's file name");
       this.#sockets.push(new RegExp(`^${path.split('*').map(escapeRegExp).join('[^/]*')}$`));
       return;
     }

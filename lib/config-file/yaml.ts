@@ -11,6 +11,11 @@
  * YAML 1.1's `yes`/`no`/`on`/`off` stay strings: a key that wants a boolean
  * then says so, where a silent reading could be wrong.
  *
+ * With a {@link ScalarSources}, the reader also records where each plain
+ * scalar that is not plainly text was written (a number, a boolean, or what
+ * a YAML 1.1 reader would read as one), with its text as written: a key that
+ * takes text can then keep that text or refuse it by its position.
+ *
  * Everything else (block scalars `|` `>`, anchors and aliases, tags,
  * directives, complex keys, several documents, scalars or flow collections
  * over several lines, tabs in indentation) is refused with a
@@ -20,6 +25,8 @@
  *
  * @module
  */
+
+import type { ScalarSource, ScalarSources } from './scalars.js';
 
 /**
  * The text is not in the supported YAML subset. `line` and `column` are
@@ -69,11 +76,13 @@ interface Line {
  * Parses one YAML document of the supported subset.
  *
  * @param text the file's content (a UTF-8 BOM is skipped; LF or CRLF).
+ * @param sources when given, receives the plain scalars that are not plainly
+ *   text (see {@link ScalarSources}), by the mapping or list holding them.
  * @returns the document: null for an empty one.
  * @throws {YamlSyntaxError} for anything outside the subset.
  */
-export function parseYaml(text: string): YamlValue {
-  return new Parser(text).document();
+export function parseYaml(text: string, sources?: ScalarSources): YamlValue {
+  return new Parser(text, sources).document();
 }
 
 class Parser {
@@ -81,8 +90,12 @@ class Parser {
   /** Index in #lines of the next line to read. */
   #next = 0;
   #depth = 0;
+  readonly #sources: ScalarSources | undefined;
+  /** The last plain scalar read that is not plainly text, until it is placed in its mapping or list. */
+  #pending: ScalarSource | undefined;
 
-  constructor(text: string) {
+  constructor(text: string, sources: ScalarSources | undefined) {
+    this.#sources = sources;
     const raw = (text.startsWith('\uFEFF') ? text.slice(1) : text).split('\n');
     let documentStarted = false;
     for (let no = 0; no < raw.length; no++) {
@@ -122,6 +135,7 @@ class Parser {
     if (this.#lines.length === 0) return null;
     const first = this.#lines[0]!;
     const value = this.#node(first, first.indent);
+    this.#pending = undefined; // a document that is a lone scalar: nothing holds it
     const extra = this.#peek();
     if (extra !== undefined) throw this.#error(extra, extra.indent, 'unexpected indentation: this line belongs to nothing above it');
     return value;
@@ -161,9 +175,9 @@ class Parser {
         // `-` alone: the item is the block below it, or null.
         this.#next++;
         const below = this.#peek();
-        items.push(below !== undefined && below.indent > column ? this.#node(below, below.indent) : null);
+        this.place(items, items.length, below !== undefined && below.indent > column ? this.#node(below, below.indent) : null);
       } else {
-        items.push(this.#node(line, content));
+        this.place(items, items.length, this.#node(line, content));
       }
       const after = this.#peek();
       if (after === undefined || after.indent < column) break;
@@ -197,7 +211,7 @@ class Parser {
         else if (below !== undefined && below.indent === column && isSequenceEntry(below.text, column)) value = this.#sequence(below, column);
         else value = null;
       }
-      defineKey(map, key.key, value);
+      this.place(map, key.key, value);
       const after = this.#peek();
       if (after === undefined || after.indent < column) break;
       if (after.indent > column) throw this.#error(after, after.indent, UNEXPECTED_INDENT);
@@ -227,6 +241,19 @@ class Parser {
   leave(): void {
     this.#depth--;
   }
+
+  /** For the scanner: a plain scalar that is not plainly text was just read. */
+  read(source: ScalarSource | undefined): void {
+    this.#pending = source;
+  }
+
+  /** Puts `value` at `key` of a mapping, or at the end of a list, and records where it was written when it was a plain scalar that is not plainly text. */
+  place(container: { [key: string]: YamlValue } | YamlValue[], key: string | number, value: YamlValue): void {
+    if (Array.isArray(container)) container.push(value);
+    else defineKey(container, key as string, value);
+    if (this.#pending !== undefined) this.#sources?.set(container, key, this.#pending);
+    this.#pending = undefined;
+  }
 }
 
 /** Reads scalars and flow collections within one line. */
@@ -235,6 +262,8 @@ class Scanner {
   readonly #text: string;
   readonly #parser: Parser;
   #pos: number;
+  /** The text of the last plain scalar read, as written. */
+  #lastPlain: string | undefined;
 
   constructor(line: Line, column: number, parser: Parser) {
     this.#line = line;
@@ -315,7 +344,12 @@ class Scanner {
       if (!isBlank(ch)) end = i;
     }
     this.#pos = end;
-    return resolvePlain(text.slice(start, end), () => this.#fail('an integer with a leading zero is octal for some YAML readers and decimal for others: quote it, or drop the zero', start));
+    const written = text.slice(start, end);
+    this.#lastPlain = written;
+    const value = resolvePlain(written, () => this.#fail('an integer with a leading zero is octal for some YAML readers and decimal for others: quote it, or drop the zero', start));
+    const kind = typeof value === 'number' ? 'number' : typeof value === 'boolean' ? 'boolean' : typeof value === 'string' && isYaml11NonString(written) ? 'yaml11' : undefined;
+    this.#parser.read(kind === undefined ? undefined : { text: written, kind, line: this.#line.no + 1, column: start + 1 });
+    return value;
   }
 
   #singleQuoted(): string {
@@ -393,7 +427,7 @@ class Scanner {
       if (this.#text[this.#pos] === ':' && (isBlank(this.#text[this.#pos + 1]) || isFlowEnd(this.#text[this.#pos + 1]))) {
         this.#fail('a key: value pair inside [...] is not supported: use {...}', at);
       }
-      items.push(item);
+      this.#parser.place(items, items.length, item);
       if (this.#separator(']', open)) break;
     }
     this.#parser.leave();
@@ -419,7 +453,11 @@ class Scanner {
       const c = this.#text[at];
       if (c === '[' || c === '{') this.#fail('a collection as a key is not supported');
       if (c === ',' || c === '}') this.#fail('an empty entry in a flow mapping');
+      this.#lastPlain = undefined;
       const key = this.value(true);
+      // A plain key is its text as written (`{1e3: x}` is "1e3", as in a block mapping), whatever it would read as as a value.
+      const name = this.#lastPlain ?? keyText(key);
+      this.#parser.read(undefined);
       this.#skip();
       let value: YamlValue = null;
       if (this.#text[this.#pos] === ':') {
@@ -428,10 +466,9 @@ class Scanner {
         if (this.#pos >= this.#text.length || this.#text[this.#pos] === '#') this.#unclosed(open, '{');
         value = this.value(true);
       }
-      const name = keyText(key);
       if (seen.has(name)) this.#fail('a key given twice in one mapping', at);
       seen.add(name);
-      defineKey(map, name, value);
+      this.#parser.place(map, name, value);
       if (this.#separator('}', open)) break;
     }
     this.#parser.leave();
@@ -549,6 +586,20 @@ function skipSpaces(text: string, from: number): number {
   let i = from;
   while (text[i] === ' ' || text[i] === '\t') i++;
   return i;
+}
+
+/**
+ * What a YAML 1.1 reader (PyYAML, which the Datadog Agent's Python checks
+ * load their configuration with; Go's yaml.v2) resolves to a boolean, an
+ * integer, a float or null, from the YAML 1.1 type repository: the forms
+ * YAML 1.2 left behind (`yes`, `off`, `y`, `1_000`, `0b101`, `017`, `1:30`,
+ * `1.`) included.
+ */
+const YAML11_NON_STRING =
+  /^(?:[yYnN]|yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|~|null|Null|NULL|[-+]?0b[01_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+|[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/;
+
+function isYaml11NonString(text: string): boolean {
+  return YAML11_NON_STRING.test(text);
 }
 
 const INT = /^[-+]?[0-9]+$/;

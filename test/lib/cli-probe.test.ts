@@ -15,7 +15,7 @@ function module(allow: string[], extra: Record<string, unknown> = {}): ProbeModu
 }
 
 describe('probeTarget: the allow-list decides before anything is contacted', () => {
-  const mod = module(['10.0.0.0/8', '192.168.1.7', 'fd00::/8', '[::1]', '*.prod.example.com', 'sv1.example.com', 'web-*.example.net', 'unix:///run/sv/*.sock', '/tmp/one.sock']);
+  const mod = module(['10.0.0.0/8', '192.168.1.7', 'fd00::/8', '[::1]', '*.prod.example.com', 'sv1.example.com', 'web-*.example.net', 'unix:///run/sv/*.sock', '/run/one.sock']);
   const allowed: Array<[string, string]> = [
     ['10.1.2.3:9001', 'http://10.1.2.3:9001/RPC2'],
     ['10.1.2.3', 'http://10.1.2.3:9001/RPC2'],
@@ -31,7 +31,7 @@ describe('probeTarget: the allow-list decides before anything is contacted', () 
     ['web-12.example.net:9001', 'http://web-12.example.net:9001/RPC2'],
     ['unix:///run/sv/a.sock', 'unix:///run/sv/a.sock'],
     ['/run/sv/b.sock', 'unix:///run/sv/b.sock'],
-    ['/tmp/one.sock', 'unix:///tmp/one.sock'],
+    ['/run/one.sock', 'unix:///run/one.sock'],
   ];
   for (const [target, url] of allowed) {
     it(`allows ${target}`, () => {
@@ -52,7 +52,7 @@ describe('probeTarget: the allow-list decides before anything is contacted', () 
     ['localhost:9001', /no host name entry/],
     ['unix:///run/sv/x/a.sock', /no socket entry/],
     ['/run/sv/a.sockx', /no socket entry/],
-    ['/tmp/two.sock', /no socket entry/],
+    ['/run/two.sock', /no socket entry/],
   ];
   for (const [target, message] of refused) {
     it(`refuses ${target}`, () => {

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 
 import { parseYaml, YamlSyntaxError } from '../../../lib/config-file/yaml.js';
 import type { YamlValue } from '../../../lib/config-file/yaml.js';
+import { ScalarSources } from '../../../lib/config-file/scalars.js';
 
 describe('parseYaml: the subset', () => {
   const cases: Array<[string, YamlValue, string]> = [
@@ -128,5 +129,44 @@ describe('parseYaml: refused, with line and column', () => {
   it('a deep block nesting is refused, not a stack overflow', () => {
     const text = Array.from({ length: 200 }, (_, i) => `${' '.repeat(i)}k:`).join('\n');
     assert.throws(() => parseYaml(text), /^YamlSyntaxError: line 65, column 65: nested more than 64 levels deep$/);
+  });
+});
+
+describe('parseYaml: where plain scalars that are not plainly text were written', () => {
+  // [document, path to the container, key or index, expected source or undefined]
+  const cases: Array<[string, Array<string | number>, string | number, { text: string; kind: string; line: number; column: number } | undefined, string]> = [
+    ['p: 1e5\n', [], 'p', { text: '1e5', kind: 'number', line: 1, column: 4 }, 'a number in a block mapping'],
+    ['a:\n  b: 0x1F   # c\n', ['a'], 'b', { text: '0x1F', kind: 'number', line: 2, column: 6 }, 'nested, a comment after it'],
+    ['l:\n  - x\n  - 1.50\n', ['l'], 1, { text: '1.50', kind: 'number', line: 3, column: 5 }, 'an item of a block sequence'],
+    ['l: [a, 12345678901234567890]\n', ['l'], 1, { text: '12345678901234567890', kind: 'number', line: 1, column: 8 }, 'an item of a flow sequence'],
+    ['m: {k: true}\n', ['m'], 'k', { text: 'true', kind: 'boolean', line: 1, column: 8 }, 'a value of a flow mapping'],
+    ['p: yes\n', [], 'p', { text: 'yes', kind: 'yaml11', line: 1, column: 4 }, 'yes: text here, a boolean to YAML 1.1'],
+    ['p: 1_000\n', [], 'p', { text: '1_000', kind: 'yaml11', line: 1, column: 4 }, '1_000: an integer to YAML 1.1'],
+    ['p: 1:30\n', [], 'p', { text: '1:30', kind: 'yaml11', line: 1, column: 4 }, 'sexagesimal 1:30: 90 to YAML 1.1'],
+    ['p: 0o17\n', [], 'p', { text: '0o17', kind: 'number', line: 1, column: 4 }, '0o17: 15 to YAML 1.2'],
+    ['p:\n  +1\n', [], 'p', { text: '+1', kind: 'number', line: 2, column: 3 }, 'a value on the line below its key'],
+    ['p: text\n', [], 'p', undefined, 'plain text is not recorded'],
+    ['p: "1e5"\n', [], 'p', undefined, 'a quoted number is text'],
+    ['p: ~\n', [], 'p', undefined, 'null is not recorded (unset for every reader)'],
+    ['p: 10.0.0.1\n', [], 'p', undefined, 'an address is text to every reader'],
+  ];
+  for (const [text, path, key, expected, why] of cases) {
+    it(why, () => {
+      const sources = new ScalarSources();
+      let container = parseYaml(text, sources) as Record<string | number, unknown>;
+      for (const step of path) container = container[step] as Record<string | number, unknown>;
+      const source = sources.get(container, key);
+      assert.deepEqual(source === undefined ? undefined : { ...source }, expected);
+    });
+  }
+
+  it('reads a plain key of a flow mapping as written, like a block key', () => {
+    assert.deepEqual(parseYaml('m: {1e3: a, 0x1F: b, ~: c, "q": d}\n1e3: e\n'), { m: { '1e3': 'a', '0x1F': 'b', '~': 'c', q: 'd' }, '1e3': 'e' });
+  });
+
+  it('records nothing for a lone scalar document, and records without a table', () => {
+    const sources = new ScalarSources();
+    assert.equal(parseYaml('1e5\n', sources), 100000);
+    assert.deepEqual(parseYaml('p: 1e5\n'), { p: 100000 });
   });
 });
