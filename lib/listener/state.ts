@@ -735,7 +735,8 @@ export class ListenerState {
     }
     const drift = !seed && lost === 0 && point !== 'timeout';
     if (drift) this.#drift += differences.length;
-    this.#lostAtSnapshot = lostNow;
+    // Without a marker, the processes events changed since the request were left out: what was lost since then is still unexplained for them.
+    this.#lostAtSnapshot = atMarker ? lostNow : pending.lostAtSend;
     this.#seeded = true;
     this.#atMarker.clear();
     this.#removedAt.clear();

@@ -419,6 +419,28 @@ describe('listener state: snapshots without a marker', () => {
     assert.equal(value(state.result(), 'supervisord.listener.drift'), 0);
   });
 
+  it('events lost after a request whose snapshot settled without a marker stay unexplained for the processes it left out: no drift at the next one', () => {
+    const { state } = setup();
+    seed(state, [server('a', 'RUNNING', { pid: 1 }), server('b', 'RUNNING', { pid: 2 })]);
+    state.apply(event('TICK_5', 'when:1', { poolserial: 1 }));
+    state.beginSnapshot('events lost', true);
+    state.snapshotAnswered({ processes: [server('a', 'STOPPING', { pid: 1 }), server('b', 'STOPPING', { pid: 2 })] });
+    // Events after the request: a's STOPPING, then events lost (a's STOPPED, STARTING, RUNNING among them).
+    state.apply(stateEvent('STOPPING', 'a', 'RUNNING', ' pid:1', { poolserial: 2 }));
+    state.apply(event('TICK_5', 'when:1', { poolserial: 9 }));
+    const first = state.settleSnapshot('quiet');
+    assert.deepEqual(first?.differences, ['b:b: STOPPING in supervisord, RUNNING from the events']);
+    assert.equal(first?.drift, false);
+    const { token } = state.beginSnapshot('events lost', true);
+    state.snapshotAnswered({ processes: [server('a', 'RUNNING', { pid: 11, start: 2000 }), server('b', 'STOPPING', { pid: 2 })] });
+    const m = marker(state, token);
+    assert.ok(m.kind === 'marker' && m.reconciled !== undefined);
+    assert.deepEqual(m.reconciled.differences, ['a:a: RUNNING in supervisord, STOPPING from the events']);
+    assert.equal(m.reconciled.drift, false);
+    assert.equal(m.reconciled.restartsInferred, 1);
+    assert.equal(value(state.result(), 'supervisord.listener.drift'), 0);
+  });
+
   it('the seed is applied at once, then again exactly at its marker, never counting drift', () => {
     const { state } = setup();
     const { token } = state.beginSnapshot('seed', true);
