@@ -298,8 +298,8 @@ export class ListenerState {
   readonly #atMarker = new Map<string, View | null>();
   /** Processes removed by an event, at which sequence (a snapshot taken before must not bring them back). */
   readonly #removedAt = new Map<string, number>();
-  /** Groups announced by PROCESS_GROUP_ADDED since the last snapshot: their processes are new, not drift. */
-  readonly #announced = new Set<string>();
+  /** Groups announced by PROCESS_GROUP_ADDED (at which sequence) and not yet in a snapshot: their processes are new, not drift. */
+  readonly #announced = new Map<string, number>();
   /** Whether the pool gets our markers: unknown until one arrives or one is shown not to come. */
   #markers: 'unknown' | 'yes' | 'no' = 'unknown';
   #nextToken = 0;
@@ -389,7 +389,7 @@ export class ListenerState {
     if (eventname === GROUP_ADDED || eventname === GROUP_REMOVED) {
       const group = f['groupname'];
       if (group === undefined || group === '') return this.#bad(`${eventname} (serial ${event.header.serial}) has no groupname`);
-      if (eventname === GROUP_ADDED) this.#announced.add(group);
+      if (eventname === GROUP_ADDED) this.#announced.set(group, this.#seq);
       else {
         for (const [key, p] of this.#processes) {
           if (p.group !== group) continue;
@@ -740,7 +740,8 @@ export class ListenerState {
     this.#seeded = true;
     this.#atMarker.clear();
     this.#removedAt.clear();
-    this.#announced.clear();
+    // A group announced after the point may be missing from this snapshot: the next one still must not call it drift.
+    for (const [group, at] of this.#announced) if (at <= since) this.#announced.delete(group);
     return { why: pending.why, point, differences, drift, lost, restartsInferred, exitsInferred, seed };
   }
 
@@ -929,7 +930,7 @@ function processRecord(p: Tracked, now: number): ProcessInfo {
 }
 
 /** A difference between supervisord's process and the events' view of it, or undefined when they agree. */
-function difference(s: ServerProcess | undefined, before: View | null, announced: ReadonlySet<string>): string | undefined {
+function difference(s: ServerProcess | undefined, before: View | null, announced: ReadonlyMap<string, number>): string | undefined {
   if (s === undefined) return before === null ? undefined : `not in supervisord, ${before.statename} from the events`;
   if (before === null) return announced.has(s.group) ? undefined : `${s.statename} in supervisord, unknown to the events`;
   if (s.statename !== before.statename) return `${s.statename} in supervisord, ${before.statename} from the events`;

@@ -306,6 +306,84 @@ describe('listener loop: how runs ended', () => {
   });
 });
 
+describe('listener loop: without markers, and what is said', () => {
+  it('a pool without REMOTE_COMMUNICATION: the listing is compared once the input is quiet, drift is named, markers stop', async () => {
+    let procs = [makeProcess({ name: 'a', statename: 'RUNNING', pid: 7 })];
+    const client = fakeClient(serving(() => procs), true);
+    const t = start(client);
+    const send = pool('nomarker');
+    await waitUntil('the seed', () => t.logs.some((l) => l.startsWith('seeded')));
+    procs = [makeProcess({ name: 'a', statename: 'FATAL' }), makeProcess({ name: 'b', statename: 'STOPPED' })];
+    // No event says why a is FATAL: drift once the input has been quiet; b belongs to the group announced.
+    t.input.write(send('PROCESS_GROUP_ADDED', 'groupname:b\n'));
+    await waitUntil('the drift', () => t.logs.some((l) => l.startsWith('drift')), 15_000);
+    assert.ok(t.logs.includes('drift found by the listing after a new group: a:a: FATAL in supervisord, RUNNING from the events'), t.logs.join('\n'));
+    assert.equal(t.logs.filter((l) => l.startsWith('drift')).length, 1);
+    assert.match(t.logs.find((l) => l.startsWith('the marker')) ?? '', /^the marker sent with the first listing did not come back: this listener's events= lacks REMOTE_COMMUNICATION/u);
+    assert.equal(t.listener.state.markers, 'no');
+    assert.deepEqual(client.calls.slice(-1), ['multicall[supervisor.getAllProcessInfo,supervisor.getState,supervisor.getSupervisorVersion]']);
+    assert.equal(t.listener.state.result().metrics.find((m) => m.name === 'supervisord.listener.drift')?.value, 1);
+    t.listener.stop();
+    await t.listener.done;
+  });
+
+  it('a FATAL after its exit was settled alerts at once; a JSON line that cannot be written is said; a read answer that is no struct is said', async () => {
+    let procs = [makeProcess({ name: 'q', statename: 'STOPPED' })];
+    const client = fakeClient((method, params) => (method === 'supervisor.getProcessInfo' ? 'garbage' : serving(() => procs)(method, params)), true);
+    const { config } = resolveConfig({ name: 'sv', socket: 'unix:///tmp/sv.sock' });
+    const input = new PassThrough();
+    const logs: string[] = [];
+    const alerts: ListenerAlert[] = [];
+    const listener = new EventListener({
+      state: new ListenerState(config),
+      client,
+      input,
+      output: new PassThrough(),
+      log: (l) => logs.push(l),
+      jsonl: () => {
+        throw new Error('disk full');
+      },
+      onAlert: (a) => alerts.push(a),
+    });
+    listener.start();
+    const send = pool('fatal');
+    await waitUntil('the seed', () => logs.some((l) => l.startsWith('seeded')));
+    procs = [makeProcess({ name: 'q', statename: 'BACKOFF' })];
+    input.write(transition(send, 'q', 'STOPPED', 'STARTING', ' tries:0'));
+    input.write(transition(send, 'q', 'STARTING', 'BACKOFF', ' tries:1'));
+    await waitUntil('the BACKOFF alert', () => alerts.length === 1);
+    input.write(transition(send, 'q', 'BACKOFF', 'FATAL'));
+    await waitUntil('the FATAL alert', () => alerts.length === 2);
+    assert.deepEqual(alerts.map((a) => [a.to, a.exitstatus]), [['BACKOFF', undefined], ['FATAL', undefined]]);
+    assert.ok(logs.includes('cannot write a JSON line: disk full'));
+    assert.ok(logs.includes('cannot read an exit status: not a process struct'));
+    listener.stop();
+    await listener.done;
+  });
+
+  it('reads whose multicall fails are said; names that cannot be judged by the deadline are said, and no process is listed', { timeout: 60_000 }, async () => {
+    const slow = '1'.repeat(100_000) + 'x';
+    const procs = [makeProcess({ name: 'a', statename: 'EXITED' }), makeProcess({ name: 'b', statename: 'EXITED' }), makeProcess({ name: slow, statename: 'FATAL' })];
+    const client = fakeClient(serving(() => procs), true);
+    const multicall = client.multicall!;
+    client.multicall = async (list) => {
+      if (list[0]?.methodName === 'supervisor.getProcessInfo') throw new Error('socket hang up');
+      return multicall(list);
+    };
+    const t = start(client, { instance: { proc_regex: ['\\d+$'], timeout: 1 } });
+    const send = pool('mcfail');
+    await waitUntil('the judging failure', () => t.logs.some((l) => l.startsWith('cannot filter process names')), 20_000);
+    assert.match(t.logs.find((l) => l.startsWith('cannot filter')) ?? '', /^cannot filter process names: matching \d+ process name\(s\) against '\\\\d\+\$' did not finish by the run's deadline$/u);
+    const r = t.listener.state.result();
+    assert.match(r.errors[0] ?? '', /^An error occurred while filtering process names: /u);
+    assert.deepEqual(r.processes ?? [], []);
+    t.input.write(Buffer.concat([transition(send, 'a', 'RUNNING', 'EXITED', ' expected:0 pid:1'), transition(send, 'b', 'RUNNING', 'EXITED', ' expected:0 pid:2')]));
+    await waitUntil('the failure said', () => t.logs.includes('cannot read an exit status: socket hang up'));
+    t.listener.stop();
+    await t.listener.done;
+  });
+});
+
 describe('listener loop: input and outputs', () => {
   it('an envelope whose len is unreadable: answered once, when the input goes quiet, a header-like payload included; the next one is read', async () => {
     const client = fakeClient(serving(() => []), true);
