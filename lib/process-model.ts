@@ -1,7 +1,8 @@
 /**
  * supervisord's process model, as its XML-RPC interface shows it: the state
- * codes and the order of `getAllProcessInfo`. Shared by the check's
- * collection, the emulator and the fixture generator.
+ * codes, the order of `getAllProcessInfo` and the description of a process.
+ * Shared by the check's collection, the event listener, the emulator and the
+ * fixture generator.
  *
  * @module
  */
@@ -44,4 +45,50 @@ export function compareCodePoints(a: string, b: string): number {
  */
 export function compareListingOrder(a: { group: string; name: string }, b: { group: string; name: string }): number {
   return compareCodePoints(a.group, b.group) || compareCodePoints(a.name, b.name);
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+function pad2(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}
+
+/**
+ * supervisord's `_interpretProcessInfo` (rpcinterface.py), what
+ * `supervisorctl status` prints in its last column: `pid 123, uptime
+ * 0:02:05` when RUNNING, the spawn error (or `unknown error (try "tail
+ * NAME")`) when FATAL or BACKOFF, the stop time as `Nov 25 03:17 PM` in this
+ * host's time zone (or `Not started`) when STOPPED or EXITED, else empty.
+ *
+ * @param info the process's state code, pid, start and stop (epoch seconds), spawn error and name.
+ * @param now the server's clock, epoch seconds.
+ */
+export function describeProcess(info: { state: number; pid: number; start: number; stop: number; spawnerr: string; name: string }, now: number): string {
+  switch (info.state) {
+    case PROCESS_STATES.RUNNING:
+      return `pid ${info.pid}, uptime ${formatTimedelta(now - info.start)}`;
+    case PROCESS_STATES.FATAL:
+    case PROCESS_STATES.BACKOFF:
+      return info.spawnerr !== '' ? info.spawnerr : `unknown error (try "tail ${info.name}")`;
+    case PROCESS_STATES.STOPPED:
+    case PROCESS_STATES.EXITED: {
+      if (!info.start) return 'Not started';
+      // Python: datetime(*time.localtime(stop)[:7]).strftime('%b %d %I:%M %p'), in the C locale.
+      const d = new Date(info.stop * 1000);
+      const hours = d.getHours();
+      const hour12 = hours % 12 === 0 ? 12 : hours % 12;
+      return `${MONTHS[d.getMonth()]} ${pad2(d.getDate())} ${pad2(hour12)}:${pad2(d.getMinutes())} ${hours < 12 ? 'AM' : 'PM'}`;
+    }
+    default:
+      return '';
+  }
+}
+
+/** Python's `str(timedelta(seconds=n))` for whole seconds; negative uptimes show as 0 (clock set back). */
+function formatTimedelta(seconds: number): string {
+  const total = seconds > 0 ? Math.floor(seconds) : 0;
+  const days = Math.floor(total / 86400);
+  const rest = total % 86400;
+  const hms = `${Math.floor(rest / 3600)}:${pad2(Math.floor((rest % 3600) / 60))}:${pad2(rest % 60)}`;
+  return days === 0 ? hms : `${days} day${days === 1 ? '' : 's'}, ${hms}`;
 }

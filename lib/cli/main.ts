@@ -108,7 +108,7 @@ export async function main(
   try {
     if (argv[0] === 'listen') {
       // A command of its own (the event listener), with its own flags.
-      const { runListen } = await import('../listener/command.js');
+      const { runListen } = await import('./listen.js');
       return await runListen(argv.slice(1), env, io);
     }
     const options = parseArgs(argv);

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { PROCESS_STATES as MODEL_STATES, compareListingOrder } from '../process-model.js';
+import { PROCESS_STATES as MODEL_STATES, compareListingOrder, describeProcess } from '../process-model.js';
 import type { XmlRpcStruct } from '../../protocol/types.js';
 import type { ProcessInfo } from '../types.js';
 import { describeType } from './describe-type.js';
@@ -96,48 +96,8 @@ const UNKNOWN_STATE = 1000;
 
 const STATE_NAMES = new Map<number, string>(Object.entries(PROCESS_STATES).map(([name, code]) => [code, name]));
 
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
 export function epochSeconds(): number {
   return Math.floor(Date.now() / 1000);
-}
-
-function pad2(n: number): string {
-  return n < 10 ? `0${n}` : String(n);
-}
-
-/**
- * supervisord's `_interpretProcessInfo` (rpcinterface.py): what
- * `supervisorctl status` prints in its last column.
- */
-function describeProcess(info: ProcessInfo, now: number): string {
-  switch (info.state) {
-    case RUNNING:
-      return `pid ${info.pid}, uptime ${formatTimedelta(now - info.start)}`;
-    case FATAL:
-    case BACKOFF:
-      return info.spawnerr !== '' ? info.spawnerr : `unknown error (try "tail ${info.name}")`;
-    case STOPPED:
-    case EXITED: {
-      if (!info.start) return 'Not started';
-      // Python: datetime(*time.localtime(stop)[:7]).strftime('%b %d %I:%M %p'), in the C locale.
-      const d = new Date(info.stop * 1000);
-      const hours = d.getHours();
-      const hour12 = hours % 12 === 0 ? 12 : hours % 12;
-      return `${MONTHS[d.getMonth()]} ${pad2(d.getDate())} ${pad2(hour12)}:${pad2(d.getMinutes())} ${hours < 12 ? 'AM' : 'PM'}`;
-    }
-    default:
-      return '';
-  }
-}
-
-/** Python's `str(timedelta(seconds=n))` for whole seconds; negative uptimes show as 0 (clock set back). */
-function formatTimedelta(seconds: number): string {
-  const total = seconds > 0 ? Math.floor(seconds) : 0;
-  const days = Math.floor(total / 86400);
-  const rest = total % 86400;
-  const hms = `${Math.floor(rest / 3600)}:${pad2(Math.floor((rest % 3600) / 60))}:${pad2(rest % 60)}`;
-  return days === 0 ? hms : `${days} day${days === 1 ? '' : 's'}, ${hms}`;
 }
 
 /** FNV-1a: a stable small hash so default pids and log names do not change between runs. */

@@ -29,10 +29,23 @@
  * make supervisord resend it forever and starve every event behind it. So
  * every envelope, well-formed or not, gets exactly one answer, `OK`
  * ({@link RESULT_OK}); the parser reports a malformed one as an item of its
- * own (one per envelope) so that the listener logs and counts it. When the
- * header is unreadable its `len` is unknown and the frame boundary is lost:
- * the parser then skips input up to the next `ver:` (every header starts with
- * it) and goes on from there.
+ * own (one per envelope) so that the listener logs and counts it.
+ *
+ * The header is read by its structure, the one supervisord writes (its
+ * `_eventEnvelope` has had this order since protocol 3.0): `ver` and
+ * `server` first, then five tokens, `len` last. Only the server's
+ * `identifier=` can hold spaces (supervisord accepts `identifier=prod web`),
+ * so the five tokens are taken from the right and what is left after
+ * `server:` is the identifier, spaces and all. Whenever `len` can be read
+ * the payload is skipped by its length, never searched: a program's own
+ * output (PROCESS_LOG payloads) may contain text that looks like an envelope.
+ * When even `len` is unreadable the frame boundary is lost, and the parser
+ * does not guess it from the bytes: supervisord sends nothing after an
+ * envelope until it has the answer, so everything that arrives until the
+ * input goes quiet belongs to that envelope. The parser then discards input
+ * ({@link EventStreamParser.discarding}) until its owner, seeing no byte for
+ * a while, calls {@link EventStreamParser.endDiscard}, which reports the
+ * envelope so that it is answered once.
  *
  * @module
  */
@@ -82,7 +95,7 @@ export interface ListenerEvent {
 
 /** Why an envelope could not be read (stable strings). */
 export type MalformedCode =
-  /** The header line is not `key:value` tokens with the seven keys, or is longer than `maxHeaderBytes`. */
+  /** The header line is not the seven tokens in supervisord's order, or is longer than `maxHeaderBytes`. */
   | 'ERR_EVENT_HEADER'
   /** The payload's first line is not `key:value` tokens. */
   | 'ERR_EVENT_PAYLOAD'
@@ -96,6 +109,8 @@ export interface MalformedEvent {
   readonly message: string;
   /** The `eventname` token, when the header had one. */
   readonly eventname?: string;
+  /** The header, when it was read whole (the payload was the problem): its serials still count. */
+  readonly header?: EventHeader;
 }
 
 /** What {@link EventStreamParser.push} returns, one item per envelope, in input order. */
@@ -103,7 +118,7 @@ export type ParsedItem = { readonly ok: true; readonly event: ListenerEvent } | 
 
 /** Options of {@link EventStreamParser}. */
 export interface EventParserOptions {
-  /** Longest header line, bytes, line feed excluded. Default 4096 (a real one is under 200). */
+  /** Longest header line, bytes, line feed excluded. Default 4096 (a real one is under 200 plus the identifier). */
   maxHeaderBytes?: number;
   /**
    * Largest `len` accepted; a larger payload is skipped without being kept
@@ -115,16 +130,13 @@ export interface EventParserOptions {
 const LF = 0x0a;
 const DIGIT_0 = 0x30;
 const DIGIT_9 = 0x39;
-/** `ver:`, which starts every header: where the parser picks the stream up again after an unreadable header. */
-const RESYNC = [0x76, 0x65, 0x72, 0x3a];
-const HEADER_KEYS = ['ver', 'server', 'serial', 'pool', 'poolserial', 'eventname', 'len'] as const;
 const DEFAULT_MAX_HEADER = 4096;
 const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024;
 
 const enum Mode {
   Header,
   Payload,
-  Resync,
+  Discard,
 }
 
 const decoder = new TextDecoder('utf-8');
@@ -154,8 +166,8 @@ export class EventStreamParser {
   #contLeft = 0;
   /** The payload is read but not kept (over `maxPayloadChars`, or the header was malformed). */
   #skipping: MalformedEvent | undefined;
-  /** Bytes of {@link RESYNC} matched so far. */
-  #resyncMatched = 0;
+  /** Discard mode: why the envelope is unreadable, and how many of its bytes were dropped. */
+  #discard: { problem: string; bytes: number } | undefined;
 
   /**
    * @param options see {@link EventParserOptions}.
@@ -169,6 +181,15 @@ export class EventStreamParser {
   /** Whether the parser is between envelopes (nothing of one is pending). */
   get idle(): boolean {
     return this.#mode === Mode.Header && this.#pendingBytes === 0;
+  }
+
+  /**
+   * Whether an envelope with an unreadable length is being discarded: its
+   * owner calls {@link EventStreamParser.endDiscard} once no byte has come
+   * for a while (supervisord then waits for the answer).
+   */
+  get discarding(): boolean {
+    return this.#mode === Mode.Discard;
   }
 
   /**
@@ -186,30 +207,48 @@ export class EventStreamParser {
       } else if (this.#mode === Mode.Payload) {
         i = this.#readPayload(chunk, i, items);
       } else {
-        i = this.#resync(chunk, i);
+        this.#discard!.bytes += n - i;
+        this.#offset += n - i;
+        i = n;
       }
     }
     return items;
   }
 
   /**
+   * Ends the discarding of an envelope whose length was unreadable: the
+   * input has been quiet, so everything of it has arrived.
+   *
+   * @returns the malformed item to answer, or undefined when not discarding.
+   */
+  endDiscard(): ParsedItem | undefined {
+    const discard = this.#discard;
+    if (this.#mode !== Mode.Discard || discard === undefined) return undefined;
+    const start = this.#start;
+    this.#reset(Mode.Header);
+    return malformed('ERR_EVENT_HEADER', `${discard.problem} in the header at byte ${start} (${discard.bytes} more bytes discarded until the input went quiet)`);
+  }
+
+  /**
    * Ends the input.
    *
-   * @returns undefined when the input ended between two envelopes (or while
-   *   skipping after an unreadable header), else what was cut short, e.g.
-   *   `PROCESS_STATE_EXITED (serial 12) ended at EOF after 10 of 57 payload characters`.
+   * @returns undefined when the input ended between two envelopes, else
+   *   what was cut short, e.g. `PROCESS_STATE_EXITED (serial 12) ended at
+   *   EOF after 10 of 57 payload characters`.
    */
   end(): string | undefined {
     const mode = this.#mode;
     const pending = this.#pendingBytes;
     const header = this.#header;
     const left = this.#charsLeft;
+    const discard = this.#discard;
     this.#reset(Mode.Header);
     if (mode === Mode.Header) return pending === 0 ? undefined : `a header line ended at EOF after ${pending} bytes, at byte ${this.#offset}`;
-    if (mode === Mode.Payload && header !== undefined) {
+    if (mode === Mode.Discard) return `an envelope with an unreadable header (${discard!.problem}) was being discarded at EOF, at byte ${this.#offset}`;
+    if (header !== undefined) {
       return `${header.eventname} (serial ${header.serial}) ended at EOF after ${header.len - left} of ${header.len} payload characters, at byte ${this.#offset}`;
     }
-    return undefined;
+    return `a malformed envelope ended at EOF after ${left} payload characters were still due, at byte ${this.#offset}`;
   }
 
   #readHeader(chunk: Uint8Array, from: number, items: ParsedItem[]): number {
@@ -218,12 +257,9 @@ export class EventStreamParser {
     const end = lf < 0 ? chunk.length : lf;
     const size = this.#pendingBytes + end - from;
     if (size > this.#maxHeader) {
-      // Cut at the limit: the rest of the line is skipped by the resync.
-      const taken = this.#maxHeader - this.#pendingBytes + 1;
-      this.#offset += taken;
-      items.push(malformed('ERR_EVENT_HEADER', `header line longer than ${this.#maxHeader} bytes at byte ${this.#start}`));
-      this.#reset(Mode.Resync);
-      return from + taken;
+      // Its len, at the end of the line, is beyond what is kept: the envelope is discarded.
+      this.#beginDiscard(`a header line longer than ${this.#maxHeader} bytes`);
+      return from;
     }
     if (lf < 0) {
       this.#keep(chunk.subarray(from));
@@ -237,21 +273,16 @@ export class EventStreamParser {
     this.#pendingBytes = 0;
     const parsed = parseHeader(line);
     if ('problem' in parsed) {
-      const problem = malformed('ERR_EVENT_HEADER', `${parsed.problem} in the header at byte ${this.#start}`, parsed.eventname);
       if (parsed.len === undefined) {
-        items.push(problem);
-        this.#reset(Mode.Resync);
+        this.#beginDiscard(parsed.problem);
         return lf + 1;
       }
+      const problem = malformed('ERR_EVENT_HEADER', `${parsed.problem} in the header at byte ${this.#start}`, parsed.eventname);
       this.#beginPayload(parsed.len, undefined, problem.malformed);
     } else if (parsed.header.len > this.#maxPayload) {
       const h = parsed.header;
-      this.#beginPayload(
-        h.len,
-        h,
-        malformed('ERR_EVENT_TOO_LARGE', `${h.eventname} (serial ${h.serial}) has ${h.len} payload characters, over the limit of ${this.#maxPayload}, at byte ${this.#start}`, h.eventname)
-          .malformed,
-      );
+      const problem = `${h.eventname} (serial ${h.serial}) has ${h.len} payload characters, over the limit of ${this.#maxPayload}, at byte ${this.#start}`;
+      this.#beginPayload(h.len, h, { ...malformed('ERR_EVENT_TOO_LARGE', problem, h.eventname).malformed, header: h });
     } else {
       this.#beginPayload(parsed.header.len, parsed.header, undefined);
     }
@@ -265,6 +296,13 @@ export class EventStreamParser {
     this.#charsLeft = len;
     this.#contLeft = 0;
     this.#skipping = skipping;
+  }
+
+  #beginDiscard(problem: string): void {
+    const start = this.#start;
+    this.#reset(Mode.Discard);
+    this.#start = start;
+    this.#discard = { problem, bytes: 0 };
   }
 
   /** Reads payload characters: a UTF-8 lead byte (or a stray byte) starts one, continuation bytes complete it. */
@@ -309,28 +347,10 @@ export class EventStreamParser {
     if (skipped !== undefined || header === undefined) return { ok: false, malformed: skipped! };
     const payload = parsePayload(bytes);
     if ('problem' in payload) {
-      return malformed('ERR_EVENT_PAYLOAD', `${payload.problem} in the payload of ${header.eventname} (serial ${header.serial}) at byte ${start}`, header.eventname);
+      const bad = malformed('ERR_EVENT_PAYLOAD', `${payload.problem} in the payload of ${header.eventname} (serial ${header.serial}) at byte ${start}`, header.eventname);
+      return { ok: false, malformed: { ...bad.malformed, header } };
     }
     return { ok: true, event: { header, fields: payload.fields, data: payload.data, offset: start } };
-  }
-
-  /** Skips bytes up to the next `ver:`, which becomes the start of the next header. */
-  #resync(chunk: Uint8Array, from: number): number {
-    let matched = this.#resyncMatched;
-    for (let i = from; i < chunk.length; i++) {
-      const b = chunk[i]!;
-      matched = b === RESYNC[matched] ? matched + 1 : b === RESYNC[0] ? 1 : 0;
-      if (matched === RESYNC.length) {
-        this.#offset += i + 1 - from;
-        this.#reset(Mode.Header);
-        this.#start = this.#offset - RESYNC.length;
-        this.#keep(Uint8Array.from(RESYNC));
-        return i + 1;
-      }
-    }
-    this.#resyncMatched = matched;
-    this.#offset += chunk.length - from;
-    return chunk.length;
   }
 
   #keep(bytes: Uint8Array): void {
@@ -353,7 +373,7 @@ export class EventStreamParser {
     this.#charsLeft = 0;
     this.#contLeft = 0;
     this.#skipping = undefined;
-    this.#resyncMatched = 0;
+    this.#discard = undefined;
   }
 }
 
@@ -369,26 +389,55 @@ function limit(value: number | undefined, fallback: number, name: string): numbe
 
 type HeaderParse = { header: EventHeader } | { problem: string; len?: number; eventname?: string };
 
-/** The seven tokens, in any order; `serial`, `poolserial` and `len` are decimal integers; `ver` is `3.0`. */
+/** The tokens after the identifier, read from the right (the identifier may hold spaces, they may not). */
+const TAIL_KEYS = ['eventname', 'poolserial', 'pool', 'serial'] as const;
+
+/**
+ * `ver:3.0 server:<identifier> serial:<n> pool:<name> poolserial:<n>
+ * eventname:<NAME> len:<n>`, in this order: `len` is read first (it frames
+ * the payload even when the rest is wrong), then the four tokens before it,
+ * then `ver` and `server`, whose value is everything left (spaces included).
+ */
 function parseHeader(line: string): HeaderParse {
-  const tokens = tokensOf(line);
-  if ('problem' in tokens) return { problem: tokens.problem };
-  const t = tokens.fields;
-  const eventname = t['eventname'];
-  const named = eventname === undefined || eventname === '' ? {} : { eventname };
-  const len = t['len'] === undefined ? undefined : decimal(t['len']);
-  const framed = len === undefined ? named : { ...named, len };
-  if (t['len'] === undefined) return { problem: 'no len token', ...framed };
-  if (len === undefined) return { problem: `len ${JSON.stringify(t['len'])} is not a decimal integer`, ...framed };
-  for (const key of HEADER_KEYS) {
-    if (t[key] === undefined || t[key] === '') return { problem: `no ${key} token`, ...framed };
+  let rest = line;
+  const lastToken = (): string => {
+    const space = rest.lastIndexOf(' ');
+    const token = rest.slice(space + 1);
+    rest = space < 0 ? '' : rest.slice(0, space);
+    return token;
+  };
+  const lenToken = lastToken();
+  if (!lenToken.startsWith('len:')) return { problem: `no len token at the end (found ${JSON.stringify(clip(lenToken))})` };
+  const len = decimal(lenToken.slice(4));
+  if (len === undefined) return { problem: `len ${JSON.stringify(clip(lenToken.slice(4)))} is not a decimal integer` };
+  const values: Partial<Record<(typeof TAIL_KEYS)[number], string>> = {};
+  let eventname: string | undefined;
+  for (const key of TAIL_KEYS) {
+    const token = lastToken();
+    if (!token.startsWith(`${key}:`) || token.length === key.length + 1) {
+      return { problem: `no ${key} token where supervisord writes it (found ${JSON.stringify(clip(token))})`, len, ...(eventname === undefined ? {} : { eventname }) };
+    }
+    values[key] = token.slice(key.length + 1);
+    if (key === 'eventname') eventname = values[key];
   }
-  if (t['ver'] !== '3.0') return { problem: `protocol version ${JSON.stringify(t['ver'])} is not 3.0`, ...framed };
-  const serial = decimal(t['serial']!);
-  const poolserial = decimal(t['poolserial']!);
-  if (serial === undefined) return { problem: `serial ${JSON.stringify(t['serial'])} is not a decimal integer`, ...framed };
-  if (poolserial === undefined) return { problem: `poolserial ${JSON.stringify(t['poolserial'])} is not a decimal integer`, ...framed };
-  return { header: { ver: t['ver'], server: t['server']!, serial, pool: t['pool']!, poolserial, eventname: eventname!, len } };
+  const named = { len, eventname: eventname! };
+  const space = rest.indexOf(' ');
+  const verToken = space < 0 ? rest : rest.slice(0, space);
+  const serverToken = space < 0 ? '' : rest.slice(space + 1);
+  if (!verToken.startsWith('ver:')) return { problem: `no ver token at the start (found ${JSON.stringify(clip(verToken))})`, ...named };
+  if (!serverToken.startsWith('server:')) return { problem: `no server token after ver (found ${JSON.stringify(clip(serverToken))})`, ...named };
+  const ver = verToken.slice(4);
+  if (ver !== '3.0') return { problem: `protocol version ${JSON.stringify(clip(ver))} is not 3.0`, ...named };
+  const serial = decimal(values.serial!);
+  const poolserial = decimal(values.poolserial!);
+  if (serial === undefined) return { problem: `serial ${JSON.stringify(clip(values.serial!))} is not a decimal integer`, ...named };
+  if (poolserial === undefined) return { problem: `poolserial ${JSON.stringify(clip(values.poolserial!))} is not a decimal integer`, ...named };
+  return { header: { ver, server: serverToken.slice(7), serial, pool: values.pool!, poolserial, eventname: eventname!, len } };
+}
+
+/** A token quoted in a message: at most 40 characters of it. */
+function clip(text: string): string {
+  return text.length <= 40 ? text : `${text.slice(0, 40)}...`;
 }
 
 /** The payload's first line as tokens, and the rest after its line feed. */
@@ -413,10 +462,10 @@ function tokensOf(line: string): { fields: Record<string, string> } | { problem:
     if (end < 0) end = line.length;
     const colon = line.indexOf(':', from);
     if (colon < 0 || colon >= end || colon === from) {
-      return { problem: `token ${JSON.stringify(line.slice(from, end))} is not key:value` };
+      return { problem: `token ${JSON.stringify(clip(line.slice(from, end)))} is not key:value` };
     }
     const key = line.slice(from, colon);
-    if (Object.hasOwn(fields, key)) return { problem: `token ${JSON.stringify(key)} appears twice` };
+    if (Object.hasOwn(fields, key)) return { problem: `token ${JSON.stringify(clip(key))} appears twice` };
     fields[key] = line.slice(colon + 1, end);
     from = end + 1;
   }

@@ -2,9 +2,9 @@
  * The event listener at work: reads supervisord's envelopes from an input
  * stream, applies each to a {@link ListenerState} and answers it on the
  * output stream at once, then does the rest off that path: the JSON line,
- * the `getProcessInfo` that tells an exit status, the alert, the resync
- * after a group was added. A resync every `resyncMs` checks the state
- * against supervisord's own answer.
+ * the snapshot after lost events or a new group, how a run ended, the
+ * alert. A snapshot every `resyncMs` checks the state against supervisord's
+ * own list.
  *
  * Never slowing supervisord: supervisord sends the next event only after the
  * answer to the previous one, and buffers (then drops the oldest) meanwhile.
@@ -12,30 +12,101 @@
  * after the state is updated; everything that does I/O is scheduled after it,
  * and scrapes only read the state.
  *
+ * What it costs supervisord, besides one answer per event: one listing per
+ * snapshot (one multicall: the marker, `getAllProcessInfo`, `getState`,
+ * `getSupervisorVersion`), one snapshot at a time; and the reads of how runs
+ * ended, batched: they wait until the input is quiet ({@link END_QUIET_MS},
+ * at most {@link END_MAX_WAIT_MS}), since while events are queued
+ * supervisord is ahead of them and has usually spawned the process again
+ * (and forgotten its exit status); a new start cancels the read; at most
+ * {@link END_BATCH} `getProcessInfo` in one multicall, one multicall at a
+ * time.
+ *
  * @module
  */
 
 import { XmlRpcFault } from '../../protocol/errors.js';
 import type { MulticallRequest } from '../../protocol/xmlrpc-client.js';
-import { describeFailure, decodeProcessList } from '../submissions.js';
-import type { CheckClient } from '../types.js';
+import { NameFilter } from '../name-filter.js';
+import { decodeProcessList, describeFailure } from '../submissions.js';
+import type { CheckClient, ProcessInfo } from '../types.js';
 import { EventStreamParser, READY, RESULT_OK } from './event-protocol.js';
-import type { EventParserOptions } from './event-protocol.js';
-import { DRIFT_GRACE_MS, ListenerState } from './state.js';
-import type { Applied, ServerProcess } from './state.js';
+import type { EventParserOptions, ParsedItem } from './event-protocol.js';
+import { EXITED_TOO_QUICKLY, ListenerState, RESYNC_MARKER_TYPE } from './state.js';
+import type { Applied, EndOutcome, Reconciled, RunEnd, RunEndKind, ServerProcess } from './state.js';
 
-/** Default time between two resyncs: 10 minutes. */
+/** Default time between two snapshots: 10 minutes. */
 export const DEFAULT_RESYNC_MS = 10 * 60 * 1000;
 /** After a failed collection the next one comes sooner, at most this late. */
 const RETRY_MS = 10_000;
+/**
+ * No event for this long after a snapshot's answer: supervisord had none
+ * queued for us, so every event older than the snapshot has arrived. It
+ * sends a queued event one loop turn after our answer; a turn is
+ * milliseconds, even with thousands of processes (about 6 ms at 2,000).
+ */
+export const QUIET_MS = 3000;
+/** The longest a snapshot waits for its point (its differences then do not count as drift). */
+const SETTLE_MAX_MS = 120_000;
+/** No byte for this long after an envelope whose length was unreadable: all of it has arrived. */
+const DISCARD_QUIET_MS = 200;
+/** Reads of how runs ended wait until no event came for this long... */
+export const END_QUIET_MS = 100;
+/** ...but no longer than this after the oldest end waiting. */
+export const END_MAX_WAIT_MS = 5000;
+/** Most `getProcessInfo` calls in one multicall (and most queries in one call of the exit-status source). */
+export const END_BATCH = 100;
+/** Most ends of runs waiting: beyond it the oldest are settled unread (exit status unknown). */
+const END_PENDING_MAX = 10_000;
+/** Differences logged one by one after a snapshot; beyond them a count. */
+const LOGGED_DIFFERENCES = 10;
+/** The state each kind of end leaves a process in. */
+const END_STATES: Readonly<Record<RunEndKind, string>> = { exited: 'EXITED', backoff: 'BACKOFF', stopped: 'STOPPED' };
+/** Why a snapshot was taken, as the log names it. */
+const LISTINGS: Readonly<Record<string, string>> = {
+  seed: 'first listing',
+  periodic: 'periodic listing',
+  'events lost': 'listing after lost events',
+  'group added': 'listing after a new group',
+};
 
-/** An unexpected exit, FATAL or BACKOFF, with the exit status `getProcessInfo` gave (undefined when it failed). */
+/** One end of a run whose outcome the listener asks an {@link ExitStatusSource} for. */
+export interface ExitQuery {
+  readonly name: string;
+  readonly group: string;
+  /** `exited` (RUNNING -> EXITED), `backoff` (STARTING -> BACKOFF: an exit before `startsecs`, or a spawn that failed), `stopped` (STOPPING -> STOPPED). */
+  readonly kind: RunEndKind;
+  /** The pid of the run, when the event had it. */
+  readonly pid?: number;
+  /** When the event reached the listener, ms since the epoch: supervisord logged the end at or before it. */
+  readonly arrivedAt: number;
+}
+
+/** What an {@link ExitStatusSource} knows of one end: its exit status (-1 for a signal, as supervisord says), a spawn that failed (no exit), or nothing. */
+export type ExitAnswer = { readonly exitstatus: number } | { readonly spawnFailure: string } | undefined;
+
+/**
+ * Where the exit status of an end of a run can be found when supervisord's
+ * API no longer has it (an exit before `startsecs`, a process already
+ * started again), e.g. supervisord's main log (`exited: NAME (exit status
+ * 3; not expected)`). Asked first, with at most {@link END_BATCH} queries,
+ * one call at a time; what it cannot tell is read from supervisord's API
+ * where that still has it.
+ */
+export interface ExitStatusSource {
+  /** One answer per query, in order; a rejection counts as no answer for all. */
+  exitStatuses(queries: readonly ExitQuery[]): Promise<readonly ExitAnswer[]>;
+}
+
+/** An unexpected exit, FATAL or BACKOFF, with the exit status when known. */
 export interface ListenerAlert {
   readonly name: string;
   readonly group: string;
   readonly from: string;
   readonly to: string;
+  /** undefined when unknown: supervisord did not keep it, or it was read too late. */
   readonly exitstatus: number | undefined;
+  /** supervisord's spawn error (`Exited too quickly ...`, `can't find command ...`), or the empty string. */
   readonly spawnerr: string;
 }
 
@@ -43,24 +114,35 @@ export interface ListenerAlert {
 export interface EventListenerOptions {
   /** The state to keep (its config names the server, the filters and the tags). */
   state: ListenerState;
-  /** How to reach supervisord for the collections and the exit statuses. */
+  /** How to reach supervisord for the snapshots and how runs ended. */
   client: CheckClient;
   /** supervisord's envelopes (the listener's stdin). */
   input: NodeJS.ReadableStream;
   /** Where the protocol's answers go (the listener's stdout), and nothing else. */
   output: NodeJS.WritableStream;
-  /** Time between two resyncs, ms. Default {@link DEFAULT_RESYNC_MS}. */
+  /** Time between two snapshots, ms. Default {@link DEFAULT_RESYNC_MS}. */
   resyncMs?: number;
   /** A line for the operator (stderr). */
   log: (line: string) => void;
-  /** One JSON object per applied event and per exit status, when JSON lines are wanted. */
+  /** One JSON object per applied event, exit status, lost events and snapshot, when JSON lines are wanted. */
   jsonl?: (record: Record<string, unknown>) => void;
-  /** Unexpected exits, FATAL, BACKOFF, once their exit status is known. */
+  /** Unexpected exits, FATAL, BACKOFF, once their outcome is settled. */
   onAlert?: (alert: ListenerAlert) => void;
+  /** Exit statuses supervisord's API cannot give (asked first). Default none. */
+  exitSource?: ExitStatusSource;
   /** Limits of the parser. */
   parser?: EventParserOptions;
   /** Milliseconds since the epoch for the JSON lines; default `Date.now`. */
   clock?: () => number;
+}
+
+/** An end of a run waiting to be settled. */
+interface PendingEnd {
+  readonly end: RunEnd;
+  /** Alerts to send once settled (the end's own, a FATAL that followed). */
+  readonly alerts: Array<{ from: string; to: string }>;
+  /** supervisord's API still has its outcome: no newer end or start of the process arrived. */
+  apiReadable: boolean;
 }
 
 /**
@@ -78,20 +160,32 @@ export class EventListener {
   readonly #log: (line: string) => void;
   readonly #jsonl: ((record: Record<string, unknown>) => void) | undefined;
   readonly #onAlert: ((alert: ListenerAlert) => void) | undefined;
+  readonly #exitSource: ExitStatusSource | undefined;
   readonly #parser: EventStreamParser;
   readonly #clock: () => number;
+  readonly #names: NameFilter;
   #stopped = false;
   #resolveDone!: () => void;
   /** Resolves once the input ended or {@link EventListener.stop} was called, and the calls in flight settled. */
   readonly done: Promise<void>;
   #timer: NodeJS.Timeout | undefined;
-  #driftTimer: NodeJS.Timeout | undefined;
+  #quietTimer: NodeJS.Timeout | undefined;
+  #settleTimer: NodeJS.Timeout | undefined;
+  #discardTimer: NodeJS.Timeout | undefined;
   #collecting: Promise<void> | undefined;
-  #resyncAgain = false;
-  /** `group:name` -> the alert waiting for the exit status, or null for a fetch alone. */
-  readonly #exitWanted = new Map<string, Applied & { kind: 'transition' }>();
-  #fetching: Promise<void> | undefined;
-  #lastFetchError = '';
+  /** Why the snapshot that waits for the current one is wanted. */
+  #again: string | undefined;
+  /** Lost events are logged once per snapshot: the next one says how many in all. */
+  #lostSaid = false;
+  readonly #ends: PendingEnd[] = [];
+  /** `group:name` -> its last end not settled yet. */
+  readonly #lastEnd = new Map<string, PendingEnd>();
+  #endTimer: NodeJS.Timeout | undefined;
+  #settling: Promise<void> | undefined;
+  #lastReadError = '';
+  #judging: Promise<void> | undefined;
+  #judgeAgain = false;
+  #lastJudgeFailure: string | undefined;
   readonly #onData = (chunk: Buffer | string): void => this.#receive(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   readonly #onEnd = (): void => this.#end();
   readonly #onOutputError = (error: Error): void => {
@@ -109,8 +203,11 @@ export class EventListener {
     this.#log = options.log;
     this.#jsonl = options.jsonl;
     this.#onAlert = options.onAlert;
+    this.#exitSource = options.exitSource;
     this.#parser = new EventStreamParser(options.parser);
     this.#clock = options.clock ?? Date.now;
+    const { config } = options.state;
+    this.#names = new NameFilter([...config.procRegex, ...config.procRegexExclude]);
     let resolve!: () => void;
     const ended = new Promise<void>((r) => {
       resolve = r;
@@ -119,7 +216,7 @@ export class EventListener {
     this.done = ended.then(() => this.#settle());
   }
 
-  /** Says READY, starts reading and seeds the state with a first collection. */
+  /** Says READY, starts reading and seeds the state with a first snapshot. */
   start(): void {
     this.#output.on('error', this.#onOutputError);
     this.#input.on('data', this.#onData);
@@ -136,7 +233,23 @@ export class EventListener {
 
   #receive(chunk: Buffer): void {
     if (this.#stopped) return;
-    const items = this.#parser.push(chunk);
+    this.#answer(this.#parser.push(chunk));
+    if (this.#parser.discarding) {
+      // The envelope's length is unknown: it has all arrived once the input is quiet (supervisord waits for the answer).
+      if (this.#discardTimer === undefined) this.#discardTimer = setTimeout(() => this.#endDiscard(), DISCARD_QUIET_MS);
+      else this.#discardTimer.refresh();
+    }
+  }
+
+  #endDiscard(): void {
+    this.#discardTimer = undefined;
+    if (this.#stopped) return;
+    const item = this.#parser.endDiscard();
+    if (item !== undefined) this.#answer([item]);
+  }
+
+  /** Applies and answers envelopes, then schedules their side effects. */
+  #answer(items: readonly ParsedItem[]): void {
     if (items.length === 0) return;
     const applied: Applied[] = [];
     for (const item of items) {
@@ -144,25 +257,36 @@ export class EventListener {
       // The answer goes as soon as the event is in the state: nothing below may delay it.
       this.#output.write(RESULT_OK);
     }
+    // Events are flowing: supervisord may still hold older ones, so the waits for quiet start again.
+    this.#quietTimer?.refresh();
+    if (this.#endTimer !== undefined && this.#ends.length > 0 && this.#clock() - this.#ends[0]!.end.arrivedAt < END_MAX_WAIT_MS) this.#endTimer.refresh();
     setImmediate(() => {
       for (const a of applied) this.#after(a);
+      this.#judgeNames();
     });
   }
 
   /** The side effects of one applied envelope, after its answer. */
   #after(a: Applied): void {
     if (this.#stopped) return;
+    if (a.lost !== undefined) this.#lostEvents(a.lost.pool, a.lost.count, a.lost.next);
     switch (a.kind) {
       case 'malformed':
         this.#log(`malformed event, answered OK so that supervisord does not resend it: ${a.message}`);
         this.#record({ event: 'malformed', message: a.message });
         return;
       case 'transition': {
-        const { kind: _kind, fetchExit: _fetch, alert: _alert, ...record } = a;
+        const { kind: _kind, end, alert, started, ...record } = a;
         this.#record({ event: 'transition', ...record });
-        if (a.fetchExit) {
-          this.#exitWanted.set(`${a.group}:${a.name}`, a);
-          this.#fetchExits();
+        const key = `${a.group}:${a.name}`;
+        const previous = this.#lastEnd.get(key);
+        // supervisord keeps the outcome of the last end only, until the next spawn.
+        if (previous !== undefined && (started || end !== undefined)) previous.apiReadable = false;
+        if (end !== undefined) this.#queueEnd({ end, alerts: alert ? [{ from: a.from, to: a.to }] : [], apiReadable: true });
+        else if (alert) {
+          // FATAL: its status is the last exit's, once that is settled.
+          if (previous !== undefined) previous.alerts.push({ from: a.from, to: a.to });
+          else this.#alert(a.name, a.group, a.from, a.to, this.state.exitStatusOf(a.name, a.group), '');
         }
         return;
       }
@@ -175,6 +299,7 @@ export class EventListener {
         this.#record({ event: a.eventname });
         return;
       default:
+        if (a.reconciled !== undefined) this.#reconciled(a.reconciled);
         return;
     }
   }
@@ -188,123 +313,280 @@ export class EventListener {
     }
   }
 
-  /** One `getProcessInfo` per process whose run ended (one multicall for several), one batch at a time. */
-  #fetchExits(): void {
-    if (this.#fetching !== undefined || this.#exitWanted.size === 0 || this.#stopped) return;
-    const wanted = [...this.#exitWanted.values()];
-    this.#exitWanted.clear();
-    this.#fetching = this.#fetchBatch(wanted).finally(() => {
-      this.#fetching = undefined;
-      this.#fetchExits();
-    });
+  #alert(name: string, group: string, from: string, to: string, exitstatus: number | undefined, spawnerr: string): void {
+    if (this.#stopped) return;
+    this.#onAlert?.({ name, group, from, to, exitstatus, spawnerr });
   }
 
-  async #fetchBatch(wanted: ReadonlyArray<Applied & { kind: 'transition' }>): Promise<void> {
-    const method = 'supervisor.getProcessInfo';
-    let answers: unknown[];
-    try {
-      if (wanted.length === 1 || this.#client.multicall === undefined) {
-        answers = [];
-        for (const w of wanted) answers.push(await this.#client.call(method, [`${w.group}:${w.name}`]).catch((error: unknown) => error));
-      } else {
-        const calls: MulticallRequest[] = wanted.map((w) => ({ methodName: method, params: [`${w.group}:${w.name}`] }));
-        answers = (await this.#client.multicall(calls)) as unknown[];
-      }
-    } catch (error) {
-      answers = wanted.map(() => error);
+  /** A gap in the pool's serials: supervisord discarded events. A snapshot at once says what they hid. */
+  #lostEvents(pool: string, count: number, next: number): void {
+    this.#record({ event: 'events_lost', pool, count, next_poolserial: next });
+    if (!this.#lostSaid) {
+      this.#lostSaid = true;
+      this.#log(
+        `supervisord discarded ${count} event(s) of pool ${pool} (its buffer_size is too small for this burst; the gap ends at poolserial ${next}): ` +
+          'comparing with its process list now',
+      );
     }
-    let failure = '';
-    wanted.forEach((w, i) => {
-      const answer = answers[i];
-      const decoded = answer instanceof Error ? undefined : decodeProcessList([answer]);
-      const info: ServerProcess | undefined = decoded?.ok === true ? decoded.processes[0] : undefined;
-      let exitstatus: number | undefined;
-      if (info === undefined) {
-        // A process removed meanwhile answers BAD_NAME: nothing to say about it.
-        if (!(answer instanceof XmlRpcFault && answer.faultCode === 10)) failure = answer instanceof Error ? answer.message : 'not a process struct';
-      } else {
-        exitstatus = this.state.exitInfo(info);
-        if (exitstatus !== undefined) {
-          this.#record({ event: 'exit_status', name: w.name, group: w.group, state: w.to, exitstatus, ...(info.spawnerr === '' ? {} : { spawnerr: info.spawnerr }) });
-        }
-      }
-      if (w.alert && !this.#stopped) {
-        this.#onAlert?.({ name: w.name, group: w.group, from: w.from, to: w.to, exitstatus, spawnerr: info?.spawnerr ?? '' });
-      }
-    });
-    if (failure !== this.#lastFetchError) this.#log(failure === '' ? 'exit statuses can be read again' : `cannot read an exit status: ${failure}`);
-    this.#lastFetchError = failure;
+    this.#resync('events lost');
   }
 
-  /** A collection now (or right after the one in flight), then the next one `resyncMs` after it. */
+  /** Logs what a snapshot found, then starts the snapshot that waited for it. */
+  #reconciled(r: Reconciled): void {
+    this.#lostSaid = false;
+    clearTimeout(this.#quietTimer);
+    clearTimeout(this.#settleTimer);
+    this.#quietTimer = this.#settleTimer = undefined;
+    const listing = LISTINGS[r.why] ?? `${r.why} listing`;
+    if (!r.seed) {
+      this.#record({
+        event: 'resync',
+        why: r.why,
+        point: r.point,
+        differences: r.differences.length,
+        drift: r.drift,
+        events_lost: r.lost,
+        restarts_inferred: r.restartsInferred,
+        exits_inferred: r.exitsInferred,
+      });
+      const shown = r.differences.slice(0, LOGGED_DIFFERENCES);
+      const more = r.differences.length - shown.length;
+      if (r.drift) {
+        for (const line of shown) this.#log(`drift found by the ${listing}: ${line}`);
+        if (more > 0) this.#log(`drift found by the ${listing}: ${more} more processes differ`);
+      } else if (r.lost > 0) {
+        this.#log(
+          `after ${r.lost} lost event(s), supervisord's list corrected ${r.differences.length} process(es), ` +
+            `counted ${r.restartsInferred} restart(s) and ${r.exitsInferred} exit(s) they hid` +
+            (shown.length === 0 ? '' : `: ${shown.join('; ')}${more > 0 ? `; and ${more} more` : ''}`),
+        );
+      } else if (r.differences.length > 0) {
+        this.#log(`the ${listing} waited too long for its place among the events: ${r.differences.length} difference(s) corrected, not counted as drift`);
+      }
+    }
+    this.#judgeNames();
+    this.#next();
+  }
+
+  /** A snapshot now, or once the pending one is applied; then the next one `resyncMs` later. */
   #resync(why: string): void {
     if (this.#stopped) return;
-    if (this.#collecting !== undefined) {
-      this.#resyncAgain = true;
+    if (this.#collecting !== undefined || this.state.pending !== 'none') {
+      this.#again ??= why;
       return;
     }
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#collecting = this.#collect(why).finally(() => {
       this.#collecting = undefined;
-      if (this.#stopped) return;
-      if (this.#resyncAgain) {
-        this.#resyncAgain = false;
-        this.#resync('again');
-      }
+      this.#next();
     });
   }
 
+  /** Starts the snapshot that waited, once none is pending. */
+  #next(): void {
+    if (this.#stopped || this.#collecting !== undefined || this.state.pending !== 'none' || this.#again === undefined) return;
+    const why = this.#again;
+    this.#again = undefined;
+    this.#resync(why);
+  }
+
   async #collect(why: string): Promise<void> {
-    const since = this.state.seq;
     const config = this.state.config;
+    const { token } = this.state.beginSnapshot(why, this.#client.multicall !== undefined);
     let failure: string | undefined;
     try {
-      const [list, state, version] = await this.#collectCalls();
+      const [list, state, version] = await this.#collectCalls(token);
       if (list instanceof Error) throw list;
       const decoded = decodeProcessList(list);
-      if (!decoded.ok) {
-        failure = `An error occurred while reading process information: ${decoded.reason}`;
-      } else if (!this.#stopped) {
+      if (!decoded.ok) failure = `An error occurred while reading process information: ${decoded.reason}`;
+      else if (!this.#stopped) {
         const statename = typeof state === 'object' && state !== null && !(state instanceof Error) ? (state as { statename?: unknown }).statename : undefined;
-        this.state.resync(since, decoded.processes, typeof statename === 'string' ? statename : undefined, typeof version === 'string' ? version : undefined);
-        if (this.state.suspects > 0) this.#confirmLater(why);
+        const reconciled = this.state.snapshotAnswered({
+          processes: decoded.processes,
+          ...(typeof statename === 'string' ? { serverState: statename } : {}),
+          ...(typeof version === 'string' ? { version } : {}),
+          ...serverNow(decoded.processes),
+        });
         if (why === 'seed') this.#log(`seeded from ${config.address.display}: ${decoded.processes.length} processes`);
+        if (reconciled !== undefined) this.#reconciled(reconciled);
+        else if (this.state.pending === 'answered') this.#awaitPoint();
+        this.#judgeNames();
       }
     } catch (error) {
       failure = describeFailure(error, config).message;
     }
     if (failure !== undefined) {
-      this.state.collectionFailed(failure);
+      this.state.snapshotFailed(failure);
       this.#log(`collection (${why}) failed: ${failure}`);
     }
     if (!this.#stopped) {
+      clearTimeout(this.#timer);
       this.#timer = setTimeout(() => this.#resync('periodic'), failure === undefined ? this.#resyncMs : Math.min(this.#resyncMs, RETRY_MS));
       this.#timer.unref();
     }
   }
 
-  /** Logs the differences of a resync that no event explained within the grace period. */
-  #confirmLater(why: string): void {
-    clearTimeout(this.#driftTimer);
-    this.#driftTimer = setTimeout(() => {
-      this.#driftTimer = undefined;
-      for (const drift of this.state.confirmDrift()) this.#log(`drift found by the ${why} resync: ${drift}`);
-    }, DRIFT_GRACE_MS);
-    this.#driftTimer.unref();
+  /** An answered snapshot waits for its marker, or for the input to be quiet, or at most {@link SETTLE_MAX_MS}. */
+  #awaitPoint(): void {
+    const settle = (point: 'quiet' | 'timeout'): void => {
+      clearTimeout(this.#quietTimer);
+      clearTimeout(this.#settleTimer);
+      this.#quietTimer = undefined;
+      this.#settleTimer = undefined;
+      if (this.#stopped) return;
+      const r = this.state.settleSnapshot(point);
+      if (r === undefined) return;
+      if (r.markersOff) {
+        this.#log(
+          `the marker sent with the ${LISTINGS[r.why] ?? r.why} did not come back: this listener's events= lacks REMOTE_COMMUNICATION, ` +
+            'so listings are compared once supervisord holds no event for it (add REMOTE_COMMUNICATION for exact comparisons)',
+        );
+      }
+      this.#reconciled(r);
+    };
+    clearTimeout(this.#quietTimer);
+    clearTimeout(this.#settleTimer);
+    this.#quietTimer = setTimeout(() => settle('quiet'), QUIET_MS);
+    this.#settleTimer = setTimeout(() => settle('timeout'), SETTLE_MAX_MS);
+    this.#quietTimer.unref();
+    this.#settleTimer.unref();
   }
 
-  /** `getAllProcessInfo`, `getState`, `getSupervisorVersion`: one multicall, or three calls without it. */
-  async #collectCalls(): Promise<[unknown, unknown, unknown]> {
+  /**
+   * `getAllProcessInfo`, `getState`, `getSupervisorVersion` after the
+   * marker (`sendRemoteCommEvent`), in one multicall: supervisord runs them
+   * in one turn of its loop, so the marker event is queued exactly where the
+   * listing was taken. Without multicall, three calls and no marker.
+   */
+  async #collectCalls(token: string | undefined): Promise<[unknown, unknown, unknown]> {
     const client = this.#client;
     const methods = ['supervisor.getAllProcessInfo', 'supervisor.getState', 'supervisor.getSupervisorVersion'];
     if (client.multicall !== undefined) {
-      const answers = (await client.multicall(methods.map((methodName) => ({ methodName, params: [] })))) as unknown[];
-      return [answers[0], answers[1], answers[2]];
+      const calls: MulticallRequest[] = methods.map((methodName) => ({ methodName, params: [] }));
+      if (token !== undefined) calls.unshift({ methodName: 'supervisor.sendRemoteCommEvent', params: [RESYNC_MARKER_TYPE, token] });
+      const answers = (await client.multicall(calls)) as unknown[];
+      const at = token === undefined ? 0 : 1;
+      return [answers[at], answers[at + 1], answers[at + 2]];
     }
     const list = await client.call(methods[0]!);
     const rest = await Promise.all(methods.slice(1).map((m) => client.call(m).catch((error: unknown) => error)));
     return [list, rest[0], rest[1]];
+  }
+
+  /** Queues an end of a run; the reads wait for a quiet input, see {@link END_QUIET_MS}. */
+  #queueEnd(pending: PendingEnd): void {
+    this.#ends.push(pending);
+    this.#lastEnd.set(`${pending.end.group}:${pending.end.name}`, pending);
+    while (this.#ends.length > END_PENDING_MAX) this.#settleOne(this.#ends.shift()!, {});
+    if (this.#endTimer === undefined) {
+      this.#endTimer = setTimeout(() => this.#flushEnds(), END_QUIET_MS);
+      this.#endTimer.unref();
+    }
+  }
+
+  #flushEnds(): void {
+    this.#endTimer = undefined;
+    if (this.#stopped || this.#settling !== undefined || this.#ends.length === 0) return;
+    const batch = this.#ends.splice(0, END_BATCH);
+    this.#settling = this.#settleBatch(batch).finally(() => {
+      this.#settling = undefined;
+      if (this.#ends.length > 0 && this.#endTimer === undefined && !this.#stopped) {
+        this.#endTimer = setTimeout(() => this.#flushEnds(), END_QUIET_MS);
+        this.#endTimer.unref();
+      }
+    });
+  }
+
+  /** The exit-status source first, then supervisord for what it still has: one multicall of getProcessInfo. */
+  async #settleBatch(batch: readonly PendingEnd[]): Promise<void> {
+    const outcomes: Array<EndOutcome | undefined> = batch.map(() => undefined);
+    const source = this.#exitSource;
+    if (source !== undefined) {
+      const queries = batch.map(({ end }): ExitQuery => ({ name: end.name, group: end.group, kind: end.kind, ...(end.pid === undefined ? {} : { pid: end.pid }), arrivedAt: end.arrivedAt }));
+      const answers = await source.exitStatuses(queries).catch(() => []);
+      batch.forEach((_, i) => {
+        const answer = answers[i];
+        if (answer !== undefined) outcomes[i] = answer;
+      });
+    }
+    const toRead = batch.map((_, i) => i).filter((i) => outcomes[i] === undefined && batch[i]!.apiReadable);
+    if (toRead.length > 0 && !this.#stopped) {
+      const answers = await this.#readEnds(toRead.map((i) => batch[i]!.end));
+      toRead.forEach((i, k) => {
+        const answer = answers[k];
+        if (answer !== undefined) outcomes[i] = outcomeFromApi(batch[i]!.end.kind, answer);
+      });
+    }
+    batch.forEach((p, i) => this.#settleOne(p, outcomes[i] ?? {}));
+  }
+
+  /** getProcessInfo of each end's process: its struct, or undefined (gone, or the call failed: said once). */
+  async #readEnds(ends: readonly RunEnd[]): Promise<Array<ServerProcess | undefined>> {
+    const method = 'supervisor.getProcessInfo';
+    let answers: unknown[];
+    try {
+      if (ends.length === 1 || this.#client.multicall === undefined) {
+        answers = [];
+        for (const end of ends) answers.push(await this.#client.call(method, [`${end.group}:${end.name}`]).catch((error: unknown) => error));
+      } else {
+        const calls: MulticallRequest[] = ends.map((end) => ({ methodName: method, params: [`${end.group}:${end.name}`] }));
+        answers = (await this.#client.multicall(calls)) as unknown[];
+      }
+    } catch (error) {
+      answers = ends.map(() => error);
+    }
+    let failure = '';
+    const structs = ends.map((_, i): ServerProcess | undefined => {
+      const answer = answers[i];
+      const decoded = answer instanceof Error ? undefined : decodeProcessList([answer]);
+      if (decoded?.ok === true) return decoded.processes[0];
+      // A process removed meanwhile answers BAD_NAME: nothing to say about it.
+      if (!(answer instanceof XmlRpcFault && answer.faultCode === 10)) failure = answer instanceof Error ? answer.message : 'not a process struct';
+      return undefined;
+    });
+    if (failure !== this.#lastReadError) this.#log(failure === '' ? 'exit statuses can be read again' : `cannot read an exit status: ${failure}`);
+    this.#lastReadError = failure;
+    return structs;
+  }
+
+  /** Settles one end in the state, writes its JSON line and sends its alerts. */
+  #settleOne(pending: PendingEnd, outcome: EndOutcome): void {
+    const { end } = pending;
+    const key = `${end.group}:${end.name}`;
+    if (this.#lastEnd.get(key) === pending) this.#lastEnd.delete(key);
+    const settled = this.state.settleEnd(end, outcome);
+    if (!settled.tracked) return;
+    if (settled.exitstatus !== undefined) this.#record({ event: 'exit_status', name: end.name, group: end.group, state: END_STATES[end.kind], exitstatus: settled.exitstatus });
+    if (settled.spawnFailure !== undefined) this.#record({ event: 'spawn_failure', name: end.name, group: end.group, spawnerr: settled.spawnFailure });
+    const spawnerr = settled.spawnFailure ?? (end.kind === 'backoff' ? EXITED_TOO_QUICKLY : '');
+    for (const alert of pending.alerts) this.#alert(end.name, end.group, alert.from, alert.to, settled.exitstatus, spawnerr);
+  }
+
+  /** Judges the names of new processes against the patterns off the main thread, within the check's timeout. */
+  #judgeNames(): void {
+    if (this.#stopped) return;
+    if (this.#judging !== undefined) {
+      this.#judgeAgain = true;
+      return;
+    }
+    const { keys, names } = this.state.namesToJudge();
+    if (keys.length === 0) return;
+    const deadline = performance.now() + this.state.config.timeoutMs;
+    this.#judging = this.#names
+      .judge(names, deadline)
+      .then((failure) => {
+        this.state.namesJudged(keys, failure);
+        if (failure !== this.#lastJudgeFailure) this.#log(failure === undefined ? 'process names are judged again' : `cannot filter process names: ${failure}`);
+        this.#lastJudgeFailure = failure;
+      })
+      .finally(() => {
+        this.#judging = undefined;
+        if (this.#judgeAgain) {
+          this.#judgeAgain = false;
+          this.#judgeNames();
+        }
+      });
   }
 
   #end(): void {
@@ -319,16 +601,46 @@ export class EventListener {
     if (typeof destroy === 'function') destroy.call(this.#input);
     const cut = this.#parser.end();
     if (cut !== undefined) this.#log(`the input ended inside an event: ${cut}`);
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    clearTimeout(this.#driftTimer);
-    this.#driftTimer = undefined;
+    for (const timer of [this.#timer, this.#quietTimer, this.#settleTimer, this.#discardTimer, this.#endTimer]) clearTimeout(timer);
+    this.#timer = this.#quietTimer = this.#settleTimer = this.#discardTimer = this.#endTimer = undefined;
+    // Ends not read yet still count (a BACKOFF as an exit); their status stays unknown.
+    for (const pending of this.#ends.splice(0)) this.#settleOne(pending, {});
     this.#resolveDone();
   }
 
   /** Waits for the calls in flight (the client is closed by the owner afterwards). */
   async #settle(): Promise<void> {
-    await Promise.allSettled([this.#collecting, this.#fetching]);
+    await Promise.allSettled([this.#collecting, this.#settling, this.#judging]);
+    await this.#names.close();
     this.#output.removeListener('error', this.#onOutputError);
+  }
+}
+
+/** supervisord's clock in a listing (the structs' `now`, the latest), when it has one. */
+function serverNow(processes: readonly ProcessInfo[]): { now?: number } {
+  let now = 0;
+  for (const p of processes) now = Math.max(now, p.now);
+  return now > 0 ? { now } : {};
+}
+
+/**
+ * What supervisord's answer says of how a run ended, or undefined when it
+ * no longer tells (the process was spawned again: supervisord forgets the
+ * status and the spawn error then).
+ * - `exited`: still EXITED: its exit status;
+ * - `stopped`: still STOPPED after a stop (no spawn error): its exit status;
+ * - `backoff`: the spawn error tells an exit before `startsecs` (supervisord
+ *   keeps no status for it) from a spawn that failed (no exit at all).
+ */
+function outcomeFromApi(kind: RunEndKind, s: ServerProcess): EndOutcome | undefined {
+  switch (kind) {
+    case 'exited':
+      return s.statename === 'EXITED' ? { exitstatus: s.exitstatus } : undefined;
+    case 'stopped':
+      return s.statename === 'STOPPED' && s.spawnerr === '' ? { exitstatus: s.exitstatus } : undefined;
+    default:
+      if (s.spawnerr === EXITED_TOO_QUICKLY) return {};
+      if (s.spawnerr !== '' && (s.statename === 'BACKOFF' || s.statename === 'FATAL' || s.statename === 'STOPPED')) return { spawnFailure: s.spawnerr };
+      return undefined;
   }
 }

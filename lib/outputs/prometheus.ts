@@ -150,6 +150,14 @@ export const PROMETHEUS_METRICS: readonly PrometheusMetric[] = Object.freeze([
     help: "supervisord's state code of the process: 0 STOPPED, 10 STARTING, 20 RUNNING, 30 BACKOFF, 40 STOPPING, 100 EXITED, 200 FATAL, 1000 UNKNOWN.",
   },
   {
+    datadog: 'supervisord.listener.lag',
+    prometheus: 'supervisord_listener_lag_seconds',
+    type: 'gauge',
+    unit: 'seconds',
+    labels: [],
+    help: 'Event listener: seconds between the arrival of the oldest event an export carried and that export (0 when it carried none).',
+  },
+  {
     datadog: 'supervisord.server.state',
     prometheus: 'supervisord_server_state_status',
     type: 'gauge',

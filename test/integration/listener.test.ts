@@ -3,20 +3,35 @@
  * the `[eventlistener:x]` section of its own temp config (lib/launcher):
  * - a crash-looping program: the exits on /metrics equal the `exited:` lines
  *   of supervisord's log, exactly;
+ * - a quick crash loop (`exit 3` before `startsecs`, STARTING -> BACKOFF,
+ *   then FATAL): every exit counted as in the log, and its exit status,
+ *   which supervisord does not keep, is no sample and "exit status unknown"
+ *   in the Datadog events, never 0;
  * - `supervisorctl stop` / `start` give the transitions RUNNING->STOPPING->
  *   STOPPED->STARTING->RUNNING, in the JSON lines too;
  * - `supervisorctl update` after adding then removing a program adds then
  *   drops its series (PROCESS_GROUP_ADDED / REMOVED);
  * - a non-ASCII program name (payload `len` counts characters, not bytes);
  * - a reload (SIGHUP) ends the listener and starts a new one on the same
- *   port; stopping supervisord leaves no process behind.
+ *   port; stopping supervisord leaves no process behind;
+ * - a restart storm with a buffer too small: the events supervisord
+ *   discarded (its `event buffer overflowed` lines) are reported, the state
+ *   is right and every restart counted within 30 s, no drift;
+ * - `identifier=prod web` and a program printing a fake envelope on a
+ *   PROCESS_LOG stream: every event read, the fake one never applied, one
+ *   answer each (supervisord never puts the listener in its UNKNOWN state);
+ * - an identifier with a line break (supervisord accepts a continuation
+ *   line): no header can be read; each envelope is still answered once and
+ *   can_connect says that events arrive but cannot be read.
  * The truth comes from supervisord (its log, XML-RPC through the launcher),
  * never from the listener. Skips, with the reason printed, only when
  * supervisord is not installed.
  */
 
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
+import type { AddressInfo } from 'node:net';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +40,7 @@ import { after, before, describe, it } from 'node:test';
 import { findSupervisord } from '../../lib/launcher/find-supervisord.js';
 import { freePort, startSupervisord } from '../../lib/launcher/supervisord.js';
 import type { LaunchedSupervisord, ProcessStruct } from '../../lib/launcher/supervisord.js';
-import { alive, markedPids, sleep } from '../helpers/launched-processes.js';
+import { alive, markedPids, sleep, waitUntil } from '../helpers/launched-processes.js';
 
 const SKIP = findSupervisord() === null ? 'supervisord is not installed (apt-get install supervisor)' : false;
 const MAIN = fileURLToPath(new URL('../../lib/cli/main.js', import.meta.url));
@@ -69,10 +84,36 @@ async function scrapeUntil(port: number, predicate: (text: string) => boolean, t
 
 const proc = (name: string): string => `supervisord_process="${name}"`;
 
+const EVENTS = 'PROCESS_STATE,PROCESS_GROUP,SUPERVISOR_STATE_CHANGE,TICK_5,REMOTE_COMMUNICATION';
+
+/** supervisord's main log, from byte `from`. */
+function mainLog(sv: LaunchedSupervisord, from = 0): string {
+  return readFileSync(join(sv.dir, 'supervisord.log')).subarray(from).toString('utf8');
+}
+
+/** Lines of supervisord's main log matching `pattern` (global), from byte `from`. */
+function logCount(sv: LaunchedSupervisord, pattern: RegExp, from = 0): number {
+  return (mainLog(sv, from).match(pattern) ?? []).length;
+}
+
+function logSize(sv: LaunchedSupervisord): number {
+  return statSync(join(sv.dir, 'supervisord.log')).size;
+}
+
+/** The `[eventlistener:check]` section of the listener under test. */
+function listenerSection(port: number, dir: string, options: { events?: string; bufferSize?: number; flags?: string } = {}): string {
+  return (
+    `[eventlistener:check]\ncommand=${process.execPath} ${MAIN} listen --serve 127.0.0.1:${port} --jsonl ${join(dir, 'events.jsonl')} ${options.flags ?? ''}\n` +
+    `events=${options.events ?? EVENTS}\nbuffer_size=${options.bufferSize ?? 1024}\nstartsecs=0\nstopwaitsecs=5\nstderr_logfile=${join(dir, 'listener.err')}\n`
+  );
+}
+
 describe('listen: a real supervisord with the listener in its config', { skip: SKIP, timeout: 120_000 }, () => {
   let sv: LaunchedSupervisord;
   let port: number;
   let jsonl: string;
+  let udp: ReturnType<typeof createSocket>;
+  const datagrams: string[] = [];
 
   before(async () => {
     port = await freePort();
@@ -82,16 +123,17 @@ describe('listen: a real supervisord with the listener in its config', { skip: S
         { name: 'crash', command: "sh -c 'sleep 0.2; exit 3'", startsecs: 0, autorestart: true, autostart: false },
         { name: 'sleeper', command: 'sleep 1000', startsecs: 0 },
         { name: 'café', command: 'sleep 1000', startsecs: 0 },
+        { name: 'quick', command: '/bin/sh -c "exit 3"', startsecs: 1, startretries: 2, autostart: false },
       ],
       extraConfig: '',
     });
     jsonl = join(sv.dir, 'events.jsonl');
     // The listener is added now, with the directory known, by a config update (PROCESS_GROUP_ADDED for itself).
-    writeFileSync(
-      sv.configPath,
-      `${readFileSync(sv.configPath, 'utf8')}\n[eventlistener:check]\ncommand=${process.execPath} ${MAIN} listen --serve 127.0.0.1:${port} --jsonl ${jsonl} --resync 2s\n` +
-        `events=PROCESS_STATE,PROCESS_GROUP,SUPERVISOR_STATE_CHANGE,TICK_5\nbuffer_size=1024\nstartsecs=0\nstopwaitsecs=5\nstderr_logfile=${join(sv.dir, 'listener.err')}\n`,
-    );
+    udp = createSocket('udp4');
+    udp.on('message', (m) => datagrams.push(m.toString('utf8')));
+    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+    const udpPort = (udp.address() as AddressInfo).port;
+    writeFileSync(sv.configPath, `${readFileSync(sv.configPath, 'utf8')}\n${listenerSection(port, sv.dir, { flags: `--resync 2s --dogstatsd 127.0.0.1:${udpPort}` })}`);
     const update = await sv.ctl('update');
     assert.equal(update.code, 0, update.stderr + update.stdout);
     const ready = await scrapeUntil(port, (t) => sample(t, 'supervisord_can_connect_status') === 0);
@@ -99,6 +141,7 @@ describe('listen: a real supervisord with the listener in its config', { skip: S
   });
 
   after(async () => {
+    udp?.close();
     const dir = sv?.dir;
     await sv?.stop();
     if (dir !== undefined) assert.deepEqual(markedPids(dir), [], 'a process of the launched supervisord outlived it');
@@ -118,6 +161,27 @@ describe('listen: a real supervisord with the listener in its config', { skip: S
     assert.equal(sample(text, 'supervisord_process_exits_total', proc('crash'), 'expected="true"'), 0);
     assert.equal(sample(text, 'supervisord_process_transitions_total', proc('crash'), 'from_state="RUNNING"', 'to_state="EXITED"'), expected);
     assert.equal(sample(text, 'supervisord_process_status', proc('crash')), 2);
+  });
+
+  it('a quick crash loop (exit 3 before startsecs, then FATAL): every exit of the log counted; the status supervisord did not keep is unknown, never 0', async () => {
+    await sv.ctl('start', 'quick');
+    await sv.waitFor((ps) => ps.some((p) => p['name'] === 'quick' && p['statename'] === 'FATAL'), 20_000);
+    const lines = logCount(sv, /exited: quick \(exit status 3; not expected\)/gu);
+    assert.equal(lines, 3, mainLog(sv));
+    // supervisord itself answers 0 for it:
+    assert.equal(((await sv.call('supervisor.getProcessInfo', ['quick'])) as ProcessStruct)['exitstatus'], 0);
+    const text = await scrapeUntil(port, (t) => sample(t, 'supervisord_process_exits_total', proc('quick'), 'expected="false"') === lines && sample(t, 'supervisord_process_status', proc('quick')) === 2);
+    assert.equal(sample(text, 'supervisord_process_exits_total', proc('quick'), 'expected="false"'), lines);
+    assert.equal(sample(text, 'supervisord_process_exits_total', proc('quick'), 'expected="true"'), 0);
+    assert.equal(sample(text, 'supervisord_process_transitions_total', proc('quick'), 'from_state="STARTING"', 'to_state="BACKOFF"'), lines);
+    assert.equal(sample(text, 'supervisord_process_exit_status', proc('quick')), undefined, 'an exit status supervisord never observed');
+    assert.equal(sample(text, 'supervisord_process_state', proc('quick')), 200);
+    await waitUntil('the Datadog events', () => datagrams.filter((d) => d.startsWith('_e{') && d.includes(':quick ')).length === lines + 1);
+    const titles = datagrams.filter((d) => d.startsWith('_e{') && d.includes(':quick ')).map((d) => d.slice(d.indexOf(':') + 1, d.indexOf('|')));
+    assert.deepEqual(titles, [...Array<string>(lines).fill('quick is BACKOFF (exit status unknown)'), 'quick is FATAL (exit status unknown)']);
+    assert.equal(datagrams.some((d) => d.includes('quick') && d.includes('exit status 0')), false);
+    const records = readFileSync(jsonl, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(records.some((r) => r['event'] === 'exit_status' && r['name'] === 'quick'), false);
   });
 
   it('supervisorctl stop then start: RUNNING->STOPPING->STOPPED->STARTING->RUNNING, in the metrics and the JSON lines', async () => {
@@ -171,5 +235,147 @@ describe('listen: a real supervisord with the listener in its config', { skip: S
     assert.notEqual(now['pid'], old['pid']);
     assert.equal(alive(Number(old['pid'])), false, 'the old listener is still running');
     assert.equal(sample(text, 'supervisord_process_status', proc('sleeper')), 0);
+  });
+});
+
+describe('listen: a restart storm with a buffer_size too small', { skip: SKIP, timeout: 120_000 }, () => {
+  const N = 60;
+  let sv: LaunchedSupervisord;
+  let port: number;
+
+  before(async () => {
+    port = await freePort();
+    const programs = Array.from({ length: N }, (_, i) => ({ name: `s${String(i).padStart(2, '0')}`, group: 'storm', command: 'sleep 1000', startsecs: 0 }));
+    sv = await startSupervisord({ dirPrefix: 'sc-listener-storm-', programs });
+    writeFileSync(sv.configPath, `${readFileSync(sv.configPath, 'utf8')}\n${listenerSection(port, sv.dir, { bufferSize: 20 })}`);
+    assert.equal((await sv.ctl('update')).code, 0);
+    const ready = await scrapeUntil(port, (t) => sample(t, 'supervisord_processes', 'status="up"') === N + 1);
+    assert.equal(sample(ready, 'supervisord_processes', 'status="up"'), N + 1, `listener not ready: ${sv.logTail()}`);
+  });
+
+  after(async () => {
+    const dir = sv?.dir;
+    await sv?.stop();
+    if (dir !== undefined) assert.deepEqual(markedPids(dir), [], 'a process of the launched supervisord outlived it');
+  });
+
+  it('the discarded events are reported as lost, the state is right and every restart counted within 30 s, no drift', async () => {
+    const before = await scrape(port);
+    const from = logSize(sv);
+    const restartsBefore = (name: string): number => sample(before, 'supervisord_process_restarts_total', proc(name)) ?? 0;
+    const names = Array.from({ length: N }, (_, i) => `s${String(i).padStart(2, '0')}`);
+    const pids = new Map(((await sv.call('supervisor.getAllProcessInfo')) as ProcessStruct[]).map((p) => [p['name'], p['pid']]));
+    assert.equal((await sv.ctl('restart', 'storm:*')).code, 0);
+    const started = Date.now();
+    const right = (t: string): boolean => names.every((n) => sample(t, 'supervisord_process_state', proc(n)) === 20 && (sample(t, 'supervisord_process_restarts_total', proc(n)) ?? 0) > restartsBefore(n));
+    let text = await scrapeUntil(port, right, 30_000);
+    assert.ok(right(text), `not right within 30 s of the restart: ${names.filter((n) => sample(text, 'supervisord_process_state', proc(n)) !== 20).length} not RUNNING`);
+    const elapsed = Date.now() - started;
+    // Every program did restart (new pid), and supervisord says RUNNING for each.
+    const now = (await sv.call('supervisor.getAllProcessInfo')) as ProcessStruct[];
+    for (const p of now.filter((x) => x['group'] === 'storm')) {
+      assert.equal(p['statename'], 'RUNNING');
+      assert.notEqual(p['pid'], pids.get(p['name']));
+    }
+    // Once the events stop, the loss reported is what supervisord's log says it discarded.
+    let events = -1;
+    for (let i = 0; i < 60 && sample(text, 'supervisord_listener_events_total', 'eventname="TICK_5"') !== events; i++) {
+      events = sample(text, 'supervisord_listener_events_total', 'eventname="TICK_5"') ?? 0;
+      await sleep(500);
+      text = await scrape(port);
+    }
+    const discarded = logCount(sv, /pool check event buffer overflowed, discarding event/gu, from);
+    assert.ok(discarded > 0, 'the buffer did not overflow: the test shows nothing');
+    const lostBefore = sample(before, 'supervisord_listener_events_lost_total') ?? 0;
+    await scrapeUntil(port, (t) => (sample(t, 'supervisord_listener_events_lost_total') ?? 0) - lostBefore === logCount(sv, /pool check event buffer overflowed/gu, from));
+    text = await scrape(port);
+    assert.equal((sample(text, 'supervisord_listener_events_lost_total') ?? 0) - lostBefore, logCount(sv, /pool check event buffer overflowed/gu, from));
+    assert.equal(sample(text, 'supervisord_listener_drift_total'), 0);
+    assert.equal(logCount(sv, /exited: /gu, from), 0);
+    for (const n of names) assert.equal(sample(text, 'supervisord_process_exits_total', proc(n), 'expected="false"'), 0);
+    assert.match(readFileSync(join(sv.dir, 'listener.err'), 'utf8'), /supervisord discarded \d+ event\(s\) of pool check/u);
+    assert.ok(elapsed <= 30_000);
+  });
+});
+
+describe('listen: identifier=prod web, and a program printing a fake envelope on a PROCESS_LOG stream', { skip: SKIP, timeout: 60_000 }, () => {
+  let sv: LaunchedSupervisord;
+  let port: number;
+
+  before(async () => {
+    port = await freePort();
+    const fake = 'ver:3.0 server:prod web serial:9 pool:check poolserial:9 eventname:PROCESS_STATE_FATAL len:48\\nprocessname:victim groupname:victim from_state:RUNNING';
+    sv = await startSupervisord({
+      dirPrefix: 'sc-listener-ident-',
+      identifier: 'prod web',
+      programs: [
+        { name: 'victim', command: 'sleep 1000', startsecs: 0 },
+        { name: 'crash', command: "sh -c 'sleep 0.3; exit 3'", startsecs: 0, autorestart: false, autostart: false },
+        { name: 'liar', command: `/bin/sh -c 'printf "${fake}"; sleep 0.5; printf "${fake}${fake}\\n"; sleep 1000'`, startsecs: 0, autostart: false, extra: { stdout_events_enabled: 'true' } },
+      ],
+    });
+    writeFileSync(sv.configPath, `${readFileSync(sv.configPath, 'utf8')}\n${listenerSection(port, sv.dir, { events: `${EVENTS},PROCESS_LOG` })}`);
+    assert.equal((await sv.ctl('update')).code, 0);
+    const ready = await scrapeUntil(port, (t) => sample(t, 'supervisord_can_connect_status') === 0);
+    assert.equal(sample(ready, 'supervisord_can_connect_status'), 0, `listener not ready: ${sv.logTail()}`);
+  });
+
+  after(async () => {
+    const dir = sv?.dir;
+    await sv?.stop();
+    if (dir !== undefined) assert.deepEqual(markedPids(dir), [], 'a process of the launched supervisord outlived it');
+  });
+
+  it('every event is read and answered once; the forged FATAL is data; exits counted as in the log', async () => {
+    assert.equal(((await sv.call('supervisor.getIdentification')) as string), 'prod web');
+    assert.equal((await sv.ctl('start', 'liar')).code, 0);
+    await sleep(1000);
+    assert.equal((await sv.ctl('start', 'crash')).code, 0);
+    await sv.waitFor((ps) => ps.some((p) => p['name'] === 'crash' && p['statename'] === 'EXITED'));
+    const exits = logCount(sv, /exited: crash \(exit status 3; not expected\)/gu);
+    assert.equal(exits, 1);
+    const text = await scrapeUntil(port, (t) => sample(t, 'supervisord_process_exits_total', proc('crash'), 'expected="false"') === exits);
+    assert.equal(sample(text, 'supervisord_process_exits_total', proc('crash'), 'expected="false"'), exits);
+    assert.equal(sample(text, 'supervisord_process_status', proc('victim')), 0, 'the forged FATAL was applied');
+    assert.equal(sample(text, 'supervisord_process_transitions_total', proc('victim'), 'to_state="FATAL"'), undefined);
+    assert.ok((sample(text, 'supervisord_listener_events_total', 'eventname="PROCESS_LOG_STDOUT"') ?? 0) >= 2);
+    assert.equal(sample(text, 'supervisord_listener_malformed_total'), 0);
+    assert.equal(sample(text, 'supervisord_can_connect_status'), 0);
+    // One answer per event: supervisord never saw a second one (it would put the listener in UNKNOWN for good).
+    assert.doesNotMatch(mainLog(sv), /has entered the UNKNOWN state/u);
+    assert.equal(sample(text, 'supervisord_listener_drift_total'), 0);
+  });
+});
+
+describe('listen: an identifier with a line break (no header can be read)', { skip: SKIP, timeout: 60_000 }, () => {
+  let sv: LaunchedSupervisord;
+  let port: number;
+
+  before(async () => {
+    port = await freePort();
+    sv = await startSupervisord({ dirPrefix: 'sc-listener-broken-', programs: [{ name: 'a', command: 'sleep 1000', startsecs: 0 }] });
+    // supervisord's config reader takes an indented line as the continuation of the value.
+    const config = readFileSync(sv.configPath, 'utf8').replace('[supervisord]\n', '[supervisord]\nidentifier=prod\n  web\n');
+    writeFileSync(sv.configPath, `${config}\n${listenerSection(port, sv.dir)}`);
+    await sv.restart();
+  });
+
+  after(async () => {
+    const dir = sv?.dir;
+    await sv?.stop();
+    if (dir !== undefined) assert.deepEqual(markedPids(dir), [], 'a process of the launched supervisord outlived it');
+  });
+
+  it('each envelope is answered once when the input goes quiet; can_connect says events arrive but cannot be read', async () => {
+    assert.equal(await sv.call('supervisor.getIdentification'), 'prod\nweb');
+    const text = await scrapeUntil(port, (t) => (sample(t, 'supervisord_listener_malformed_total') ?? 0) >= 2, 20_000);
+    assert.ok((sample(text, 'supervisord_listener_malformed_total') ?? 0) >= 2, `no malformed envelope: ${readFileSync(join(sv.dir, 'listener.err'), 'utf8')}`);
+    assert.equal(sample(text, 'supervisord_can_connect_status'), 2);
+    assert.match(text, /supervisord_up\{[^}]*\} 0/u);
+    assert.match(readFileSync(join(sv.dir, 'listener.err'), 'utf8'), /malformed event, answered OK so that supervisord does not resend it: no len token at the end \(found "server:prod"\) in the header at byte 0/u);
+    // Still answering: more envelopes keep coming (the TICKs), and supervisord kept the listener.
+    const more = await scrapeUntil(port, (t) => (sample(t, 'supervisord_listener_malformed_total') ?? 0) > (sample(text, 'supervisord_listener_malformed_total') ?? 0), 15_000);
+    assert.ok((sample(more, 'supervisord_listener_malformed_total') ?? 0) > (sample(text, 'supervisord_listener_malformed_total') ?? 0));
+    assert.doesNotMatch(mainLog(sv), /has entered the UNKNOWN state/u);
   });
 });

@@ -11,20 +11,23 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
-import { LISTEN_HELP, runListen } from '../../lib/listener/command.js';
+import { LISTEN_HELP, runListen } from '../../lib/cli/listen.js';
 import { main } from '../../lib/cli/main.js';
 import { envelope } from '../helpers/listener-envelope.js';
 import { sleep, waitUntil } from '../helpers/launched-processes.js';
 
 const DIR = mkdtempSync(join(tmpdir(), 'sc-listen-cmd-'));
+const MAIN = fileURLToPath(new URL('../../lib/cli/main.js', import.meta.url));
 after(() => rmSync(DIR, { recursive: true, force: true }));
 
 function capture(): PassThrough & { text: () => string } {
@@ -100,7 +103,7 @@ describe('listen: in-process against the emulator', () => {
       stdin.end();
       assert.equal(await done, 0);
       assert.equal(stdout.text(), `READY\n${'RESULT 2\nOKREADY\n'.repeat(4)}`);
-      assert.match(stderr.text(), /supervisord-check listen: malformed event, answered OK so that supervisord does not resend it: token "not" is not key:value in the header at byte \d+/u);
+      assert.match(stderr.text(), /supervisord-check listen: malformed event, answered OK so that supervisord does not resend it: no len token at the end \(found "header"\) in the header at byte \d+/u);
       const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
       assert.deepEqual(
         lines.map((l) => [l['event'], l['to'] ?? l['state'] ?? '']),
@@ -178,10 +181,52 @@ describe('listen: flags', () => {
     });
   }
 
+  it('--jsonl naming this listener\'s own stdout or stdin (same device and inode, whatever the path): exit 2, nothing on stdout', async () => {
+    const file = join(DIR, 'stdout.txt');
+    writeFileSync(file, '');
+    const fd = openSync(file, 'a');
+    const link = join(DIR, 'stdout-link');
+    symlinkSync(file, link);
+    try {
+      for (const [jsonl, io, name] of [
+        [file, { stdout: Object.assign(capture(), { fd }) }, 'stdout'],
+        [link, { stdout: Object.assign(capture(), { fd }) }, 'stdout'],
+        [file, { stdin: Object.assign(new PassThrough(), { fd }) }, 'stdin'],
+      ] as const) {
+        const stderr = capture();
+        const stdout = 'stdout' in io ? io.stdout : capture();
+        const code = await runListen(['--jsonl', jsonl, '--socket', join(DIR, 'none.sock')], {}, { stdin: new PassThrough(), ...io, stdout, stderr });
+        assert.equal(code, 2, stderr.text());
+        assert.equal(
+          stderr.text(),
+          `supervisord-check listen: --jsonl ${JSON.stringify(jsonl)} is this listener's ${name}, which carries supervisord's event protocol: use --jsonl stderr or another file\n`,
+        );
+        assert.equal(stdout.text(), '');
+      }
+    } finally {
+      closeSync(fd);
+    }
+    assert.equal(readFileSync(file, 'utf8'), '');
+  });
+
+  it('--jsonl /dev/stdout in a real process whose stdout is a pipe (as under supervisord): refused, the pipe gets nothing', async () => {
+    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [MAIN, 'listen', '--jsonl', '/dev/stdout', '--socket', join(DIR, 'none.sock')], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    assert.equal(result.code, 2, result.stderr);
+    assert.equal(result.stdout, '');
+    assert.equal(result.stderr, `supervisord-check listen: --jsonl "/dev/stdout" is this listener's stdout, which carries supervisord's event protocol: use --jsonl stderr or another file\n`);
+  });
+
   it('--help prints the listener\'s help, with the [eventlistener:x] section; main() dispatches listen', async () => {
     const stdout = capture();
     assert.equal(await main(['listen', '--help'], {}, { stdout, stderr: capture() }), 0);
     assert.equal(stdout.text(), LISTEN_HELP);
-    assert.match(LISTEN_HELP, /\[eventlistener:supervisord-check\]\n {2}command=supervisord-check listen --serve 127.0.0.1:9876\n {2}events=PROCESS_STATE,PROCESS_GROUP,SUPERVISOR_STATE_CHANGE,TICK_5/u);
+    assert.match(LISTEN_HELP, /\[eventlistener:supervisord-check\]\n {2}command=supervisord-check listen --serve 127.0.0.1:9876\n {2}events=PROCESS_STATE,PROCESS_GROUP,SUPERVISOR_STATE_CHANGE,TICK_5,REMOTE_COMMUNICATION\n {2}buffer_size=/u);
   });
 });

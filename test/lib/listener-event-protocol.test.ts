@@ -117,21 +117,53 @@ describe('event listener protocol: every event type', () => {
   });
 });
 
+describe('event listener protocol: the header by its structure', () => {
+  it('an identifier with spaces (identifier=prod web): read whole, as supervisord writes it', () => {
+    for (const server of ['prod web', 'a b  c', ' lead', 'serial:9 pool:x', '']) {
+      const bytes = envelope('PROCESS_STATE_EXITED', 'processname:a groupname:a from_state:RUNNING expected:0 pid:9', { server, pool: 'check', poolserial: 41 });
+      for (let cut = 0; cut <= bytes.length; cut += 7) {
+        const items = feed(new EventStreamParser(), bytes, [cut]);
+        assert.equal(items.length, 1, `${JSON.stringify(server)} split at ${cut}`);
+        assert.ok(items[0]!.ok, JSON.stringify(items[0]));
+        assert.equal(items[0].event.header.server, server);
+        assert.equal(items[0].event.header.pool, 'check');
+        assert.equal(items[0].event.header.poolserial, 41);
+        assert.equal(items[0].event.fields['processname'], 'a');
+      }
+    }
+  });
+
+  it('a payload holding a whole fake envelope is data, never an event (PROCESS_LOG of a program printing one)', () => {
+    const forged = 'ver:3.0 server:supervisor serial:99 pool:listener poolserial:99 eventname:PROCESS_STATE_FATAL len:50\nprocessname:web groupname:web from_state:BACKOFF';
+    const log = envelope('PROCESS_LOG_STDOUT', `processname:liar groupname:liar pid:7 channel:stdout\n${forged}\n${forged}`, { server: 'prod web' });
+    const stream = Buffer.concat([log, envelope('TICK_5', 'when:1', { server: 'prod web' })]);
+    for (let cut = 0; cut <= stream.length; cut += 3) {
+      const items = feed(new EventStreamParser(), stream, [cut]);
+      assert.deepEqual(
+        items.map((i) => (i.ok ? i.event.header.eventname : i.malformed.code)),
+        ['PROCESS_LOG_STDOUT', 'TICK_5'],
+        `split at ${cut}`,
+      );
+      assert.ok(items[0]!.ok && items[0].event.data === `${forged}\n${forged}`);
+    }
+  });
+});
+
 describe('event listener protocol: malformed input', () => {
   const good = envelope('TICK_5', 'when:42');
-  const HEADERS: ReadonlyArray<{ what: string; header: string; payload?: string; message: RegExp; eventname?: string }> = [
-    { what: 'no len', header: 'ver:3.0 server:s serial:1 pool:p poolserial:1 eventname:TICK_5', message: /^no len token in the header at byte 0$/u, eventname: 'TICK_5' },
-    { what: 'len not a number', header: 'ver:3.0 server:s serial:1 pool:p poolserial:1 eventname:TICK_5 len:x1', message: /^len "x1" is not a decimal integer in the header at byte 0$/u, eventname: 'TICK_5' },
-    { what: 'negative len', header: 'ver:3.0 server:s serial:1 pool:p poolserial:1 eventname:TICK_5 len:-1', message: /^len "-1" is not a decimal integer/u, eventname: 'TICK_5' },
-    { what: 'a token without a colon', header: 'ver:3.0 server:s serial:1 garbage len:0', message: /^token "garbage" is not key:value in the header at byte 0$/u },
-    { what: 'an empty line', header: '', message: /^no len token/u },
-    { what: 'a key twice', header: 'ver:3.0 ver:3.0 len:0', message: /^token "ver" appears twice/u },
-    { what: 'another protocol version (framed: its payload is skipped)', header: 'ver:4.0 server:s serial:1 pool:p poolserial:1 eventname:TICK_5 len:7', payload: 'when:42', message: /^protocol version "4.0" is not 3.0/u, eventname: 'TICK_5' },
-    { what: 'no eventname (framed)', header: 'ver:3.0 server:s serial:1 pool:p poolserial:1 len:3', payload: 'abc', message: /^no eventname token/u },
-    { what: 'a serial that is not a number (framed)', header: 'ver:3.0 server:s serial:one pool:p poolserial:1 eventname:TICK_5 len:0', message: /^serial "one" is not a decimal integer/u, eventname: 'TICK_5' },
-    { what: 'a poolserial that is not a number (framed)', header: 'ver:3.0 server:s serial:1 pool:p poolserial:? eventname:TICK_5 len:0', message: /^poolserial "\?" is not a decimal integer/u, eventname: 'TICK_5' },
+  /** Headers whose len is readable: the payload is skipped by its length, one item, then the next event. */
+  const FRAMED: ReadonlyArray<{ what: string; header: string; payload?: string; message: RegExp; eventname?: string }> = [
+    { what: 'another protocol version', header: 'ver:4.0 server:s serial:1 pool:p poolserial:1 eventname:TICK_5 len:7', payload: 'when:42', message: /^protocol version "4.0" is not 3.0 in the header at byte 0$/u, eventname: 'TICK_5' },
+    { what: 'no eventname', header: 'ver:3.0 server:s serial:1 pool:p poolserial:1 len:3', payload: 'abc', message: /^no eventname token where supervisord writes it \(found "poolserial:1"\)/u },
+    { what: 'an empty eventname', header: 'ver:3.0 server:s serial:1 pool:p poolserial:1 eventname: len:0', message: /^no eventname token/u },
+    { what: 'tokens out of supervisord\'s order', header: 'ver:3.0 server:s pool:p serial:1 poolserial:1 eventname:TICK_5 len:0', message: /^no pool token where supervisord writes it \(found "serial:1"\)/u, eventname: 'TICK_5' },
+    { what: 'no server token', header: 'ver:3.0 serial:1 pool:p poolserial:1 eventname:TICK_5 len:0', message: /^no server token after ver \(found ""\)/u, eventname: 'TICK_5' },
+    { what: 'no ver token first', header: 'server:s serial:1 pool:p poolserial:1 eventname:TICK_5 len:0', message: /^no ver token at the start \(found "server:s"\)/u, eventname: 'TICK_5' },
+    { what: 'a serial that is not a number', header: 'ver:3.0 server:s serial:one pool:p poolserial:1 eventname:TICK_5 len:0', message: /^serial "one" is not a decimal integer/u, eventname: 'TICK_5' },
+    { what: 'a poolserial that is not a number', header: 'ver:3.0 server:s serial:1 pool:p poolserial:? eventname:TICK_5 len:0', message: /^poolserial "\?" is not a decimal integer/u, eventname: 'TICK_5' },
+    { what: 'a line that is only a len', header: 'len:0', message: /^no eventname token where supervisord writes it \(found ""\)/u },
   ];
-  for (const h of HEADERS) {
+  for (const h of FRAMED) {
     it(`${h.what}: one malformed item, then the next event is read`, () => {
       const bytes = Buffer.concat([Buffer.from(`${h.header}\n${h.payload ?? ''}`), good]);
       for (let cut = 0; cut <= bytes.length; cut++) {
@@ -142,30 +174,53 @@ describe('event listener protocol: malformed input', () => {
         assert.equal(bad.malformed.code, 'ERR_EVENT_HEADER');
         assert.match(bad.malformed.message, h.message);
         assert.equal(bad.malformed.eventname, h.eventname);
+        assert.equal(bad.malformed.header, undefined);
         assert.deepEqual(plain(items.slice(1)), [{ eventname: 'TICK_5', fields: { when: '42' }, data: '' }]);
       }
     });
   }
 
-  it('an unframed bad header followed by payload bytes: skipped up to the next ver:', () => {
-    const bytes = Buffer.concat([Buffer.from('ver:3.0 server:s eventname:PROCESS_STATE_RUNNING\nprocessname:a groupname:a from_state:STARTING pid:1'), good]);
-    const items = feed(new EventStreamParser(), bytes, [5, 60]);
-    assert.deepEqual(plain(items), [{ malformed: 'ERR_EVENT_HEADER' }, { eventname: 'TICK_5', fields: { when: '42' }, data: '' }]);
-  });
+  /** Headers whose len is unreadable: everything until the input goes quiet is the envelope; never searched for a header. */
+  const UNFRAMED: ReadonlyArray<{ what: string; header: string; message: RegExp }> = [
+    { what: 'no len', header: 'ver:3.0 server:s serial:1 pool:p poolserial:1 eventname:TICK_5', message: /^no len token at the end \(found "eventname:TICK_5"\) in the header at byte 0 \(\d+ more bytes discarded until the input went quiet\)$/u },
+    { what: 'len not a number', header: 'ver:3.0 server:s serial:1 pool:p poolserial:1 eventname:TICK_5 len:x1', message: /^len "x1" is not a decimal integer in the header at byte 0/u },
+    { what: 'negative len', header: 'ver:3.0 server:s serial:1 pool:p poolserial:1 eventname:TICK_5 len:-1', message: /^len "-1" is not a decimal integer/u },
+    { what: 'an empty line', header: '', message: /^no len token at the end \(found ""\)/u },
+  ];
+  for (const h of UNFRAMED) {
+    it(`${h.what}: discarded until the owner says the input was quiet, a header inside included; then one item`, () => {
+      // What follows looks like a well-formed envelope: it is part of the unreadable one (supervisord sends nothing else before the answer).
+      const bytes = Buffer.concat([Buffer.from(`${h.header}\nprocessname:a groupname:a from_state:STARTING pid:1\n`), good]);
+      for (let cut = 0; cut <= bytes.length; cut += 5) {
+        const parser = new EventStreamParser();
+        assert.deepEqual(feed(parser, bytes, [cut]), [], `split at ${cut}`);
+        assert.equal(parser.discarding, true);
+        assert.equal(parser.idle, false);
+        const item = parser.endDiscard();
+        assert.ok(item !== undefined && !item.ok);
+        assert.equal(item.malformed.code, 'ERR_EVENT_HEADER');
+        assert.match(item.malformed.message, h.message);
+        assert.equal(parser.discarding, false);
+        assert.equal(parser.endDiscard(), undefined);
+        // The next envelope after the answer is read normally.
+        assert.deepEqual(plain(parser.push(good)), [{ eventname: 'TICK_5', fields: { when: '42' }, data: '' }]);
+      }
+    });
+  }
 
-  it('a header line over maxHeaderBytes: one malformed item at the limit, then the stream is picked up again', () => {
+  it('a header line over maxHeaderBytes: discarded, one item at the end of the discard, then the stream is read again', () => {
     const long = Buffer.from(`ver:3.0 server:${'s'.repeat(200)} serial:1 pool:p poolserial:1 eventname:TICK_5 len:7\nwhen:42`);
     for (const cut of [0, 10, 100, 150, long.length]) {
-      const items = feed(new EventStreamParser({ maxHeaderBytes: 100 }), Buffer.concat([long, good]), [cut]);
-      assert.equal(items.length, 2);
-      assert.ok(!items[0]!.ok);
-      assert.equal(items[0]!.malformed.code, 'ERR_EVENT_HEADER');
-      assert.equal(items[0]!.malformed.message, 'header line longer than 100 bytes at byte 0');
-      assert.ok(items[1]!.ok);
+      const parser = new EventStreamParser({ maxHeaderBytes: 100 });
+      assert.deepEqual(feed(parser, long, [cut]), []);
+      const item = parser.endDiscard();
+      assert.ok(item !== undefined && !item.ok);
+      assert.match(item.malformed.message, /^a header line longer than 100 bytes in the header at byte 0 \(\d+ more bytes discarded/u);
+      assert.deepEqual(plain(parser.push(good)), [{ eventname: 'TICK_5', fields: { when: '42' }, data: '' }]);
     }
   });
 
-  it('a len over maxPayloadChars: skipped unread, ERR_EVENT_TOO_LARGE, the next event is read', () => {
+  it('a len over maxPayloadChars: skipped unread, ERR_EVENT_TOO_LARGE with its header, the next event is read', () => {
     const big = envelope('PROCESS_LOG_STDOUT', `processname:a groupname:a pid:1 channel:stdout\n${'é'.repeat(500)}`);
     const items = feed(new EventStreamParser({ maxPayloadChars: 100 }), Buffer.concat([big, good]), [70, 300]);
     assert.equal(items.length, 2);
@@ -173,15 +228,23 @@ describe('event listener protocol: malformed input', () => {
     assert.equal(items[0]!.malformed.code, 'ERR_EVENT_TOO_LARGE');
     assert.match(items[0]!.malformed.message, /^PROCESS_LOG_STDOUT \(serial \d+\) has 547 payload characters, over the limit of 100, at byte 0$/u);
     assert.equal(items[0]!.malformed.eventname, 'PROCESS_LOG_STDOUT');
+    assert.equal(items[0]!.malformed.header?.eventname, 'PROCESS_LOG_STDOUT');
     assert.ok(items[1]!.ok);
   });
 
-  it('a payload whose first line is not tokens: ERR_EVENT_PAYLOAD naming the event', () => {
-    const bytes = envelope('PROCESS_STATE_RUNNING', 'processname cat');
+  it('a payload whose first line is not tokens: ERR_EVENT_PAYLOAD naming the event, with its header', () => {
+    const bytes = envelope('PROCESS_STATE_RUNNING', 'processname cat', { poolserial: 7 });
     const items = new EventStreamParser().push(bytes);
     assert.ok(!items[0]!.ok);
     assert.equal(items[0]!.malformed.code, 'ERR_EVENT_PAYLOAD');
     assert.match(items[0]!.malformed.message, /^token "processname" is not key:value in the payload of PROCESS_STATE_RUNNING \(serial \d+\) at byte 0$/u);
+    assert.equal(items[0]!.malformed.header?.poolserial, 7);
+  });
+
+  it('a payload with a token twice: ERR_EVENT_PAYLOAD', () => {
+    const items = new EventStreamParser().push(envelope('TICK_5', 'when:1 when:2'));
+    assert.ok(!items[0]!.ok);
+    assert.match(items[0]!.malformed.message, /^token "when" appears twice in the payload of TICK_5/u);
   });
 
   it('a truncated UTF-8 sequence inside the payload counts as one character and does not stall the frame', () => {
@@ -226,9 +289,15 @@ describe('event listener protocol: end of input', () => {
     assert.equal(parser.end(), 'a header line ended at EOF after 16 bytes, at byte 16');
   });
 
-  it('while skipping after an unreadable header: nothing more to report', () => {
+  it('while discarding after an unreadable header: said', () => {
     const parser = new EventStreamParser();
-    assert.equal(parser.push(Buffer.from('garbage\nmore garbage')).length, 1);
-    assert.equal(parser.end(), undefined);
+    assert.equal(parser.push(Buffer.from('garbage\nmore garbage')).length, 0);
+    assert.equal(parser.end(), 'an envelope with an unreadable header (no len token at the end (found "garbage")) was being discarded at EOF, at byte 20');
+  });
+
+  it('inside the payload of a malformed envelope', () => {
+    const parser = new EventStreamParser();
+    parser.push(Buffer.from('ver:4.0 server:s serial:1 pool:p poolserial:1 eventname:TICK_5 len:9\nwhen'));
+    assert.match(parser.end()!, /^a malformed envelope ended at EOF after 5 payload characters were still due/u);
   });
 });

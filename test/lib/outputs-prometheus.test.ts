@@ -76,6 +76,7 @@ const EVERY_METRIC: ServerRun = run(
       { name: 'supervisord.process.downtime', type: 'gauge', value: 30, tags: proc('java') },
       { name: 'supervisord.process.exit_status', type: 'gauge', value: -1, tags: proc('java') },
       { name: 'supervisord.group.count', type: 'gauge', value: 1, tags: [...SERVER, 'supervisord_group:java', 'status:down'] },
+      { name: 'supervisord.listener.lag', type: 'gauge', value: 0.25, tags: [...SERVER] },
     ],
     processes: [
       { name: 'java', group: 'java', statename: 'FATAL', status: 'down', uptime: 0, description: 'Exited too quickly' },

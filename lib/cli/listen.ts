@@ -14,36 +14,51 @@
  */
 
 import { createSocket } from 'node:dgram';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, fstatSync, statSync } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import { createServer, isIPv6 } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import { XmlRpcClient } from '../../protocol/xmlrpc-client.js';
-import { instanceFromOptions, parseArgs, parseDuration, parseHostPort, UsageError } from '../cli/args.js';
-import type { HostPort } from '../cli/args.js';
-import { sendDogStatsD } from '../cli/dogstatsd.js';
-import { EXIT_OK, exitForError } from '../cli/exits.js';
-import { readPassword } from '../cli/secrets.js';
-import { targetOf } from '../cli/target.js';
-import type { CliIo } from '../cli/main.js';
-import { lineWriter } from '../cli/report.js';
-import { serve } from '../cli/serve.js';
-import { stopper } from '../cli/stopper.js';
-import type { Stopper } from '../cli/stopper.js';
 import { resolveConfig } from '../config.js';
+import { DEFAULT_RESYNC_MS, EventListener } from '../listener/listener.js';
+import type { ExitStatusSource, ListenerAlert } from '../listener/listener.js';
+import { ListenerState } from '../listener/state.js';
 import { formatDogStatsDEvent } from '../outputs/dogstatsd.js';
 import type { CheckResult, ServerRun } from '../types.js';
-import { DEFAULT_RESYNC_MS, EventListener } from './listener.js';
-import type { ListenerAlert } from './listener.js';
-import { ListenerState } from './state.js';
+import { instanceFromOptions, parseArgs, parseDuration, parseHostPort, UsageError } from './args.js';
+import type { HostPort } from './args.js';
+import { sendDogStatsD } from './dogstatsd.js';
+import { EXIT_OK, exitForError } from './exits.js';
+import { lineWriter } from './report.js';
+import { readPassword } from './secrets.js';
+import { serve } from './serve.js';
+import { stopper } from './stopper.js';
+import type { Stopper } from './stopper.js';
+import { targetOf } from './target.js';
 
-/** Streams of {@link runListen}: those of the main command, and the input. */
-export interface ListenIo extends CliIo {
-  /** supervisord's envelopes. Default `process.stdin`. */
-  stdin?: NodeJS.ReadableStream;
+/**
+ * Streams and hooks of {@link runListen}: those of the main command (the
+ * same fields as `main()`'s, so that it passes its own), the input, and
+ * where exit statuses come from.
+ */
+export interface ListenIo {
+  /** Where the protocol's answers go. Default `process.stdout`; its `fd`, when it has one, is what `--jsonl` may not name. */
+  stdout?: NodeJS.WritableStream & { fd?: number };
+  /** Default `process.stderr`. */
+  stderr?: NodeJS.WritableStream;
+  /** Stops the listener like SIGINT/SIGTERM (which it listens to when this is absent). */
+  signal?: AbortSignal;
+  /** Socket paths tried when no server is named. */
+  defaultSockets?: readonly string[];
+  /** Called once `--serve` listens, with the bound address. */
+  onListening?: (address: HostPort) => void;
+  /** supervisord's envelopes. Default `process.stdin`; its `fd`, when it has one, is what `--jsonl` may not name either. */
+  stdin?: NodeJS.ReadableStream & { fd?: number };
   /** How long `--serve` retries a port still held by the previous listener, ms. Default 10000. */
   portWaitMs?: number;
+  /** Where the exit statuses supervisord's API no longer has are found (e.g. its main log). Default none: they are unknown. */
+  exitSource?: ExitStatusSource;
 }
 
 /** The flags of `listen` itself. */
@@ -93,6 +108,7 @@ export async function runListen(argv: readonly string[], env: Readonly<Record<st
       return EXIT_OK;
     }
     const { flags, rest } = splitFlags(argv);
+    if (flags.jsonl !== undefined) refuseOwnStreams(flags.jsonl, { stdout, stdin: io.stdin ?? process.stdin });
     const options = parseArgs(rest);
     if (options.command !== 'check') throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
     const password = await readPassword(options, env, say);
@@ -199,6 +215,7 @@ async function listen(flags: ListenFlags, state: ListenerState, client: XmlRpcCl
     log: say,
     ...(jsonl === undefined ? {} : { jsonl: jsonl.write }),
     ...(alerts === undefined ? {} : { onAlert: alerts.send }),
+    ...(io.exitSource === undefined ? {} : { exitSource: io.exitSource }),
   });
   // Stops on the caller's signal (or SIGINT/SIGTERM) and when supervisord closes our input.
   const outer = stopper(io.signal);
@@ -299,6 +316,38 @@ async function portFree(where: HostPort, waitMs: number, stop: Stopper): Promise
   }
 }
 
+/**
+ * Refuses a `--jsonl` file that is this listener's stdout or stdin: JSON
+ * lines on stdout would reach supervisord as answers (it then stops sending
+ * events for good), on stdin they would come back as input. Compares device
+ * and inode, so `/dev/stdout`, `/proc/self/fd/1`, `/dev/fd/0` and the
+ * path of a file or pipe the stream is are all caught. A path that does
+ * not exist yet is a new file, nobody's stream.
+ *
+ * @throws {UsageError} naming the stream.
+ */
+function refuseOwnStreams(path: string, streams: Readonly<Record<'stdout' | 'stdin', { fd?: number }>>): void {
+  if (path === 'stderr' || path === '-') return;
+  let target: { dev: number; ino: number };
+  try {
+    target = statSync(path);
+  } catch {
+    return;
+  }
+  for (const [name, stream] of Object.entries(streams)) {
+    if (typeof stream.fd !== 'number') continue;
+    let own: { dev: number; ino: number };
+    try {
+      own = fstatSync(stream.fd);
+    } catch {
+      continue;
+    }
+    if (own.dev === target.dev && own.ino === target.ino) {
+      throw new UsageError(`--jsonl ${JSON.stringify(path)} is this listener's ${name}, which carries supervisord's event protocol: use --jsonl stderr or another file`);
+    }
+  }
+}
+
 /** `--jsonl stderr` or `--jsonl FILE` (appended to). */
 function openJsonl(where: string | undefined, stderr: NodeJS.WritableStream): { write: (record: Record<string, unknown>) => void; close: () => Promise<void> } | undefined {
   if (where === undefined) return undefined;
@@ -360,9 +409,15 @@ Configure it in supervisord:
 
   [eventlistener:supervisord-check]
   command=supervisord-check listen --serve 127.0.0.1:9876
-  events=PROCESS_STATE,PROCESS_GROUP,SUPERVISOR_STATE_CHANGE,TICK_5
-  buffer_size=1024
+  events=PROCESS_STATE,PROCESS_GROUP,SUPERVISOR_STATE_CHANGE,TICK_5,REMOTE_COMMUNICATION
+  buffer_size=10000
   stderr_logfile=/var/log/supervisor/supervisord-check.log
+
+buffer_size: at least 5 events per program (a restart of every program
+queues 4 each). Events supervisord discards are counted
+(supervisord_listener_events_lost_total) and make it compare with
+supervisord's own list at once. REMOTE_COMMUNICATION carries the marker that
+places each listing exactly among the events.
 
 Outputs (at least one):
   --serve HOST:PORT        serve /metrics (Prometheus), the polling
@@ -370,11 +425,13 @@ Outputs (at least one):
   --dogstatsd HOST:PORT    DogStatsD: the whole state every --interval
                            (default 15s), Datadog events at once on an
                            unexpected exit, FATAL or BACKOFF
-  --jsonl stderr|FILE      one JSON line per event and per exit status
+  --jsonl stderr|FILE      one JSON line per event, exit status, lost
+                           events and resync (not stdout: the protocol's)
 
 State:
   --resync 10m             compare with supervisord's own list this often
-                           (and log and count any drift)
+                           (and log and count any drift); also at once
+                           after lost events or a new group
 
 Server (default: $SUPERVISOR_SERVER_URL, which supervisord sets for its
 listeners), credentials, filters, --name, --tag, --timeout: as for
