@@ -23,6 +23,7 @@ import { ConfigError } from '../../lib/errors.js';
 import { resolveConfig } from '../../lib/config.js';
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
 import { formatDogStatsD } from '../../lib/outputs/dogstatsd.js';
+import { formatText } from '../../lib/outputs/text.js';
 import { CounterTotals, formatPrometheus } from '../../lib/outputs/prometheus.js';
 import { ResourceCollector, resourcesProblem } from '../../lib/resources/collector.js';
 import { countFds, YIELD_EVERY } from '../../lib/resources/proc-scan.js';
@@ -719,5 +720,33 @@ describe('the outputs of resource metrics', () => {
     assert.equal(lines[0], 'supervisord.process.cpu_seconds:12.34|g|#supervisord_server:s,supervisord_process:web,supervisord_group:web');
     assert.equal(lines[5], 'supervisord.process.tree.memory.rss:309715200|g|#supervisord_server:s,supervisord_process:web,supervisord_group:web');
     assert.equal(lines.length, 9);
+  });
+});
+
+describe('the text table with resources', () => {
+  const t = (name: string): string[] => ['supervisord_server:s', `supervisord_process:${name}`, `supervisord_group:${name}`];
+  const processes = ['web', 'big', 'huge', 'idle'].map((name) => ({ name, group: name, statename: name === 'idle' ? 'STOPPED' : 'RUNNING', status: name === 'idle' ? ('down' as const) : ('up' as const), uptime: name === 'idle' ? 0 : 5, description: '' }));
+  const metrics: Metric[] = [
+    { name: TREE_CPU_SECONDS, type: 'monotonic_count', value: 12.34, tags: t('web') },
+    { name: TREE_MEMORY_RSS, type: 'gauge', value: 512, tags: t('web') },
+    { name: TREE_CPU_SECONDS, type: 'monotonic_count', value: 3725, tags: t('big') },
+    { name: TREE_MEMORY_RSS, type: 'gauge', value: 210 * 1024 * 1024, tags: t('big') },
+    { name: TREE_MEMORY_RSS, type: 'gauge', value: 1.5 * 1024 ** 3, tags: t('huge') },
+  ];
+  const run = (m: Metric[]): ServerRun => ({ name: 's', target: 'unix:///s.sock', tags: ['supervisord_server:s'], result: { metrics: m, serviceChecks: [], metadata: {}, warnings: [], errors: [], processes } });
+
+  it('adds CPU and MEM of each process tree, - where not read', () => {
+    const lines = formatText([run(metrics)]).split('\n');
+    assert.deepEqual(lines.slice(0, 5).map((l) => l.split(/ {2,}/)), [
+      ['PROCESS', 'GROUP', 'STATE', 'STATUS', 'UPTIME', 'CPU', 'MEM'],
+      ['web', 'web', 'RUNNING', 'up', '5s', '12.3s', '512 B'],
+      ['big', 'big', 'RUNNING', 'up', '5s', '1h 02m', '210 MiB'],
+      ['huge', 'huge', 'RUNNING', 'up', '5s', '-', '1.50 GiB'],
+      ['idle', 'idle', 'STOPPED', 'down', '-', '-', '-'],
+    ]);
+  });
+
+  it('has no such columns without them', () => {
+    assert.match(formatText([run([])]), /^PROCESS +GROUP +STATE +STATUS +UPTIME\n/);
   });
 });
