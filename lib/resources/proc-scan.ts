@@ -165,16 +165,13 @@ export function countFds(procRoot: string, pid: number): number | 'gone' | Unrea
   }
 }
 
-/**
- * A process's command line, arguments joined with spaces (`/proc/<pid>/cmdline`,
- * NUL-separated; the first 4 KiB).
- */
-export function readCmdline(procRoot: string, pid: number): string | 'gone' | Unreadable {
+/** A process's arguments (`/proc/<pid>/cmdline`, NUL-separated; the first 4 KiB). */
+export function readCmdline(procRoot: string, pid: number): string[] | 'gone' | Unreadable {
   const bytes = readSmall(`${procRoot}/${pid}/cmdline`);
   if (bytes === 'gone' || isUnreadable(bytes)) return bytes;
   let end = bytes.length;
   while (end > 0 && bytes[end - 1] === 0) end--;
-  return bytes.toString('utf8', 0, end).replaceAll('\0', ' ');
+  return bytes.toString('utf8', 0, end).split('\0');
 }
 
 /**

@@ -131,7 +131,15 @@ export interface ResourceReading {
   counts: { read: number; gone: number; mismatched: number };
 }
 
-const SUPERVISORD = /supervisord/;
+/**
+ * An argument that runs supervisord: a path whose last part is `supervisord`
+ * (`/usr/bin/supervisord`, after the interpreter of the script), or the
+ * module of `python -m supervisor.supervisord`. Not any argument holding the
+ * word: a test runner in a `supervisord-check` checkout is not one.
+ */
+function isSupervisordArgument(arg: string): boolean {
+  return arg.slice(arg.lastIndexOf('/') + 1) === 'supervisord' || arg === 'supervisor.supervisord';
+}
 /** Start ticks and `/proc/uptime` both count hundredths: a fork this much after the listing was read is still before it. */
 const LISTING_SLACK = 0.05;
 /** Processes named in a warning, at most. */
@@ -286,8 +294,8 @@ function supervisordIdentity(procRoot: string, pid: number, expectedStart: numbe
   const cmdline = readCmdline(procRoot, pid);
   if (cmdline === 'gone') return `${where} exited while it was read`;
   if (isUnreadable(cmdline)) return `${where}: ${procRoot}/${pid}/cmdline cannot be read (${cmdline.unreadable})`;
-  if (!SUPERVISORD.test(cmdline)) {
-    return `${where} is ${JSON.stringify(cmdline.slice(0, 80))} in this host's ${procRoot}, not a supervisord: ${elsewhere}`;
+  if (!cmdline.some(isSupervisordArgument)) {
+    return `${where} is ${JSON.stringify(cmdline.join(' ').slice(0, 80))} in this host's ${procRoot}, not a supervisord: ${elsewhere}`;
   }
   return { startTicks: stat.startTicks, changed: false };
 }

@@ -367,6 +367,31 @@ describe('readProcessResources: supervisord must be a supervisord of this /proc'
     });
   }
 
+  it('knows supervisord by an argument that runs it, not by the word anywhere', async () => {
+    fake.add({ pid: 30, ppid: 1, startTicks: 5, cmdline: 'node\0/home/u/supervisord-check/dist/test/lib/x.js' });
+    fake.add({ pid: 31, ppid: 1, startTicks: 5, cmdline: '/usr/bin/python3\0-m\0supervisor.supervisord\0-n' });
+    fake.add({ pid: 32, ppid: 1, startTicks: 5, cmdline: '/usr/local/bin/supervisord' });
+    const refused = await readProcessResources([], opts(fake.root, { supervisordPid: 30 }));
+    assert.deepEqual(refused.warnings, [
+      `resources are not collected: supervisord's pid 30 (supervisor.getPID) is "node /home/u/supervisord-check/dist/test/lib/x.js" in this host's ${fake.root}, not a supervisord: supervisord runs in another pid namespace (a container?) or on another host`,
+    ]);
+    for (const pid of [31, 32]) assert.equal((await readProcessResources([], opts(fake.root, { supervisordPid: pid }))).supervisord.ok, true);
+  });
+
+  it('says why when its command line cannot be read', async () => {
+    fake.add({ pid: 33, ppid: 1, startTicks: 5 });
+    execFileSync('rm', [join(fake.root, '33', 'cmdline')]);
+    fake.add({ pid: 34, ppid: 1, startTicks: 5 });
+    execFileSync('rm', [join(fake.root, '34', 'cmdline')]);
+    mkdirSync(join(fake.root, '34', 'cmdline'));
+    assert.deepEqual((await readProcessResources([], opts(fake.root, { supervisordPid: 33 }))).warnings, [
+      "resources are not collected: supervisord's pid 33 (supervisor.getPID) exited while it was read",
+    ]);
+    assert.deepEqual((await readProcessResources([], opts(fake.root, { supervisordPid: 34 }))).warnings, [
+      `resources are not collected: supervisord's pid 34 (supervisor.getPID): ${fake.root}/34/cmdline cannot be read (EISDIR)`,
+    ]);
+  });
+
   it('says changed, without a warning, when supervisord\'s pid has another start than before', async () => {
     const reading = await readProcessResources([], opts(fake.root, { supervisordStartTicks: 499 }));
     assert.deepEqual(reading, { metrics: [], warnings: [], supervisord: { ok: false, changed: true }, counts: { read: 0, gone: 0, mismatched: 0 } });
