@@ -73,10 +73,12 @@ export class ResourceCollector {
    * Reads the processes' resources.
    *
    * @param processes the monitored processes of the run (those without a pid are skipped).
-   * @param run `getPid` asks supervisord its pid (`supervisor.getPID`), bounded by the run's
-   *   deadline; `listedAt`, `performance.now()` when the processes' listing arrived.
+   * @param run `getPid` asks supervisord its pid (`supervisor.getPID`, bounded by the run's
+   *   deadline; an event listener, supervisord's child, answers `process.ppid`);
+   *   `listedAt`, `performance.now()` when the processes' listing arrived, when
+   *   they come from one (see `readProcessResources`).
    */
-  async collect(processes: readonly ResourceProcess[], run: { getPid: () => Promise<unknown>; listedAt: number }): Promise<CollectedResources> {
+  async collect(processes: readonly ResourceProcess[], run: { getPid: () => Promise<unknown>; listedAt?: number }): Promise<CollectedResources> {
     const { getPid, listedAt } = run;
     const warnings: string[] = [];
     let metrics: Metric[] = [];
@@ -100,7 +102,7 @@ export class ResourceCollector {
         ...this.#options.read,
         supervisordPid: pid,
         instanceTags: this.#options.instanceTags,
-        listedAt,
+        ...(listedAt === undefined ? {} : { listedAt }),
         ...(remembered === undefined ? {} : { supervisordStartTicks: remembered.startTicks }),
       });
       if (reading.supervisord.ok) {

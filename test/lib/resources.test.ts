@@ -549,6 +549,13 @@ describe('ResourceCollector', () => {
     assert.equal((await c.collect([proc('web', 100)], { getPid: pid.getPid, listedAt: performance.now() })).warnings.length, 1, 'back: said again');
   });
 
+  it("serves an event listener too: supervisord's pid is its parent's, and without a listing time the start decides", async () => {
+    const c = collector();
+    const listener = { getPid: async (): Promise<unknown> => 10 };
+    assert.equal((await c.collect([proc('web', 100)], listener)).metrics.length, 7);
+    assert.deepEqual((await c.collect([proc('web', 100, START - 60)], listener)).metrics, [], 'a start a minute off: not this process');
+  });
+
   it('asks again at once when supervisord was restarted (its pid has another start, or is gone)', async () => {
     const c = collector();
     const pid = counted(async () => 10);
