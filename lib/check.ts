@@ -187,7 +187,9 @@ export class SupervisordCheck {
    * version and the state, or separate calls where multicall fails (see
    * `collect.ts`). Restarts are counted against the previous run that read
    * the process list. The instance's `timeout` bounds the whole run, however
-   * many calls it makes.
+   * many calls it makes. With `collect_resources`, the monitored processes'
+   * CPU, memory, descriptors and threads are then read from `/proc`
+   * (`resources/`) and added after the other metrics.
    *
    * @returns the submissions, warnings and errors of the run. Never rejects
    *   for anything the server or the network does: failures are in
