@@ -30,6 +30,12 @@
 //     meanwhile; then a run made while another refresh is under way (it
 //     must still end within `timeout`).
 //
+// `--resources` measures instead what `collect_resources` costs (default sizes
+// 1,000 and 4,000; see measureResources below): one scan of /proc per run,
+// our CPU per read beside the floor (the same /proc reads, nothing parsed),
+// supervisord's CPU meanwhile (nothing is asked of it), and how far each
+// program's fork time lies from supervisord's `start` (the identity window).
+//
 // supervisord is stopped on every path (end, error, Ctrl-C / SIGTERM, a size
 // over its time limit): the launcher's stop() ends supervisord and SIGKILLs
 // what is left of its programs' process groups; the pids seen are checked
@@ -52,15 +58,17 @@ const dist = process.env.BENCH_DIST !== undefined
   : new URL('../dist/', import.meta.url);
 const { SupervisordCheck } = await import(new URL('lib/check.js', dist).href);
 const { startSupervisord, supervisordVersion } = await import(new URL('lib/launcher/supervisord.js', dist).href);
+const { readProcessResources } = await import(new URL('lib/resources/read.js', dist).href);
 
 const DEFAULT_SIZES = [250, 500, 1000, 2000, 4000];
+const RESOURCE_SIZES = [1000, 4000];
 
 function parseOptions(argv) {
-  const out = { json: false, sizes: DEFAULT_SIZES, runs: 5, maxSeconds: 1500 };
+  const out = { json: false, sizes: undefined, runs: 5, maxSeconds: 1500, resources: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--json') {
-      out.json = true;
+    if (a === '--json' || a === '--resources') {
+      out[a.slice(2)] = true;
       continue;
     }
     const value = argv[++i] ?? '';
@@ -76,9 +84,10 @@ function parseOptions(argv) {
       if (a === '--runs') out.runs = n;
       else out.maxSeconds = n;
     } else {
-      throw new RangeError(`unknown argument ${JSON.stringify(a)} (expected --json, --programs N[,N...], --runs N, --max-seconds S)`);
+      throw new RangeError(`unknown argument ${JSON.stringify(a)} (expected --json, --resources, --programs N[,N...], --runs N, --max-seconds S)`);
     }
   }
+  out.sizes ??= out.resources ? RESOURCE_SIZES : DEFAULT_SIZES;
   return out;
 }
 
@@ -356,6 +365,203 @@ async function measureSize(n) {
 }
 
 // ---------------------------------------------------------------------------
+// --resources: what collect_resources costs
+// ---------------------------------------------------------------------------
+
+/**
+ * The floor of a resource read: the /proc reads it makes (list /proc; open,
+ * read, close every process's stat; stat() of each program's fd directory),
+ * with nothing parsed and no metric built. Returns how many stats were read.
+ */
+function procFloor(pids) {
+  const buf = Buffer.allocUnsafe(4096);
+  let n = 0;
+  for (const name of fs.readdirSync('/proc')) {
+    const c = name.charCodeAt(0);
+    if (c < 0x31 || c > 0x39) continue;
+    let fd;
+    try {
+      fd = fs.openSync(`/proc/${name}/stat`, 'r');
+    } catch {
+      continue;
+    }
+    try {
+      fs.readSync(fd, buf, 0, buf.length, 0);
+      n++;
+    } catch {
+      // exited
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  for (const pid of pids) {
+    try {
+      fs.statSync(`/proc/${pid}/fd`);
+    } catch {
+      // exited
+    }
+  }
+  return n;
+}
+
+/** Our CPU (user + system, ms) and wall time of `fn`. */
+async function ourCpu(fn) {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const value = await fn();
+  const cpu = process.cpuUsage(cpu0);
+  return { value, wallMs: performance.now() - t0, oursMs: (cpu.user + cpu.system) / 1000 };
+}
+
+/**
+ * N sleep programs; then, in the same run: a check with collect_resources
+ * (its first run lists everything and asks getPID once), `--runs` reads of
+ * every program's resources alternating with their floor (our CPU, medians;
+ * supervisord's CPU over the reads), and `--runs` check runs with and without
+ * collect_resources. Every read must report all N programs, without warning.
+ * The identity window: fork time (/proc/<pid>/stat field 22 over the boot
+ * time from /proc/uptime) minus supervisord's `start`, over every program.
+ */
+async function measureResources(n) {
+  const programs = Array.from({ length: n }, (_, i) => ({
+    name: `p${String(i).padStart(5, '0')}`,
+    command: '/bin/sleep 100000',
+    startsecs: 0,
+    extra: { stdout_logfile: 'NONE', stderr_logfile: 'NONE' },
+  }));
+  const startedAt = performance.now();
+  current = startSupervisord({ programs, startTimeoutMs: Math.max(60_000, n * 150) });
+  const sup = await current;
+  const startMs = performance.now() - startedAt;
+  const listingBound = Math.max(30_000, (n / 1000) ** 2 * 4000);
+  const listed = await sup.call('supervisor.getAllProcessInfo', [], listingBound);
+  for (const p of listed) if (p.pid > 0) programPids.add(p.pid);
+
+  // The identity window, from the same listing.
+  const uptime = Number(fs.readFileSync('/proc/uptime', 'latin1').split(' ')[0]);
+  const boot = Date.now() / 1000 - uptime;
+  const gaps = [];
+  for (const p of listed) {
+    const stat = fs.readFileSync(`/proc/${p.pid}/stat`, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    gaps.push(boot + Number(fields[19]) / (1000 / TICK_MS) - p.start);
+  }
+  gaps.sort((a, b) => a - b);
+
+  const debug = [];
+  const check = new SupervisordCheck(
+    { name: 'scale', socket: sup.socketUrl, collect_resources: true, timeout: listingBound / 1000 },
+    { log: { warn: (m) => debug.push(`warn: ${m}`), debug: (m) => debug.push(m) } },
+  );
+  checks.add(check);
+  const first = await timed(sup.pid, () => check.run());
+  assertHealthy(first.value, n, 'first run with collect_resources');
+  const firstSeries = first.value.metrics.filter((m) => m.name === 'supervisord.process.memory.rss').length;
+  if (firstSeries !== n || first.value.warnings.length > 0) {
+    throw new Error(`first run: ${firstSeries} of ${n} processes read; warnings: ${first.value.warnings.join('; ')}`);
+  }
+
+  // The read alone, against its floor, alternating (the same load hits both).
+  const processes = listed.map((p) => ({ name: p.name, group: p.group, pid: p.pid, start: p.start }));
+  const pids = processes.map((p) => p.pid);
+  const reads = [];
+  const floors = [];
+  let metrics = 0;
+  for (let i = 0; i < opts.runs + 1; i++) {
+    const r = await timed(sup.pid, () => readProcessResources(processes, { supervisordPid: sup.pid }));
+    const f = await ourCpu(() => procFloor(pids));
+    if (r.value.counts.read !== n || r.value.warnings.length > 0) {
+      throw new Error(`read ${i + 1}: ${JSON.stringify(r.value.counts)} of ${n}; ${r.value.warnings.join('; ')}`);
+    }
+    metrics = r.value.metrics.length;
+    if (i === 0) continue; // warm-up
+    reads.push(r);
+    floors.push(f);
+  }
+
+  // Whole check runs with and without collect_resources (on kept connections).
+  const plain = new SupervisordCheck({ name: 'scale', socket: sup.socketUrl, timeout: listingBound / 1000 });
+  checks.add(plain);
+  assertHealthy(await plain.run(), n, 'first run without collect_resources');
+  const withRuns = [];
+  const withoutRuns = [];
+  for (let i = 0; i < opts.runs; i++) {
+    const a = await timed(sup.pid, () => check.run());
+    assertHealthy(a.value, n, `run ${i + 1} with collect_resources`);
+    withRuns.push(a);
+    const b = await timed(sup.pid, () => plain.run());
+    assertHealthy(b.value, n, `run ${i + 1} without`);
+    withoutRuns.push(b);
+  }
+  await closeCheck(check);
+  await closeCheck(plain);
+
+  const med = (xs, key) => median(xs.map((x) => x[key]));
+  const readOursMs = med(reads, 'oursMs');
+  const floorOursMs = med(floors, 'oursMs');
+  const pick = (q) => gaps[Math.min(gaps.length - 1, Math.floor(q * gaps.length))];
+  return {
+    programs: n,
+    procEntries: fs.readdirSync('/proc').filter((e) => /^[1-9]/.test(e)).length,
+    startSeconds: startMs / 1000,
+    metrics,
+    readOursMs,
+    readWallMs: med(reads, 'wallMs'),
+    readServerMs: reads.reduce((sum, r) => sum + r.serverMs, 0),
+    readSamples: reads.length,
+    floorOursMs,
+    readVsFloor: readOursMs / floorOursMs,
+    firstRunWallMs: first.wallMs,
+    runWithOursMs: med(withRuns, 'oursMs'),
+    runWithoutOursMs: med(withoutRuns, 'oursMs'),
+    runWithWallMs: med(withRuns, 'wallMs'),
+    runWithoutWallMs: med(withoutRuns, 'wallMs'),
+    runWithServerMs: med(withRuns, 'serverMs'),
+    runWithoutServerMs: med(withoutRuns, 'serverMs'),
+    gapMin: gaps[0],
+    gapMedian: pick(0.5),
+    gapP99: pick(0.99),
+    gapMax: gaps[gaps.length - 1],
+  };
+}
+
+function printResources(rows) {
+  const ms = (x) => `${fmtMs(x)} ms`;
+  const sec = (x) => `${x.toFixed(2)} s`;
+  log('collect_resources: one read of every program\'s resources (median; floor: the same /proc reads, nothing parsed):');
+  printTable(
+    [
+      { key: 'programs', title: 'programs', format: fmtInt },
+      { key: 'procEntries', title: '/proc pids', format: fmtInt },
+      { key: 'metrics', title: 'metrics', format: fmtInt },
+      { key: 'readOursMs', title: 'read: our CPU', format: ms },
+      { key: 'floorOursMs', title: 'floor CPU', format: ms },
+      { key: 'readVsFloor', title: 'read/floor', format: (r) => `${r.toFixed(2)}x` },
+      { key: 'readWallMs', title: 'read wall', format: ms },
+      { key: 'readServerMs', title: 'sv CPU, all reads', format: ms },
+      { key: 'runWithOursMs', title: 'run+res our CPU', format: ms },
+      { key: 'runWithoutOursMs', title: 'run our CPU', format: ms },
+      { key: 'runWithServerMs', title: 'run+res sv CPU', format: ms },
+      { key: 'runWithoutServerMs', title: 'run sv CPU', format: ms },
+    ],
+    rows,
+  );
+  log();
+  log('Fork time (/proc) minus supervisord\'s start, every program:');
+  printTable(
+    [
+      { key: 'programs', title: 'programs', format: fmtInt },
+      { key: 'gapMin', title: 'min', format: sec },
+      { key: 'gapMedian', title: 'median', format: sec },
+      { key: 'gapP99', title: 'p99', format: sec },
+      { key: 'gapMax', title: 'max', format: sec },
+      { key: 'startSeconds', title: 'supervisord start', format: (x) => `${x.toFixed(0)} s` },
+    ],
+    rows,
+  );
+}
+
+// ---------------------------------------------------------------------------
 // Main
 // ---------------------------------------------------------------------------
 
@@ -380,9 +586,9 @@ for (const n of opts.sizes) {
   }
   note(`${n} programs...`);
   try {
-    const row = await measureSize(n);
+    const row = opts.resources ? await measureResources(n) : await measureSize(n);
     rows.push(row);
-    if (opts.json) emitJson({ case: `scale ${n} programs`, ...row, machine: host, supervisord: version });
+    if (opts.json) emitJson({ case: `${opts.resources ? 'resources' : 'scale'} ${n} programs`, ...row, machine: host, supervisord: version });
     else note(`  ${JSON.stringify(row)}`);
   } catch (error) {
     failed = true;
@@ -392,7 +598,8 @@ for (const n of opts.sizes) {
   }
 }
 
-if (!opts.json && rows.length > 0) {
+if (!opts.json && rows.length > 0 && opts.resources) printResources(rows);
+if (!opts.json && rows.length > 0 && !opts.resources) {
   const s = (ms) => (ms === null || ms === undefined ? '-' : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${fmtMs(ms)} ms`);
   log('getAllProcessInfo vs a default check run (median; supervisord CPU from /proc/<pid>/stat, 10 ms ticks):');
   printTable(

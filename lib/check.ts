@@ -22,8 +22,9 @@ import { resolveConfig } from './config.js';
 import { missingCredentialsWarning } from './hints.js';
 import type { Credentials, ResolvedConfig, TlsMaterial } from './config.js';
 import { buildRun, processNames } from './submissions.js';
+import { ResourceCollector } from './resources/collector.js';
 import type { Collected, ProcessHistory } from './submissions.js';
-import type { CallHints, CheckClient, CheckResult, CollectClient, InstanceConfig, ServiceCheckStatus } from './types.js';
+import type { CallHints, CheckClient, CheckResult, CollectClient, InstanceConfig, ProcessInfo, ServiceCheckStatus } from './types.js';
 
 /**
  * How long a learning listing runs before a `getState` is sent beside it on
@@ -33,6 +34,7 @@ import type { CallHints, CheckClient, CheckResult, CollectClient, InstanceConfig
  */
 const PROBE_AFTER_MS = 500;
 const STATE_METHOD = 'supervisor.getState';
+const PID_METHOD = 'supervisor.getPID';
 /** How much later than the run's longest deadline the connections' own deadline falls. */
 const CLIENT_DEADLINE_SLACK_MS = 1000;
 /**
@@ -141,6 +143,8 @@ export class SupervisordCheck {
   readonly #collector: Collector;
   /** Judges server-supplied names against proc_regex / proc_regex_exclude within the run's deadline. */
   readonly #names: NameFilter;
+  /** Reads the processes' resources from `/proc` after each run, with `collect_resources`. */
+  readonly #resources: ResourceCollector | undefined;
   #history: ProcessHistory | undefined;
   #client: CheckClient | undefined;
   /** The background name refresh under way, and its own connection. */
@@ -169,6 +173,7 @@ export class SupervisordCheck {
     this.#log = options.log;
     this.#injected = options.client;
     this.#names = new NameFilter([...config.procRegex, ...config.procRegexExclude]);
+    this.#resources = config.collectResources ? new ResourceCollector({ instanceTags: config.instanceTags }) : undefined;
     this.#collector = new Collector(config, {
       ...(options.clock === undefined ? {} : { clock: options.clock }),
       debug: (message) => this.#debug(message),
@@ -182,7 +187,9 @@ export class SupervisordCheck {
    * version and the state, or separate calls where multicall fails (see
    * `collect.ts`). Restarts are counted against the previous run that read
    * the process list. The instance's `timeout` bounds the whole run, however
-   * many calls it makes.
+   * many calls it makes. With `collect_resources`, the monitored processes'
+   * CPU, memory, descriptors and threads are then read from `/proc`
+   * (`resources/`) and added after the other metrics.
    *
    * @returns the submissions, warnings and errors of the run. Never rejects
    *   for anything the server or the network does: failures are in
@@ -212,11 +219,13 @@ export class SupervisordCheck {
     try {
       const started = performance.now();
       const collected = await this.#collectWithin();
+      const listedAt = performance.now();
       if (collected.processInfo.ok) this.#startRefresh();
       const unjudged = await this.#names.judge(processNames(collected), started + this.config.timeoutMs);
       const output = buildRun(this.config, collected, this.#history, unjudged);
       result = output.result;
       if (output.history !== undefined) this.#history = output.history;
+      if (this.#resources !== undefined && output.monitored !== undefined) await this.#addResources(output.monitored, result, started, listedAt);
       const detail = this.#failureDetail(collected);
       if (detail !== undefined) result.warnings.push(detail);
       const missing = collected.processInfo.ok ? undefined : missingCredentialsWarning(collected.processInfo.error, this.config);
@@ -339,6 +348,23 @@ export class SupervisordCheck {
       await client.close();
     }
     return collected;
+  }
+
+  /**
+   * Adds the processes' resources (`/proc`) to a run that listed them. The
+   * `getPID` that identifies supervisord, asked only when its pid is not
+   * known yet (or no longer holds), shares the run's deadline.
+   */
+  async #addResources(monitored: readonly ProcessInfo[], result: CheckResult, started: number, listedAt: number): Promise<void> {
+    const getPid = (): Promise<unknown> => {
+      const left = Math.floor(started + this.config.timeoutMs - performance.now());
+      if (left < 1) return Promise.reject(new Error(`the run's 'timeout' (${this.config.timeoutMs / 1000} s) has expired`));
+      return withDeadline(this.#getClient().call(PID_METHOD, []), left, this.config.address.display);
+    };
+    const resources = await this.#resources!.collect(monitored, { getPid, listedAt });
+    // Nine per process: no spread (tens of thousands of arguments).
+    for (const metric of resources.metrics) result.metrics.push(metric);
+    result.warnings.push(...resources.warnings);
   }
 
   /**

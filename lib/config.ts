@@ -24,6 +24,7 @@ import type { HttpTlsOptions } from '../protocol/http-client.js';
 import { ConfigError } from './errors.js';
 import { pythonRepr, pythonStr } from './python/repr.js';
 import { CompiledPattern } from './name-filter.js';
+import { resourcesProblem } from './resources/collector.js';
 import type { MappedStatus } from './types.js';
 
 export type { CompiledPattern } from './name-filter.js';
@@ -96,6 +97,12 @@ export interface ResolvedConfig {
   readonly maxConnections: number | undefined;
   /** `listing_timeout` (seconds, default 60), in ms: the deadline of a full listing that learns the process names. */
   readonly listingTimeoutMs: number;
+  /**
+   * `collect_resources` (default false), when the target allows it (a unix
+   * socket or a loopback address, on Linux); false, with a warning, when it
+   * was asked for and the target does not.
+   */
+  readonly collectResources: boolean;
 }
 
 /** The TLS settings of an https `url`, printable: paths of the files, never what they hold. */
@@ -271,6 +278,7 @@ const KNOWN_KEYS = new Set([
   'name_refresh_interval',
   'max_connections',
   'listing_timeout',
+  'collect_resources',
 ]);
 
 /**
@@ -448,6 +456,7 @@ export function resolveConfig(instance: unknown): ConfigResolution {
   const nameRefresh = refreshSeconds(get('name_refresh_interval'));
   const maxConnections = connectionCount(get('max_connections'));
   const listingTimeout = seconds(get('listing_timeout'), 'listing_timeout', CONFIG_DEFAULTS.listingTimeout);
+  const collectResources = resourcesKey(get('collect_resources'), address, warnings);
 
   for (const key of Object.keys(raw)) {
     if (!KNOWN_KEYS.has(key) && !AGENT_KEYS.has(key)) {
@@ -481,6 +490,7 @@ export function resolveConfig(instance: unknown): ConfigResolution {
     nameRefreshMs: Math.round(nameRefresh * 1000),
     maxConnections,
     listingTimeoutMs: toMs(listingTimeout),
+    collectResources,
   });
   return { config, credentials, tls: tlsMaterial, warnings };
 }
@@ -750,4 +760,14 @@ function refreshSeconds(value: unknown): number {
     );
   }
   return n;
+}
+
+/** `collect_resources`: a boolean; true only where the target is on this host (else a warning). */
+function resourcesKey(value: unknown, address: Address, warnings: string[]): boolean {
+  if (value === undefined || value === null || value === false) return false;
+  if (value !== true) throw new ConfigError(`'collect_resources' should be true or false, got ${pythonRepr(value)}`, 'collect_resources');
+  const problem = resourcesProblem(address);
+  if (problem === undefined) return true;
+  warnings.push(problem);
+  return false;
 }

@@ -126,6 +126,8 @@ export interface RunOutput {
    * undefined when the run read no process data (keep the previous marks).
    */
   history: Map<string, ProcessMark> | undefined;
+  /** The monitored processes' structs, in order, when the run read them (for what is read beside supervisord: `/proc`). */
+  monitored?: ProcessInfo[];
 }
 
 /** The result of {@link decodeProcessList}. */
@@ -584,7 +586,7 @@ export function buildRun(config: ResolvedConfig, collected: Collected, previous?
   );
   const history = new Map<string, ProcessMark>();
   for (const p of monitored) history.set(processKey(p), { start: p.start, pid: p.pid });
-  return { result, history };
+  return { result, history, monitored };
 }
 
 function errorText(error: unknown): string {

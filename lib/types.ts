@@ -141,6 +141,14 @@ export interface InstanceConfig {
    * answers other calls. A numeric string is accepted.
    */
   listing_timeout?: Numeric;
+  /**
+   * Ours: also report each running process's CPU time, resident memory, open
+   * descriptors and threads, alone and summed over its process tree, read
+   * from Linux's `/proc` (`supervisord.process.cpu_seconds`...). Needs
+   * supervisord on this host: a unix socket or a loopback address (anything
+   * else is a warning). Default false.
+   */
+  collect_resources?: boolean;
   /** Read by the Datadog Agent itself (scheduling); accepted and ignored by the check. */
   min_collection_interval?: Numeric;
   /** Read by the Datadog Agent itself; accepted and ignored by the check. */
@@ -156,10 +164,15 @@ export interface InstanceConfig {
 /** @deprecated The former name of {@link InstanceConfig}. */
 export type SupervisordInstance = InstanceConfig;
 
-/** A metric submission. */
+/**
+ * A metric submission. `count` is a delta since the previous run (the
+ * Agent's `count`); `monotonic_count` is a running total read as it is (a
+ * process's CPU seconds; the Agent's `monotonic_count`, which submits the
+ * difference between two runs and ignores a decrease, a restart).
+ */
 export interface Metric {
   name: string;
-  type: 'gauge' | 'count';
+  type: 'gauge' | 'count' | 'monotonic_count';
   value: number;
   tags: string[];
 }

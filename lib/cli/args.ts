@@ -55,6 +55,8 @@ export interface CliOptions {
   tlsKey?: string;
   /** `--insecure`: do not verify an https server's certificate (instance key `tls_verify: false`). Set only when given. */
   insecure?: true;
+  /** `--resources`: read each process's CPU, memory, descriptors and threads from /proc (instance key `collect_resources`). Set only when given. */
+  resources?: true;
   username?: string;
   passwordFile?: string;
   name?: string;
@@ -134,6 +136,7 @@ const INSTANCE_FLAGS = [
   '--tls-cert',
   '--tls-key',
   '--insecure',
+  '--resources',
   '--username',
   '--name',
   '--proc-names',
@@ -213,6 +216,12 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     if (flag === '--insecure') {
       if (eq >= 0) throw new UsageError('--insecure takes no value');
       options.insecure = true;
+      seen.add(flag);
+      continue;
+    }
+    if (flag === '--resources') {
+      if (eq >= 0) throw new UsageError('--resources takes no value');
+      options.resources = true;
       seen.add(flag);
       continue;
     }
@@ -613,6 +622,7 @@ export function instanceFromOptions(options: CliOptions, target: Target, passwor
   if (options.statusMapping.length > 0) instance.status_mapping_override = Object.fromEntries(options.statusMapping) as Record<string, MappedStatus>;
   if (options.tags.length > 0) instance.tags = [...options.tags];
   if (options.timeoutSeconds !== undefined) instance.timeout = options.timeoutSeconds;
+  if (options.resources === true) instance.collect_resources = true;
   return instance;
 }
 
@@ -658,6 +668,10 @@ Check (the Datadog instance keys):
   --tag K:V                add a tag to everything (repeatable)
   --timeout 10s            deadline of a whole run, every call included
                            (ms, s, m, h; default unit s; default 10s)
+  --resources              also each running process's CPU time, memory,
+                           open files and threads, alone and with its
+                           children, from /proc (supervisord on this host:
+                           a socket or a loopback address)
 
 Output:
   --format F               text (default on a terminal), json (default

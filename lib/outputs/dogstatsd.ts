@@ -3,7 +3,10 @@
  * (https://docs.datadoghq.com/developers/dogstatsd/datagram_shell/), for
  * `--format dogstatsd` and `--dogstatsd host:port`.
  *
- * - metric: `name:value|g|#tag1,tag2` (`|c` for a Datadog `count`);
+ * - metric: `name:value|g|#tag1,tag2` (`|c` for a Datadog `count`; a
+ *   `monotonic_count`, a running total such as CPU seconds, is sent as the
+ *   gauge it reads: DogStatsD has no type for running totals, and `|c` would
+ *   add the whole total again at every run);
  * - service check: `_sc|name|status|#tag1,tag2|m:message`.
  *
  * The Agent splits a packet at `\n`, a datagram at `|` and the tag list at

@@ -14,6 +14,8 @@
  * - every character outside `[a-zA-Z0-9_]` becomes `_`; colons too, as
  *   Prometheus reserves them for recording rules;
  * - a Datadog `gauge` is a Prometheus `gauge`;
+ * - a Datadog `monotonic_count` is a running total: a `counter`
+ *   `<name>_total` holding the value as read;
  * - a Datadog `count` is a delta per run, and Prometheus counters must be
  *   cumulative: it becomes a `counter` `<name>_total` whose value is the sum
  *   of the deltas of every run rendered with the same {@link CounterTotals}
@@ -74,13 +76,69 @@ export interface PrometheusMetric {
   readonly prometheus: string;
   readonly type: 'gauge' | 'counter';
   /** OpenMetrics unit (the name's suffix), when the value has one. */
-  readonly unit?: 'seconds';
+  readonly unit?: 'seconds' | 'bytes';
   /** The labels besides the instance's (`supervisord_server` and the user's tags). */
   readonly labels: readonly string[];
   readonly help: string;
 }
 
 const PROCESS_LABELS = ['supervisord_process', 'supervisord_group'] as const;
+
+/**
+ * The resources of a running process read from `/proc` (`collect_resources`):
+ * the process alone, then its tree (the process and its descendants). The
+ * CPU times are running totals (Datadog `monotonic_count`): counters exported
+ * as read, which fall back when the process restarts (a counter reset).
+ */
+const RESOURCE_METRICS: readonly PrometheusMetric[] = [
+  ['', 'the process (all its threads)'],
+  ['tree.', 'the process tree (its live processes, plus the CPU of the children they waited for)'],
+].flatMap(([prefix, what]): PrometheusMetric[] => {
+  const p = prefix === '' ? 'supervisord_process_' : 'supervisord_process_tree_';
+  const summed = prefix === '' ? '' : ', summed over the live processes of the tree';
+  const metrics: PrometheusMetric[] = [
+    {
+      datadog: `supervisord.process.${prefix}cpu_seconds`,
+      prometheus: `${p}cpu_seconds_total`,
+      type: 'counter',
+      unit: 'seconds',
+      labels: PROCESS_LABELS,
+      help: `User and system CPU time of ${what}, seconds (/proc/<pid>/stat); starts again from 0 when the process restarts.`,
+    },
+    {
+      datadog: `supervisord.process.${prefix}memory.rss`,
+      prometheus: `${p}resident_memory_bytes`,
+      type: 'gauge',
+      unit: 'bytes',
+      labels: PROCESS_LABELS,
+      help: `Resident memory of ${prefix === '' ? 'the process' : 'the process tree'}, bytes${summed}${prefix === '' ? '' : ' (pages shared between them counted once per process)'}.`,
+    },
+    {
+      datadog: `supervisord.process.${prefix}open_fds`,
+      prometheus: `${p}open_fds`,
+      type: 'gauge',
+      labels: PROCESS_LABELS,
+      help: `Open file descriptors of ${prefix === '' ? 'the process' : 'the process tree'}${summed}.`,
+    },
+    {
+      datadog: `supervisord.process.${prefix}threads`,
+      prometheus: `${p}threads`,
+      type: 'gauge',
+      labels: PROCESS_LABELS,
+      help: `Threads of ${prefix === '' ? 'the process' : 'the process tree'}${summed}.`,
+    },
+  ];
+  if (prefix !== '') {
+    metrics.push({
+      datadog: 'supervisord.process.tree.processes',
+      prometheus: 'supervisord_process_tree_processes',
+      type: 'gauge',
+      labels: PROCESS_LABELS,
+      help: 'Live processes of the process tree: the process and its descendants.',
+    });
+  }
+  return metrics;
+});
 
 /** The metrics and service checks of the check, Datadog name to Prometheus name. */
 export const PROMETHEUS_METRICS: readonly PrometheusMetric[] = Object.freeze([
@@ -164,6 +222,7 @@ export const PROMETHEUS_METRICS: readonly PrometheusMetric[] = Object.freeze([
     labels: [],
     help: `State of supervisord itself (service check supervisord.server.state): ${STATUS_SCALE}.`,
   },
+  ...RESOURCE_METRICS,
 ] satisfies PrometheusMetric[]);
 
 const BY_DATADOG_NAME: ReadonlyMap<string, PrometheusMetric> = new Map(PROMETHEUS_METRICS.filter((m) => m.datadog !== '').map((m) => [m.datadog, m]));
@@ -293,7 +352,7 @@ interface Family {
   /** The name of the samples (`_total` included for a counter, `_info` for an info metric). */
   readonly name: string;
   readonly type: 'gauge' | 'counter' | 'info';
-  readonly unit: 'seconds' | undefined;
+  readonly unit: 'seconds' | 'bytes' | undefined;
   readonly help: string;
   readonly samples: string[];
   readonly series: Set<string>;
@@ -320,7 +379,7 @@ export interface PrometheusSnapshot {
  */
 export function prometheusSnapshot(runs: readonly ServerRun[], options: PrometheusOptions = {}): PrometheusSnapshot {
   const families = new Map<string, Family>();
-  const family = (name: string, type: Family['type'], help: string, unit?: 'seconds'): Family => {
+  const family = (name: string, type: Family['type'], help: string, unit?: 'seconds' | 'bytes'): Family => {
     let f = families.get(name);
     if (f === undefined) {
       f = { name, type, unit, help, samples: [], series: new Set() };
@@ -358,6 +417,12 @@ export function prometheusSnapshot(runs: readonly ServerRun[], options: Promethe
         const series = `${name}${labels}`;
         const value = counters === undefined ? metric.value : accumulate ? counters.add(series, metric.value) : counters.get(series);
         add(family(name, 'counter', help), labels, value);
+      } else if (metric.type === 'monotonic_count') {
+        // A running total read as it is (CPU seconds): exported as read, never accumulated; a decrease is a counter reset.
+        const base = prometheusMetricName(metric.name);
+        const name = known?.type === 'counter' ? known.prometheus : base.endsWith('_total') ? base : `${base}_total`;
+        const help = known?.help ?? `Datadog monotonic count ${metric.name} of the supervisord check (a running total).`;
+        add(family(name, 'counter', help, known?.unit), labels, metric.value);
       } else {
         const name = known?.type === 'gauge' ? known.prometheus : prometheusMetricName(metric.name);
         const help = known?.help ?? `Datadog gauge ${metric.name} of the supervisord check.`;

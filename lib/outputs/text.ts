@@ -6,6 +6,9 @@
  * service checks that are not OK (`CRITICAL supervisord.server.state:
  * SHUTDOWN_STATE`), then the run's errors and warnings.
  *
+ * With `collect_resources`, two more columns: CPU (seconds of CPU time) and
+ * MEM (resident memory) of each process's tree, `-` where not read.
+ *
  * Rows come from the result's `processes` (name, group, state, mapped status
  * and uptime of every monitored process) when it has them. Otherwise (a
  * result from an older check, or rebuilt from submissions) they are derived
@@ -57,6 +60,9 @@ interface Row {
   uptime: string;
   /** supervisord's description and the last exit status, for the line under the table ('' for none). */
   detail: string;
+  /** With `collect_resources`: CPU time and resident memory of the process tree, when read. */
+  cpu?: string;
+  mem?: string;
 }
 
 /**
@@ -110,6 +116,47 @@ export function humanizeDuration(seconds: number): string {
 const MAPPED_STATUS: Readonly<Record<MappedStatus, ServiceCheckStatus>> = { up: 0, down: 2, unknown: 3 };
 
 function processRows(run: ServerRun): Row[] {
+  return withResources(run, rowsOf(run));
+}
+
+/**
+ * The CPU time and resident memory of each row's process tree
+ * (`supervisord.process.tree.cpu_seconds`, `...tree.memory.rss`), for the
+ * CPU and MEM columns, which the table has only when some were read.
+ */
+function withResources(run: ServerRun, rows: Row[]): Row[] {
+  const cpu = new Map<string, number>();
+  const mem = new Map<string, number>();
+  for (const metric of run.result.metrics) {
+    if (metric.name === 'supervisord.process.tree.cpu_seconds') cpu.set(rowKey(metric.tags), metric.value);
+    else if (metric.name === 'supervisord.process.tree.memory.rss') mem.set(rowKey(metric.tags), metric.value);
+  }
+  if (cpu.size === 0 && mem.size === 0) return rows;
+  for (const row of rows) {
+    const key = `${row.process}\0${row.group}`;
+    const seconds = cpu.get(key);
+    const bytes = mem.get(key);
+    row.cpu = seconds === undefined ? '-' : seconds < 60 ? `${seconds.toFixed(1)}s` : humanizeDuration(seconds);
+    row.mem = bytes === undefined ? '-' : humanizeBytes(bytes);
+  }
+  return rows;
+}
+
+/** Bytes in binary units, three significant digits: `512 B`, `1.50 KiB`, `210 MiB`, `1.21 GiB`. */
+function humanizeBytes(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes < 0) return '-';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  if (unit === 0) return `${value} B`;
+  return `${value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2)} ${units[unit]}`;
+}
+
+function rowsOf(run: ServerRun): Row[] {
   const processes = run.result.processes;
   const exits = new Map<string, number>();
   for (const metric of run.result.metrics) {
@@ -206,6 +253,10 @@ function rowKey(tags: readonly string[]): string {
 function table(rows: readonly Row[], paint: (code: string, text: string) => string): string[] {
   const header = ['PROCESS', 'GROUP', 'STATE', 'STATUS', 'UPTIME'];
   const cells = rows.map((r) => [clean(r.process), clean(r.group), clean(r.state), STATUS_WORDS[r.status], r.uptime]);
+  if (rows.some((r) => r.cpu !== undefined)) {
+    header.push('CPU', 'MEM');
+    rows.forEach((r, i) => cells[i]!.push(r.cpu ?? '-', r.mem ?? '-'));
+  }
   const widths = header.map((h, i) => Math.max(width(h), ...cells.map((c) => width(c[i]!))));
   const line = (values: string[], colorStatus?: ServiceCheckStatus): string =>
     values

@@ -77,6 +77,14 @@ const EVERY_METRIC: ServerRun = run(
       { name: 'supervisord.process.exit_status', type: 'gauge', value: -1, tags: proc('java') },
       { name: 'supervisord.group.count', type: 'gauge', value: 1, tags: [...SERVER, 'supervisord_group:java', 'status:down'] },
       { name: 'supervisord.listener.lag', type: 'gauge', value: 0.25, tags: [...SERVER] },
+      // collect_resources
+      ...(['', 'tree.'] as const).flatMap((tree): Metric[] => [
+        { name: `supervisord.process.${tree}cpu_seconds`, type: 'monotonic_count', value: 1.5, tags: proc('web') },
+        { name: `supervisord.process.${tree}memory.rss`, type: 'gauge', value: 4096, tags: proc('web') },
+        { name: `supervisord.process.${tree}open_fds`, type: 'gauge', value: 4, tags: proc('web') },
+        { name: `supervisord.process.${tree}threads`, type: 'gauge', value: 1, tags: proc('web') },
+      ]),
+      { name: 'supervisord.process.tree.processes', type: 'gauge', value: 1, tags: proc('web') },
     ],
     processes: [
       { name: 'java', group: 'java', statename: 'FATAL', status: 'down', uptime: 0, description: 'Exited too quickly' },
@@ -337,7 +345,7 @@ describe('formatPrometheus: Prometheus names (PROMETHEUS_METRICS)', () => {
       assert.equal(f.type, m.type, m.prometheus);
       assert.equal(f.help, m.help, m.prometheus);
       for (const label of m.labels) assert.ok(f.samples.every((x) => label in x.labels), `${m.prometheus} lacks ${label}`);
-      if (m.unit !== undefined) assert.ok(m.prometheus.endsWith(`_${m.unit}`));
+      if (m.unit !== undefined) assert.ok(m.prometheus.replace(/_total$/, '').endsWith(`_${m.unit}`), m.prometheus);
       assert.equal(m.type === 'counter', m.prometheus.endsWith('_total'), m.prometheus);
     }
     for (const name of families.keys()) assert.doesNotMatch(name, /_(count|sum|bucket)$/);
