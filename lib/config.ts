@@ -96,6 +96,12 @@ export interface ResolvedConfig {
   readonly maxConnections: number | undefined;
   /** `listing_timeout` (seconds, default 60), in ms: the deadline of a full listing that learns the process names. */
   readonly listingTimeoutMs: number;
+  /**
+   * `read_main_log` (default true): read supervisord's main log
+   * (`supervisor.readLog`) for the exit statuses its process info does not
+   * hold (an exit before `startsecs`), when a monitored process has one.
+   */
+  readonly readMainLog: boolean;
 }
 
 /** The TLS settings of an https `url`, printable: paths of the files, never what they hold. */
@@ -271,6 +277,7 @@ const KNOWN_KEYS = new Set([
   'name_refresh_interval',
   'max_connections',
   'listing_timeout',
+  'read_main_log',
 ]);
 
 /**
@@ -448,6 +455,7 @@ export function resolveConfig(instance: unknown): ConfigResolution {
   const nameRefresh = refreshSeconds(get('name_refresh_interval'));
   const maxConnections = connectionCount(get('max_connections'));
   const listingTimeout = seconds(get('listing_timeout'), 'listing_timeout', CONFIG_DEFAULTS.listingTimeout);
+  const readMainLog = flag(get('read_main_log'), 'read_main_log', true);
 
   for (const key of Object.keys(raw)) {
     if (!KNOWN_KEYS.has(key) && !AGENT_KEYS.has(key)) {
@@ -481,6 +489,7 @@ export function resolveConfig(instance: unknown): ConfigResolution {
     nameRefreshMs: Math.round(nameRefresh * 1000),
     maxConnections,
     listingTimeoutMs: toMs(listingTimeout),
+    readMainLog,
   });
   return { config, credentials, tls: tlsMaterial, warnings };
 }
@@ -725,6 +734,13 @@ function collectionMode(value: unknown): 'auto' | 'full' {
   if (value !== 'auto' && value !== 'full') {
     throw new ConfigError(`'collection' should be 'auto' or 'full', got ${pythonRepr(value)}`, 'collection');
   }
+  return value;
+}
+
+/** A boolean key; absent (or null) is `fallback`. */
+function flag(value: unknown, key: string, fallback: boolean): boolean {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'boolean') throw new ConfigError(`'${key}' should be true or false, got ${pythonRepr(value)}`, key);
   return value;
 }
 

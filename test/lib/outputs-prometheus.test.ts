@@ -75,10 +75,12 @@ const EVERY_METRIC: ServerRun = run(
       { name: 'supervisord.process.restarts', type: 'count', value: 1, tags: proc('java') },
       { name: 'supervisord.process.downtime', type: 'gauge', value: 30, tags: proc('java') },
       { name: 'supervisord.process.exit_status', type: 'gauge', value: -1, tags: proc('java') },
+      { name: 'supervisord.process.exit_signal', type: 'gauge', value: 9, tags: proc('java') },
+      { name: 'supervisord.process.start_time', type: 'gauge', value: 1796600000, tags: proc('java') },
       { name: 'supervisord.group.count', type: 'gauge', value: 1, tags: [...SERVER, 'supervisord_group:java', 'status:down'] },
     ],
     processes: [
-      { name: 'java', group: 'java', statename: 'FATAL', status: 'down', uptime: 0, description: 'Exited too quickly' },
+      { name: 'java', group: 'java', statename: 'FATAL', status: 'down', uptime: 0, description: 'Exited too quickly', exit: { status: -1, signal: 'SIGKILL', source: 'main-log' } },
       { name: 'toString', group: 'java', statename: 'toString', status: 'unknown', uptime: 0, description: 'not a state' },
     ],
     metadata: { version: { raw: '4.2.5', major: '4', minor: '2', patch: '5', scheme: 'supervisord' } },

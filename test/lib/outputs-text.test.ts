@@ -174,7 +174,7 @@ describe('formatText: why processes are not up', () => {
     ]);
     r.result.metrics.push({ name: 'supervisord.process.exit_status', type: 'gauge', value: -1, tags: tagsOf('front', 'web') });
     r.result.metrics.push({ name: 'supervisord.process.exit_status', type: 'gauge', value: 2, tags: tagsOf('b') });
-    assert.deepEqual(formatText([r]).trimEnd().split('\n').slice(-2), ['web:front: exit status -1 (Nov 25 12:00 PM)', 'b: exit status 2']);
+    assert.deepEqual(formatText([r]).trimEnd().split('\n').slice(-2), ['web:front: killed by a signal (Nov 25 12:00 PM)', 'b: exit status 2']);
   });
 });
 

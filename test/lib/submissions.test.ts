@@ -506,12 +506,13 @@ describe('beyond the reference: per-process facts', () => {
     for (const [p, expected] of cases) assert.equal(processDowntime(p), expected, `${p.name} ${p.statename}`);
   });
 
-  test('exit status: for EXITED, BACKOFF, FATAL, STOPPED that started and ended', () => {
+  test('exit status: for EXITED, BACKOFF, FATAL, STOPPED that started and ended; never the 0 supervisord gives for an exit before startsecs', () => {
     const cases: Array<[ProcessInfo, number | undefined]> = [
       [JAVA, 21],
       [EXITED3, 3],
-      [APACHE2, 0],
-      [RUBY, 0],
+      [{ ...EXITED3, exitstatus: 0 }, 0],
+      [APACHE2, undefined], // FATAL with 0: only the main log knows
+      [RUBY, undefined], // BACKOFF with 0: the same
       [NEVER_RAN, undefined],
       [IDLE, undefined],
       [MYSQL, undefined],
@@ -541,11 +542,15 @@ describe('beyond the reference: per-process facts', () => {
       { name: 'supervisord.process.restarts', type: 'count', value: 0, tags: t(JAVA, 'db') },
       { name: 'supervisord.process.downtime', type: 'gauge', value: 16, tags: t(JAVA, 'db') },
       { name: 'supervisord.process.exit_status', type: 'gauge', value: 21, tags: t(JAVA, 'db') },
+      { name: 'supervisord.process.start_time', type: 'gauge', value: JAVA.start, tags: t(JAVA, 'db') },
       { name: 'supervisord.process.restarts', type: 'count', value: 1, tags: t(MYSQL, 'db') },
+      { name: 'supervisord.process.start_time', type: 'gauge', value: MYSQL.start, tags: t(MYSQL, 'db') },
       { name: 'supervisord.process.restarts', type: 'count', value: 0, tags: t(PYTHON, 'web') },
+      { name: 'supervisord.process.start_time', type: 'gauge', value: PYTHON.start, tags: t(PYTHON, 'web') },
       { name: 'supervisord.process.restarts', type: 'count', value: 0, tags: t(EXITED3, 'web') },
       { name: 'supervisord.process.downtime', type: 'gauge', value: 16, tags: t(EXITED3, 'web') },
       { name: 'supervisord.process.exit_status', type: 'gauge', value: 3, tags: t(EXITED3, 'web') },
+      { name: 'supervisord.process.start_time', type: 'gauge', value: EXITED3.start, tags: t(EXITED3, 'web') },
       g('db', 'down', 1),
       g('db', 'up', 1),
       g('db', 'unknown', 0),
@@ -633,7 +638,15 @@ describe('beyond the reference: server state', () => {
     ]);
     assert.deepEqual(first.result.processes, [
       { name: 'mysql', group: 'mysql', statename: 'RUNNING', status: 'up', uptime: 125, description: 'pid 787, uptime 0:02:05' },
-      { name: 'java', group: 'java', statename: 'STOPPED', status: 'down', uptime: 0, description: 'Nov 01 04:22 AM' },
+      {
+        name: 'java',
+        group: 'java',
+        statename: 'STOPPED',
+        status: 'down',
+        uptime: 0,
+        description: 'Nov 01 04:22 AM',
+        exit: { status: 21, source: 'process-info' },
+      },
     ]);
     const restarted = [{ ...MYSQL, start: MYSQL.start + 10, pid: 800 }, JAVA, PYTHON];
     const second = buildRun(c, { processInfo: { ok: true, value: restarted } }, first.history);
