@@ -447,8 +447,12 @@ const ANCHOR_BYTES = 128;
 const MAX_SHRINK = 3;
 /** Probes of the log's size when no bound above is known: `low + tail * 2^i`, up to 2^23 tails (0.5 TiB at the default). */
 const PROBES_UP = 24;
-/** Probes spread between the bounds once both are known: each read narrows them 16-fold. */
-const PROBES_BETWEEN = 15;
+/** Probes spread between the bounds once both are known: each read narrows them 32-fold. */
+const PROBES_BETWEEN = 31;
+/** Bytes a probe reads: enough to be found once in the tail (log lines start with a time stamp to the millisecond). */
+const PROBE_BYTES = 64;
+/** A probe's text shorter than this (the very end of the log) is not looked for in the tail. */
+const MIN_PROBE_MATCH = 16;
 const READ_LOG = 'supervisor.readLog';
 const FAULT_NO_FILE = 20;
 const FAULT_FAILED = 30;
@@ -478,8 +482,9 @@ interface Session {
  * (256 KiB) after the offset, which returns only what was written since the
  * last read (nothing, plus a 128-byte anchor, when nothing was). When the
  * offset is not known: the last `tailBytes` (64 KiB), plus, from the second
- * such read on, up to 24 one-byte probes in the same multicall until the
- * size of the log is known (3 or 4 reads for a log of 50 MB). More calls only
+ * such read on, up to 31 probes of 64 bytes in the same multicall until the
+ * size of the log is known (by the third read for a log of 50 MB, the fifth
+ * for 4 GiB). More calls only
  * in rare cases: a read cut inside a multi-byte character is asked again up
  * to 3 bytes shorter, and a rotated, truncated or outgrown log is read again
  * from its end (one call).
@@ -632,10 +637,11 @@ export class MainLogReader {
     const bytes = this.#tailBytes - shrink;
     const calls: MulticallRequest[] = [{ methodName: READ_LOG, params: [-bytes, 0] }];
     const probes: number[] = [];
-    let final: number | undefined;
     // Learn the size of a log longer than the tail (a previous tail read was full): probes ride with this read.
+    let final: number | undefined;
     if (this.#low > 0 && shrink === 0) {
       if (this.#high !== null && this.#high - this.#low <= this.#tailBytes / 2) {
+        // Probes close together that the tail never matched (identical lines): read from below the size to its end.
         final = this.#low;
         calls.push({ methodName: READ_LOG, params: [final, this.#tailBytes] });
       } else if (this.#high === null) {
@@ -644,7 +650,7 @@ export class MainLogReader {
         const width = this.#high - this.#low;
         for (let i = 1; i <= PROBES_BETWEEN; i++) probes.push(this.#low + Math.floor((width * i) / (PROBES_BETWEEN + 1)));
       }
-      for (const at of probes) calls.push({ methodName: READ_LOG, params: [at, 1] });
+      for (const at of probes) calls.push({ methodName: READ_LOG, params: [at, PROBE_BYTES] });
     }
     return { kind: 'tail', calls, bytes, shrink, probes, final };
   }
@@ -682,12 +688,17 @@ export class MainLogReader {
 
   #acceptTail(step: Step & { kind: 'tail' }, text: string, bytes: number, answers: readonly MainLogAnswer[]): MainLogReport {
     const whole = bytes < step.bytes;
-    const found = this.#anchor === '' ? -1 : text.indexOf(this.#anchor);
+    let found = this.#anchor === '' ? -1 : text.indexOf(this.#anchor);
+    // An anchor seen twice (inside a long line of one repeated character) does not say where the reader was.
+    if (found >= 0 && text.indexOf(this.#anchor, found + 1) >= 0) found = -1;
     let from: number;
     if (found >= 0) {
       from = found + this.#anchor.length;
     } else {
       this.#gap();
+      // Perhaps another file (rotated): what the probes learnt of the old one's size no longer holds.
+      this.#low = 0;
+      this.#high = null;
       // A window that does not start the file starts inside a line.
       from = whole ? 0 : text.indexOf('\n') + 1;
       if (from === 0 && !whole) from = text.length;
@@ -712,30 +723,50 @@ export class MainLogReader {
     return this.#finish(true);
   }
 
-  /** Updates the bounds of the log's size from the probes; the size when the final read tells it. */
+  /**
+   * Updates the bounds of the log's size from the probes: a probe that
+   * answers bytes is below the size, an empty one at or above it. A probe
+   * whose bytes are found once in the tail (read in the same multicall, so
+   * from the same file) tells the size itself: its offset plus what follows
+   * it in the tail.
+   */
   #locate(step: Step & { kind: 'tail' }, tail: string, bytes: number, answers: readonly MainLogAnswer[]): number | undefined {
     this.#low = Math.max(this.#low, bytes);
-    let at = 1;
     if (step.final !== undefined) {
-      const answer = answers[at++];
+      const answer = answers[1];
       if (answer?.ok === true && typeof answer.value === 'string') {
         const text = answer.value;
         const length = Buffer.byteLength(text);
         this.#session!.bytes += length;
-        const k = Math.min(256, text.length, tail.length);
-        if (length < this.#tailBytes && text.slice(text.length - k) === tail.slice(tail.length - k)) return step.final + length;
-        // Grown past the final read since the probes (or another file): search again above what it showed.
-        this.#low = Math.max(this.#low, step.final + length);
-        this.#high = null;
+        // Some bytes, fewer than asked, ending as the tail ends: it reached the end of the same file.
+        if (length > 0 && length < this.#tailBytes && tail.endsWith(text.slice(-Math.min(text.length, PROBE_BYTES)))) return step.final + length;
+        if (length >= this.#tailBytes) this.#low = step.final + length;
+        // Nothing there: the file is shorter than the bound was (another file). Only the tail's length is certain.
+        if (length === 0) this.#low = bytes;
       } else if (answer?.ok === false && isCutCharacter(answer.error)) {
-        this.#low = Math.max(this.#low, step.final + 1);
+        this.#low = step.final + 1;
       }
+      // Grown past it, or another file: search again from what is known.
+      this.#high = null;
+      return undefined;
     }
-    for (const probe of step.probes) {
-      const answer = answers[at++];
+    for (const [i, probe] of step.probes.entries()) {
+      const answer = answers[i + 1];
       if (answer === undefined) break;
-      if (answer.ok ? answer.value !== '' : isCutCharacter(answer.error)) this.#low = Math.max(this.#low, probe + 1);
-      else if (answer.ok && answer.value === '') this.#high = this.#high === null ? probe : Math.min(this.#high, probe);
+      if (!answer.ok) {
+        // A probe that cuts a character has bytes there.
+        if (isCutCharacter(answer.error)) this.#low = Math.max(this.#low, probe + 1);
+        continue;
+      }
+      const text = answer.value;
+      if (typeof text !== 'string') continue;
+      if (text === '') {
+        this.#high = this.#high === null ? probe : Math.min(this.#high, probe);
+        continue;
+      }
+      this.#low = Math.max(this.#low, probe + 1);
+      const at = text.length >= MIN_PROBE_MATCH ? tail.indexOf(text) : -1;
+      if (at >= 0 && tail.indexOf(text, at + 1) < 0) return probe + Buffer.byteLength(tail.slice(at));
     }
     if (this.#high !== null && this.#high <= this.#low) this.#high = null;
     return undefined;
