@@ -69,14 +69,14 @@ export class FakeMainLog {
     return out;
   }
 
-  readonly call = async (method: string, params: readonly unknown[] = []): Promise<unknown> => this.#answer(method, params, false);
+  readonly call = async (method: string, params: readonly unknown[] = []): Promise<unknown> => this.answer(method, params, false);
 
   readonly multicall = async (calls: readonly MulticallRequest[]): Promise<unknown> => {
     this.multicalls++;
     const items: unknown[] = [];
     for (const c of calls) {
       try {
-        items.push(this.#answer(c.methodName, c.params ?? [], true));
+        items.push(this.answer(c.methodName, c.params ?? [], true));
       } catch (error) {
         items.push(error);
       }
@@ -84,7 +84,8 @@ export class FakeMainLog {
     return items;
   };
 
-  #answer(method: string, params: readonly unknown[], inMulticall: boolean): unknown {
+  /** The answer of one call (thrown when it fails), for a fake server that serves other methods too. */
+  answer(method: string, params: readonly unknown[], inMulticall: boolean): unknown {
     if (method !== 'supervisor.readLog') throw new XmlRpcFault(1, 'UNKNOWN_METHOD');
     const [offset, length] = params as [number, number];
     this.asked.push([offset, length]);
