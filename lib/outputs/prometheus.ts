@@ -125,7 +125,7 @@ export const PROMETHEUS_METRICS: readonly PrometheusMetric[] = Object.freeze([
     prometheus: 'supervisord_process_restarts_total',
     type: 'counter',
     labels: PROCESS_LABELS,
-    help: 'Restarts of the process seen by the check, summed over the runs since this exporter started.',
+    help: 'Restarts of the process this exporter saw since it started (a new start time or pid between two runs); it resets with the exporter, changes() of supervisord_process_start_time_seconds does not.',
   },
   {
     datadog: 'supervisord.process.downtime',
@@ -141,7 +141,7 @@ export const PROMETHEUS_METRICS: readonly PrometheusMetric[] = Object.freeze([
     type: 'gauge',
     labels: PROCESS_LABELS,
     help:
-      "Exit status of the last exit of the process (supervisord's value, or its main log's for an exit before startsecs, which supervisord reports as 0); -1: killed by a signal; absent when not known.",
+      "How the last run of the process ended: its exit status (supervisord's, or its main log's for an exit before startsecs, which supervisord reports as 0), -1 for a death by signal; absent when not known.",
   },
   {
     datadog: 'supervisord.process.exit_signal',

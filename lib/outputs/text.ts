@@ -58,7 +58,7 @@ interface Row {
   state: string;
   status: ServiceCheckStatus;
   uptime: string;
-  /** supervisord's description and the last exit status, for the line under the table ('' for none). */
+  /** How the last run ended and supervisord's description, for the line under the table ('' for none). */
   detail: string;
 }
 

@@ -614,7 +614,7 @@ describe('lib/outputs/index.ts', () => {
 });
 
 describe('formatPrometheus: exit_status HELP', () => {
-  it('says what -1 means (killed by a signal: supervisord has no signal number)', () => {
+  it('says what -1 means (a death by signal, whose number is supervisord_process_exit_signal) and that a status may be absent', () => {
     const run: ServerRun = {
       name: 's',
       target: 'unix:///s.sock',
@@ -627,6 +627,6 @@ describe('formatPrometheus: exit_status HELP', () => {
         errors: [],
       },
     };
-    assert.match(formatPrometheus([run]), /^# HELP supervisord_process_exit_status .*-1: killed by a signal/m);
+    assert.match(formatPrometheus([run]), /^# HELP supervisord_process_exit_status .*-1 for a death by signal; absent when not known\.$/m);
   });
 });
