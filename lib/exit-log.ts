@@ -725,10 +725,14 @@ export class MainLogReader {
 
   /**
    * Updates the bounds of the log's size from the probes: a probe that
-   * answers bytes is below the size, an empty one at or above it. A probe
-   * whose bytes are found once in the tail (read in the same multicall, so
-   * from the same file) tells the size itself: its offset plus what follows
-   * it in the tail.
+   * answers bytes is below the size, an empty one at or above it. The bytes
+   * of the highest probe that answered some, found once in the tail (read in
+   * the same multicall, so from the same file), give the size: that probe's
+   * offset plus what follows its bytes in the tail, if it is below every
+   * empty probe. Lower probes are not matched: their bytes may repeat in the
+   * tail (a message written again, a number cut by the probe) without being
+   * in it. A size learnt wrong all the same is caught by the next read's
+   * anchor, at the cost of a read from the end (no gap).
    */
   #locate(step: Step & { kind: 'tail' }, tail: string, bytes: number, answers: readonly MainLogAnswer[]): number | undefined {
     this.#low = Math.max(this.#low, bytes);
@@ -750,6 +754,7 @@ export class MainLogReader {
       this.#high = null;
       return undefined;
     }
+    let highest: { at: number; text: string } | undefined;
     for (const [i, probe] of step.probes.entries()) {
       const answer = answers[i + 1];
       if (answer === undefined) break;
@@ -762,24 +767,29 @@ export class MainLogReader {
       if (typeof text !== 'string') continue;
       if (text === '') {
         this.#high = this.#high === null ? probe : Math.min(this.#high, probe);
-        continue;
+      } else if (probe >= this.#low - 1) {
+        this.#low = probe + 1;
+        highest = { at: probe, text };
       }
-      this.#low = Math.max(this.#low, probe + 1);
-      const at = text.length >= MIN_PROBE_MATCH ? tail.indexOf(text) : -1;
-      if (at >= 0 && tail.indexOf(text, at + 1) < 0) return probe + Buffer.byteLength(tail.slice(at));
     }
     if (this.#high !== null && this.#high <= this.#low) this.#high = null;
-    return undefined;
+    if (highest === undefined || highest.text.length < MIN_PROBE_MATCH) return undefined;
+    const at = tail.indexOf(highest.text);
+    if (at < 0 || tail.indexOf(highest.text, at + 1) >= 0) return undefined;
+    const size = highest.at + Buffer.byteLength(tail.slice(at));
+    return this.#high === null || size <= this.#high ? size : undefined;
   }
 
-  /** The log no longer starts with what was read: read its end, after a gap. */
+  /**
+   * The log no longer holds the anchor at the offset: read its end, where
+   * the anchor is found again (the offset was wrong) or not (another file:
+   * a gap).
+   */
   #rotated(): Step {
-    this.#gap();
+    // Rotated, truncated, or an offset learnt wrong: the tail says which, by whether the anchor is in it.
     this.#offset = null;
-    this.#anchor = '';
     this.#low = 0;
     this.#high = null;
-    this.#skipping = false;
     return this.#tailStep(0);
   }
 

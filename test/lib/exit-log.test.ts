@@ -531,6 +531,30 @@ describe('MainLogReader: logs larger than the tail', () => {
     });
   }
 
+  test('probes whose bytes repeat in the tail without being in it (numbers cut by a probe) never give a wrong size, nor a gap', async () => {
+    // Regression: a probe far below the end, ending in the first digits of a line number, matched a tail line once:
+    // a size 300 KB short, then a gap at every other read.
+    let text = '';
+    for (let i = 0; i < 40000; i++) text += `2026-12-07 00:00:00,${String(i % 1000).padStart(3, '0')} INFO filler line number ${i} ${'.'.repeat(30)}\n`;
+    const log = new FakeMainLog(text + exited('quick', 3, 1));
+    const reader = new MainLogReader();
+    const reports: MainLogReport[] = [await reader.read(log)];
+    for (let i = 0; i < 8; i++) reports.push(await reader.read(log));
+    assert.equal(reader.getState().offset, log.size);
+    assert.deepEqual(reports.slice(1).map((r) => r.gap), Array(8).fill(false));
+    assert.equal(known(reader, 'quick'), 3);
+  });
+
+  test('an offset learnt wrong is caught by the next read, which finds its place in the tail again: no gap', async () => {
+    const log = new FakeMainLog(Array.from({ length: 3000 }, (_, i) => exited(`p${i}`, i % 256, i)).join(''));
+    const reader = new MainLogReader();
+    await reader.read(log);
+    reader.restoreState({ ...reader.getState(), offset: log.size - 5000 });
+    log.append(exited('new', 7, 99999));
+    const report = await reader.read(log);
+    assert.deepEqual([report.gap, report.calls, known(reader, 'p2999'), known(reader, 'new')], [false, 2, 2999 % 256, 7]);
+  });
+
   test('a log of identical lines (no probe is found once in the tail): the size from a last read of the tail at the lower bound', async () => {
     const log = new FakeMainLog();
     log.append(exited('same', 1).repeat(3000));
