@@ -329,7 +329,11 @@ export class Collector {
       known: false,
       reason: reader === undefined ? "reading supervisord's main log is turned off (read_main_log: false)" : "supervisord's main log was not read",
     };
-    const exits: ExitEvidence = { lookup: (name) => (read ? reader!.lastExit(name) : notRead), sharedNames: shared };
+    const exits: ExitEvidence = {
+      lookup: (name) => (read ? reader!.lastExit(name) : notRead),
+      sharedNames: shared,
+      infoLogged: read && reader!.infoLogged,
+    };
     return { ...collected, exits };
   }
 

@@ -164,6 +164,14 @@ function isSignalName(text: string): boolean {
 
 const CORE_DUMPED = ' (core dumped)';
 
+/** supervisord's levels at INFO and finer (`loggers.py`: INFO, DEBG, TRAC, BLAT). */
+const INFO_OR_FINER: ReadonlySet<string> = new Set(['INFO', 'DEBG', 'TRAC', 'BLAT']);
+
+/** A main-log line of level INFO or finer. */
+function isInfoOrFiner(line: string): boolean {
+  return line.length > MESSAGE_START && hasTimestamp(line) && INFO_OR_FINER.has(line.slice(TIME_LENGTH + 1, MESSAGE_START - 1));
+}
+
 /** `exit status 3` | `terminated by SIGKILL[ (core dumped)]` | `unknown termination cause 0x0100`. */
 function parseCause(cause: string): Pick<LoggedExit, 'status' | 'signal' | 'coreDumped'> | undefined {
   if (cause.startsWith('exit status ')) {
@@ -435,6 +443,8 @@ export interface MainLogState {
   readonly high: number | null;
   /** The read stopped inside a line longer than a read: skip to its end. */
   readonly skipping: boolean;
+  /** A line of level INFO or finer was read since the first read or the last gap (see {@link MainLogReader.infoLogged}). */
+  readonly info: boolean;
   /** Per process name, least recently updated first: its last exit, and whether a start was logged after it. */
   readonly names: ReadonlyArray<readonly [string, LoggedExit, boolean]>;
 }
@@ -500,6 +510,7 @@ export class MainLogReader {
   #low = 0;
   #high: number | null = null;
   #skipping = false;
+  #info = false;
   readonly #names = new Map<string, Entry>();
   #last: MainLogReport | undefined;
   #session: Session | undefined;
@@ -520,6 +531,17 @@ export class MainLogReader {
   /** The report of the last read, undefined before the first. */
   get lastReport(): MainLogReport | undefined {
     return this.#last;
+  }
+
+  /**
+   * Whether the part of the log read since the first read or the last gap
+   * has a line of level INFO or finer. supervisord writes an exit with an
+   * expected status and a stop that ended with one (`stopped: NAME (exit
+   * status 0)`) at INFO, unexpected ones at WARN: with `loglevel=warn` or
+   * higher, the last exit the log shows may not be the last one.
+   */
+  get infoLogged(): boolean {
+    return this.#info;
   }
 
   /**
@@ -580,6 +602,7 @@ export class MainLogReader {
       low: this.#low,
       high: this.#high,
       skipping: this.#skipping,
+      info: this.#info,
       names: [...this.#names].map(([name, entry]) => [name, { ...entry.exit }, entry.spawnedAfter] as const),
     };
   }
@@ -606,6 +629,7 @@ export class MainLogReader {
     const high = s['high'];
     if (high !== null && !isByteCount(high)) throw bad('high', 'null or a non-negative integer');
     if (typeof s['skipping'] !== 'boolean') throw bad('skipping', 'a boolean');
+    if (typeof s['info'] !== 'boolean') throw bad('info', 'a boolean');
     const names = s['names'];
     if (!Array.isArray(names)) throw bad('names', 'an array');
     const entries = new Map<string, Entry>();
@@ -621,6 +645,7 @@ export class MainLogReader {
     this.#low = s['low'] as number;
     this.#high = high as number | null;
     this.#skipping = s['skipping'];
+    this.#info = s['info'];
     this.#names.clear();
     for (const [name, entry] of entries) this.#remember(name, entry);
     this.#last = undefined;
@@ -795,6 +820,7 @@ export class MainLogReader {
 
   #gap(): void {
     this.#session!.gap = true;
+    this.#info = false;
     this.#names.clear();
   }
 
@@ -818,7 +844,9 @@ export class MainLogReader {
     }
     const events = this.#session!.events;
     for (let nl = text.indexOf('\n', start); nl >= 0 && nl < end; nl = text.indexOf('\n', start)) {
-      const event = parseMainLogLine(text.slice(start, nl));
+      const line = text.slice(start, nl);
+      if (!this.#info) this.#info = isInfoOrFiner(line);
+      const event = parseMainLogLine(line);
       start = nl + 1;
       if (event === undefined) continue;
       events.push(event);

@@ -127,6 +127,8 @@ export interface ExitEvidence {
   lookup(name: string): ExitLookup;
   /** Names that several processes of the server have. */
   readonly sharedNames: ReadonlySet<string>;
+  /** The log read shows lines of level INFO (`MainLogReader.infoLogged`): a stop that ended with status 0 is in it. */
+  readonly infoLogged: boolean;
 }
 
 /** What {@link restartCount} remembers of a process between runs. */
@@ -408,6 +410,10 @@ export function processExit(p: ProcessInfo, evidence?: ExitEvidence): ExitFact {
     return { kind: 'known', status: -1, ...(logged?.status === -1 ? signal : {}), source: 'process-info' };
   }
   if (logged === undefined) return { kind: 'unknown', reason: (lookup as { reason: string }).reason };
+  // A stop that ended with 0 is logged at INFO: without INFO lines, the last exit logged may be an older one.
+  if (p.statename === 'STOPPED' && evidence?.infoLogged !== true) {
+    return { kind: 'unknown', reason: "supervisord's main log has no INFO lines (loglevel warn or higher does not log a stop that ended with status 0)" };
+  }
   return { kind: 'known', status: logged.status, ...signal, source: 'main-log' };
 }
 

@@ -60,6 +60,8 @@ const mainLog = (sup: RunningSupervisord): string => {
   return (existsSync(rotated) ? readFileSync(rotated, 'utf8') : '') + (existsSync(file) ? readFileSync(file, 'utf8') : '');
 };
 
+const GRACEFUL = `/bin/sh -c "trap 'exit 0' TERM; while :; do sleep 0.2; done"`;
+
 const state = (name: string, statename: string) => (procs: HarnessProcess[]): boolean => procs.some((p) => p['name'] === name && p['statename'] === statename);
 
 describe('supervisor.readLog on a real supervisord: what the reader relies on', { skip: SKIP }, () => {
@@ -116,6 +118,8 @@ describe('exit statuses on a real supervisord, against its main log', { skip: SK
         // Killed by SIGKILL after startsecs (by the test).
         { name: 'victim', command: '/bin/sleep 1000', startsecs: 0, autorestart: false },
         { name: 'idle', command: '/bin/sleep 1000', autostart: false },
+        // Exits 0 on SIGTERM: stopped, supervisord says 0, and that 0 is an exit status.
+        { name: 'graceful', command: GRACEFUL, startsecs: 0 },
       ],
     });
     await sup.waitFor((procs) => state('quick', 'FATAL')(procs) && state('suicide', 'FATAL')(procs) && state('victim', 'RUNNING')(procs), 20_000);
@@ -143,6 +147,17 @@ describe('exit statuses on a real supervisord, against its main log', { skip: SK
     // start_time: supervisord's start, never 0
     assert.equal(metric(result, 'supervisord.process.start_time', 'quick'), info['start']);
     assert.equal(metric(result, 'supervisord.process.start_time', 'idle'), undefined, 'never started');
+  });
+
+  it('a stop that ended with status 0: STOPPED and 0 in supervisord, a stopped: line in its log, the check exports 0', async () => {
+    const stopped = await sup.ctl('stop', 'graceful');
+    assert.equal(stopped.code, 0, stopped.stdout + stopped.stderr);
+    const info = (await sup.call('supervisor.getProcessInfo', ['graceful'])) as HarnessProcess;
+    assert.deepEqual([info['statename'], info['exitstatus']], ['STOPPED', 0]);
+    assert.match(mainLog(sup), /^\S+ \S+ INFO stopped: graceful \(exit status 0\)$/m);
+    const result = await newCheck(sup).run();
+    assert.equal(metric(result, 'supervisord.process.exit_status', 'graceful'), 0);
+    assert.deepEqual(result.processes?.find((p) => p.name === 'graceful')?.exit, { status: 0, source: 'main-log' });
   });
 
   it('SIGKILL before startsecs (FATAL, supervisord says 0) and after it (EXITED, -1): -1 and the signal 9', async () => {
@@ -242,5 +257,45 @@ describe('no main log to read (logfile=syslog): unknown, never 0', { skip: SKIP 
       `exit status of 'quick' (FATAL) unknown: ${reason}; supervisord's process info says 0 for an exit before startsecs, which is not an exit status`,
     ]);
     assert.match(formatText([{ name: 'it', result }]), /^quick: exit status unknown \(/m);
+  });
+});
+
+describe('loglevel=warn: exits before startsecs are logged (WARN), a stop that ended with 0 is not (INFO)', { skip: SKIP }, () => {
+  let sup: RunningSupervisord;
+  before(async () => {
+    sup = await startSupervisord({
+      programs: [
+        { name: 'quick', command: '/bin/sh -c "exit 3"', startsecs: 1, startretries: 0 },
+        { name: 'graceful', command: GRACEFUL, startsecs: 0 },
+      ],
+      extraConfig: '[supervisord]\nloglevel=warn',
+    });
+    await sup.waitFor((procs) => state('quick', 'FATAL')(procs) && state('graceful', 'RUNNING')(procs));
+    // Killed (a WARN line), restarted by supervisord, then stopped with status 0 (an INFO line, not written).
+    const first = (await sup.call('supervisor.getProcessInfo', ['graceful'])) as HarnessProcess;
+    process.kill(Number(first['pid']), 'SIGKILL');
+    await sup.waitFor((procs) => procs.some((p) => p['name'] === 'graceful' && p['statename'] === 'RUNNING' && p['pid'] !== first['pid']));
+    const stopped = await sup.ctl('stop', 'graceful');
+    assert.equal(stopped.code, 0, stopped.stdout + stopped.stderr);
+  });
+  after(async () => {
+    await sup?.stop();
+  });
+
+  it('FATAL: 3 from the WARN line; STOPPED with 0 after a logged kill: unknown, never the -1 of the kill', async () => {
+    const text = mainLog(sup);
+    assert.deepEqual(exitedLines(text, 'quick'), [{ code: 3, signal: null }]);
+    assert.doesNotMatch(text, / INFO /, 'no INFO line');
+    // The log's last exit of graceful is the kill: taking it would say -1 for a stop that ended with 0.
+    assert.deepEqual(exitedLines(text, 'graceful'), [{ code: null, signal: 'SIGKILL' }]);
+    assert.doesNotMatch(text, /stopped: graceful/);
+    assert.equal(((await sup.call('supervisor.getProcessInfo', ['graceful'])) as HarnessProcess)['exitstatus'], 0);
+    const result = await newCheck(sup).run();
+    assert.equal(metric(result, 'supervisord.process.exit_status', 'quick'), 3);
+    assert.equal(metric(result, 'supervisord.process.exit_status', 'graceful'), undefined);
+    assert.deepEqual(result.processes?.find((p) => p.name === 'graceful')?.exit, {
+      status: null,
+      reason: "supervisord's main log has no INFO lines (loglevel warn or higher does not log a stop that ended with status 0)",
+    });
   });
 });

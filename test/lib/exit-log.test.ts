@@ -212,6 +212,20 @@ describe('MainLogReader: incremental reads', () => {
     assert.deepEqual(log.asked.at(-1), [log.size - 128, 128 + 256 * 1024]);
   });
 
+  test('infoLogged: whether a line of level INFO or finer was read since the first read or the last gap', async () => {
+    const log = new FakeMainLog(exited('a', 1) + logLine('CRIT something', 'CRIT'));
+    const reader = new MainLogReader();
+    await reader.read(log);
+    assert.equal(reader.infoLogged, false, 'WARN and CRIT only (loglevel warn)');
+    log.append(logLine('debug line', 'DEBG'));
+    await reader.read(log);
+    assert.equal(reader.infoLogged, true);
+    assert.equal(reader.getState().info, true);
+    log.restart(exited('b', 2));
+    await reader.read(log);
+    assert.equal(reader.infoLogged, false, 'a gap starts over');
+  });
+
   test('an exit then a spawn: unknown (the process started again) until it exits again', async () => {
     const log = new FakeMainLog(exited('quick', 3) + spawned('quick', 5));
     const reader = new MainLogReader();
@@ -635,6 +649,7 @@ describe('MainLogReader: state', () => {
       [{ ...good, low: '0' }, "main log state: 'low' must be a non-negative integer"],
       [{ ...good, high: -5 }, "main log state: 'high' must be null or a non-negative integer"],
       [{ ...good, skipping: 1 }, "main log state: 'skipping' must be a boolean"],
+      [{ ...good, info: 'yes' }, "main log state: 'info' must be a boolean"],
       [{ ...good, names: {} }, "main log state: 'names' must be an array"],
       [{ ...good, names: [['a', exit]] }, "main log state: 'names[0]' must be [name, exit, spawnedAfter] with an exit of that name"],
       [{ ...good, names: [['b', exit, false]] }, "main log state: 'names[0]' must be [name, exit, spawnedAfter] with an exit of that name"],

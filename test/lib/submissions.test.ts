@@ -693,8 +693,9 @@ const KILLED: ProcessInfo = { ...EXITED3, exitstatus: -1 };
 
 const logged = (status: number, more: Partial<LoggedExit> = {}): LoggedExit => ({ kind: 'exited', name: 'x', status, expected: false, time: '2026-12-06 23:20:17,117', ...more });
 
-function evidence(exits: Record<string, LoggedExit | string>, shared: string[] = []): ExitEvidence {
+function evidence(exits: Record<string, LoggedExit | string>, shared: string[] = [], infoLogged = true): ExitEvidence {
   return {
+    infoLogged,
     lookup: (name): ExitLookup => {
       const e = exits[name];
       if (e === undefined) return { known: false, reason: 'not in the log' };
@@ -751,6 +752,13 @@ describe('exit statuses: never the 0 supervisord gives for an exit it did not re
       assert.equal(processExitStatus(p, ev), expected.kind === 'known' ? expected.status : undefined);
     });
   }
+
+  test('STOPPED with 0 and a log without INFO lines (loglevel warn: a stop that ended with 0 is not logged): unknown', () => {
+    const reason = "supervisord's main log has no INFO lines (loglevel warn or higher does not log a stop that ended with status 0)";
+    assert.deepEqual(processExit({ ...STOPPED_CLEANLY, name: 'x' }, evidence({ x: logged(3) }, [], false)), { kind: 'unknown', reason });
+    // FATAL and BACKOFF after exits before startsecs: those exits are WARN lines, always logged.
+    assert.deepEqual(processExit({ ...QUICK_FATAL, name: 'x' }, evidence({ x: logged(3) }, [], false)), { kind: 'known', status: 3, source: 'main-log' });
+  });
 
   test('a name several processes share: unknown, whatever the log says', () => {
     assert.deepEqual(processExit(QUICK_FATAL, evidence({ quick: logged(3) }, ['quick'])), {
