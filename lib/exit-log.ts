@@ -493,11 +493,10 @@ interface Session {
  * last read (nothing, plus a 128-byte anchor, when nothing was). When the
  * offset is not known: the last `tailBytes` (64 KiB), plus, from the second
  * such read on, up to 31 probes of 64 bytes in the same multicall until the
- * size of the log is known (by the third read for a log of 50 MB, the fifth
- * for 4 GiB). More calls only
- * in rare cases: a read cut inside a multi-byte character is asked again up
- * to 3 bytes shorter, and a rotated, truncated or outgrown log is read again
- * from its end (one call).
+ * size of the log is known (by the 4th read for a log of 50 MiB, the 5th
+ * for 4 GiB). More calls only in rare cases: a read cut inside a multi-byte
+ * character is asked again up to 3 bytes shorter, and a rotated, truncated
+ * or outgrown log is read again from its end (one call).
  *
  * Not safe for concurrent reads: one read at a time.
  */
