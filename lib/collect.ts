@@ -40,6 +40,18 @@
  * by the run and marked (`CallHints.listing`) so that `check.ts` may let
  * them run to `listing_timeout`.
  *
+ * Exit statuses. supervisord's process info says 0 for the exit status of
+ * a process that exited before its `startsecs` (`submissions.ts`,
+ * `needsMainLog`); its main log has the real one. While the processes
+ * collected include such a process (and `read_main_log` is on), each run
+ * reads what the main log gained (`exit-log.ts`): in the run's multicall,
+ * after the process calls, when the previous run needed it too, so that
+ * the log is read in the same turn of supervisord's loop as the process
+ * structs; otherwise in one call made once the structs are in (sharded
+ * collection, a relisting after BAD_NAME, no multicall, or the first run
+ * that needs it), so that the log is never older than the structs. A run
+ * whose processes need nothing of the log does not read it.
+ *
  * Fallback. When the multicall itself fails with a fault (UNKNOWN_METHOD on
  * a server without it), HTTP 500 (a Python exception in it) or a malformed
  * answer, the same run makes separate calls in the reference's order
@@ -55,9 +67,11 @@
 import { compareListingOrder } from './process-model.js';
 import { HttpStatusError, XmlRpcFault, XmlRpcResponseError } from '../protocol/errors.js';
 import type { ResolvedConfig } from './config.js';
-import { decodeProcessList } from './submissions.js';
+import { MainLogReader } from './exit-log.js';
+import type { ExitLookup, MainLogStep } from './exit-log.js';
+import { decodeProcessList, needsMainLog } from './submissions.js';
 import type { MulticallRequest } from '../protocol/xmlrpc-client.js';
-import type { CallOutcome, Collected } from './submissions.js';
+import type { CallOutcome, Collected, ExitEvidence } from './submissions.js';
 import type { CallHints, CollectClient } from './types.js';
 
 /** How long a server whose `system.multicall` failed is asked with separate calls before multicall is tried again: 10 minutes. */
@@ -170,6 +184,13 @@ export class Collector {
   #learnedAt = -Infinity;
   #multicallRetryAt = -Infinity;
   #refreshing = false;
+  /** Names that several processes of the last full listing have. */
+  #sharedNames: ReadonlySet<string> = new Set();
+  readonly #mainLog: MainLogReader | undefined;
+  /** The previous run's processes needed the main log: this run reads it in its multicall. */
+  #logWanted = false;
+  /** This run's process list came from a relisting, made after its multicall. */
+  #relisted = false;
 
   /**
    * @param config the validated instance.
@@ -180,6 +201,16 @@ export class Collector {
     this.#clock = options.clock ?? Date.now;
     this.#debug = options.debug ?? (() => {});
     this.#wanted = selectiveNames(config);
+    this.#mainLog = config.readMainLog ? new MainLogReader(mainLogLimits(config.maxResponseBytes)) : undefined;
+  }
+
+  /**
+   * The reader of supervisord's main log, kept between runs (undefined with
+   * `read_main_log: false`); `getState()` / `restoreState()` carry it across
+   * processes.
+   */
+  get mainLog(): MainLogReader | undefined {
+    return this.#mainLog;
   }
 
   /** The learnt `name -> ["group:name", ...]` map; undefined before the first full listing or when not selective. */
@@ -241,9 +272,12 @@ export class Collector {
     const now = this.#clock();
     const plan = this.#plan(now);
     this.#debug(plan.describe);
+    this.#relisted = false;
     if (client.multicall !== undefined && now >= this.#multicallRetryAt) {
-      const attempt = plan.kind === 'sharded' ? await this.#sharded(client, plan, now) : await this.#multicall(client, plan, now);
-      if (!('lacking' in attempt)) return attempt;
+      // The log rides in the multicall of a single snapshot only: shards are answered in several turns.
+      const log = this.#logWanted && plan.kind !== 'sharded' ? this.#mainLog?.begin() : undefined;
+      const attempt = plan.kind === 'sharded' ? await this.#sharded(client, plan, now) : await this.#multicall(client, plan, now, log);
+      if (!('lacking' in attempt)) return this.#withExits(client, attempt.collected, log, attempt.log);
       const problem = attempt.lacking;
       const collected = await this.#separately(client, plan.kind === 'sharded' ? this.#listingPlan(false) : plan, now);
       // A fault of system.multicall itself says it is missing; a 500 or a malformed answer only when separate calls work.
@@ -253,25 +287,78 @@ export class Collector {
           `system.multicall failed (${problem.message}): separate calls until ${new Date(this.#multicallRetryAt).toISOString()}`,
         );
       }
-      return collected;
+      return this.#withExits(client, collected);
     }
     // Thousands of separate getProcessInfo would cost more than the listing.
-    return this.#separately(client, plan.kind === 'sharded' ? this.#listingPlan(false) : plan, now);
+    return this.#withExits(client, await this.#separately(client, plan.kind === 'sharded' ? this.#listingPlan(false) : plan, now));
   }
 
-  /** One multicall: the process calls, the version and the state. */
-  async #multicall(client: CollectClient, plan: ListingPlan | SelectivePlan, now: number): Promise<Collected | { lacking: Error }> {
+  /**
+   * Adds what the main log says to a run whose process list arrived: ends
+   * the read begun in the run's multicall (`log`, with its `answers`), or
+   * reads it now when a process needs it and the multicall had no read of
+   * the same snapshot.
+   */
+  async #withExits(client: CollectClient, collected: Collected, log?: MainLogStep, answers?: CallOutcome[]): Promise<Collected> {
+    const reader = this.#mainLog;
+    if (!collected.processInfo.ok) return collected;
+    const decoded = decodeProcessList(collected.processInfo.value);
+    if (!decoded.ok) return collected;
+    const needed = decoded.processes.some(needsMainLog);
+    let read = false;
+    if (reader !== undefined) {
+      if (log !== undefined && answers !== undefined && !this.#relisted) {
+        await reader.resume(client, log, answers);
+        read = true;
+      } else if (needed) {
+        await reader.read(client);
+        read = true;
+      }
+      this.#logWanted = needed;
+      if (read) this.#debug(`collection: main log read (${describeReport(reader)})`);
+    }
+    // No process has an exit status that only the log tells: nothing to add.
+    if (!needed) return collected;
+    const shared = new Set(this.#sharedNames);
+    const seen = new Set<string>();
+    for (const p of decoded.processes) {
+      if (seen.has(p.name)) shared.add(p.name);
+      seen.add(p.name);
+    }
+    const notRead: ExitLookup = {
+      known: false,
+      reason: reader === undefined ? "reading supervisord's main log is turned off (read_main_log: false)" : "supervisord's main log was not read",
+    };
+    const exits: ExitEvidence = {
+      lookup: (name) => (read ? reader!.lastExit(name) : notRead),
+      sharedNames: shared,
+      infoLogged: read && reader!.infoLogged,
+    };
+    return { ...collected, exits };
+  }
+
+  /**
+   * One multicall: the process calls, the version, the state, and the
+   * calls of a main-log read when one was begun (their answers returned
+   * apart).
+   */
+  async #multicall(
+    client: CollectClient,
+    plan: ListingPlan | SelectivePlan,
+    now: number,
+    log: MainLogStep | undefined,
+  ): Promise<{ collected: Collected; log?: CallOutcome[] } | { lacking: Error }> {
     const processCalls = processCallsOf(plan);
-    const batch = [...processCalls, { methodName: VERSION }, { methodName: STATE }];
+    const batch = [...processCalls, { methodName: VERSION }, { methodName: STATE }, ...(log?.calls ?? [])];
     const multi = await settle(() => client.multicall!(batch, plan.kind === 'listing' && plan.long ? LISTING : undefined));
     const problem = multi.ok ? malformedMulticall(multi.value, batch.length) : multi.error;
     if (multi.ok && problem === undefined) {
       const items = (multi.value as unknown[]).map(outcomeOf);
       const n = processCalls.length;
       const processInfo = await this.#processInfo(client, plan, items.slice(0, n), now);
-      return { processInfo, version: items[n]!, state: items[n + 1]! };
+      return { collected: { processInfo, version: items[n]!, state: items[n + 1]! }, log: items.slice(n + 2) };
     }
-    if (!lacksMulticall(problem)) return { processInfo: { ok: false, error: problem } };
+    if (!lacksMulticall(problem)) return { collected: { processInfo: { ok: false, error: problem } } };
     return { lacking: problem };
   }
 
@@ -281,13 +368,13 @@ export class Collector {
    * failed shard is the run's failure; a BAD_NAME item means a process was
    * removed since the listing, so the same run lists everything and relearns.
    */
-  async #sharded(client: CollectClient, plan: ShardedPlan, now: number): Promise<Collected | { lacking: Error }> {
+  async #sharded(client: CollectClient, plan: ShardedPlan, now: number): Promise<{ collected: Collected; log?: undefined } | { lacking: Error }> {
     const batches: MulticallRequest[][] = plan.shards.map((shard) => shard.map((spec) => ({ methodName: ONE, params: [spec] })));
     batches.at(-1)!.push({ methodName: VERSION }, { methodName: STATE });
     const answers = await Promise.all(batches.map((batch) => settle(() => client.multicall!(batch))));
     const items: CallOutcome[] = [];
     for (const [i, answer] of answers.entries()) {
-      if (!answer.ok) return lacksMulticall(answer.error) ? { lacking: answer.error } : { processInfo: answer };
+      if (!answer.ok) return lacksMulticall(answer.error) ? { lacking: answer.error } : { collected: { processInfo: answer } };
       const problem = malformedMulticall(answer.value, batches[i]!.length);
       if (problem !== undefined) return { lacking: problem };
       for (const item of answer.value as unknown[]) items.push(outcomeOf(item));
@@ -299,10 +386,10 @@ export class Collector {
     for (const item of items) {
       if (item.ok) structs.push(item.value);
       else if (isBadName(item.error)) stale = true;
-      else return { processInfo: item, version, state };
+      else return { collected: { processInfo: item, version, state } };
     }
-    if (stale) return { processInfo: await this.#relist(client, now), version, state };
-    return { processInfo: { ok: true, value: structs }, version, state };
+    if (stale) return { collected: { processInfo: await this.#relist(client, now), version, state } };
+    return { collected: { processInfo: { ok: true, value: structs }, version, state } };
   }
 
   #stale(now: number): boolean {
@@ -417,6 +504,7 @@ export class Collector {
   /** A name asked by `group:name` is gone: list everything in this run and relearn. */
   async #relist(client: CollectClient, now: number): Promise<CallOutcome> {
     this.#names = undefined;
+    this.#relisted = true;
     this.#debug('collection: a process name is gone (BAD_NAME): full listing to relearn the names');
     const listing = await settle(() => client.call(ALL, [], LISTING));
     this.#learn(listing, now);
@@ -445,11 +533,17 @@ export class Collector {
     if (!listing.ok || !Array.isArray(listing.value)) return false;
     if (at < this.#learnedAt) return true;
     const specs: string[] = [];
+    const seen = new Set<string>();
+    const shared = new Set<string>();
     for (const item of listing.value) {
       const { name, group } = nameOf(item);
-      if (name !== undefined && group !== undefined) specs.push(`${group}:${name}`);
+      if (name === undefined || group === undefined) continue;
+      specs.push(`${group}:${name}`);
+      if (seen.has(name)) shared.add(name);
+      seen.add(name);
     }
     this.#specs = specs;
+    this.#sharedNames = shared;
     if (this.#wanted !== undefined) this.#names = learnNames(listing.value, new Set(this.#wanted));
     this.#learnedAt = at;
     return true;
@@ -490,6 +584,24 @@ const LISTING: CallHints = Object.freeze({ listing: true });
 
 function processCallsOf(plan: ListingPlan | SelectivePlan): MulticallRequest[] {
   return plan.kind === 'listing' ? [{ methodName: ALL }] : plan.specs.map((spec) => ({ methodName: ONE, params: [spec] }));
+}
+
+/**
+ * The main log reader's read sizes: its defaults (256 KiB after the offset,
+ * 64 KiB of tail), smaller when `max_response_bytes` is small, so that the
+ * read never makes the run's multicall too large (an escaped log is up to
+ * five times its bytes).
+ */
+function mainLogLimits(maxResponseBytes: number): { maxReadBytes: number; tailBytes: number } {
+  const budget = Math.max(1024, Math.floor(maxResponseBytes / 16));
+  return { maxReadBytes: Math.min(256 * 1024, budget), tailBytes: Math.min(64 * 1024, budget) };
+}
+
+function describeReport(reader: MainLogReader): string {
+  const report = reader.lastReport;
+  if (report === undefined) return 'abandoned';
+  if (!report.ok) return `failed: ${report.error ?? ''}`;
+  return `${report.bytes} bytes in ${report.calls} call${report.calls === 1 ? '' : 's'}, ${report.events.length} events${report.gap ? ', after a gap' : ''}`;
 }
 
 function errorMessage(error: unknown): string {

@@ -103,6 +103,12 @@ export interface ResolvedConfig {
    * was asked for and the target does not.
    */
   readonly collectResources: boolean;
+  /**
+   * `read_main_log` (default true): read supervisord's main log
+   * (`supervisor.readLog`) for the exit statuses its process info does not
+   * hold (an exit before `startsecs`), when a monitored process has one.
+   */
+  readonly readMainLog: boolean;
 }
 
 /** The TLS settings of an https `url`, printable: paths of the files, never what they hold. */
@@ -279,6 +285,7 @@ const KNOWN_KEYS = new Set([
   'max_connections',
   'listing_timeout',
   'collect_resources',
+  'read_main_log',
 ]);
 
 /**
@@ -457,6 +464,7 @@ export function resolveConfig(instance: unknown): ConfigResolution {
   const maxConnections = connectionCount(get('max_connections'));
   const listingTimeout = seconds(get('listing_timeout'), 'listing_timeout', CONFIG_DEFAULTS.listingTimeout);
   const collectResources = resourcesKey(get('collect_resources'), address, warnings);
+  const readMainLog = flag(get('read_main_log'), 'read_main_log', true);
 
   for (const key of Object.keys(raw)) {
     if (!KNOWN_KEYS.has(key) && !AGENT_KEYS.has(key)) {
@@ -491,6 +499,7 @@ export function resolveConfig(instance: unknown): ConfigResolution {
     maxConnections,
     listingTimeoutMs: toMs(listingTimeout),
     collectResources,
+    readMainLog,
   });
   return { config, credentials, tls: tlsMaterial, warnings };
 }
@@ -735,6 +744,13 @@ function collectionMode(value: unknown): 'auto' | 'full' {
   if (value !== 'auto' && value !== 'full') {
     throw new ConfigError(`'collection' should be 'auto' or 'full', got ${pythonRepr(value)}`, 'collection');
   }
+  return value;
+}
+
+/** A boolean key; absent (or null) is `fallback`. */
+function flag(value: unknown, key: string, fallback: boolean): boolean {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'boolean') throw new ConfigError(`'${key}' should be true or false, got ${pythonRepr(value)}`, key);
   return value;
 }
 

@@ -11,9 +11,10 @@
  *   per monitored process, then `supervisord.server.state`;
  * - metrics: per monitored process `supervisord.process.uptime`, the three
  *   `supervisord.process.count`; then per monitored process
- *   `supervisord.process.restarts`, `supervisord.process.downtime` and
- *   `supervisord.process.exit_status` (the last two only where they mean
- *   something), then three `supervisord.group.count` per group.
+ *   `supervisord.process.restarts`, `supervisord.process.downtime`,
+ *   `supervisord.process.exit_status`, `supervisord.process.exit_signal` and
+ *   `supervisord.process.start_time` (all but the first only where they
+ *   mean something), then three `supervisord.group.count` per group.
  *
  * @module
  */
@@ -28,11 +29,14 @@ import {
   XmlRpcFault,
 } from '../protocol/errors.js';
 import type { ResolvedConfig } from './config.js';
+import { signalNumber } from './exit-log.js';
+import type { ExitLookup } from './exit-log.js';
 import { unmatchedFilterWarnings } from './hints.js';
 import type {
   CheckResult,
   MappedStatus,
   Metric,
+  ProcessExit,
   ProcessInfo,
   ServiceCheck,
   ProcessSummary,
@@ -52,8 +56,12 @@ export const PROCESS_COUNT = 'supervisord.process.count';
 export const PROCESS_RESTARTS = 'supervisord.process.restarts';
 /** Ours, gauge: seconds since a stopped, exited or fatal process stopped (see {@link processDowntime}). */
 export const PROCESS_DOWNTIME = 'supervisord.process.downtime';
-/** Ours, gauge: the last exit status of a process that has exited (see {@link processExitStatus}). */
+/** Ours, gauge: the last exit status of a process that has exited (see {@link processExit}). */
 export const PROCESS_EXIT_STATUS = 'supervisord.process.exit_status';
+/** Ours, gauge: the number of the signal that ended the last run of a process (see {@link processExit}). */
+export const PROCESS_EXIT_SIGNAL = 'supervisord.process.exit_signal';
+/** Ours, gauge: epoch seconds of the last start attempt of a process (supervisord's `start`), when it has one. */
+export const PROCESS_START_TIME = 'supervisord.process.start_time';
 /** Ours, gauge: monitored processes per group and mapped status. */
 export const GROUP_COUNT = 'supervisord.group.count';
 /** Ours, service check: the state of supervisord itself (see {@link serverStateCheck}). */
@@ -105,6 +113,22 @@ export interface Collected {
   version?: CallOutcome;
   /** `supervisor.getState`'s answer. */
   state?: CallOutcome;
+  /** What supervisord's main log says of the processes' exits, when the process list arrived (see {@link processExit}). */
+  exits?: ExitEvidence;
+}
+
+/**
+ * What a run learnt of exits beyond the process structs: supervisord's main
+ * log read at least as late as the structs (`collect.ts`), and which process
+ * names several processes share (the log names a process by its name only).
+ */
+export interface ExitEvidence {
+  /** The last logged exit of a process name, or why it is not known (`MainLogReader.lastExit`). */
+  lookup(name: string): ExitLookup;
+  /** Names that several processes of the server have. */
+  readonly sharedNames: ReadonlySet<string>;
+  /** The log read shows lines of level INFO (`MainLogReader.infoLogged`): a stop that ended with status 0 is in it. */
+  readonly infoLogged: boolean;
 }
 
 /** What {@link restartCount} remembers of a process between runs. */
@@ -318,15 +342,130 @@ export function processDowntime(p: ProcessInfo): number | undefined {
   return Math.max(0, p.now - p.stop);
 }
 
+/** What the check knows of how the last run of a process ended (see {@link processExit}). */
+export type ExitFact =
+  | { readonly kind: 'none' }
+  | {
+      readonly kind: 'known';
+      /** 0 to 255, or -1 when a signal ended it (or a cause supervisord could not decode). */
+      readonly status: number;
+      readonly signal?: string;
+      readonly coreDumped?: boolean;
+      readonly source: 'process-info' | 'main-log';
+    }
+  | { readonly kind: 'unknown'; readonly reason: string };
+
+const NO_EXIT: ExitFact = Object.freeze({ kind: 'none' });
+/** supervisord's `spawnerr` after an exit before `startsecs` (3.x and 4.x). */
+const QUICK_EXIT = 'Exited too quickly';
+
 /**
- * `exitstatus` for a process that is EXITED, BACKOFF, FATAL or STOPPED and
- * has run: started (`start` not 0) and ended at least once (`stop` not 0).
- * Without an end, supervisord reports 0 for a status that does not exist
- * (e.g. a command that could not be found is FATAL without ever exiting).
+ * Whether the last start attempt of `p` ended with an exit: it is EXITED,
+ * BACKOFF, FATAL or STOPPED, started (`start` not 0) and stopped (`stop` not
+ * 0). Only an exit leads to EXITED; in the other three, the stop must also
+ * be at or after that start (a start attempt that failed to spawn, e.g. a
+ * command that cannot be found, moves `start` but not `stop`), and in
+ * BACKOFF and FATAL a `spawnerr` other than supervisord's "Exited too
+ * quickly" is a failure to spawn too (the same second as the previous exit).
  */
-export function processExitStatus(p: ProcessInfo): number | undefined {
-  if (!EXITED_STATES.has(p.statename) || p.start === 0 || p.stop === 0) return undefined;
-  return p.exitstatus;
+function endedByExit(p: ProcessInfo): boolean {
+  if (!EXITED_STATES.has(p.statename) || p.start === 0 || p.stop === 0) return false;
+  if (p.statename === 'EXITED') return true;
+  if (p.stop < p.start) return false;
+  if ((p.statename === 'BACKOFF' || p.statename === 'FATAL') && p.spawnerr !== '' && !p.spawnerr.startsWith(QUICK_EXIT)) return false;
+  return true;
+}
+
+/**
+ * Whether the exit of `p` is only told by supervisord's main log:
+ * supervisord sets the exit status to None for an exit before `startsecs`
+ * (BACKOFF, then FATAL) and when a new start begins, and its process info
+ * says `exitstatus: 0` for None. So a 0 is an exit status only in EXITED (the
+ * state only a real exit reaches); in BACKOFF and FATAL it never is, and in
+ * STOPPED it is when a stop request ended the process, not when a process in
+ * BACKOFF was stopped. A -1 (killed by a signal) is real, and the log names
+ * the signal.
+ */
+export function needsMainLog(p: ProcessInfo): boolean {
+  if (!endedByExit(p)) return false;
+  return p.exitstatus === -1 || (p.exitstatus === 0 && p.statename !== 'EXITED');
+}
+
+/**
+ * How the last run of `p` ended: nothing to say (it is running, never ran,
+ * or its last attempt failed to spawn), its exit status, or unknown. A status
+ * other than 0, and 0 in EXITED, come from supervisord's process info; a 0
+ * that is not an exit status ({@link needsMainLog}) is replaced by the last
+ * exit the main log shows for the process's name, or is unknown: never
+ * reported as 0. The main log names a process by its `name` only: for a name
+ * several processes share, the status is unknown.
+ */
+export function processExit(p: ProcessInfo, evidence?: ExitEvidence): ExitFact {
+  if (!endedByExit(p)) return NO_EXIT;
+  const trusted = (p.exitstatus !== 0 || p.statename === 'EXITED') && p.exitstatus !== -1;
+  if (trusted) return { kind: 'known', status: p.exitstatus, source: 'process-info' };
+  const lookup = loggedExit(p, evidence);
+  const logged = lookup.known ? lookup.exit : undefined;
+  const signal = logged?.signal === undefined ? {} : { signal: logged.signal, ...(logged.coreDumped === true ? { coreDumped: true } : {}) };
+  if (p.exitstatus === -1) {
+    // Killed by a signal, which only the log names (and only a logged death by signal can name it).
+    return { kind: 'known', status: -1, ...(logged?.status === -1 ? signal : {}), source: 'process-info' };
+  }
+  if (logged === undefined) return { kind: 'unknown', reason: (lookup as { reason: string }).reason };
+  // A stop that ended with 0 is logged at INFO: without INFO lines, the last exit logged may be an older one.
+  if (p.statename === 'STOPPED' && evidence?.infoLogged !== true) {
+    return { kind: 'unknown', reason: "supervisord's main log has no INFO lines (loglevel warn or higher does not log a stop that ended with status 0)" };
+  }
+  return { kind: 'known', status: logged.status, ...signal, source: 'main-log' };
+}
+
+function loggedExit(p: ProcessInfo, evidence: ExitEvidence | undefined): ExitLookup {
+  if (evidence === undefined) return { known: false, reason: "supervisord's main log was not read" };
+  if (evidence.sharedNames.has(p.name)) {
+    return { known: false, reason: `several processes are named '${p.name}' and the main log names a process without its group` };
+  }
+  return evidence.lookup(p.name);
+}
+
+/**
+ * The exit status of `p` when it is known (see {@link processExit}),
+ * undefined when there is none to report or it is unknown.
+ */
+export function processExitStatus(p: ProcessInfo, evidence?: ExitEvidence): number | undefined {
+  const fact = processExit(p, evidence);
+  return fact.kind === 'known' ? fact.status : undefined;
+}
+
+/** A {@link ProcessSummary}'s `exit` from an {@link ExitFact}; undefined for none. */
+function exitSummary(fact: ExitFact): ProcessExit | undefined {
+  if (fact.kind === 'none') return undefined;
+  if (fact.kind === 'unknown') return { status: null, reason: fact.reason };
+  const exit: ProcessExit = { status: fact.status, source: fact.source };
+  if (fact.signal !== undefined) exit.signal = fact.signal;
+  if (fact.coreDumped === true) exit.coreDumped = true;
+  return exit;
+}
+
+/**
+ * One warning per reason for the processes whose exit status is unknown:
+ * `exit status of 'quick' (FATAL) unknown: <reason>; supervisord's process
+ * info says 0 for an exit before startsecs, which is not an exit status`.
+ */
+function unknownExitWarnings(unknown: ReadonlyArray<readonly [ProcessInfo, string]>): string[] {
+  const byReason = new Map<string, string[]>();
+  for (const [p, reason] of unknown) {
+    const names = byReason.get(reason) ?? [];
+    names.push(`'${p.group === p.name ? p.name : `${p.group}:${p.name}`}' (${p.statename})`);
+    byReason.set(reason, names);
+  }
+  const warnings: string[] = [];
+  for (const [reason, names] of byReason) {
+    const shown = names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`;
+    warnings.push(
+      `exit status of ${shown} unknown: ${reason}; supervisord's process info says 0 for an exit before startsecs, which is not an exit status`,
+    );
+  }
+  return warnings;
 }
 
 /** The key of a process in a {@link ProcessHistory}: `group:name`. */
@@ -335,25 +474,35 @@ export function processKey(p: Pick<ProcessInfo, 'group' | 'name'>): string {
 }
 
 /**
- * Our per-process metrics (restarts, downtime, exit status) for the monitored
- * processes in order, then `supervisord.group.count` (down, up, unknown) for
- * each group in order of first appearance. No volatile value (pid, start,
- * description) is ever a tag.
+ * Our per-process metrics (restarts, downtime, exit status and signal, start
+ * time) for the monitored processes in order, then `supervisord.group.count`
+ * (down, up, unknown) for each group in order of first appearance. No
+ * volatile value (pid, start, description) is ever a tag.
+ *
+ * @param exits the facts of {@link processExit} in the order of `monitored`;
+ *   computed without evidence (the main log) when absent.
  */
 export function extraSubmissions(
   monitored: readonly ProcessInfo[],
   config: ResolvedConfig,
   previous: ProcessHistory | undefined,
+  exits?: readonly ExitFact[],
 ): Metric[] {
   const metrics: Metric[] = [];
   const groups = new Map<string, Record<MappedStatus, number>>();
-  for (const p of monitored) {
+  for (const [i, p] of monitored.entries()) {
     const tags = processTags(p, config);
     metrics.push({ name: PROCESS_RESTARTS, type: 'count', value: restartCount(previous?.get(processKey(p)), p), tags });
     const downtime = processDowntime(p);
     if (downtime !== undefined) metrics.push({ name: PROCESS_DOWNTIME, type: 'gauge', value: downtime, tags: [...tags] });
-    const exitStatus = processExitStatus(p);
-    if (exitStatus !== undefined) metrics.push({ name: PROCESS_EXIT_STATUS, type: 'gauge', value: exitStatus, tags: [...tags] });
+    const exit = exits?.[i] ?? processExit(p);
+    if (exit.kind === 'known') {
+      metrics.push({ name: PROCESS_EXIT_STATUS, type: 'gauge', value: exit.status, tags: [...tags] });
+      const signal = exit.signal === undefined ? undefined : signalNumber(exit.signal);
+      if (signal !== undefined) metrics.push({ name: PROCESS_EXIT_SIGNAL, type: 'gauge', value: signal, tags: [...tags] });
+    }
+    // Never 0: a process that never started has no start time.
+    if (p.start !== 0) metrics.push({ name: PROCESS_START_TIME, type: 'gauge', value: p.start, tags: [...tags] });
     let counts = groups.get(p.group);
     if (counts === undefined) {
       counts = { down: 0, up: 0, unknown: 0 };
@@ -568,22 +717,30 @@ export function buildRun(config: ResolvedConfig, collected: Collected, previous?
   }
 
   // Beyond the reference: after all of its submissions.
-  result.metrics.push(...extraSubmissions(monitored, config, previous));
+  const exits = monitored.map((p) => processExit(p, collected.exits));
+  result.metrics.push(...extraSubmissions(monitored, config, previous, exits));
   if (collected.state !== undefined) {
     const state = serverStateCheck(collected.state, config);
     if ('check' in state) result.serviceChecks.push(state.check);
     else result.warnings.push(state.warning);
   }
-  result.processes = monitored.map(
-    (p): ProcessSummary => ({
+  const unknownExits: Array<[ProcessInfo, string]> = [];
+  result.processes = monitored.map((p, i): ProcessSummary => {
+    const summary: ProcessSummary = {
       name: p.name,
       group: p.group,
       statename: p.statename,
       status: mapStatus(p.statename, config.statusMapping),
       uptime: processUptime(p),
       description: p.description,
-    }),
-  );
+    };
+    const fact = exits[i]!;
+    const exit = exitSummary(fact);
+    if (exit !== undefined) summary.exit = exit;
+    if (fact.kind === 'unknown') unknownExits.push([p, fact.reason]);
+    return summary;
+  });
+  result.warnings.push(...unknownExitWarnings(unknownExits));
   const history = new Map<string, ProcessMark>();
   for (const p of monitored) history.set(processKey(p), { start: p.start, pid: p.pid });
   return { result, history, monitored };

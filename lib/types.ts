@@ -149,6 +149,13 @@ export interface InstanceConfig {
    * else is a warning). Default false.
    */
   collect_resources?: boolean;
+  /**
+   * Ours: read supervisord's main log (`supervisor.readLog`) for the exit
+   * status of a process that exited before its `startsecs`, which
+   * supervisord's process info gives as 0. Default true. Read only while a
+   * monitored process needs it, from where the last read ended.
+   */
+  read_main_log?: boolean;
   /** Read by the Datadog Agent itself (scheduling); accepted and ignored by the check. */
   min_collection_interval?: Numeric;
   /** Read by the Datadog Agent itself; accepted and ignored by the check. */
@@ -225,6 +232,25 @@ export interface ProcessSummary {
   uptime: number;
   /** supervisord's own description (`pid 123, uptime 0:02:05`, `Not started`...). */
   description: string;
+  /** How its last run ended, when it is EXITED, BACKOFF, FATAL or STOPPED after an exit (absent otherwise). */
+  exit?: ProcessExit;
+}
+
+/**
+ * How the last run of a process ended (see {@link ProcessSummary.exit}): the
+ * value of `supervisord.process.exit_status`, or why there is none.
+ */
+export interface ProcessExit {
+  /** The exit status (0 to 255), -1 when a signal ended it; null when neither supervisord's answers nor its main log tell it. */
+  status: number | null;
+  /** The signal that ended it, as supervisord's main log names it (`SIGKILL`, `signal 42`). */
+  signal?: string;
+  /** The signal dumped core. */
+  coreDumped?: boolean;
+  /** Where the status comes from: supervisord's process info, or its main log (for an exit before `startsecs`, which the process info gives as 0). */
+  source?: 'process-info' | 'main-log';
+  /** Why `status` is null. */
+  reason?: string;
 }
 
 /**
@@ -252,6 +278,14 @@ export interface ServerRun {
    */
   readonly statusMapping?: Readonly<Record<string, MappedStatus>>;
 }
+
+/**
+ * A run as the output formats take it: a {@link ServerRun}, or an entry of
+ * what `checkAll` and `CheckGroup.run` resolve to (`{ name, result }`). A run
+ * without `tags`, or whose tags have no `supervisord_server`, has its
+ * per-server series labelled `supervisord_server="<name>"`.
+ */
+export type OutputRun = Pick<ServerRun, 'name' | 'result'> & Partial<Omit<ServerRun, 'name' | 'result'>>;
 
 /** What the check needs from an XML-RPC client (`XmlRpcClient` of `supervisord-check/protocol` has it). */
 export interface CheckClient {

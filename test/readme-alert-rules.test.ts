@@ -123,17 +123,48 @@ const UNIT_TESTS = [
     ],
   },
   {
+    // Restarts counted from the start time (no exporter state): each new value of
+    // supervisord_process_start_time_seconds is a start. The threshold is 3, and
+    // the text says how many: exactly 3 fires and says 3, 2 does not fire.
     interval: '1m',
     input_series: [
-      series('supervisord_process_restarts_total', proc('loop'), '0+1x30'),
-      series('supervisord_process_restarts_total', proc('once'), '0 0 0 1x27'),
-      series('supervisord_process_restarts_total', proc('steady'), '0x30'),
+      // a new start every minute
+      series('supervisord_process_start_time_seconds', proc('loop'), '1000+60x30'),
+      // 3 restarts at minutes 11, 12 and 13: fires at minute 20, the window holding all three
+      series('supervisord_process_start_time_seconds', proc('three'), '1000x10 1660 1720 1780x17'),
+      // 2 restarts: one less than the threshold
+      series('supervisord_process_start_time_seconds', proc('two'), '1000x10 1660 1720x18'),
+      // 3 restarts at minutes 1 to 3: out of the window by minute 20
+      series('supervisord_process_start_time_seconds', proc('old'), '1000 1060 1120 1180x27'),
+      series('supervisord_process_start_time_seconds', proc('steady'), '1000x30'),
     ],
     alert_rule_test: [
       {
         eval_time: '20m',
         alertname: 'SupervisordProcessFlapping',
-        exp_alerts: [alert({ severity: 'warning', ...proc('loop') }, 'loop:loop on sv1 restarted 15 times in 15 minutes')],
+        exp_alerts: [
+          alert({ severity: 'warning', ...proc('loop') }, 'loop:loop on sv1 restarted 15 times in 15 minutes'),
+          alert({ severity: 'warning', ...proc('three') }, 'three:three on sv1 restarted 3 times in 15 minutes'),
+        ],
+      },
+      // minute 12: two of the three restarts so far (one less than the threshold); 'old' still has its three in the window
+      {
+        eval_time: '12m',
+        alertname: 'SupervisordProcessFlapping',
+        exp_alerts: [
+          alert({ severity: 'warning', ...proc('loop') }, 'loop:loop on sv1 restarted 12 times in 15 minutes'),
+          alert({ severity: 'warning', ...proc('old') }, 'old:old on sv1 restarted 3 times in 15 minutes'),
+        ],
+      },
+      // minute 13: the third
+      {
+        eval_time: '13m',
+        alertname: 'SupervisordProcessFlapping',
+        exp_alerts: [
+          alert({ severity: 'warning', ...proc('loop') }, 'loop:loop on sv1 restarted 13 times in 15 minutes'),
+          alert({ severity: 'warning', ...proc('old') }, 'old:old on sv1 restarted 3 times in 15 minutes'),
+          alert({ severity: 'warning', ...proc('three') }, 'three:three on sv1 restarted 3 times in 15 minutes'),
+        ],
       },
     ],
   },
@@ -197,6 +228,24 @@ describe('the README alert rules', () => {
     const result = await unitTests(UNIT_TESTS, 'tests.yml');
     assert.equal(result.code, 0, result.output);
     assert.match(result.output, /SUCCESS/);
+  });
+
+  it('the flapping rule at its boundary: a rule one restart more lenient (> 3) or one count off (> 2 with 2) fails these tests', async (t) => {
+    if (PROMTOOL === undefined) return t.skip('promtool is not installed (Debian package prometheus)');
+    const flapping = UNIT_TESTS.filter((u) => u.alert_rule_test.some((a) => a.alertname === 'SupervisordProcessFlapping'));
+    for (const [from, to] of [
+      ['>= 3', '> 3'],
+      ['>= 3', '>= 2'],
+    ] as const) {
+      const rules = rulesBlock().replace(`changes(supervisord_process_start_time_seconds[15m]) ${from}`, `changes(supervisord_process_start_time_seconds[15m]) ${to}`);
+      assert.notEqual(rules, rulesBlock(), 'the README rule has the expected threshold');
+      writeFileSync(join(dir, 'lenient.yml'), rules);
+      const file = join(dir, 'lenient-tests.yml');
+      writeFileSync(file, JSON.stringify({ rule_files: ['lenient.yml'], evaluation_interval: '1m', tests: flapping }, null, 1));
+      const result = await promtool(['test', 'rules', file]);
+      assert.notEqual(result.code, 0, `${to}: ${result.output}`);
+      assert.match(result.output, /FAILED/);
+    }
   });
 
   it('would be caught by these tests if a rule fired for a healthy series (the tests can fail)', async (t) => {

@@ -36,7 +36,7 @@
 
 import { createHash } from 'node:crypto';
 
-import type { ServerRun } from '../types.js';
+import type { OutputRun } from '../types.js';
 
 /**
  * Largest packet {@link packDatagrams} builds by default: the Agent's
@@ -61,7 +61,7 @@ export interface DogStatsDOptions {
  *
  * @throws {RangeError} when `maxBytes` is not a positive integer.
  */
-export function formatDogStatsD(runs: readonly ServerRun[], options: DogStatsDOptions = {}): string[] {
+export function formatDogStatsD(runs: readonly OutputRun[], options: DogStatsDOptions = {}): string[] {
   const maxBytes = options.maxBytes ?? DOGSTATSD_MAX_PAYLOAD;
   if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new RangeError(`maxBytes must be a positive integer, got ${maxBytes}`);
   const lines: string[] = [];

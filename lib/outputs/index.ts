@@ -4,13 +4,13 @@
  * datagrams (`dogstatsd`). JSON needs no module: a result is plain data.
  *
  * Every format takes the same input, one {@link ServerRun} per checked
- * supervisord, and is generic over metric and service-check names: a name it
+ * supervisord (or an entry of `checkAll`, `{ name, result }`), and is generic over metric and service-check names: a name it
  * has no description for is still exported, with a generic description.
  *
  * @module
  */
 
-export type { ServerRun } from '../types.js';
+export type { OutputRun, ServerRun } from '../types.js';
 export { formatText, humanizeDuration } from './text.js';
 export type { TextOptions } from './text.js';
 export {

@@ -39,10 +39,18 @@
  * their distinct values sorted and joined with `,`, so that the result does
  * not depend on tag order.
  *
+ * Servers. Each run's per-server series (`supervisord_up`,
+ * `supervisord_version_info`, `supervisord_process_state`) have the run's
+ * `tags` as labels, and `supervisord_server="<name>"` when those lack it (a
+ * `checkAll` entry has no tags): several servers never merge into one
+ * unlabelled series. Two runs whose server labels are the same are refused
+ * (a `TypeError`, code `ERR_INVALID_ARG_VALUE`): one server's series would
+ * hide the other's (a dead server's `supervisord_up 0` under a live one's).
+ * The same run passed twice is shown once.
+ *
  * Each family's metadata appears once, before its samples, which are
- * contiguous. A sample whose family and labels repeat an earlier one (two
- * configured instances with the same name and tags) is dropped: Prometheus
- * rejects duplicate series in one exposition.
+ * contiguous. A sample whose family and labels repeat an earlier one is
+ * dropped: Prometheus rejects duplicate series in one exposition.
  *
  * @module
  */
@@ -50,8 +58,7 @@
 import { performance } from 'node:perf_hooks';
 
 import { PROCESS_STATES } from '../process-model.js';
-import type { ServiceCheckStatus } from '../types.js';
-import type { ServerRun } from '../types.js';
+import type { OutputRun, ServiceCheckStatus } from '../types.js';
 
 /** The `Content-Type` of a 0.0.4 text exposition. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -176,7 +183,7 @@ export const PROMETHEUS_METRICS: readonly PrometheusMetric[] = Object.freeze([
     prometheus: 'supervisord_process_restarts_total',
     type: 'counter',
     labels: PROCESS_LABELS,
-    help: 'Restarts of the process seen by the check, summed over the runs since this exporter started.',
+    help: 'Restarts of the process this exporter saw since it started (a new start time or pid between two runs); it resets with the exporter, changes() of supervisord_process_start_time_seconds does not.',
   },
   {
     datadog: 'supervisord.process.downtime',
@@ -191,7 +198,23 @@ export const PROMETHEUS_METRICS: readonly PrometheusMetric[] = Object.freeze([
     prometheus: 'supervisord_process_exit_status',
     type: 'gauge',
     labels: PROCESS_LABELS,
-    help: "Exit status of the last exit of the process (supervisord's value; -1: killed by a signal).",
+    help:
+      "How the last run of the process ended: its exit status (supervisord's, or its main log's for an exit before startsecs, which supervisord reports as 0), -1 for a death by signal; absent when not known.",
+  },
+  {
+    datadog: 'supervisord.process.exit_signal',
+    prometheus: 'supervisord_process_exit_signal',
+    type: 'gauge',
+    labels: PROCESS_LABELS,
+    help: "Number of the signal that ended the last run of the process (Linux numbers: 9 SIGKILL, 15 SIGTERM), as supervisord's main log names it; absent otherwise.",
+  },
+  {
+    datadog: 'supervisord.process.start_time',
+    prometheus: 'supervisord_process_start_time_seconds',
+    type: 'gauge',
+    unit: 'seconds',
+    labels: PROCESS_LABELS,
+    help: "Start time of the process's last start attempt, seconds since the epoch (supervisord's start); absent when it never started. changes() counts restarts.",
   },
   {
     datadog: 'supervisord.group.count',
@@ -374,10 +397,15 @@ export interface PrometheusSnapshot {
  * appearance, `supervisord_process_state` (from the results' `processes`),
  * then the service checks in order of first appearance.
  *
- * @param runs one entry per checked server.
+ * @param runs one entry per checked server: `ServerRun`s, or the entries of
+ *   `checkAll` (see the module comment for the labels).
  * @param options see {@link PrometheusOptions} (`format` is ignored).
+ * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when a run has neither a
+ *   `supervisord_server` tag nor a name, or two runs have the same server
+ *   labels.
  */
-export function prometheusSnapshot(runs: readonly ServerRun[], options: PrometheusOptions = {}): PrometheusSnapshot {
+export function prometheusSnapshot(input: readonly OutputRun[], options: PrometheusOptions = {}): PrometheusSnapshot {
+  const runs = labelledRuns(input);
   const families = new Map<string, Family>();
   const family = (name: string, type: Family['type'], help: string, unit?: 'seconds' | 'bytes'): Family => {
     let f = families.get(name);
@@ -457,10 +485,11 @@ export function prometheusSnapshot(runs: readonly ServerRun[], options: Promethe
  * Renders the runs as one exposition (ends with a newline), by default in the
  * text format 0.0.4. Family order: see {@link prometheusSnapshot}.
  *
- * @param runs one entry per checked server.
+ * @param runs one entry per checked server (`ServerRun`s, or the entries of `checkAll`).
  * @param options see {@link PrometheusOptions}.
+ * @throws {TypeError} as {@link prometheusSnapshot}.
  */
-export function formatPrometheus(runs: readonly ServerRun[], options: PrometheusOptions = {}): string {
+export function formatPrometheus(runs: readonly OutputRun[], options: PrometheusOptions = {}): string {
   return prometheusSnapshot(runs, options).render(options.format ?? 'text');
 }
 
@@ -506,11 +535,59 @@ function renderOpenMetrics(families: readonly Family[]): string {
   return `${out}# EOF\n`;
 }
 
+/** A run whose per-server labels are settled. */
+interface LabelledRun {
+  readonly tags: readonly string[];
+  readonly result: OutputRun['result'];
+}
+
+/**
+ * Each run with the tags of its per-server series: its `tags` when they hold
+ * `supervisord_server`, else those plus `supervisord_server:<name>`. The same
+ * run object twice is kept once.
+ *
+ * @throws {TypeError} see {@link prometheusSnapshot}.
+ */
+function labelledRuns(runs: readonly OutputRun[]): LabelledRun[] {
+  if (!Array.isArray(runs)) throw invalidRuns('runs must be an array of { name, result } or ServerRun objects');
+  const byLabels = new Map<string, { index: number; result: unknown }>();
+  const labelled: LabelledRun[] = [];
+  for (const [i, run] of runs.entries()) {
+    if (typeof run !== 'object' || run === null || typeof run.result !== 'object' || run.result === null) {
+      throw invalidRuns(`runs[${i}] is not a run: expected { name, result } or a ServerRun`);
+    }
+    const given: unknown = run.tags;
+    const tags = Array.isArray(given) && given.every((t) => typeof t === 'string') ? (given as string[]) : [];
+    let server = tags;
+    if (!tags.some((t) => t.startsWith('supervisord_server:'))) {
+      if (typeof run.name !== 'string' || run.name === '') {
+        throw invalidRuns(`runs[${i}] has no supervisord_server tag and no name to label its series with`);
+      }
+      server = [...tags, `supervisord_server:${run.name}`];
+    }
+    const key = renderLabels(server);
+    const earlier = byLabels.get(key);
+    if (earlier !== undefined) {
+      if (earlier.result === run.result) continue;
+      throw invalidRuns(
+        `runs[${earlier.index}] and runs[${i}] have the same server labels (${key === '' ? 'none' : key}): their series would be one; give each server its own name`,
+      );
+    }
+    byLabels.set(key, { index: i, result: run.result });
+    labelled.push({ tags: server, result: run.result });
+  }
+  return labelled;
+}
+
+function invalidRuns(message: string): TypeError {
+  return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_VALUE' });
+}
+
 /**
  * The value of `supervisord_up`: true when the run had no error and
  * `supervisord.can_connect`, if submitted, is OK.
  */
-export function isUp(run: ServerRun): boolean {
+export function isUp(run: Pick<OutputRun, 'result'>): boolean {
   if (run.result.errors.length > 0) return false;
   const OK: ServiceCheckStatus = 0;
   return run.result.serviceChecks.every((c) => c.name !== 'supervisord.can_connect' || c.status === OK);

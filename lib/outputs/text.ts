@@ -1,8 +1,11 @@
 /**
  * The human-readable output: a table of the monitored processes per server
  * (PROCESS GROUP STATE STATUS UPTIME), a summary line, one line per process
- * that is not up with supervisord's description and its last exit status
- * (`broken: Exited too quickly (process log may have details)`), the other
+ * that is not up with how its last run ended and supervisord's description
+ * (`quick: exit status 3 (Exited too quickly (process log may have
+ * details))`, `web: killed by SIGKILL (Nov 25 04:50 PM)`, `exit status
+ * unknown` when neither supervisord's process info nor its main log tell
+ * it), the other
  * service checks that are not OK (`CRITICAL supervisord.server.state:
  * SHUTDOWN_STATE`), then the run's errors and warnings.
  *
@@ -28,8 +31,8 @@
  */
 
 import { DEFAULT_STATUS_MAPPING } from '../config.js';
-import type { MappedStatus, ServiceCheck, ServiceCheckStatus } from '../types.js';
-import type { ServerRun } from '../types.js';
+import type { MappedStatus, ProcessExit, ServiceCheck, ServiceCheckStatus } from '../types.js';
+import type { OutputRun } from '../types.js';
 import { neutralizeControls } from './safe-text.js';
 
 /** Options of {@link formatText}. */
@@ -58,7 +61,7 @@ interface Row {
   state: string;
   status: ServiceCheckStatus;
   uptime: string;
-  /** supervisord's description and the last exit status, for the line under the table ('' for none). */
+  /** How the last run ended and supervisord's description, for the line under the table ('' for none). */
   detail: string;
   /** With `collect_resources`: CPU time and resident memory of the process tree, when read. */
   cpu?: string;
@@ -72,7 +75,7 @@ interface Row {
  * @param runs one entry per checked server.
  * @param options see {@link TextOptions}.
  */
-export function formatText(runs: readonly ServerRun[], options: TextOptions = {}): string {
+export function formatText(runs: readonly OutputRun[], options: TextOptions = {}): string {
   const color = options.color === true;
   const paint = (code: string, text: string): string => (color ? `${code}${text}${RESET}` : text);
   const blocks: string[] = [];
@@ -115,7 +118,7 @@ export function humanizeDuration(seconds: number): string {
 
 const MAPPED_STATUS: Readonly<Record<MappedStatus, ServiceCheckStatus>> = { up: 0, down: 2, unknown: 3 };
 
-function processRows(run: ServerRun): Row[] {
+function processRows(run: OutputRun): Row[] {
   return withResources(run, rowsOf(run));
 }
 
@@ -124,7 +127,7 @@ function processRows(run: ServerRun): Row[] {
  * (`supervisord.process.tree.cpu_seconds`, `...tree.memory.rss`), for the
  * CPU and MEM columns, which the table has only when some were read.
  */
-function withResources(run: ServerRun, rows: Row[]): Row[] {
+function withResources(run: OutputRun, rows: Row[]): Row[] {
   const cpu = new Map<string, number>();
   const mem = new Map<string, number>();
   for (const metric of run.result.metrics) {
@@ -156,11 +159,11 @@ function humanizeBytes(bytes: number): string {
   return `${value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2)} ${units[unit]}`;
 }
 
-function rowsOf(run: ServerRun): Row[] {
+function rowsOf(run: OutputRun): Row[] {
   const processes = run.result.processes;
-  const exits = new Map<string, number>();
+  const exits = new Map<string, ProcessExit>();
   for (const metric of run.result.metrics) {
-    if (metric.name === 'supervisord.process.exit_status') exits.set(rowKey(metric.tags), metric.value);
+    if (metric.name === 'supervisord.process.exit_status') exits.set(rowKey(metric.tags), { status: metric.value });
   }
   if (processes !== undefined) {
     return processes.map((p) => ({
@@ -169,21 +172,31 @@ function rowsOf(run: ServerRun): Row[] {
       state: p.statename,
       status: MAPPED_STATUS[p.status] ?? 3,
       uptime: uptimeText(p.uptime, p.statename),
-      detail: detailText(p.description, exits.get(`${p.name}\0${p.group}`)),
+      // A result from an older check has no `exit`: its exit_status gauge says it.
+      detail: detailText(p.description, p.exit ?? exits.get(`${p.name}\0${p.group}`)),
     }));
   }
   return rowsFromSubmissions(run, exits);
 }
 
 /**
- * `Exited too quickly (process log may have details)`, `exit status 3 (Nov 25 12:00 PM)`:
- * the exit status first when there is one, since the description of an
- * EXITED process is only its stop time.
+ * `Exited too quickly (process log may have details)`, `exit status 3 (Nov
+ * 25 12:00 PM)`, `killed by SIGKILL (...)`, `exit status unknown (...)`:
+ * how the last run ended first when it has ended, since the description of
+ * an EXITED process is only its stop time.
  */
-function detailText(description: string | undefined, exitStatus: number | undefined): string {
+function detailText(description: string | undefined, exit: ProcessExit | undefined): string {
   const text = description ?? '';
-  if (exitStatus === undefined) return text;
-  return text === '' ? `exit status ${exitStatus}` : `exit status ${exitStatus} (${text})`;
+  if (exit === undefined) return text;
+  const how =
+    exit.status === null
+      ? 'exit status unknown'
+      : exit.signal !== undefined
+        ? `killed by ${exit.signal}${exit.coreDumped === true ? ', core dumped' : ''}`
+        : exit.status === -1
+          ? 'killed by a signal'
+          : `exit status ${exit.status}`;
+  return text === '' ? how : `${how} (${text})`;
 }
 
 function uptimeText(uptime: number | undefined, state: string): string {
@@ -192,7 +205,7 @@ function uptimeText(uptime: number | undefined, state: string): string {
   return '-';
 }
 
-function rowsFromSubmissions(run: ServerRun, exits: ReadonlyMap<string, number>): Row[] {
+function rowsFromSubmissions(run: OutputRun, exits: ReadonlyMap<string, ProcessExit>): Row[] {
   const uptimes = new Map<string, number>();
   for (const metric of run.result.metrics) {
     if (metric.name === 'supervisord.process.uptime') uptimes.set(rowKey(metric.tags), metric.value);
@@ -269,10 +282,10 @@ function table(rows: readonly Row[], paint: (code: string, text: string) => stri
   return [line(header), ...cells.map((c, i) => line(c, rows[i]!.status))];
 }
 
-function summary(run: ServerRun, rows: readonly Row[]): string {
+function summary(run: OutputRun, rows: readonly Row[]): string {
   const canConnect = run.result.serviceChecks.find((c) => c.name === 'supervisord.can_connect');
   const version = run.result.metadata.version?.raw;
-  const server = `supervisord${version === undefined ? '' : ` ${clean(version)}`} at ${clean(run.target)}`;
+  const server = `supervisord${version === undefined ? '' : ` ${clean(version)}`}${run.target === undefined ? '' : ` at ${clean(run.target)}`}`;
   if (canConnect !== undefined && canConnect.status !== 0) return `${server} ${failureWord(canConnect.message ?? '')}`;
   if (canConnect === undefined && run.result.errors.length > 0) return `${server}: the check failed`;
   const counts: Record<ServiceCheckStatus, number> = { 0: 0, 1: 0, 2: 0, 3: 0 };

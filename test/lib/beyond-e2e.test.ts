@@ -231,16 +231,22 @@ describe('restarts, downtime, exit status, group counts', () => {
     assert.ok(result.metrics.slice(0, start).every((m) => m.name === 'supervisord.process.uptime' || m.name === 'supervisord.process.count'));
     assert.deepEqual(result.metrics.slice(start), [
       { name: 'supervisord.process.restarts', type: 'count', value: 0, tags: ptags('api', 'front') },
+      { name: 'supervisord.process.start_time', type: 'gauge', value: NOW - 1, tags: ptags('api', 'front') },
       { name: 'supervisord.process.restarts', type: 'count', value: 0, tags: ptags('exiter', 'exiter') },
       { name: 'supervisord.process.downtime', type: 'gauge', value: 200, tags: ptags('exiter', 'exiter') },
       { name: 'supervisord.process.exit_status', type: 'gauge', value: 3, tags: ptags('exiter', 'exiter') },
+      { name: 'supervisord.process.start_time', type: 'gauge', value: NOW - 300, tags: ptags('exiter', 'exiter') },
+      // BACKOFF, started again (NOW - 2) after its last stop (NOW - 3): that start did not end in an exit, no exit status
       { name: 'supervisord.process.restarts', type: 'count', value: 0, tags: ptags('flappy', 'flappy') },
-      { name: 'supervisord.process.exit_status', type: 'gauge', value: 1, tags: ptags('flappy', 'flappy') },
+      { name: 'supervisord.process.start_time', type: 'gauge', value: NOW - 2, tags: ptags('flappy', 'flappy') },
+      // never started: no start time (never 0)
       { name: 'supervisord.process.restarts', type: 'count', value: 0, tags: ptags('idle', 'idle') },
       { name: 'supervisord.process.restarts', type: 'count', value: 0, tags: ptags('web', 'back') },
       { name: 'supervisord.process.downtime', type: 'gauge', value: 49, tags: ptags('web', 'back') },
       { name: 'supervisord.process.exit_status', type: 'gauge', value: 127, tags: ptags('web', 'back') },
+      { name: 'supervisord.process.start_time', type: 'gauge', value: NOW - 50, tags: ptags('web', 'back') },
       { name: 'supervisord.process.restarts', type: 'count', value: 0, tags: ptags('web', 'front') },
+      { name: 'supervisord.process.start_time', type: 'gauge', value: NOW - 100, tags: ptags('web', 'front') },
       ...[
         ['api', 0, 0, 1],
         ['exiter', 1, 0, 0],

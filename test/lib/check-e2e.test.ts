@@ -136,15 +136,24 @@ function expectedRun(
   }
   // Issue 5, after the reference: a first run (restarts 0) of a RUNNING supervisord.
   const groups = new Map<string, Record<MappedStatus, number>>();
+  const unknownExits: ProcessInfo[] = [];
   for (const [p, status] of seen) {
     const ptags = [...instanceTags, `supervisord_process:${p.name}`, `supervisord_group:${p.group}`];
     metrics.push({ name: 'supervisord.process.restarts', type: 'count', value: 0, tags: ptags });
     if (['STOPPED', 'EXITED', 'FATAL'].includes(p.statename) && p.stop !== 0) {
       metrics.push({ name: 'supervisord.process.downtime', type: 'gauge', value: p.now - p.stop, tags: ptags });
     }
-    if (['EXITED', 'BACKOFF', 'FATAL', 'STOPPED'].includes(p.statename) && p.start !== 0 && p.stop !== 0) {
-      metrics.push({ name: 'supervisord.process.exit_status', type: 'gauge', value: p.exitstatus, tags: ptags });
+    // Issue 19: an exit status only for a last start that ended in an exit; supervisord's 0 only in EXITED (the emulator has no main log).
+    const spawnFailed = ['BACKOFF', 'FATAL'].includes(p.statename) && p.spawnerr !== '' && !p.spawnerr.startsWith('Exited too quickly');
+    const ended = p.statename === 'EXITED' ? p.stop !== 0 : p.stop !== 0 && p.stop >= p.start;
+    if (['EXITED', 'BACKOFF', 'FATAL', 'STOPPED'].includes(p.statename) && p.start !== 0 && ended && !spawnFailed) {
+      if (p.exitstatus !== 0 || p.statename === 'EXITED') {
+        metrics.push({ name: 'supervisord.process.exit_status', type: 'gauge', value: p.exitstatus, tags: ptags });
+      } else {
+        unknownExits.push(p);
+      }
     }
+    if (p.start !== 0) metrics.push({ name: 'supervisord.process.start_time', type: 'gauge', value: p.start, tags: ptags });
     const g = groups.get(p.group) ?? { down: 0, up: 0, unknown: 0 };
     g[MAPPED[status]]++;
     groups.set(p.group, g);
@@ -155,16 +164,26 @@ function expectedRun(
     }
   }
   serviceChecks.push({ name: 'supervisord.server.state', status: OK, tags: instanceTags });
-  const processes = seen.map(([p, status, uptime]) => ({
-    name: p.name,
-    group: p.group,
-    statename: p.statename,
-    status: MAPPED[status],
-    uptime,
-    description: p.description,
-  }));
-  return { metrics, serviceChecks, metadata: version === undefined ? {} : { version }, warnings: [], errors: [], processes };
+  const processes = seen.map(([p, status, uptime]) => {
+    const exit = metrics.find((m) => m.name === 'supervisord.process.exit_status' && m.tags.includes(`supervisord_process:${p.name}`));
+    return {
+      name: p.name,
+      group: p.group,
+      statename: p.statename,
+      status: MAPPED[status],
+      uptime,
+      description: p.description,
+      ...(exit !== undefined ? { exit: { status: exit.value, source: 'process-info' as const } } : {}),
+      ...(unknownExits.includes(p) ? { exit: { status: null, reason: UNREAD_LOG } } : {}),
+    };
+  });
+  const warnings = unknownExits.length === 0 ? [] : [`exit status of ${unknownExits.map((p) => `'${p.name}' (${p.statename})`).join(', ')} unknown: ${UNREAD_LOG}; ${NOT_AN_EXIT}`];
+  return { metrics, serviceChecks, metadata: version === undefined ? {} : { version }, warnings, errors: [], processes };
 }
+
+/** Why the exit status of a process that exited before startsecs is unknown here: the emulator has no supervisor.readLog. */
+const UNREAD_LOG = "supervisord's main log could not be read (UNKNOWN_METHOD)";
+const NOT_AN_EXIT = "supervisord's process info says 0 for an exit before startsecs, which is not an exit status";
 
 /** Service-check status -> mapped status (check-spec section 3). */
 const MAPPED: Record<number, MappedStatus> = { [OK]: 'up', [CRITICAL]: 'down', [UNKNOWN]: 'unknown' };
@@ -370,7 +389,8 @@ for (const t of TRANSPORTS) {
         const server = c.server === 'open' ? open : auth;
         server.processes = c.processes.map((p) => ({ ...p }));
         const result = await runOnce({ name: 'server1', ...t.at(server), ...c.instance });
-        assert.deepEqual(result, { ...expectedRun('server1', c.tags ?? [], c.seen, c.counts, V425), warnings: c.warnings ?? [] });
+        const expected = expectedRun('server1', c.tags ?? [], c.seen, c.counts, V425);
+        assert.deepEqual(result, { ...expected, warnings: [...(c.warnings ?? []), ...expected.warnings] });
       });
     }
 
@@ -378,10 +398,10 @@ for (const t of TRANSPORTS) {
       auth.processes = [{ ...APACHE2 }];
       const result = await runOnce({ name: 'server0', ...t.at(auth), user: 'user', pass: 'pass' });
       const { warnings, ...rest } = result;
-      const { warnings: none, ...expected } = expectedRun('server0', [], [[APACHE2, CRITICAL, 0]], { down: 1, up: 0, unknown: 0 }, V425);
+      const { warnings: exits, ...expected } = expectedRun('server0', [], [[APACHE2, CRITICAL, 0]], { down: 1, up: 0, unknown: 0 }, V425);
       assert.deepEqual(rest, expected);
-      assert.deepEqual(none, []);
-      assert.deepEqual(warnings, [`'user' is deprecated, use 'username' instead`, `'pass' is deprecated, use 'password' instead`]);
+      assert.equal(exits.length, 1, 'FATAL with 0 after an exit: exit status unknown');
+      assert.deepEqual(warnings, [`'user' is deprecated, use 'username' instead`, `'pass' is deprecated, use 'password' instead`, ...exits]);
     });
 
     it('a wrong password is a CRITICAL can_connect naming the server', async () => {

@@ -112,6 +112,7 @@ describe('SupervisordCheck with an injected client', () => {
         { name: 'supervisord.process.count', type: 'gauge', value: 0, tags: [...base, 'status:unknown'] },
         // issue 5, after the reference's
         { name: 'supervisord.process.restarts', type: 'count', value: 0, tags },
+        { name: 'supervisord.process.start_time', type: 'gauge', value: 1414815388, tags },
         { name: 'supervisord.group.count', type: 'gauge', value: 0, tags: [...base, 'supervisord_group:web', 'status:down'] },
         { name: 'supervisord.group.count', type: 'gauge', value: 1, tags: [...base, 'supervisord_group:web', 'status:up'] },
         { name: 'supervisord.group.count', type: 'gauge', value: 0, tags: [...base, 'supervisord_group:web', 'status:unknown'] },
@@ -218,7 +219,8 @@ describe('SupervisordCheck with an injected client', () => {
       assert.deepEqual(result.warnings, [warning]);
       assert.deepEqual(result.errors, []);
       assert.deepEqual(result.metadata, {});
-      assert.equal(result.metrics.filter((m) => m.name.startsWith('supervisord.process.') && !m.name.endsWith('.restarts')).length, 4);
+      // uptime, three counts, start time
+      assert.equal(result.metrics.filter((m) => m.name.startsWith('supervisord.process.') && !m.name.endsWith('.restarts')).length, 5);
       assert.deepEqual(warn, [warning]);
       assert.deepEqual(debug, ['collection: full listing']);
     }

@@ -22,7 +22,9 @@ import {
 } from '../../lib/collect.js';
 import type { CallHints, CollectClient } from '../../lib/types.js';
 import { resolveConfig } from '../../lib/config.js';
+import { buildResult } from '../../lib/submissions.js';
 import type { Collected } from '../../lib/submissions.js';
+import { FakeMainLog, logLine } from '../helpers/main-log.js';
 
 function config(instance: Record<string, unknown> = {}) {
   return resolveConfig({ name: 'n', ...instance }).config;
@@ -81,6 +83,8 @@ class FakeServer implements CollectClient {
   rewrite: (struct: Proc) => unknown = (struct) => struct;
   /** The requests marked as learning listings (`CallHints.listing`), as in `requests`. */
   readonly listings: string[] = [];
+  /** supervisord's main log, for `supervisor.readLog`. */
+  readonly log = new FakeMainLog();
   declare multicall?: (calls: readonly MulticallRequest[], hints?: CallHints) => Promise<unknown>;
 
   constructor(procs: Proc[], withMulticall = true) {
@@ -94,7 +98,7 @@ class FakeServer implements CollectClient {
         if (this.multicallAnswer !== undefined) return this.multicallAnswer;
         return calls.map((c) => {
           try {
-            return this.#answer(c.methodName, c.params ?? []);
+            return this.#answer(c.methodName, c.params ?? [], true);
           } catch (error) {
             return error;
           }
@@ -109,10 +113,12 @@ class FakeServer implements CollectClient {
     return this.#answer(method, params);
   }
 
-  #answer(method: string, params: readonly unknown[]): unknown {
+  #answer(method: string, params: readonly unknown[], inMulticall = false): unknown {
     const forced = this.faults.get(method);
     if (forced !== undefined) throw forced;
     switch (method) {
+      case 'supervisor.readLog':
+        return this.log.answer(method, params, inMulticall);
       case 'supervisor.getAllProcessInfo':
         return sorted(this.procs).map((x) => ({ ...x }));
       case 'supervisor.getProcessInfo': {
@@ -751,5 +757,148 @@ describe('Collector: sharded full collection', () => {
     await b.collect(small);
     assert.equal(small.requests.at(-1), ALL3);
     assert.deepEqual(small.listings, [ALL3], 'a listing of a known small server is not marked');
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+/** FATAL after exits before startsecs: supervisord says exitstatus 0; its main log says 3. */
+const quick = (group = 'quick', name = 'quick'): Proc =>
+  ({
+    ...p(group, name),
+    statename: 'FATAL',
+    state: 200,
+    start: 1700000049,
+    stop: 1700000050,
+    pid: 0,
+    spawnerr: 'Exited too quickly (process log may have details)',
+    description: 'Exited too quickly (process log may have details)',
+  }) as Proc;
+const EXITED_3 = logLine("spawned: 'quick' with pid 7") + logLine('exited: quick (exit status 3; not expected)', 'WARN');
+
+function lookup(collected: Collected, name: string): unknown {
+  assert.ok(collected.exits !== undefined, 'no exit evidence');
+  return collected.exits.lookup(name);
+}
+
+describe('Collector: the main log, read while a process needs it', () => {
+  test('first needed: one call once the structs are in; then in the run\'s multicall; not read once nothing needs it', async () => {
+    const server = new FakeServer([p('web', 'front'), quick()]);
+    server.log.append(EXITED_3);
+    const debug: string[] = [];
+    const collector = new Collector(config(), { debug: (m) => debug.push(m) });
+    let collected = await collector.collect(server);
+    assert.deepEqual(server.requests, [ALL3, 'readLog(-65536,0)']);
+    assert.deepEqual(lookup(collected, 'quick'), {
+      known: true,
+      exit: { kind: 'exited', name: 'quick', status: 3, expected: false, time: '2026-12-06 23:00:00,000' },
+    });
+    assert.deepEqual(collected.exits?.sharedNames, new Set());
+    assert.equal(debug.at(-1), `collection: main log read (${server.log.size} bytes in 1 call, 2 events, after a gap)`);
+    collected = await collector.collect(server);
+    const offset = server.log.size;
+    // from the offset, with the 128 bytes before it (the anchor that tells the file is the same)
+    assert.deepEqual(server.requests.slice(2), [`multicall(getAllProcessInfo, getSupervisorVersion, getState, readLog(${offset - 128},${128 + 256 * 1024}))`]);
+    assert.equal((lookup(collected, 'quick') as { known: boolean }).known, true);
+    // started again and running: this run still reads (it could not know), the next does not
+    server.procs = [p('web', 'front'), p('quick', 'quick')];
+    collected = await collector.collect(server);
+    assert.match(server.requests.at(-1)!, /readLog/);
+    assert.equal(collected.exits, undefined, 'nothing needs the log: no evidence');
+    await collector.collect(server);
+    assert.equal(server.requests.at(-1), ALL3);
+  });
+
+  test('read_main_log: false never reads it, and says so', async () => {
+    const server = new FakeServer([quick()]);
+    server.log.append(EXITED_3);
+    const collector = new Collector(config({ read_main_log: false }));
+    assert.equal(collector.mainLog, undefined);
+    const collected = await collector.collect(server);
+    await collector.collect(server);
+    assert.deepEqual(server.requests, [ALL3, ALL3]);
+    assert.deepEqual(lookup(collected, 'quick'), { known: false, reason: "reading supervisord's main log is turned off (read_main_log: false)" });
+    const result = buildResult(config({ read_main_log: false }), collected);
+    assert.equal(result.metrics.find((m) => m.name === 'supervisord.process.exit_status'), undefined);
+    assert.deepEqual(result.processes?.[0]?.exit, { status: null, reason: "reading supervisord's main log is turned off (read_main_log: false)" });
+  });
+
+  test('without multicall: after the version and the state', async () => {
+    const server = new FakeServer([quick()], false);
+    server.log.append(EXITED_3);
+    const collector = new Collector(config());
+    const collected = await collector.collect(server);
+    assert.deepEqual(server.requests, ['getAllProcessInfo', 'getSupervisorVersion', 'getState', 'readLog(-65536,0)']);
+    assert.equal((lookup(collected, 'quick') as { known: boolean }).known, true);
+  });
+
+  test('a relisting after BAD_NAME: the log read in the multicall is older than the structs, so it is read again after', async () => {
+    const server = new FakeServer([quick('g', 'quick'), p('web', 'front')]);
+    server.log.append(EXITED_3);
+    const collector = new Collector(config({ proc_names: ['quick'] }));
+    await collector.collect(server); // listing, learns g:quick; log read after
+    await collector.collect(server); // selective, log in the multicall
+    server.procs = [quick('h', 'quick')];
+    const before = server.requests.length;
+    const collected = await collector.collect(server);
+    assert.deepEqual(
+      server.requests.slice(before).map((r) => r.replace(/readLog\([^)]*\)/, 'readLog')),
+      ['multicall(getProcessInfo(g:quick), getSupervisorVersion, getState, readLog)', 'getAllProcessInfo', 'readLog'],
+    );
+    assert.equal((lookup(collected, 'quick') as { known: boolean }).known, true);
+  });
+
+  test('sharded collection: one call after every shard is in, never inside a shard', async () => {
+    const procs = [quick(), ...Array.from({ length: 9 }, (_, i) => p('g', `n${i}`))];
+    const server = new FakeServer(procs);
+    server.log.append(EXITED_3);
+    const collector = new Collector(config({ max_connections: 3 }));
+    await collector.collect(server);
+    for (let i = 0; i < 2; i++) {
+      const before = server.requests.length;
+      const collected = await collector.collect(server);
+      const made = server.requests.slice(before);
+      assert.equal(made.filter((r) => r.startsWith('multicall(')).length, 3);
+      assert.ok(made.filter((r) => r.startsWith('multicall(')).every((r) => !r.includes('readLog')));
+      assert.match(made.at(-1)!, /^readLog\(/);
+      assert.equal((lookup(collected, 'quick') as { known: boolean }).known, true);
+    }
+  });
+
+  test('several processes with the name the log gives: the evidence says so (their statuses are unknown)', async () => {
+    const server = new FakeServer([quick('a', 'quick'), quick('b', 'quick')]);
+    server.log.append(EXITED_3);
+    const collector = new Collector(config());
+    const collected = await collector.collect(server);
+    assert.deepEqual(collected.exits?.sharedNames, new Set(['quick']));
+    const result = buildResult(config(), collected);
+    assert.equal(result.metrics.find((m) => m.name === 'supervisord.process.exit_status'), undefined);
+    assert.deepEqual(result.warnings, [
+      "exit status of 'a:quick' (FATAL), 'b:quick' (FATAL) unknown: several processes are named 'quick' and the main log names a process without its group; supervisord's process info says 0 for an exit before startsecs, which is not an exit status",
+    ]);
+    // Selective collection knows the shared names from its last full listing.
+    const selective = new Collector(config({ proc_names: ['quick'] }));
+    await selective.collect(server);
+    assert.deepEqual((await selective.collect(server)).exits?.sharedNames, new Set(['quick']));
+  });
+
+  test('a server without readLog: the statuses are unknown, with the fault', async () => {
+    const server = new FakeServer([quick()]);
+    server.faults.set('supervisor.readLog', new XmlRpcFault(1, 'UNKNOWN_METHOD'));
+    const collector = new Collector(config());
+    for (let i = 0; i < 2; i++) {
+      const collected = await collector.collect(server);
+      assert.deepEqual(lookup(collected, 'quick'), { known: false, reason: "supervisord's main log could not be read (UNKNOWN_METHOD)" });
+    }
+  });
+
+  test('a small max_response_bytes makes the reads smaller (the run\'s answer stays under it)', async () => {
+    const server = new FakeServer([quick()]);
+    server.log.append(EXITED_3);
+    const collector = new Collector(config({ max_response_bytes: 32768 }));
+    await collector.collect(server);
+    assert.equal(server.requests.at(-1), 'readLog(-2048,0)');
+    await collector.collect(server);
+    assert.match(server.requests.at(-1)!, new RegExp(`readLog\\(${server.log.size - 128},${128 + 2048}\\)\\)$`));
   });
 });

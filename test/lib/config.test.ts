@@ -134,6 +134,9 @@ describe('resolveConfig: validation messages', () => {
     [{ ...base, name_refresh_interval: 86401 }, 'name_refresh_interval', "'name_refresh_interval' should be a number of seconds from 0 to 86400, got 86401"],
     [{ ...base, name_refresh_interval: '5m' }, 'name_refresh_interval', "'name_refresh_interval' should be a number of seconds from 0 to 86400, got '5m'"],
     [{ ...base, name_refresh_interval: [] }, 'name_refresh_interval', "'name_refresh_interval' should be a number of seconds from 0 to 86400, got []"],
+    // issue 19
+    [{ ...base, read_main_log: 'no' }, 'read_main_log', "'read_main_log' should be true or false, got 'no'"],
+    [{ ...base, read_main_log: 0 }, 'read_main_log', "'read_main_log' should be true or false, got 0"],
   ];
   test('each invalid instance fails with its exact message and key', () => {
     for (const [instance, key, message] of cases) assertConfigError(instance, key, message);
@@ -195,6 +198,9 @@ describe('resolveConfig: defaults and values', () => {
     assert.equal(config.nameRefreshMs, 300_000);
     assert.equal(config.maxConnections, undefined);
     assert.equal(config.listingTimeoutMs, 60_000);
+    assert.equal(config.readMainLog, true);
+    assert.equal(resolveConfig({ name: 's', read_main_log: false }).config.readMainLog, false);
+    assert.equal(resolveConfig({ name: 's', read_main_log: null } as never).config.readMainLog, true);
     assert.deepEqual(warnings, []);
     assert.ok(Object.isFrozen(config));
   });

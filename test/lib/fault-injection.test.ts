@@ -227,7 +227,8 @@ const PROCESSES = (): ReturnType<typeof makeProcess>[] => [
   makeProcess({ name: 'web', statename: 'RUNNING' }),
   makeProcess({ name: 'worker', group: 'jobs', statename: 'RUNNING' }),
   makeProcess({ name: 'cron', statename: 'STOPPED' }),
-  makeProcess({ name: 'flaky', statename: 'FATAL', spawnerr: 'Exited too quickly (process log may have details)' }),
+  // FATAL without ever running: its exit status needs no main log (the emulator has no supervisor.readLog; see exit-log tests).
+  makeProcess({ name: 'flaky', statename: 'FATAL', spawnerr: "can't find command '/usr/bin/flaky'" }),
   makeProcess({ name: 'boot', statename: 'STARTING' }),
 ];
 

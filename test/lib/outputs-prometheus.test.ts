@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
 
 import { SupervisordCheck } from '../../lib/check.js';
+import { checkAll } from '../../lib/check-all.js';
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
 import * as outputs from '../../lib/outputs/index.js';
 import type { ServerRun } from '../../lib/outputs/index.js';
@@ -75,6 +76,8 @@ const EVERY_METRIC: ServerRun = run(
       { name: 'supervisord.process.restarts', type: 'count', value: 1, tags: proc('java') },
       { name: 'supervisord.process.downtime', type: 'gauge', value: 30, tags: proc('java') },
       { name: 'supervisord.process.exit_status', type: 'gauge', value: -1, tags: proc('java') },
+      { name: 'supervisord.process.exit_signal', type: 'gauge', value: 9, tags: proc('java') },
+      { name: 'supervisord.process.start_time', type: 'gauge', value: 1796600000, tags: proc('java') },
       { name: 'supervisord.group.count', type: 'gauge', value: 1, tags: [...SERVER, 'supervisord_group:java', 'status:down'] },
       { name: 'supervisord.listener.lag', type: 'gauge', value: 0.25, tags: [...SERVER] },
       // collect_resources
@@ -87,7 +90,7 @@ const EVERY_METRIC: ServerRun = run(
       { name: 'supervisord.process.tree.processes', type: 'gauge', value: 1, tags: proc('web') },
     ],
     processes: [
-      { name: 'java', group: 'java', statename: 'FATAL', status: 'down', uptime: 0, description: 'Exited too quickly' },
+      { name: 'java', group: 'java', statename: 'FATAL', status: 'down', uptime: 0, description: 'Exited too quickly', exit: { status: -1, signal: 'SIGKILL', source: 'main-log' } },
       { name: 'toString', group: 'java', statename: 'toString', status: 'unknown', uptime: 0, description: 'not a state' },
     ],
     metadata: { version: { raw: '4.2.5', major: '4', minor: '2', patch: '5', scheme: 'supervisord' } },
@@ -458,6 +461,74 @@ describe('formatPrometheus: several servers', () => {
   });
 });
 
+describe('formatPrometheus: per-server labels never merge servers (issue 19)', () => {
+  const failed = (name: string): CheckResult =>
+    result({ serviceChecks: [{ name: 'supervisord.can_connect', status: 2, tags: [`supervisord_server:${name}`], message: 'Cannot connect' }], errors: ['Cannot connect'] });
+
+  it('what checkAll resolves to ({ name, result }): each server labelled by its name, a dead one included', async (t) => {
+    const up = result({ serviceChecks: [{ name: 'supervisord.can_connect', status: 0, tags: ['supervisord_server:a'] }] });
+    const families = await checked(t, formatPrometheus([{ name: 'a', result: up }, { name: 'b', result: failed('b') }]));
+    assert.deepEqual(values(families, 'supervisord_up'), [
+      [{ supervisord_server: 'a' }, 1],
+      [{ supervisord_server: 'b' }, 0],
+    ]);
+  });
+
+  it('tags without supervisord_server get it from the name; tags with it are kept', async (t) => {
+    const families = await checked(
+      t,
+      formatPrometheus([
+        { name: 'a', target: 'x', tags: ['env:prod'], result: result() },
+        { name: 'ignored', target: 'y', tags: ['supervisord_server:b'], result: result() },
+      ]),
+    );
+    assert.deepEqual(values(families, 'supervisord_up'), [
+      [{ env: 'prod', supervisord_server: 'a' }, 1],
+      [{ supervisord_server: 'b' }, 1],
+    ]);
+  });
+
+  it('the documented path against two servers, one of them down: checkAll -> formatPrometheus', async (t) => {
+    const emulator = await SupervisordEmulator.start({ listen: { port: 0 }, processes: [makeProcess({ name: 'web' })] });
+    try {
+      const port = Number(new URL(emulator.url).port);
+      const entries = await checkAll([
+        { name: 'live', host: '127.0.0.1', port },
+        { name: 'dead', socket: 'unix:///nonexistent/supervisor.sock' },
+      ]);
+      const families = await checked(t, formatPrometheus(entries));
+      assert.deepEqual(values(families, 'supervisord_up'), [
+        [{ supervisord_server: 'live' }, 1],
+        [{ supervisord_server: 'dead' }, 0],
+      ]);
+      assert.deepEqual(values(families, 'supervisord_process_state'), [[{ supervisord_server: 'live', supervisord_process: 'web', supervisord_group: 'web' }, 20]]);
+    } finally {
+      await emulator.close();
+    }
+  });
+
+  it('refuses what would merge two servers, saying which runs (TypeError, ERR_INVALID_ARG_VALUE)', () => {
+    const cases: Array<[unknown, string]> = [
+      [[{ name: 'a', result: result() }, { name: 'a', result: failed('a') }], 'runs[0] and runs[1] have the same server labels ({supervisord_server="a"}): their series would be one; give each server its own name'],
+      [
+        [{ name: 'x', target: 't', tags: ['env:a'], result: result() }, { name: 'y', target: 't', tags: ['env:a', 'supervisord_server:x'], result: result() }],
+        'runs[0] and runs[1] have the same server labels ({env="a",supervisord_server="x"}): their series would be one; give each server its own name',
+      ],
+      [[{ name: '', result: result() }], 'runs[0] has no supervisord_server tag and no name to label its series with'],
+      [[{ result: result() }], 'runs[0] has no supervisord_server tag and no name to label its series with'],
+      [[{ name: 'a', result: result() }, { name: 'b' }], 'runs[1] is not a run: expected { name, result } or a ServerRun'],
+      [[null], 'runs[0] is not a run: expected { name, result } or a ServerRun'],
+      ['runs', 'runs must be an array of { name, result } or ServerRun objects'],
+    ];
+    for (const [runs, message] of cases) {
+      assert.throws(() => formatPrometheus(runs as never), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message });
+    }
+    // The same run twice is one server: shown once.
+    const same = { name: 'a', result: result() };
+    assert.equal(formatPrometheus([same, same]).match(/^supervisord_up/gm)?.length, 1);
+  });
+});
+
 describe('formatPrometheus: a real run against the emulator', () => {
   let emulator: SupervisordEmulator;
   before(async () => {
@@ -552,7 +623,7 @@ describe('lib/outputs/index.ts', () => {
 });
 
 describe('formatPrometheus: exit_status HELP', () => {
-  it('says what -1 means (killed by a signal: supervisord has no signal number)', () => {
+  it('says what -1 means (a death by signal, whose number is supervisord_process_exit_signal) and that a status may be absent', () => {
     const run: ServerRun = {
       name: 's',
       target: 'unix:///s.sock',
@@ -565,6 +636,6 @@ describe('formatPrometheus: exit_status HELP', () => {
         errors: [],
       },
     };
-    assert.match(formatPrometheus([run]), /^# HELP supervisord_process_exit_status .*-1: killed by a signal/m);
+    assert.match(formatPrometheus([run]), /^# HELP supervisord_process_exit_status .*-1 for a death by signal; absent when not known\.$/m);
   });
 });

@@ -166,6 +166,32 @@ describe('formatText: why processes are not up', () => {
     assert.match(lines.at(-4)!, /^5 processes: /);
   });
 
+  it('says how the last run ended: the status, the signal (and a core dump), unknown when neither supervisord nor its log tell', () => {
+    const r = run([{ name: 'unused', status: 0 }]);
+    const down = { statename: 'FATAL', status: 'down' as const, uptime: 0, description: 'Exited too quickly (process log may have details)' };
+    r.result.processes = [
+      { name: 'quick', group: 'quick', ...down, exit: { status: 3, source: 'main-log' } },
+      { name: 'lost', group: 'lost', ...down, exit: { status: null, reason: "supervisord's main log could not be read (NO_FILE: syslog)" } },
+      { name: 'oom', group: 'oom', ...down, exit: { status: -1, signal: 'SIGKILL', source: 'main-log' } },
+      { name: 'seg', group: 'seg', ...down, description: '', exit: { status: -1, signal: 'SIGSEGV', coreDumped: true, source: 'process-info' } },
+      { name: 'sig', group: 'sig', ...down, exit: { status: -1, source: 'process-info' } },
+    ];
+    // The exit_status gauge is ignored when the summary says how the run ended (unknown: there is none).
+    r.result.metrics.push({ name: 'supervisord.process.exit_status', type: 'gauge', value: 0, tags: tagsOf('lost') });
+    assert.deepEqual(formatText([r]).trimEnd().split('\n').slice(-5), [
+      'quick: exit status 3 (Exited too quickly (process log may have details))',
+      'lost: exit status unknown (Exited too quickly (process log may have details))',
+      'oom: killed by SIGKILL (Exited too quickly (process log may have details))',
+      'seg: killed by SIGSEGV, core dumped',
+      'sig: killed by a signal (Exited too quickly (process log may have details))',
+    ]);
+  });
+
+  it('takes what checkAll resolves to ({ name, result }): no target to name', () => {
+    const r = run([{ name: 'a', status: 0, uptime: 1 }]);
+    assert.deepEqual(formatText([{ name: r.name, result: r.result }]).trimEnd().split('\n').at(-1), '1 process: 1 up, 0 down, 0 unknown \u2014 supervisord 4.2.5 reachable');
+  });
+
   it('reads them from the messages when the result has no processes, and names a process of a group group:name', () => {
     const r = run([
       { name: 'a', status: 0, uptime: 1 },
@@ -174,7 +200,7 @@ describe('formatText: why processes are not up', () => {
     ]);
     r.result.metrics.push({ name: 'supervisord.process.exit_status', type: 'gauge', value: -1, tags: tagsOf('front', 'web') });
     r.result.metrics.push({ name: 'supervisord.process.exit_status', type: 'gauge', value: 2, tags: tagsOf('b') });
-    assert.deepEqual(formatText([r]).trimEnd().split('\n').slice(-2), ['web:front: exit status -1 (Nov 25 12:00 PM)', 'b: exit status 2']);
+    assert.deepEqual(formatText([r]).trimEnd().split('\n').slice(-2), ['web:front: killed by a signal (Nov 25 12:00 PM)', 'b: exit status 2']);
   });
 });
 

@@ -32,6 +32,8 @@ import {
   mapStatus,
   parseVersion,
   processDowntime,
+  needsMainLog,
+  processExit,
   processExitStatus,
   processKey,
   processMessage,
@@ -41,7 +43,8 @@ import {
   selectProcesses,
   serverStateCheck,
 } from '../../lib/submissions.js';
-import type { CallOutcome, ProcessMark } from '../../lib/submissions.js';
+import type { CallOutcome, ExitEvidence, ExitFact, ProcessMark } from '../../lib/submissions.js';
+import type { ExitLookup, LoggedExit } from '../../lib/exit-log.js';
 import type { CheckResult, Metric, ProcessInfo } from '../../lib/types.js';
 
 /** The names of check-spec section 4: what the reference submits. */
@@ -506,12 +509,13 @@ describe('beyond the reference: per-process facts', () => {
     for (const [p, expected] of cases) assert.equal(processDowntime(p), expected, `${p.name} ${p.statename}`);
   });
 
-  test('exit status: for EXITED, BACKOFF, FATAL, STOPPED that started and ended', () => {
+  test('exit status: for EXITED, BACKOFF, FATAL, STOPPED that started and ended; never the 0 supervisord gives for an exit before startsecs', () => {
     const cases: Array<[ProcessInfo, number | undefined]> = [
       [JAVA, 21],
       [EXITED3, 3],
-      [APACHE2, 0],
-      [RUBY, 0],
+      [{ ...EXITED3, exitstatus: 0 }, 0],
+      [APACHE2, undefined], // FATAL with 0: only the main log knows
+      [RUBY, undefined], // BACKOFF with 0: the same
       [NEVER_RAN, undefined],
       [IDLE, undefined],
       [MYSQL, undefined],
@@ -541,11 +545,15 @@ describe('beyond the reference: per-process facts', () => {
       { name: 'supervisord.process.restarts', type: 'count', value: 0, tags: t(JAVA, 'db') },
       { name: 'supervisord.process.downtime', type: 'gauge', value: 16, tags: t(JAVA, 'db') },
       { name: 'supervisord.process.exit_status', type: 'gauge', value: 21, tags: t(JAVA, 'db') },
+      { name: 'supervisord.process.start_time', type: 'gauge', value: JAVA.start, tags: t(JAVA, 'db') },
       { name: 'supervisord.process.restarts', type: 'count', value: 1, tags: t(MYSQL, 'db') },
+      { name: 'supervisord.process.start_time', type: 'gauge', value: MYSQL.start, tags: t(MYSQL, 'db') },
       { name: 'supervisord.process.restarts', type: 'count', value: 0, tags: t(PYTHON, 'web') },
+      { name: 'supervisord.process.start_time', type: 'gauge', value: PYTHON.start, tags: t(PYTHON, 'web') },
       { name: 'supervisord.process.restarts', type: 'count', value: 0, tags: t(EXITED3, 'web') },
       { name: 'supervisord.process.downtime', type: 'gauge', value: 16, tags: t(EXITED3, 'web') },
       { name: 'supervisord.process.exit_status', type: 'gauge', value: 3, tags: t(EXITED3, 'web') },
+      { name: 'supervisord.process.start_time', type: 'gauge', value: EXITED3.start, tags: t(EXITED3, 'web') },
       g('db', 'down', 1),
       g('db', 'up', 1),
       g('db', 'unknown', 0),
@@ -633,7 +641,15 @@ describe('beyond the reference: server state', () => {
     ]);
     assert.deepEqual(first.result.processes, [
       { name: 'mysql', group: 'mysql', statename: 'RUNNING', status: 'up', uptime: 125, description: 'pid 787, uptime 0:02:05' },
-      { name: 'java', group: 'java', statename: 'STOPPED', status: 'down', uptime: 0, description: 'Nov 01 04:22 AM' },
+      {
+        name: 'java',
+        group: 'java',
+        statename: 'STOPPED',
+        status: 'down',
+        uptime: 0,
+        description: 'Nov 01 04:22 AM',
+        exit: { status: 21, source: 'process-info' },
+      },
     ]);
     const restarted = [{ ...MYSQL, start: MYSQL.start + 10, pid: 800 }, JAVA, PYTHON];
     const second = buildRun(c, { processInfo: { ok: true, value: restarted } }, first.history);
@@ -646,5 +662,142 @@ describe('beyond the reference: server state', () => {
     assert.equal(buildRun(c, { processInfo: { ok: false, error: new ConnectError('x', 'x') } }).history, undefined);
     assert.equal(buildRun(c, { processInfo: { ok: true, value: 'no' } }).history, undefined);
     assert.equal(buildRun(c, { processInfo: { ok: true, value: 'no' } }).result.processes, undefined);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Exit statuses that supervisord's process info does not hold (issue 19)
+// ---------------------------------------------------------------------------
+
+/** What supervisord 4.2.5 answers in each case (process.py finish(), spawn(), kill()). */
+const QUICK_FATAL: ProcessInfo = {
+  ...APACHE2,
+  name: 'quick',
+  group: 'quick',
+  start: 1414867040,
+  stop: 1414867041,
+  exitstatus: 0,
+  spawnerr: 'Exited too quickly (process log may have details)',
+  description: 'Exited too quickly (process log may have details)',
+};
+const QUICK_BACKOFF: ProcessInfo = { ...QUICK_FATAL, statename: 'BACKOFF', state: 30 };
+/** A spawn that failed after an earlier run: `start` moved, `stop` did not. */
+const SPAWN_FAILED: ProcessInfo = { ...QUICK_FATAL, spawnerr: "can't find command '/x'", start: 1414867050, stop: 1414867041 };
+/** The same second as the exit before it: only `spawnerr` tells. */
+const SPAWN_FAILED_SAME_SECOND: ProcessInfo = { ...SPAWN_FAILED, start: 1414867041 };
+const STOPPED_CLEANLY: ProcessInfo = { ...JAVA, exitstatus: 0 };
+const STOPPED_BY_SIGNAL: ProcessInfo = { ...JAVA, exitstatus: -1 };
+/** Stopped in BACKOFF after a failed spawn: no exit since that start. */
+const STOPPED_IN_BACKOFF: ProcessInfo = { ...JAVA, exitstatus: 0, start: JAVA.stop + 5 };
+const KILLED: ProcessInfo = { ...EXITED3, exitstatus: -1 };
+
+const logged = (status: number, more: Partial<LoggedExit> = {}): LoggedExit => ({ kind: 'exited', name: 'x', status, expected: false, time: '2026-12-06 23:20:17,117', ...more });
+
+function evidence(exits: Record<string, LoggedExit | string>, shared: string[] = [], infoLogged = true): ExitEvidence {
+  return {
+    infoLogged,
+    lookup: (name): ExitLookup => {
+      const e = exits[name];
+      if (e === undefined) return { known: false, reason: 'not in the log' };
+      return typeof e === 'string' ? { known: false, reason: e } : { known: true, exit: e };
+    },
+    sharedNames: new Set(shared),
+  };
+}
+
+describe('exit statuses: never the 0 supervisord gives for an exit it did not record', () => {
+  const fromInfo = (status: number): ExitFact => ({ kind: 'known', status, source: 'process-info' });
+  const fromLog = (status: number, more: object = {}): ExitFact => ({ kind: 'known', status, ...more, source: 'main-log' });
+  const NONE: ExitFact = { kind: 'none' };
+  // [process, what the log says of its name, expected fact, needs the log]
+  const cases: Array<[string, ProcessInfo, LoggedExit | string | undefined, ExitFact, boolean]> = [
+    ['EXITED 3: the process info', EXITED3, logged(9), fromInfo(3), false],
+    ['EXITED 0 is an exit status (only an exit leads to EXITED)', { ...EXITED3, exitstatus: 0 }, undefined, fromInfo(0), false],
+    ['STOPPED 21', JAVA, undefined, fromInfo(21), false],
+    ['FATAL after exits before startsecs: the log', QUICK_FATAL, logged(3), fromLog(3), true],
+    ['BACKOFF: the log', QUICK_BACKOFF, logged(3), fromLog(3), true],
+    ['FATAL: a 0 in the log is an exit status', QUICK_FATAL, logged(0), fromLog(0), true],
+    ['FATAL killed by a signal before startsecs', QUICK_FATAL, logged(-1, { signal: 'SIGKILL' }), fromLog(-1, { signal: 'SIGKILL' }), true],
+    ['core dumped', QUICK_FATAL, logged(-1, { signal: 'SIGSEGV', coreDumped: true }), fromLog(-1, { signal: 'SIGSEGV', coreDumped: true }), true],
+    ['FATAL, the log unreadable: unknown, never 0', QUICK_FATAL, 'the log could not be read', { kind: 'unknown', reason: 'the log could not be read' }, true],
+    ['FATAL, not in the part read', QUICK_FATAL, undefined, { kind: 'unknown', reason: 'not in the log' }, true],
+    ['STOPPED with 0 after a run: the log tells a clean exit from a stop in BACKOFF', STOPPED_CLEANLY, { ...logged(0), kind: 'stopped' }, fromLog(0), true],
+    ['STOPPED with 0 after exits before startsecs', STOPPED_CLEANLY, logged(3), fromLog(3), true],
+    [
+      'STOPPED by a signal: -1 from the process info, the signal from the log',
+      STOPPED_BY_SIGNAL,
+      { ...logged(-1, { signal: 'SIGTERM' }), kind: 'stopped' },
+      { kind: 'known', status: -1, signal: 'SIGTERM', source: 'process-info' },
+      true,
+    ],
+    ['EXITED killed: -1 and the signal', KILLED, logged(-1, { signal: 'SIGKILL' }), { kind: 'known', status: -1, signal: 'SIGKILL', source: 'process-info' }, true],
+    ['EXITED killed, the log unreadable: -1 alone', KILLED, 'unreadable', fromInfo(-1), true],
+    ['EXITED killed, the log says an exit code: no signal to name', KILLED, logged(3), fromInfo(-1), true],
+    ['FATAL, spawn failed after a run: no exit since that start', SPAWN_FAILED, logged(3), NONE, false],
+    ['FATAL, spawn failed in the second of the exit before', SPAWN_FAILED_SAME_SECOND, logged(3), NONE, false],
+    ['FATAL never ran', NEVER_RAN, logged(3), NONE, false],
+    ['STOPPED in BACKOFF after a failed spawn', STOPPED_IN_BACKOFF, logged(3), NONE, false],
+    ['never started', IDLE, logged(3), NONE, false],
+    ['RUNNING', MYSQL, logged(3), NONE, false],
+    ['STARTING', PYTHON, logged(3), NONE, false],
+    ['BACKOFF without a spawn error text (an older server): by the times alone', { ...QUICK_BACKOFF, spawnerr: '' }, logged(4), fromLog(4), true],
+  ];
+  for (const [why, p, log, expected, needs] of cases) {
+    test(why, () => {
+      const ev = evidence(log === undefined ? {} : { [p.name]: typeof log === 'string' ? log : { ...log, name: p.name } });
+      assert.deepEqual(processExit(p, ev), expected);
+      assert.equal(needsMainLog(p), needs);
+      // Without evidence a status only the log tells is unknown, never 0.
+      if (needs && p.exitstatus === 0) assert.deepEqual(processExit(p), { kind: 'unknown', reason: "supervisord's main log was not read" });
+      assert.equal(processExitStatus(p, ev), expected.kind === 'known' ? expected.status : undefined);
+    });
+  }
+
+  test('STOPPED with 0 and a log without INFO lines (loglevel warn: a stop that ended with 0 is not logged): unknown', () => {
+    const reason = "supervisord's main log has no INFO lines (loglevel warn or higher does not log a stop that ended with status 0)";
+    assert.deepEqual(processExit({ ...STOPPED_CLEANLY, name: 'x' }, evidence({ x: logged(3) }, [], false)), { kind: 'unknown', reason });
+    // FATAL and BACKOFF after exits before startsecs: those exits are WARN lines, always logged.
+    assert.deepEqual(processExit({ ...QUICK_FATAL, name: 'x' }, evidence({ x: logged(3) }, [], false)), { kind: 'known', status: 3, source: 'main-log' });
+  });
+
+  test('a name several processes share: unknown, whatever the log says', () => {
+    assert.deepEqual(processExit(QUICK_FATAL, evidence({ quick: logged(3) }, ['quick'])), {
+      kind: 'unknown',
+      reason: "several processes are named 'quick' and the main log names a process without its group",
+    });
+  });
+
+  test('in a run: exit_status and exit_signal only where known, start_time never 0; summaries and one warning per reason', () => {
+    const c = config();
+    const processes = [
+      { ...QUICK_FATAL, name: 'q1', group: 'q1' },
+      { ...QUICK_FATAL, name: 'q2', group: 'q2' },
+      { ...QUICK_FATAL, name: 'q3', group: 'g' },
+      { ...KILLED, name: 'k', group: 'k' },
+      { ...QUICK_FATAL, name: 'r', group: 'r' },
+      IDLE,
+    ];
+    const ev = evidence({ q1: logged(3), q2: 'its exit is not in the part of the main log the check has read', q3: 'its exit is not in the part of the main log the check has read', k: logged(-1, { signal: 'SIGKILL', coreDumped: true }), r: logged(-1, { signal: 'signal 42' }) });
+    const result = buildResult(c, { processInfo: { ok: true, value: processes }, exits: ev });
+    const of = (name: string): Array<[string, number]> =>
+      result.metrics.filter((m) => m.name === name).map((m) => [m.tags.find((t) => t.startsWith('supervisord_process:'))!.slice(20), m.value]);
+    assert.deepEqual(of('supervisord.process.exit_status'), [['q1', 3], ['k', -1], ['r', -1]]);
+    assert.deepEqual(of('supervisord.process.exit_signal'), [['k', 9], ['r', 42]]);
+    assert.deepEqual(of('supervisord.process.start_time'), processes.filter((p) => p.start !== 0).map((p) => [p.name, p.start]));
+    assert.deepEqual(result.processes?.map((p) => p.exit), [
+      { status: 3, source: 'main-log' },
+      { status: null, reason: 'its exit is not in the part of the main log the check has read' },
+      { status: null, reason: 'its exit is not in the part of the main log the check has read' },
+      { status: -1, source: 'process-info', signal: 'SIGKILL', coreDumped: true },
+      { status: -1, source: 'main-log', signal: 'signal 42' },
+      undefined,
+    ]);
+    assert.deepEqual(result.warnings, [
+      "exit status of 'q2' (FATAL), 'g:q3' (FATAL) unknown: its exit is not in the part of the main log the check has read; supervisord's process info says 0 for an exit before startsecs, which is not an exit status",
+    ]);
+    // More than five: the first five named.
+    const many = Array.from({ length: 7 }, (_, i) => ({ ...QUICK_FATAL, name: `m${i}`, group: `m${i}` }));
+    const crowd = buildResult(c, { processInfo: { ok: true, value: many } });
+    assert.match(crowd.warnings[0]!, /^exit status of 'm0' \(FATAL\), 'm1' \(FATAL\), 'm2' \(FATAL\), 'm3' \(FATAL\), 'm4' \(FATAL\) and 2 more unknown: supervisord's main log was not read; /);
   });
 });
