@@ -214,7 +214,7 @@ describe('listener state: exits and exit statuses', () => {
     const r = state.result();
     assert.deepEqual(
       r.metrics.filter((m) => m.tags.includes('supervisord_process:s') && !m.name.startsWith('supervisord.process.transitions')).map((m) => `${m.name}=${m.value}`),
-      ['supervisord.process.uptime=0', 'supervisord.process.restarts=0', 'supervisord.process.downtime=3', 'supervisord.process.exit_status=-1', 'supervisord.process.exits=0', 'supervisord.process.exits=0'],
+      ['supervisord.process.uptime=0', 'supervisord.process.restarts=0', 'supervisord.process.downtime=3', 'supervisord.process.exit_status=-1', 'supervisord.process.start_time=1000', 'supervisord.process.exits=0', 'supervisord.process.exits=0'],
     );
     state.apply(stateEvent('STARTING', 's', 'STOPPED', ' tries:0'));
     const quick = endOf(state.apply(stateEvent('BACKOFF', 's', 'STARTING', ' tries:1')));
