@@ -62,12 +62,19 @@ export class ListenerResources {
   /** This module's own warnings said by the previous reading. */
   #said = new Set<string>();
 
-  /** @param options see {@link ListenerResourcesOptions}. */
+  /**
+   * @param options see {@link ListenerResourcesOptions}.
+   * @throws {TypeError} when `minIntervalMs` is not a number of milliseconds (0 or more).
+   */
   constructor(options: ListenerResourcesOptions) {
+    const interval = options.minIntervalMs;
+    if (interval !== undefined && !(typeof interval === 'number' && Number.isFinite(interval) && interval >= 0)) {
+      throw new TypeError(`ListenerResources: 'minIntervalMs' must be a number of milliseconds, 0 or more, got ${String(interval)}`);
+    }
     const { self, ...read } = options.read ?? {};
     this.#state = options.state;
     this.#client = options.client;
-    this.#minIntervalMs = options.minIntervalMs ?? DEFAULT_RESOURCE_INTERVAL_MS;
+    this.#minIntervalMs = interval ?? DEFAULT_RESOURCE_INTERVAL_MS;
     this.#procRoot = read.procRoot ?? '/proc';
     this.#self = self ?? process.pid;
     this.#collector = new ResourceCollector({ instanceTags: options.state.config.instanceTags, read });

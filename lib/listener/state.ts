@@ -897,8 +897,9 @@ export class ListenerState {
     if (this.#lost > this.#lostAtSnapshot) {
       return {
         processes: [],
+        // The same words however many were lost: said once, not at every export of a storm.
         uncertain:
-          `${this.#lost - this.#lostAtSnapshot} event(s) supervisord discarded may hide the end of a run whose pid is now another process's: ` +
+          "events supervisord discarded may hide the end of a run whose pid is now another process's: " +
           'resources are not reported until the listing taken for them is applied',
       };
     }

@@ -17,6 +17,8 @@
  */
 
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import type { AddressInfo } from 'node:net';
 import { request } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -135,7 +137,7 @@ describe('listener state: which pids the resource reader may trust', () => {
     state.apply(event('TICK_5', `when:${T0 / 1000 + 5}`, 14));
     assert.deepEqual(state.resourceProcesses(), {
       processes: [],
-      uncertain: "3 event(s) supervisord discarded may hide the end of a run whose pid is now another process's: resources are not reported until the listing taken for them is applied",
+      uncertain: "events supervisord discarded may hide the end of a run whose pid is now another process's: resources are not reported until the listing taken for them is applied",
     });
     state.beginSnapshot('events lost', false);
     state.snapshotAnswered({ processes: [server('web', 'RUNNING', { pid: 44 })] });
@@ -280,9 +282,19 @@ describe('ListenerResources over a fake /proc', () => {
     const reader = resources(state, c);
     const first = await reader.collect();
     assert.equal(first.metrics.length, 0);
-    assert.match(first.warnings[0]!, /^1 event\(s\) supervisord discarded may hide/u);
+    assert.match(first.warnings[0]!, /^events supervisord discarded may hide/u);
     assert.deepEqual(await reader.collect(), { metrics: [], warnings: [] });
     assert.deepEqual(c.calls, []);
+  });
+
+  it("refuses a 'minIntervalMs' that is not a number of milliseconds", () => {
+    const state = seeded([]);
+    for (const bad of [-1, Number.NaN, Infinity, '5' as unknown as number]) {
+      assert.throws(() => new ListenerResources({ state, client: client(() => 1), minIntervalMs: bad }), {
+        name: 'TypeError',
+        message: `ListenerResources: 'minIntervalMs' must be a number of milliseconds, 0 or more, got ${String(bad)}`,
+      });
+    }
   });
 
   it('one reading per interval, one at a time: an export sooner gets the previous samples', async () => {
@@ -321,7 +333,7 @@ describe('listen --resources', () => {
     assert.match(stderr.text, /supervisord-check listen: warning: 'collect_resources' needs supervisord on this host \(a unix socket or a loopback address such as 127\.0\.0\.1\), and http:\/\/192\.0\.2\.1:9\/RPC2 is not one: resources are not collected\n/u);
   });
 
-  it('/metrics carries the samples of the processes read, with the listener\'s tags', async () => {
+  it("/metrics and DogStatsD carry the samples of the processes read, with the listener's tags; supervisord's pid is asked once for both", async () => {
     const UPTIME = 10_000;
     const fake = fakeProc(UPTIME);
     fake.add({ pid: 10, ppid: 1, comm: 'supervisord', startTicks: 100, cmdline: '/usr/bin/supervisord' });
@@ -332,11 +344,16 @@ describe('listen --resources', () => {
       pid: 10,
       processes: [makeProcess({ name: 'web', statename: 'RUNNING', pid: 100, start: Math.floor(T0 / 1000) - 60, now: Math.floor(T0 / 1000) })],
     });
+    const udp = createSocket('udp4');
+    const datagrams: string[] = [];
+    udp.on('message', (m) => datagrams.push(m.toString('utf8')));
+    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
     const stdin = new PassThrough();
     const stderr = new Capture();
     let port = 0;
     try {
-      const done = runListen(['--url', emulator.url, '--name', 'sv', '--tag', 'env:t', '--resources', '--serve', '127.0.0.1:0'], {}, {
+      const dogstatsd = ['--dogstatsd', `127.0.0.1:${(udp.address() as AddressInfo).port}`, '--interval', '200ms'];
+      const done = runListen(['--url', emulator.url, '--name', 'sv', '--tag', 'env:t', '--resources', '--serve', '127.0.0.1:0', ...dogstatsd], {}, {
         stdin,
         stdout: new Capture(),
         stderr,
@@ -346,7 +363,7 @@ describe('listen --resources', () => {
       await waitUntil('the seed', () => stderr.text.includes('seeded from'));
       await waitUntil('the port', () => port !== 0);
       // A TICK newer than the listing: the listing's point, and a horizon.
-      stdin.write(envelope('TICK_5', `when:${Math.floor(Date.now() / 1000) + 1}`));
+      stdin.write(envelope('TICK_5', `when:${Math.floor(Date.now() / 1000)}`));
       let body = '';
       for (let i = 0; i < 100 && !body.includes('supervisord_process_cpu_seconds_total'); i++) {
         if (i > 0) await sleep(50);
@@ -354,12 +371,14 @@ describe('listen --resources', () => {
       }
       assert.match(body, /supervisord_process_cpu_seconds_total\{env="t",supervisord_server="sv",supervisord_process="web",supervisord_group="web"\} 1\.2\n/u);
       assert.match(body, /supervisord_process_resident_memory_bytes\{env="t",supervisord_server="sv",supervisord_process="web",supervisord_group="web"\} 1048576\n/u);
+      await waitUntil('the samples over DogStatsD', () => datagrams.some((d) => d.includes('supervisord.process.memory.rss:1048576|g|#env:t,supervisord_server:sv,supervisord_process:web,supervisord_group:web')));
       assert.equal(emulator.stats.calls['supervisor.getPID'], 1);
       stdin.end();
       assert.equal(await done, 0);
       assert.doesNotMatch(stderr.text, /warning/u);
     } finally {
       stdin.destroy();
+      udp.close();
       await emulator.close();
       fake.remove();
     }
