@@ -4,7 +4,9 @@
  * server and check flags are the main command's, parsed by `cli/args.ts`),
  * seeds and resyncs through XML-RPC, and exports the state with the main
  * command's outputs: `--serve` (Prometheus, same names), `--dogstatsd` (plus
- * Datadog events), and JSON lines (`--jsonl`).
+ * Datadog events), and JSON lines (`--jsonl`). With `--resources`, each
+ * export of `--serve` and `--dogstatsd` also carries the processes'
+ * resources, read from `/proc` then (`listener/resources.ts`).
  *
  * stdout belongs to the protocol: nothing else is ever written there. Logs go
  * to stderr, one line each, `supervisord-check listen: ...` (supervisord
@@ -23,6 +25,8 @@ import { XmlRpcClient } from '../../protocol/xmlrpc-client.js';
 import { resolveConfig } from '../config.js';
 import { DEFAULT_RESYNC_MS, EventListener } from '../listener/listener.js';
 import type { ExitStatusSource, ListenerAlert } from '../listener/listener.js';
+import { ListenerResources } from '../listener/resources.js';
+import type { ListenerResourcesOptions } from '../listener/resources.js';
 import { ListenerState } from '../listener/state.js';
 import { formatDogStatsDEvent } from '../outputs/dogstatsd.js';
 import type { CheckResult, ServerRun } from '../types.js';
@@ -59,6 +63,8 @@ export interface ListenIo {
   portWaitMs?: number;
   /** Where the exit statuses supervisord's API no longer has are found (e.g. its main log). Default none: they are unknown. */
   exitSource?: ExitStatusSource;
+  /** For tests: how `--resources` reads `/proc` (see `ListenerResourcesOptions`). */
+  resources?: Pick<ListenerResourcesOptions, 'read' | 'minIntervalMs'>;
 }
 
 /** The flags of `listen` itself. */
@@ -122,6 +128,9 @@ export async function runListen(argv: readonly string[], env: Readonly<Record<st
     }
     const instance = { ...instanceFromOptions(options, target, password), collection: 'full' };
     const { config, credentials, tls, warnings } = resolveConfig(instance);
+    if (options.resources === true && flags.serve === undefined && flags.dogstatsd === undefined) {
+      throw new UsageError('--resources applies to --serve and --dogstatsd (JSON lines carry events, not samples)');
+    }
     for (const warning of warnings) say(`warning: ${warning}`);
     const client = new XmlRpcClient(config.address, {
       ...(credentials === undefined ? {} : { username: credentials.username, password: credentials.password }),
@@ -133,7 +142,9 @@ export async function runListen(argv: readonly string[], env: Readonly<Record<st
       idempotent: true,
     });
     try {
-      await listen(flags, new ListenerState(config), client, { ...io, stdout }, say);
+      const state = new ListenerState(config);
+      const resources = config.collectResources ? new ListenerResources({ state, client, ...io.resources }) : undefined;
+      await listen(flags, state, client, resources, { ...io, stdout }, say);
     } finally {
       await client.close();
     }
@@ -203,7 +214,14 @@ function splitFlags(argv: readonly string[]): { flags: ListenFlags; rest: string
 }
 
 /** The listener and its outputs, until the input ends or a stop signal. */
-async function listen(flags: ListenFlags, state: ListenerState, client: XmlRpcClient, io: ListenIo & { stdout: NodeJS.WritableStream }, say: (line: string) => void): Promise<void> {
+async function listen(
+  flags: ListenFlags,
+  state: ListenerState,
+  client: XmlRpcClient,
+  resources: ListenerResources | undefined,
+  io: ListenIo & { stdout: NodeJS.WritableStream },
+  say: (line: string) => void,
+): Promise<void> {
   const jsonl = openJsonl(flags.jsonl, io.stderr ?? process.stderr);
   const alerts = flags.dogstatsd === undefined ? undefined : alertSender(flags.dogstatsd, state, say);
   const listener = new EventListener({
@@ -237,7 +255,7 @@ async function listen(flags: ListenFlags, state: ListenerState, client: XmlRpcCl
           // The state is in memory: every scrape reads it afresh (no reuse window), so a transition is visible at once.
           await serve({
             where,
-            source: { servers: [placeholder], run: exporter(state) },
+            source: { servers: [placeholder], run: exporter(state, resources) },
             modules: new Map(),
             minIntervalMs: 0,
             stop,
@@ -248,7 +266,7 @@ async function listen(flags: ListenFlags, state: ListenerState, client: XmlRpcCl
       );
     }
     if (flags.dogstatsd !== undefined) {
-      outputs.push(sendDogStatsD(flags.dogstatsd, flags.intervalMs ?? DEFAULT_DOGSTATSD_INTERVAL_MS, exporter(state), stop, say));
+      outputs.push(sendDogStatsD(flags.dogstatsd, flags.intervalMs ?? DEFAULT_DOGSTATSD_INTERVAL_MS, exporter(state, resources), stop, say));
     }
     // An output that cannot start (port taken for good) ends the listener: supervisord restarts it and says so.
     await Promise.all(outputs.map((o) => o.catch((error: unknown) => {
@@ -269,15 +287,22 @@ async function listen(flags: ListenFlags, state: ListenerState, client: XmlRpcCl
 /**
  * A `runAll` for the main command's outputs: the state as one run, with its
  * count totals turned into the deltas since this exporter's previous call
- * (what `serve()` sums into Prometheus counters and DogStatsD sends as `|c`).
+ * (what `serve()` sums into Prometheus counters and DogStatsD sends as `|c`),
+ * then the processes' resources when they are read.
  */
-function exporter(state: ListenerState): () => Promise<ServerRun[]> {
+function exporter(state: ListenerState, resources: ListenerResources | undefined): () => Promise<ServerRun[]> {
   const cursor = state.cursor();
   const last = new Map<string, number>();
   const { config } = state;
   return async () => {
     const result = state.result(cursor);
     deltas(result, last);
+    if (resources !== undefined) {
+      const read = await resources.collect();
+      // Nine per process: no spread (tens of thousands of arguments).
+      for (const metric of read.metrics) result.metrics.push(metric);
+      result.warnings.push(...read.warnings);
+    }
     return [{ name: config.name, target: config.address.display, tags: config.instanceTags, result, statusMapping: config.statusMapping }];
   };
 }
@@ -437,6 +462,12 @@ Server (default: $SUPERVISOR_SERVER_URL, which supervisord sets for its
 listeners), credentials, filters, --name, --tag, --timeout: as for
 supervisord-check (see supervisord-check --help); SUPERVISOR_USERNAME and
 SUPERVISOR_PASSWORD are read as supervisor's childutils does.
+
+  --resources              with --serve or --dogstatsd: each running
+                           process's CPU, memory, descriptors and threads
+                           (and its tree's), read from /proc at each
+                           export; needs the server on this host (a unix
+                           socket or a loopback address)
 
 stdout carries only the protocol. Logs go to stderr. Ends when supervisord
 closes its input, or on SIGINT/SIGTERM, with exit code 0; 2 for bad flags.

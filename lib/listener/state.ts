@@ -52,15 +52,30 @@
  * be told apart from a stop: those are lower bounds, and the lost-event
  * count says so.
  *
+ * Whose pid is whose. supervisord queues a process's end (EXITED, STOPPED,
+ * BACKOFF...) when it reaps the child, before the kernel can give the pid to
+ * another process, and sends events in order. So a process that holds a
+ * pid the state gives a program, and was forked before the moment up to
+ * which every event supervisord queued has arrived (the horizon), is that
+ * program's: had its run ended before the fork, its end would have arrived
+ * and the state would not give it that pid. The horizon is a TICK's `when`
+ * (the start of its period, no later than supervisord queued it), or the
+ * sending of a snapshot's request once the snapshot is applied at its
+ * marker, at a newer TICK or when the input went quiet. Lost events void
+ * it until a snapshot says what they hid. {@link ListenerState.resourceProcesses}
+ * gives the resource reader the processes with that proof.
+ *
  * @module
  */
 
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 
 import type { ResolvedConfig } from '../config.js';
 import { PROCESS_STATES, compareListingOrder, describeProcess } from '../process-model.js';
 import { CAN_CONNECT, PROCESS_DOWNTIME, PROCESS_EXIT_STATUS, PROCESS_RESTARTS, buildRun, processKey, processNames, selectProcesses } from '../submissions.js';
 import type { Collected } from '../submissions.js';
+import type { ResourceProcess } from '../resources/read.js';
 import type { CheckResult, Metric, ProcessInfo } from '../types.js';
 import type { EventHeader, ListenerEvent, MalformedEvent } from './event-protocol.js';
 
@@ -102,6 +117,13 @@ const TICK_PERIODS: Readonly<Record<string, number>> = { TICK_5: 5000, TICK_60: 
 const ENDED_STATES = new Set(['EXITED', 'BACKOFF', 'FATAL', 'STOPPED']);
 /** States whose pid supervisord sends in the event (STARTING's is not sent: the fork comes after the event). */
 const PID_STATES = new Set(['RUNNING', 'STOPPING']);
+/**
+ * The horizon is taken this much before the moment that proves it: more
+ * than the resource reader's slack for a fork "at" its `listedAt` (0.05 s,
+ * for the hundredths its clocks count in), so no fork after the true horizon
+ * passes.
+ */
+const HORIZON_MARGIN_MS = 100;
 /**
  * Ticks missed before the events count as stalled: supervisord sends a TICK
  * on time unless its loop is stuck or the listener's pipe is.
@@ -209,6 +231,11 @@ export interface Snapshot {
 export interface ListenerStateOptions {
   /** Milliseconds since the epoch; default `Date.now`. */
   clock?: () => number;
+  /**
+   * Milliseconds on the monotonic clock of `performance.now()` (the clock of
+   * the resource reader's `listedAt`); default `performance.now`.
+   */
+  monotonic?: () => number;
 }
 
 /** One process as the listener tracks it. */
@@ -217,6 +244,8 @@ interface Tracked {
   group: string;
   statename: string;
   start: number;
+  /** `start` is supervisord's own (from a snapshot), not a STARTING event's arrival. */
+  serverStart: boolean;
   stop: number;
   pid: number;
   /** The exit status of the last end of a run, undefined while unknown. */
@@ -258,6 +287,8 @@ interface PendingSnapshot {
   /** {@link ListenerState.seq} when the request was sent. */
   readonly sentSeq: number;
   readonly sentAt: number;
+  /** The same moment on the monotonic clock. */
+  readonly sentMono: number;
   /** Events lost when the request was sent. */
   readonly lostAtSend: number;
   /** {@link ListenerState.seq} when the marker arrived. */
@@ -278,6 +309,9 @@ interface PendingSnapshot {
 export class ListenerState {
   readonly config: ResolvedConfig;
   readonly #clock: () => number;
+  readonly #monotonic: () => number;
+  /** See the module's comment: on the monotonic clock, undefined before any proof. */
+  #horizon: number | undefined;
   readonly #processes = new Map<string, Tracked>();
   /** Events applied so far (envelopes, malformed ones included): the sequence of the last one. */
   #seq = 0;
@@ -328,6 +362,7 @@ export class ListenerState {
   constructor(config: ResolvedConfig, options: ListenerStateOptions = {}) {
     this.config = config;
     this.#clock = options.clock ?? Date.now;
+    this.#monotonic = options.monotonic ?? (() => performance.now());
     this.#patterns = config.procRegex.length + config.procRegexExclude.length;
   }
 
@@ -422,6 +457,8 @@ export class ListenerState {
     if (period !== undefined) {
       this.#tickPeriodMs = Math.min(period, this.#tickPeriodMs ?? period);
       const when = Number(f['when']);
+      // Its age on the wall clock at arrival, moved to the monotonic one (which no setting of the wall clock moves later).
+      if (Number.isFinite(when)) this.#advanceHorizon(this.#monotonic() - Math.max(0, now - when * 1000));
       const pending = this.#pending;
       // FIFO: a TICK sent after the snapshot arriving first means every older event is in, and the marker is not coming.
       if (pending?.takenBy !== undefined && pending.markerSeq === undefined && Number.isFinite(when) && when > pending.takenBy) {
@@ -486,6 +523,7 @@ export class ListenerState {
     switch (to) {
       case 'STARTING':
         p.start = seconds;
+        p.serverStart = false;
         p.starts++;
         p.startsSince++;
         // supervisord forgets the previous run's exit status and spawn error when it spawns.
@@ -591,7 +629,7 @@ export class ListenerState {
   beginSnapshot(why: string, withMarker: boolean): { token: string | undefined } {
     if (this.#pending !== undefined) throw new Error(`a snapshot (${this.#pending.why}) is still pending`);
     const token = withMarker && this.#markers !== 'no' ? `${this.#tokenPrefix}-${++this.#nextToken}` : undefined;
-    this.#pending = { why, token, sentSeq: this.#seq, sentAt: this.#clock(), lostAtSend: this.#lost };
+    this.#pending = { why, token, sentSeq: this.#seq, sentAt: this.#clock(), sentMono: this.#monotonic(), lostAtSend: this.#lost };
     this.#atMarker.clear();
     return { token };
   }
@@ -656,7 +694,14 @@ export class ListenerState {
     this.#pending = undefined;
     if (point !== 'marker' && pending.token !== undefined && this.#markers === 'unknown' && this.#lost === pending.lostAtSend) this.#markers = 'no';
     const since = point === 'marker' ? pending.markerSeq! : pending.sentSeq;
+    // At its point every event queued before the request has arrived; after the longest wait, maybe not.
+    if (point !== 'timeout') this.#advanceHorizon(pending.sentMono);
     return this.#apply(pending, point, since, pending.seeding === true || !this.#seeded);
+  }
+
+  #advanceHorizon(provenAt: number): void {
+    const horizon = provenAt - HORIZON_MARGIN_MS;
+    if (this.#horizon === undefined || horizon > this.#horizon) this.#horizon = horizon;
   }
 
   /**
@@ -723,6 +768,7 @@ export class ListenerState {
         p.exitstatus = apiExitStatusIsReal(s) ? s.exitstatus : sameRun ? p.exitstatus : undefined;
         p.statename = s.statename;
         p.start = s.start;
+        p.serverStart = true;
         p.stop = s.stop;
         p.pid = s.pid;
         p.spawnerr = s.spawnerr;
@@ -805,11 +851,7 @@ export class ListenerState {
   result(cursor?: { oldest: number | undefined }): CheckResult {
     const nowMs = this.#clock();
     const now = Math.floor(nowMs / 1000);
-    const tracked = [...this.#processes.entries()]
-      .filter(([key]) => this.#patterns === 0 || this.#judged.has(key))
-      .map(([, p]) => p)
-      .sort(compareListingOrder);
-    const structs = tracked.map((p) => processRecord(p, now));
+    const structs = this.#visible().map((p) => processRecord(p, now));
     const collected: Collected = { processInfo: { ok: true, value: structs } };
     if (this.#version !== undefined) collected.version = { ok: true, value: this.#version };
     if (this.#serverState !== undefined) collected.state = { ok: true, value: { statename: this.#serverState } };
@@ -828,6 +870,48 @@ export class ListenerState {
     result.metrics.push(...this.#eventMetrics(monitored.values()));
     result.metrics.push(...this.#listenerMetrics(nowMs, cursor));
     return result;
+  }
+
+  /** The tracked processes whose names are judged, in listing order. */
+  #visible(): Tracked[] {
+    return [...this.#processes.entries()]
+      .filter(([key]) => this.#patterns === 0 || this.#judged.has(key))
+      .map(([, p]) => p)
+      .sort(compareListingOrder);
+  }
+
+  /**
+   * The monitored processes that have a pid, for the resource reader
+   * (`readProcessResources`), with the proof that the process holding each
+   * pid is the program's: `listedAt`, the horizon (see the module's
+   * comment), before which such a process must have been forked. `start` is
+   * supervisord's when a snapshot gave it for the current run, else 0
+   * (unknown: a STARTING event's arrival can be seconds late).
+   *
+   * @returns no process while there is no horizon yet (nothing proves any
+   *   pid), and none with `uncertain` saying why while events lost since
+   *   the last snapshot may hide the end of a run whose pid is now another
+   *   process's.
+   */
+  resourceProcesses(): { processes: ResourceProcess[]; listedAt?: number; uncertain?: string } {
+    if (this.#lost > this.#lostAtSnapshot) {
+      return {
+        processes: [],
+        // The same words however many were lost: said once, not at every export of a storm.
+        uncertain:
+          "events supervisord discarded may hide the end of a run whose pid is now another process's: " +
+          'resources are not reported until the listing taken for them is applied',
+      };
+    }
+    if (this.#horizon === undefined || this.#judgeFailure !== undefined) return { processes: [] };
+    const now = Math.floor(this.#clock() / 1000);
+    const running = this.#visible().filter((p) => p.pid > 0);
+    const records = running.map((p) => processRecord(p, now));
+    const selected = new Set(selectProcesses(records, this.config));
+    const processes = running
+      .filter((_, i) => selected.has(records[i]!))
+      .map((p): ResourceProcess => ({ name: p.name, group: p.group, pid: p.pid, start: p.serverStart ? p.start : 0 }));
+    return { processes, listedAt: this.#horizon };
   }
 
   /** Why `supervisord.can_connect` is CRITICAL: the last collection failed, the events cannot be read, or they stopped. */
@@ -880,6 +964,7 @@ function newTracked(name: string, group: string, statename: string): Tracked {
     group,
     statename,
     start: 0,
+    serverStart: false,
     stop: 0,
     pid: 0,
     exitstatus: undefined,

@@ -19,7 +19,10 @@ import type { ReadResourcesOptions, ResourceProcess } from './read.js';
 /**
  * Why resources cannot be collected from a target, or undefined when they
  * can: the target must be a unix socket or a loopback TCP address
- * (`localhost`, 127.0.0.0/8, `::1`) on Linux. Another host's pids mean
+ * (`localhost`, 127.0.0.0/8, `::1`) on Linux, or the unspecified address
+ * (`0.0.0.0`, `::`), which Linux connects to this host: supervisord sets
+ * `SUPERVISOR_SERVER_URL` to `http://0.0.0.0:<port>` for its children when
+ * its only server is `port=0.0.0.0:<port>`. Another host's pids mean
  * nothing in this host's `/proc`, and guessing that a name or address is
  * this host would be a guess.
  */
@@ -34,7 +37,7 @@ export function resourcesProblem(address: Address, platform: string = process.pl
 
 function isLoopback(host: string): boolean {
   const h = host.toLowerCase().replace(/\.$/, '');
-  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (h === 'localhost' || h.endsWith('.localhost') || h === '0.0.0.0' || h === '::') return true;
   if (isIP(h) === 4) return h.startsWith('127.');
   if (h === '::1' || /^(?:0{1,4}:){7}0{0,3}1$/.test(h)) return true;
   // IPv4-mapped: ::ffff:127.0.0.1
@@ -74,7 +77,7 @@ export class ResourceCollector {
    *
    * @param processes the monitored processes of the run (those without a pid are skipped).
    * @param run `getPid` asks supervisord its pid (`supervisor.getPID`, bounded by the run's
-   *   deadline; an event listener, supervisord's child, answers `process.ppid`);
+   *   deadline);
    *   `listedAt`, `performance.now()` when the processes' listing arrived, when
    *   they come from one (see `readProcessResources`).
    */

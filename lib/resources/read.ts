@@ -19,10 +19,12 @@
  *   forked since is not it. This compares times on the boot clock, which no
  *   setting of the wall clock moves;
  * - forked when supervisord says it started it (`start`, wall clock, within
- *   {@link DEFAULT_START_WINDOW}). Without `listedAt` (an event listener's
- *   processes), this decides. With it, a process that passes the two rules
- *   above but not this one is still reported, with a warning: the wall clock
- *   was set since it started (its uptime is off by as much).
+ *   {@link DEFAULT_START_WINDOW}). Without `listedAt`, this decides. With
+ *   it, a process that passes the two rules above but not this one is still
+ *   reported, with a warning: the wall clock was set since it started (its
+ *   uptime is off by as much). A `start` of 0 is unknown (an event listener
+ *   that saw the run begin, not supervisord's time): nothing is compared,
+ *   and without `listedAt` the process is skipped.
  * Anything else is skipped: an exited process (or a zombie), a pid reused by
  * another program.
  *
@@ -82,8 +84,7 @@ export type ResourceProcess = Pick<ProcessInfo, 'name' | 'group' | 'pid' | 'star
 /** Options of {@link readProcessResources}. */
 export interface ReadResourcesOptions {
   /**
-   * supervisord's pid in this host's `/proc` (`supervisor.getPID`; for an
-   * event listener, its own parent: `process.ppid`). Required.
+   * supervisord's pid in this host's `/proc` (`supervisor.getPID`). Required.
    */
   supervisordPid: number;
   /**
@@ -210,8 +211,8 @@ export async function readProcessResources(processes: readonly ResourceProcess[]
       continue;
     }
     const forked = stat.startTicks / hz;
-    const offBy = clock.boot + forked - p.start;
-    const agrees = offBy >= -window.before && offBy <= window.after;
+    const offBy = p.start > 0 ? clock.boot + forked - p.start : undefined;
+    const agrees = offBy !== undefined && offBy >= -window.before && offBy <= window.after;
     const afterListing = listedUptime !== undefined && forked > listedUptime + LISTING_SLACK;
     if (stat.ppid !== spid || afterListing || (!agrees && listedUptime === undefined)) {
       reading.counts.mismatched++;
@@ -237,7 +238,7 @@ export async function readProcessResources(processes: readonly ResourceProcess[]
     if (typeof fds === 'number' && tree.fdProblem === undefined) metric(TREE_OPEN_FDS, 'gauge', tree.fds + fds);
     metric(TREE_THREADS, 'gauge', tree.threads + stat.threads);
     metric(TREE_PROCESSES, 'gauge', tree.processes + 1);
-    if (!agrees) clockProblems.push(`${display(p)} (${offBy > 0 ? '+' : ''}${offBy.toFixed(1)} s)`);
+    if (offBy !== undefined && !agrees) clockProblems.push(`${display(p)} (${offBy > 0 ? '+' : ''}${offBy.toFixed(1)} s)`);
     if (typeof fds !== 'number') fdProblems.push(`${display(p)} (${procRoot}/${p.pid}/fd: ${fds.unreadable})`);
     else if (tree.fdProblem !== undefined) fdProblems.push(`the tree of ${display(p)} (${tree.fdProblem})`);
   }

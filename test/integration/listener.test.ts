@@ -23,6 +23,11 @@
  * - an identifier with a line break (supervisord accepts a continuation
  *   line): no header can be read; each envelope is still answered once and
  *   can_connect says that events arrive but cannot be read.
+ * - `--resources`: a program holding 200 MB reports at least that resident
+ *   memory on /metrics (VmRSS agrees), a shell with two `sleep` children is
+ *   a tree of 3; a restarted program is never credited with its previous
+ *   pid's CPU: every sample after the restart is at most what the new
+ *   process has used, read from its own /proc entry right after the scrape.
  * The truth comes from supervisord (its log, XML-RPC through the launcher),
  * never from the listener. Skips, with the reason printed, only when
  * supervisord is not installed.
@@ -31,7 +36,7 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -108,6 +113,22 @@ function listenerSection(port: number, dir: string, options: { events?: string; 
   );
 }
 
+/** Adds the listener under test to supervisord's config (`supervisorctl update`) and waits until it says can_connect OK. */
+async function addListener(sv: LaunchedSupervisord, port: number, options: Parameters<typeof listenerSection>[2]): Promise<void> {
+  writeFileSync(sv.configPath, `${readFileSync(sv.configPath, 'utf8')}\n${listenerSection(port, sv.dir, options)}`);
+  const update = await sv.ctl('update');
+  assert.equal(update.code, 0, update.stderr + update.stdout);
+  const ready = await scrapeUntil(port, (t) => sample(t, 'supervisord_can_connect_status') === 0);
+  assert.equal(sample(ready, 'supervisord_can_connect_status'), 0, `listener not ready: ${sv.logTail()}`);
+}
+
+/** Stops a launched supervisord; none of its processes may outlive it. */
+async function stopLaunched(sv: LaunchedSupervisord | undefined): Promise<void> {
+  const dir = sv?.dir;
+  await sv?.stop();
+  if (dir !== undefined) assert.deepEqual(markedPids(dir), [], 'a process of the launched supervisord outlived it');
+}
+
 describe('listen: a real supervisord with the listener in its config', { skip: SKIP, timeout: 120_000 }, () => {
   let sv: LaunchedSupervisord;
   let port: number;
@@ -133,18 +154,12 @@ describe('listen: a real supervisord with the listener in its config', { skip: S
     udp.on('message', (m) => datagrams.push(m.toString('utf8')));
     await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
     const udpPort = (udp.address() as AddressInfo).port;
-    writeFileSync(sv.configPath, `${readFileSync(sv.configPath, 'utf8')}\n${listenerSection(port, sv.dir, { flags: `--resync 2s --dogstatsd 127.0.0.1:${udpPort}` })}`);
-    const update = await sv.ctl('update');
-    assert.equal(update.code, 0, update.stderr + update.stdout);
-    const ready = await scrapeUntil(port, (t) => sample(t, 'supervisord_can_connect_status') === 0);
-    assert.equal(sample(ready, 'supervisord_can_connect_status'), 0, `listener not ready: ${sv.logTail()}`);
+    await addListener(sv, port, { flags: `--resync 2s --dogstatsd 127.0.0.1:${udpPort}` });
   });
 
   after(async () => {
     udp?.close();
-    const dir = sv?.dir;
-    await sv?.stop();
-    if (dir !== undefined) assert.deepEqual(markedPids(dir), [], 'a process of the launched supervisord outlived it');
+    await stopLaunched(sv);
   });
 
   it('a crash-looping program: every exit of supervisord\'s log is counted, expected:false', async () => {
@@ -253,11 +268,7 @@ describe('listen: a restart storm with a buffer_size too small', { skip: SKIP, t
     assert.equal(sample(ready, 'supervisord_processes', 'status="up"'), N + 1, `listener not ready: ${sv.logTail()}`);
   });
 
-  after(async () => {
-    const dir = sv?.dir;
-    await sv?.stop();
-    if (dir !== undefined) assert.deepEqual(markedPids(dir), [], 'a process of the launched supervisord outlived it');
-  });
+  after(() => stopLaunched(sv));
 
   it('the discarded events are reported as lost, the state is right and every restart counted within 30 s, no drift', async () => {
     const before = await scrape(port);
@@ -314,17 +325,10 @@ describe('listen: identifier=prod web, and a program printing a fake envelope on
         { name: 'liar', command: `/bin/sh -c 'printf "${fake}"; sleep 0.5; printf "${fake}${fake}\\n"; sleep 1000'`, startsecs: 0, autostart: false, extra: { stdout_events_enabled: 'true' } },
       ],
     });
-    writeFileSync(sv.configPath, `${readFileSync(sv.configPath, 'utf8')}\n${listenerSection(port, sv.dir, { events: `${EVENTS},PROCESS_LOG` })}`);
-    assert.equal((await sv.ctl('update')).code, 0);
-    const ready = await scrapeUntil(port, (t) => sample(t, 'supervisord_can_connect_status') === 0);
-    assert.equal(sample(ready, 'supervisord_can_connect_status'), 0, `listener not ready: ${sv.logTail()}`);
+    await addListener(sv, port, { events: `${EVENTS},PROCESS_LOG` });
   });
 
-  after(async () => {
-    const dir = sv?.dir;
-    await sv?.stop();
-    if (dir !== undefined) assert.deepEqual(markedPids(dir), [], 'a process of the launched supervisord outlived it');
-  });
+  after(() => stopLaunched(sv));
 
   it('every event is read and answered once; the forged FATAL is data; exits counted as in the log', async () => {
     assert.equal(((await sv.call('supervisor.getIdentification')) as string), 'prod web');
@@ -360,11 +364,7 @@ describe('listen: an identifier with a line break (no header can be read)', { sk
     await sv.restart();
   });
 
-  after(async () => {
-    const dir = sv?.dir;
-    await sv?.stop();
-    if (dir !== undefined) assert.deepEqual(markedPids(dir), [], 'a process of the launched supervisord outlived it');
-  });
+  after(() => stopLaunched(sv));
 
   it('each envelope is answered once when the input goes quiet; can_connect says events arrive but cannot be read', async () => {
     assert.equal(await sv.call('supervisor.getIdentification'), 'prod\nweb');
@@ -377,5 +377,81 @@ describe('listen: an identifier with a line break (no header can be read)', { sk
     const more = await scrapeUntil(port, (t) => (sample(t, 'supervisord_listener_malformed_total') ?? 0) > (sample(text, 'supervisord_listener_malformed_total') ?? 0), 15_000);
     assert.ok((sample(more, 'supervisord_listener_malformed_total') ?? 0) > (sample(text, 'supervisord_listener_malformed_total') ?? 0));
     assert.doesNotMatch(mainLog(sv), /has entered the UNKNOWN state/u);
+  });
+});
+
+describe('listen --resources: the programs of a real supervisord, from /proc', { skip: SKIP, timeout: 120_000 }, () => {
+  const PYTHON = ['/usr/bin/python3', '/usr/local/bin/python3'].find((p) => existsSync(p));
+  const MIB = 1024 * 1024;
+  let sv: LaunchedSupervisord;
+  let port: number;
+
+  before(async () => {
+    port = await freePort();
+    sv = await startSupervisord({
+      dirPrefix: 'sc-listener-res-',
+      programs: [
+        ...(PYTHON === undefined ? [] : [{ name: 'mem', command: `${PYTHON} -c "import time; b = b'x' * (200 << 20); time.sleep(100000)"`, startsecs: 0 }]),
+        { name: 'tree', command: "/bin/sh -c 'sleep 1000 & sleep 1000 & wait'", startsecs: 0 },
+        { name: 'burn', command: "/bin/sh -c 'while :; do :; done'", startsecs: 1 },
+      ],
+    });
+    await addListener(sv, port, { flags: '--resources' });
+  });
+
+  after(() => stopLaunched(sv));
+
+  const pidOf = async (name: string): Promise<number> => Number(((await sv.call('supervisor.getProcessInfo', [name])) as ProcessStruct)['pid']);
+  /** User + system CPU seconds of a process, from its own /proc entry. */
+  const cpuOf = (pid: number): number => {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'latin1').slice(readFileSync(`/proc/${pid}/stat`, 'latin1').lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  };
+
+  it('a program holding 200 MB reports at least that resident memory; a shell with two sleep children is a tree of 3', { skip: PYTHON === undefined ? 'python3 is not installed' : false }, async () => {
+    const text = await scrapeUntil(port, (t) => (sample(t, 'supervisord_process_resident_memory_bytes', proc('mem')) ?? 0) >= 200 * MIB && sample(t, 'supervisord_process_tree_processes', proc('tree')) === 3, 30_000);
+    const rss = sample(text, 'supervisord_process_resident_memory_bytes', proc('mem'));
+    assert.ok(rss !== undefined && rss >= 200 * MIB, `resident memory of mem: ${rss}; listener log: ${readFileSync(join(sv.dir, 'listener.err'), 'utf8')}`);
+    const status = readFileSync(`/proc/${await pidOf('mem')}/status`, 'utf8');
+    const vmRss = Number(/^VmRSS:\s+(\d+) kB$/mu.exec(status)![1]) * 1024;
+    assert.ok(Math.abs(vmRss - rss) < 8 * MIB, `VmRSS ${vmRss} vs ${rss}`);
+    assert.ok((sample(text, 'supervisord_process_tree_resident_memory_bytes', proc('mem')) ?? 0) >= rss);
+    assert.equal(sample(text, 'supervisord_process_tree_processes', proc('tree')), 3);
+    assert.equal(sample(text, 'supervisord_process_threads', proc('tree')), 1);
+    assert.equal(sample(text, 'supervisord_process_tree_threads', proc('tree')), 3);
+    // The listener itself is monitored too (it is one of supervisord's programs).
+    assert.ok((sample(text, 'supervisord_process_cpu_seconds_total', proc('check')) ?? 0) > 0);
+    assert.doesNotMatch(readFileSync(join(sv.dir, 'listener.err'), 'utf8'), /resources|warning/u);
+  });
+
+  it("a restarted program is never credited with its previous pid's CPU", async (t) => {
+    const cpu = (t: string): number | undefined => sample(t, 'supervisord_process_cpu_seconds_total', proc('burn'));
+    const before = await scrapeUntil(port, (t) => (cpu(t) ?? 0) >= 3, 30_000);
+    const oldCpu = cpu(before);
+    assert.ok(oldCpu !== undefined && oldCpu >= 3, `burn's CPU before the restart: ${oldCpu}`);
+    const oldPid = await pidOf('burn');
+    const restart = await sv.ctl('restart', 'burn');
+    assert.equal(restart.code, 0, restart.stdout + restart.stderr);
+    const newPid = await pidOf('burn');
+    const restarted = Date.now();
+    let firstAt = 0;
+    assert.notEqual(newPid, oldPid);
+    // Every sample from now on: at most what the new process has used by the end of the scrape.
+    const seen: number[] = [];
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && (seen.length === 0 || seen.length < 20)) {
+      const text = await scrape(port);
+      const truth = cpuOf(newPid);
+      const value = cpu(text);
+      if (value !== undefined) {
+        assert.ok(value <= truth + 0.02, `burn credited with ${value} s of CPU; its new process (pid ${newPid}) has used ${truth} s, the previous one ${oldCpu} s or more`);
+        if (seen.length === 0) firstAt = Date.now();
+        seen.push(value);
+      }
+      await sleep(100);
+    }
+    assert.ok(seen.length > 0, 'the new process of burn was never reported');
+    t.diagnostic(`first sample of the new process ${((firstAt - restarted) / 1000).toFixed(1)} s after supervisorctl restart returned`);
+    assert.ok(seen.at(-1)! >= seen[0]!, 'the counter of one process never falls');
   });
 });

@@ -598,11 +598,11 @@ describe('ResourceCollector', () => {
 // ---------------------------------------------------------------------------
 
 describe('resourcesProblem: supervisord must be on this host', () => {
-  const local = [unixAddress('/run/supervisor.sock'), ...['127.0.0.1', '127.1.2.3', 'localhost', 'LOCALHOST.', 'sv.localhost', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1'].map((h) => tcpAddress(h, 9001))];
+  const local = [unixAddress('/run/supervisor.sock'), ...['127.0.0.1', '127.1.2.3', 'localhost', 'LOCALHOST.', 'sv.localhost', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '0.0.0.0', '::'].map((h) => tcpAddress(h, 9001))];
   for (const address of local) {
     it(`accepts ${address.display}`, () => assert.equal(resourcesProblem(address, 'linux'), undefined));
   }
-  for (const host of ['10.0.0.5', '128.0.0.1', 'sv1.example.com', 'localhost.example.com', '::2', '::ffff:10.0.0.1']) {
+  for (const host of ['10.0.0.5', '128.0.0.1', 'sv1.example.com', 'localhost.example.com', '::2', '::ffff:10.0.0.1', '0.0.0.1']) {
     it(`refuses ${host}`, () => {
       const address = tcpAddress(host, 9001);
       assert.equal(
