@@ -55,6 +55,8 @@
 import { compareListingOrder } from './process-model.js';
 import { HttpStatusError, XmlRpcFault, XmlRpcResponseError } from '../protocol/errors.js';
 import type { ResolvedConfig } from './config.js';
+import { isRecord, stateArray, stateStrings, stateTime } from './check-state.js';
+import { StateError } from './errors.js';
 import { decodeProcessList } from './submissions.js';
 import type { MulticallRequest } from '../protocol/xmlrpc-client.js';
 import type { CallOutcome, Collected } from './submissions.js';
@@ -72,6 +74,12 @@ export interface CollectorOptions {
   clock?: () => number;
   /** Receives one line per run saying how it collected. */
   debug?: (message: string) => void;
+  /**
+   * Every run opens its connections anew (a command that makes one run per
+   * process): the automatic shard count is {@link oneShotShardCount}'s.
+   * Default false.
+   */
+  oneShot?: boolean;
 }
 
 const ALL = 'supervisor.getAllProcessInfo';
@@ -153,6 +161,40 @@ export function shardCount(processes: number, maxConnections: number | undefined
 }
 
 /**
+ * {@link shardCount} for runs that open their connections anew (a command
+ * started every interval, which keeps nothing open between runs).
+ * supervisord accepts one connection per turn of its event loop and writes
+ * 4 KiB per connection per turn (it reads requests 4 KiB per turn too), so
+ * K new connections carrying B bytes of requests and answers cost it about
+ * K + B / 4 KiB / K turns: fewest at K = sqrt(B / 4 KiB). A process costs
+ * about 1.3 KB (its `getProcessInfo` call and answer), hence
+ * sqrt(processes / 3). Measured at 2,000 programs on new connections
+ * (bench/scale.js, one-shot): 67 connections (the kept-connection count)
+ * cost supervisord 0.32-0.49 s of CPU, 23 to 40 cost 0.22-0.47 s, 12 cost
+ * 0.58-0.67 s.
+ *
+ * @param processes processes in the last full listing.
+ * @param maxConnections `max_connections` when set: exactly that many shards (at most one per process).
+ */
+export function oneShotShardCount(processes: number, maxConnections: number | undefined): number {
+  if (maxConnections !== undefined) return shardCount(processes, maxConnections);
+  if (processes < SHARD_MIN_PROCESSES) return 1;
+  return Math.min(MAX_AUTO_CONNECTIONS, Math.ceil(Math.sqrt(processes / 3)));
+}
+
+/** What a {@link Collector} learnt, as a slot of a saved state (see `check-state.ts`). */
+export interface CollectorState {
+  /** When the names were learnt (clock ms); with `specs`. */
+  learnedAt?: number;
+  /** Every `group:name` of the last full listing, in its order; absent before the first listing. */
+  specs?: string[];
+  /** Selective collection: the wanted names and the map learnt for them. */
+  names?: { wanted: string[]; map: Array<[string, string[]]> };
+  /** When multicall is tried again (clock ms), while the server is taken to lack it. */
+  multicallRetryAt?: number;
+}
+
+/**
  * Collects the answers of successive runs of one instance, remembering
  * between runs what the last full listing showed (every `group:name`, in
  * listing order, and for selective collection the name map) and whether the
@@ -170,6 +212,7 @@ export class Collector {
   #learnedAt = -Infinity;
   #multicallRetryAt = -Infinity;
   #refreshing = false;
+  readonly #oneShot: boolean;
 
   /**
    * @param config the validated instance.
@@ -180,6 +223,7 @@ export class Collector {
     this.#clock = options.clock ?? Date.now;
     this.#debug = options.debug ?? (() => {});
     this.#wanted = selectiveNames(config);
+    this.#oneShot = options.oneShot ?? false;
   }
 
   /** The learnt `name -> ["group:name", ...]` map; undefined before the first full listing or when not selective. */
@@ -305,6 +349,67 @@ export class Collector {
     return { processInfo: { ok: true, value: structs }, version, state };
   }
 
+  #shardCount(processes: number): number {
+    return (this.#oneShot ? oneShotShardCount : shardCount)(processes, this.#config.maxConnections);
+  }
+
+  /**
+   * What the collector learnt (the last listing's names, multicall support),
+   * for a saved state; undefined when nothing was learnt yet.
+   */
+  exportState(): CollectorState | undefined {
+    const state: CollectorState = {};
+    if (this.#specs !== undefined) {
+      // -Infinity (a restored time from the future): due for a refresh, which time 0 also says.
+      state.learnedAt = Number.isFinite(this.#learnedAt) ? this.#learnedAt : 0;
+      state.specs = [...this.#specs];
+      if (this.#wanted !== undefined && this.#names !== undefined) {
+        state.names = { wanted: [...this.#wanted], map: [...this.#names].map(([name, specs]) => [name, [...specs]]) };
+      }
+    }
+    const retry = this.multicallRetryAt;
+    if (retry !== undefined) state.multicallRetryAt = retry;
+    return Object.keys(state).length === 0 ? undefined : state;
+  }
+
+  /**
+   * Takes back what {@link Collector.exportState} gave, before the first run.
+   * The name map is kept only when the wanted names are this
+   * configuration's (else the next run lists everything to learn them); a
+   * learning time in the future (the clock went back) makes the names due
+   * for a refresh; multicall is tried again at most
+   * {@link MULTICALL_RETRY_MS} from now.
+   *
+   * @throws {StateError} when the value is malformed; nothing is changed then.
+   */
+  restoreState(value: unknown): void {
+    if (!isRecord(value)) throw new StateError('the collector state should be an object');
+    const now = this.#clock();
+    const specs = value['specs'] === undefined ? undefined : [...stateStrings(value['specs'], 'the process names')];
+    const learnedAt = specs === undefined ? undefined : stateTime(value['learnedAt'], 'the learning time');
+    let names: Map<string, string[]> | undefined;
+    const saved = value['names'];
+    if (saved !== undefined) {
+      if (!isRecord(saved)) throw new StateError('the name map should be an object');
+      const wanted = stateStrings(saved['wanted'], 'the wanted names');
+      const map = new Map<string, string[]>();
+      stateArray(saved['map'], 'the name map').forEach((entry, i) => {
+        if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string') {
+          throw new StateError(`name map entry ${i} is not [name, ["group:name", ...]]`);
+        }
+        map.set(entry[0], [...stateStrings(entry[1], `name map entry ${i}`)]);
+      });
+      const mine = this.#wanted;
+      if (mine !== undefined && wanted.length === mine.length && wanted.every((name) => mine.includes(name))) names = map;
+      else this.#debug('collection: the saved name map is for other names: the next run lists everything');
+    }
+    const retry = value['multicallRetryAt'] === undefined ? undefined : stateTime(value['multicallRetryAt'], 'the multicall retry time');
+    this.#specs = specs;
+    this.#names = specs === undefined ? undefined : names;
+    this.#learnedAt = learnedAt === undefined || learnedAt > now ? -Infinity : learnedAt;
+    if (retry !== undefined && retry > now) this.#multicallRetryAt = Math.min(retry, now + MULTICALL_RETRY_MS);
+  }
+
   #stale(now: number): boolean {
     return now - this.#learnedAt >= this.#config.nameRefreshMs;
   }
@@ -313,7 +418,7 @@ export class Collector {
   #listingIsCostly(): boolean {
     const count = this.#specs?.length;
     if (count === undefined) return true;
-    if (this.#wanted === undefined) return shardCount(count, this.#config.maxConnections) > 1;
+    if (this.#wanted === undefined) return this.#shardCount(count) > 1;
     return count >= SHARD_MIN_PROCESSES;
   }
 
@@ -334,7 +439,7 @@ export class Collector {
     const wanted = this.#wanted;
     if (wanted === undefined) {
       const specs = this.#specs;
-      const k = specs === undefined ? 1 : shardCount(specs.length, this.#config.maxConnections);
+      const k = specs === undefined ? 1 : this.#shardCount(specs.length);
       if (specs === undefined || k < 2) return this.#listingPlan(true);
       const shards: string[][] = [];
       for (let i = 0; i < k; i++) shards.push(specs.slice(Math.floor((i * specs.length) / k), Math.floor(((i + 1) * specs.length) / k)));

@@ -96,6 +96,8 @@ export interface ResolvedConfig {
   readonly maxConnections: number | undefined;
   /** `listing_timeout` (seconds, default 60), in ms: the deadline of a full listing that learns the process names. */
   readonly listingTimeoutMs: number;
+  /** `state_file` as configured (read by the command line only), or undefined. */
+  readonly stateFile: string | undefined;
 }
 
 /** The TLS settings of an https `url`, printable: paths of the files, never what they hold. */
@@ -271,6 +273,7 @@ const KNOWN_KEYS = new Set([
   'name_refresh_interval',
   'max_connections',
   'listing_timeout',
+  'state_file',
 ]);
 
 /**
@@ -448,6 +451,7 @@ export function resolveConfig(instance: unknown): ConfigResolution {
   const nameRefresh = refreshSeconds(get('name_refresh_interval'));
   const maxConnections = connectionCount(get('max_connections'));
   const listingTimeout = seconds(get('listing_timeout'), 'listing_timeout', CONFIG_DEFAULTS.listingTimeout);
+  const stateFile = statePath(get('state_file'));
 
   for (const key of Object.keys(raw)) {
     if (!KNOWN_KEYS.has(key) && !AGENT_KEYS.has(key)) {
@@ -481,6 +485,7 @@ export function resolveConfig(instance: unknown): ConfigResolution {
     nameRefreshMs: Math.round(nameRefresh * 1000),
     maxConnections,
     listingTimeoutMs: toMs(listingTimeout),
+    stateFile,
   });
   return { config, credentials, tls: tlsMaterial, warnings };
 }
@@ -750,4 +755,13 @@ function refreshSeconds(value: unknown): number {
     );
   }
   return n;
+}
+
+/** `state_file`: a non-empty path without NUL (the file system refuses those). */
+function statePath(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value === '' || value.includes('\0')) {
+    throw new ConfigError(`'state_file' should be the path of a file or a directory, got ${pythonRepr(value)}`, 'state_file');
+  }
+  return value;
 }

@@ -141,6 +141,13 @@ export interface InstanceConfig {
    * answers other calls. A numeric string is accepted.
    */
   listing_timeout?: Numeric;
+  /**
+   * Ours, read by the command line only (a library user calls
+   * `exportState()` / `restoreState()`): where a single run keeps what the
+   * next one needs (a file, or a directory holding one file per server). A
+   * relative path is taken from the directory of the `--config` file.
+   */
+  state_file?: string;
   /** Read by the Datadog Agent itself (scheduling); accepted and ignored by the check. */
   min_collection_interval?: Numeric;
   /** Read by the Datadog Agent itself; accepted and ignored by the check. */

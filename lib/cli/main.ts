@@ -36,6 +36,7 @@
 
 import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { SupervisordCheck } from '../check.js';
@@ -57,6 +58,7 @@ import { DEFAULT_SOCKETS, targetOf } from './target.js';
 import { parseModules } from './probe.js';
 import type { ProbeModule } from './probe.js';
 import { serve, serverRun } from './serve.js';
+import { StateSession } from './state-file.js';
 import { stopper } from './stopper.js';
 
 /** A writable stream as the CLI uses it (`process.stdout` or a test's capture). */
@@ -163,7 +165,7 @@ async function createChecks(
   for (let i = 0; i < instances.length; i++) {
     try {
       // Data from the file or the flags: the constructor validates every key (a ConfigError names the one at fault).
-      checks.push(new SupervisordCheck(instances[i] as InstanceConfig));
+      checks.push(new SupervisordCheck(instances[i] as InstanceConfig, { oneShot: isSingleRun(options) }));
     } catch (error) {
       await Promise.all(checks.map((c) => c.close()));
       if (error instanceof ConfigError && options.config !== undefined) {
@@ -258,6 +260,8 @@ async function runMode(
   const format: OutputFormat = options.format ?? (tty ? 'text' : 'json');
   const color = tty && options.color && (env['NO_COLOR'] ?? '') === '';
   const counters = new CounterTotals();
+  /** With state files: each server's counter totals, kept between invocations. */
+  let stateCounters: ((run: ServerRun) => CounterTotals | undefined) | undefined;
   const render = (runs: ServerRun[], repeated: boolean): string => {
     switch (format) {
       case 'text':
@@ -267,7 +271,7 @@ async function runMode(
         return `${JSON.stringify(value, null, repeated ? undefined : 2)}\n`;
       }
       case 'prometheus':
-        return `${repeated ? '\n' : ''}${formatPrometheus(runs, { counters })}`;
+        return `${repeated ? '\n' : ''}${formatPrometheus(runs, { counters: stateCounters ?? counters })}`;
       default: {
         const lines = formatDogStatsD(runs);
         return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
@@ -278,12 +282,18 @@ async function runMode(
   const reportErrors = format === 'prometheus' || format === 'dogstatsd';
   const { runAll, stop: stopRuns } = runner(checks);
 
-  if (options.serve === undefined && options.dogstatsd === undefined && options.intervalMs === undefined) {
+  if (isSingleRun(options)) {
+    const configDirectory = options.config === undefined ? process.cwd() : dirname(resolve(options.config));
+    const states = await StateSession.open(checks, { option: options.stateFile, configDirectory }, say);
+    if (states !== undefined) stateCounters = (run) => states.countersFor(run);
     const runs = await runAll();
     stdout.write(render(runs, false));
     if (reportErrors) errorLog(say)(runs);
+    await states?.save();
     return exitCode(runs);
   }
+  const unused = checks.find((c) => c.config.stateFile !== undefined);
+  if (unused !== undefined) say(`warning: 'state_file' (instance ${JSON.stringify(unused.config.name)}) applies to single runs only: not used by a long-running mode`);
 
   const stop = stopper(io.signal);
   try {
@@ -320,6 +330,11 @@ async function runMode(
     stop.dispose();
     stopRuns();
   }
+}
+
+/** One run and exit (no `--serve`, `--dogstatsd` or `--interval`). */
+function isSingleRun(options: CliOptions): boolean {
+  return options.serve === undefined && options.dogstatsd === undefined && options.intervalMs === undefined;
 }
 
 /**
