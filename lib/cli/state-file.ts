@@ -191,9 +191,9 @@ export async function writeStateFile(
     if (current !== expected) {
       return { problem: 'another invocation saved it since this one read it (its state is kept)', identity: current };
     }
-    if (!replaceable && current !== null) return { problem: 'it is not a state file of supervisord-check, so it is not replaced', identity: current };
     const entry = await lstat(file).catch(() => undefined);
     if (entry?.isSymbolicLink() === true) return { problem: 'it is a symbolic link (never replaced)', identity: current };
+    if (!replaceable && entry !== undefined) return { problem: 'it is not a state file of supervisord-check, so it is not replaced', identity: current };
     temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
     const handle = await open(temp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
     try {
