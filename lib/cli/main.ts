@@ -27,6 +27,9 @@
  *   they go to stderr (in the long-running modes, only when they change);
  * - the executable stops its long-running modes as on SIGTERM when the
  *   reader of stdout goes away (`| head`).
+ * - a single run with `--state-file` (or `state_file`) restores each
+ *   server's state before its run and saves it after its output
+ *   (`state-file.ts`); an instance's `state_file` wins over the flag.
  *
  * main() releases every handle it opens on every path, so that both the
  * executable and an in-process caller end by themselves.
