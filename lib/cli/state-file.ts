@@ -132,7 +132,15 @@ export async function readStateFile(file: string): Promise<StateRead> {
     if (stats.size > BigInt(STATE_FILE_MAX_BYTES)) {
       return { problem: `it has ${stats.size} bytes, more than the ${STATE_FILE_MAX_BYTES} a state file may have`, identity, replaceable: mine };
     }
-    const text = (await handle.readFile()).toString('utf8');
+    // At most the size seen: a file that grows meanwhile is cut there (and then fails to parse).
+    const buffer = Buffer.alloc(Number(stats.size));
+    let filled = 0;
+    while (filled < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    const text = buffer.subarray(0, filled).toString('utf8');
     const replaceable = text === '' || text.startsWith(OURS_PREFIX);
     if (!mine) return { problem: `it belongs to another user (uid ${stats.uid})`, identity, replaceable };
     if ((stats.mode & 0o022n) !== 0n) return { problem: 'other users can write it', identity, replaceable };
@@ -268,7 +276,9 @@ async function acquireLock(lock: string, waitMs: number): Promise<{ release: () 
         },
       };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return { problem: `its lock ${lock} cannot be made: ${fsProblem(error)}` };
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return { problem: `the directory ${path.dirname(lock)} does not exist (it is not created)` };
+      if (code !== 'EEXIST') return { problem: `its lock ${lock} cannot be made: ${fsProblem(error)}` };
     }
     const held = await readSmall(lock);
     if (held !== undefined && (await isStale(lock, held))) {

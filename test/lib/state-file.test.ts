@@ -231,7 +231,11 @@ describe('writeStateFile', () => {
   test('a directory that does not exist: said, nothing thrown', async () => {
     const f = path.join(freshDir(), 'missing', 'state.json');
     const written = await writeStateFile(f, `${OURS}}`, null, true);
-    assert.equal(written.problem, `its lock ${f}.lock cannot be made: ENOENT: no such file or directory`);
+    assert.equal(written.problem, `the directory ${path.dirname(f)} does not exist (it is not created)`);
+    const file = path.join(freshDir(), 'state.json');
+    mkdirSync(`${file}.lock`);
+    writeFileSync(path.join(`${file}.lock`, 'x'), '');
+    assert.equal((await writeStateFile(file, `${OURS}}`, null, true, { lockWaitMs: 0 })).problem, `another invocation held its lock ${file}.lock for more than 0 ms`, 'a lock that is not a file');
   });
 });
 
