@@ -2,7 +2,8 @@
  * `SupervisordCheck`: one configured supervisord instance, run on demand.
  * It owns the connections (a pool: sharded collection sends several calls at
  * once) and what is remembered between runs (the restart marks of
- * `submissions.ts`, the collector's names and multicall support);
+ * `submissions.ts`, the collector's names and multicall support), which it
+ * exports as a state another process restores (`check-state.ts`);
  * which calls are made is `collect.ts`'s business, and what the answers mean
  * is computed by the pure functions of `submissions.ts`.
  *

@@ -31,6 +31,7 @@ import path from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 
 import { STATE_FORMAT } from '../../lib/check-state.js';
+import { resolveConfig } from '../../lib/config.js';
 import { main } from '../../lib/cli/main.js';
 import { readStateFile, STATE_FILE_MAX_BYTES, stateFileName, statePath, writeStateFile } from '../../lib/cli/state-file.js';
 import { oneShotShardCount } from '../../lib/collect.js';
@@ -88,6 +89,20 @@ describe('stateFileName and statePath', () => {
     assert.deepEqual(await statePath('state.json', s, dir), { file: path.join(dir, 'state.json'), directory: false });
     assert.deepEqual(await statePath(path.join(dir, 'missing'), s, '/'), { file: path.join(dir, 'missing'), directory: false });
   });
+});
+
+test("the instance key 'state_file': a non-empty path, kept as written", () => {
+  assert.equal(resolveConfig({ name: 'n', state_file: 'rel/s.json' }).config.stateFile, 'rel/s.json');
+  assert.equal(resolveConfig({ name: 'n', state_file: null }).config.stateFile, undefined);
+  assert.equal(resolveConfig({ name: 'n' }).warnings.length, 0);
+  for (const [bad, shown] of [['', "''"], [3, '3'], ['a\0b', "'a\\x00b'"], [['x'], "['x']"]] as const) {
+    assert.throws(() => resolveConfig({ name: 'n', state_file: bad }), {
+      name: 'ConfigError',
+      code: 'ERR_CONFIG',
+      key: 'state_file',
+      message: `'state_file' should be the path of a file or a directory, got ${shown}`,
+    });
+  }
 });
 
 describe('readStateFile', () => {
@@ -226,6 +241,16 @@ describe('writeStateFile', () => {
     utimesSync(lock, old, old);
     assert.equal((await writeStateFile(f, `${OURS},"n":2}`, identity(f), true, { lockWaitMs: 0 })).problem, undefined, 'older than a minute');
     assert.deepEqual(readdirSync(dir), ['state.json']);
+  });
+
+  test('a failure to write is said, nothing thrown, no temporary file left', async () => {
+    const dir = freshDir();
+    const taken = path.join(dir, 'taken');
+    mkdirSync(taken);
+    writeFileSync(path.join(taken, 'x'), '');
+    const written = await writeStateFile(taken, `${OURS}}`, identity(taken), true);
+    assert.match(written.problem ?? '', /^it cannot be written: E(ISDIR|NOTEMPTY|EXIST)\b/);
+    assert.deepEqual(readdirSync(dir), ['taken']);
   });
 
   test('a directory that does not exist: said, nothing thrown', async () => {
