@@ -42,9 +42,12 @@
 //     (a full listing), the later ones collect by name on new connections
 //     (the one-shot shard count); a program is stopped and started between
 //     the last two, and the last must count that restart (and only it);
-//  4. the same later invocations with the kept-connection shard count
-//     forced (`max_connections` N/30 in a --config file), to show why a
-//     one-shot run uses fewer connections.
+//  4. in process, runs restored from that state on new connections with the
+//     long-running check's shards (one per 30 processes, even slices): what
+//     the one-shot shards (fewer, staggered) save.
+// With --turns, one listing and one later invocation are counted again in
+// supervisord's loop turns (its poll() calls, under strace -c): a figure
+// that does not depend on the machine's load.
 // The target is "later invocation sv CPU <= 1/8 of getAllProcessInfo's".
 //
 // supervisord is stopped on every path (end, error, Ctrl-C / SIGTERM, a size
@@ -77,7 +80,7 @@ const DEFAULT_SIZES = [250, 500, 1000, 2000, 4000];
 const ONE_SHOT_SIZES = [2000, 4000];
 
 function parseOptions(argv) {
-  const out = { json: false, sizes: DEFAULT_SIZES, runs: 5, maxSeconds: 1500, oneShot: false, invocations: 6 };
+  const out = { json: false, sizes: DEFAULT_SIZES, runs: 5, maxSeconds: 1500, oneShot: false, invocations: 6, turns: false };
   let sizesGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -85,8 +88,9 @@ function parseOptions(argv) {
       out.json = true;
       continue;
     }
-    if (a === '--one-shot') {
-      out.oneShot = true;
+    if (a === '--one-shot' || a === '--turns') {
+      if (a === '--one-shot') out.oneShot = true;
+      else out.turns = true;
       continue;
     }
     const value = argv[++i] ?? '';
@@ -105,11 +109,12 @@ function parseOptions(argv) {
       else out.maxSeconds = n;
     } else {
       throw new RangeError(
-        `unknown argument ${JSON.stringify(a)} (expected --json, --programs N[,N...], --runs N, --max-seconds S, --one-shot, --invocations N)`,
+        `unknown argument ${JSON.stringify(a)} (expected --json, --programs N[,N...], --runs N, --max-seconds S, --one-shot, --invocations N, --turns)`,
       );
     }
   }
   if (out.oneShot && !sizesGiven) out.sizes = ONE_SHOT_SIZES;
+  if (out.turns && !out.oneShot) throw new RangeError('--turns applies to --one-shot');
   if (out.oneShot && out.invocations < 3) throw new RangeError('--invocations must be at least 3 with --one-shot (a learning one, one after it, one after a restart)');
   return out;
 }
@@ -501,18 +506,21 @@ async function measureOneShot(n) {
   const stateFile = fs.readdirSync(dir).find((f) => f.endsWith('.state.json'));
   const stateBytes = stateFile === undefined ? null : fs.statSync(path.join(dir, stateFile)).size;
 
-  // 4. Later invocations with the kept-connection shard count forced.
+  // 4. The long-running check's shards (one per 30 processes, even slices) on new connections, restored from that state.
+  const saved = JSON.parse(fs.readFileSync(path.join(dir, stateFile), 'utf8'));
   const keptK = shardCount(n, undefined);
-  const config = path.join(dir, 'kept-k.json');
-  fs.writeFileSync(config, JSON.stringify({ instances: [{ name: 'scale-kept-k', socket: sup.socketUrl, max_connections: keptK, timeout: 60, state_file: `${dir}/` }] }));
-  const forced = [];
-  const keptArgs = ['--config', config, '--format', 'json'];
-  healthyResult(await invoke(pid, keptArgs, bound), n, 'learning invocation with the kept-connection K'); // learns
+  const kept = [];
   for (let i = 0; i < Math.min(3, opts.invocations - 1); i++) {
-    const outcome = await invoke(pid, keptArgs, bound);
-    healthyResult(outcome, n, `invocation with the kept-connection K ${i + 1}`);
-    forced.push(outcome);
+    const check = newCheck(sup, []);
+    check.restoreState(saved);
+    const r = await timed(pid, () => check.run());
+    await closeCheck(check);
+    assertHealthy(r.value, n, `run with the long-running shards ${i + 1}`);
+    kept.push(r);
   }
+
+  // 5. Turns (loop iterations) of one listing and one later invocation.
+  const turns = opts.turns ? { listing: await pollCount(pid, () => rawListing(sup.socketPath, listingBound)), later: await pollCount(pid, () => invoke(pid, withState, bound)) } : null;
 
   const med = (xs, key) => median(xs.map((x) => x[key]));
   const listingServerMs = med(listings, 'serverMs');
@@ -538,8 +546,10 @@ async function measureOneShot(n) {
     restartCounted: restartSeen === true,
     stateBytes,
     keptShards: keptK,
-    keptKServerMs: med(forced, 'serverMs'),
-    keptKWallMs: med(forced, 'wallMs'),
+    keptKServerMs: med(kept, 'serverMs'),
+    keptKWallMs: med(kept, 'wallMs'),
+    listingTurns: turns?.listing ?? null,
+    laterTurns: turns?.later ?? null,
   };
 }
 
@@ -560,11 +570,44 @@ function printOneShot(rows) {
       { key: 'restartCounted', title: 'restart counted', format: (ok) => (ok ? 'yes' : 'NO') },
       { key: 'laterWallMs', title: 'later wall', format: s },
       { key: 'stateBytes', title: 'state file', format: (b) => `${fmtInt(b)} B` },
-      { key: 'keptShards', title: 'kept K' },
-      { key: 'keptKServerMs', title: 'later sv CPU, kept K', format: s },
+      { key: 'keptShards', title: 'long-running K' },
+      { key: 'keptKServerMs', title: 'its sv CPU (new conn.)', format: s },
+      ...(opts.turns ? [{ key: 'listingTurns', title: 'turns getAll' }, { key: 'laterTurns', title: 'turns later' }] : []),
     ],
     rows,
   );
+}
+
+/** supervisord's poll() calls (turns of its loop) while `fn` runs, counted by strace -c; null without strace. */
+async function pollCount(pid, fn) {
+  const out = path.join(os.tmpdir(), `supervisord-check-strace-${process.pid}-${Date.now()}.txt`);
+  const tracer = spawn('strace', ['-c', '-e', 'trace=poll', '-o', out, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(tracer);
+  let attached = false;
+  let failed = false;
+  tracer.stderr.setEncoding('utf8').on('data', (d) => {
+    if (d.includes('attached')) attached = true;
+  });
+  tracer.on('error', () => (failed = true));
+  const deadline = performance.now() + 5000;
+  while (!attached && !failed && tracer.exitCode === null && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  if (!attached) {
+    tracer.kill('SIGKILL');
+    children.delete(tracer);
+    note('  --turns: strace could not attach to supervisord (is strace installed? ptrace allowed?): turns not counted');
+    return null;
+  }
+  try {
+    await fn();
+  } finally {
+    tracer.kill('SIGINT');
+    await new Promise((r) => (tracer.exitCode === null ? tracer.on('close', r) : r()));
+    children.delete(tracer);
+  }
+  const text = fs.readFileSync(out, 'utf8');
+  fs.rmSync(out, { force: true });
+  const line = text.split('\n').find((l) => / poll$/.test(l.trim()));
+  return line === undefined ? 0 : Number(line.trim().split(/\s+/)[3]);
 }
 
 // ---------------------------------------------------------------------------

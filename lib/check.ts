@@ -117,8 +117,8 @@ export interface CheckOptions {
    * (a command started by a monitoring system every interval, restoring
    * what the previous one saved: {@link SupervisordCheck.restoreState}):
    * every run then opens its connections anew, and sharded collection
-   * spreads its calls over fewer of them (`oneShotShardCount` in
-   * `collect.ts`). Default false.
+   * spreads its calls over fewer of them, in slices that shrink as they are
+   * accepted later (`oneShotShardCount` in `collect.ts`). Default false.
    */
   oneShot?: boolean;
 }

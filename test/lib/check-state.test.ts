@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { SupervisordCheck } from '../../lib/check.js';
 import { STATE_FORMAT, STATE_VERSION } from '../../lib/check-state.js';
 import type { CheckState } from '../../lib/check-state.js';
-import { MAX_AUTO_CONNECTIONS, MULTICALL_RETRY_MS, oneShotShardCount, SHARD_MIN_PROCESSES, shardCount } from '../../lib/collect.js';
+import { MAX_AUTO_CONNECTIONS, MULTICALL_RETRY_MS, oneShotShardCount, SHARD_MIN_PROCESSES, shardCount, staggeredShards } from '../../lib/collect.js';
 import { StateError } from '../../lib/errors.js';
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
 import { CounterTotals } from '../../lib/outputs/prometheus.js';
@@ -250,7 +250,7 @@ describe('SupervisordCheck.exportState / restoreState', () => {
     oneShot.restoreState(saved);
     await oneShot.run();
     assert.ok(debug.includes(`collection: 1200 processes by name in ${oneShotShardCount(1200, undefined)} parallel multicalls`), debug.join('\n'));
-    assert.equal(oneShotShardCount(1200, undefined), 20);
+    assert.equal(oneShotShardCount(1200, undefined), 28);
     assert.throws(() => new SupervisordCheck({ name: 'x' }, { oneShot: 'yes' as unknown as boolean }), {
       name: 'TypeError',
       message: 'options.oneShot must be true or false',
@@ -258,19 +258,42 @@ describe('SupervisordCheck.exportState / restoreState', () => {
   });
 });
 
-test('oneShotShardCount: about sqrt(processes / 3) from 200 processes, max_connections wins', () => {
+test('oneShotShardCount: about 0.8 x sqrt(processes) from 200 processes, max_connections wins', () => {
   const cases: Array<[number, number | undefined, number]> = [
     [0, undefined, 1],
     [SHARD_MIN_PROCESSES - 1, undefined, 1],
-    [SHARD_MIN_PROCESSES, undefined, 9],
-    [1000, undefined, 19],
-    [2000, undefined, 26],
-    [4000, undefined, 37],
+    [SHARD_MIN_PROCESSES, undefined, 12],
+    [1000, undefined, 26],
+    [2000, undefined, 36],
+    [4000, undefined, 51],
+    [14_400, undefined, MAX_AUTO_CONNECTIONS],
     [100_000, undefined, MAX_AUTO_CONNECTIONS],
     [2000, 5, 5],
     [3, 5, 3],
   ];
   for (const [processes, max, expected] of cases) assert.equal(oneShotShardCount(processes, max), expected, `${processes}, ${max}`);
+});
+
+test('staggeredShards: consecutive slices in order, one share smaller each, none empty', () => {
+  const specs = (n: number): string[] => Array.from({ length: n }, (_, i) => `g:p${i}`);
+  const cases: Array<[number, number, number[]]> = [
+    [10, 4, [4, 3, 2, 1]],
+    [3, 3, [1, 1, 1]],
+    [2, 2, [1, 1]],
+    [2000, 36, []],
+    [7, 6, [2, 1, 2, 1, 1]], // rounding leaves the fifth empty: left out
+  ];
+  for (const [n, k, sizes] of cases) {
+    const shards = staggeredShards(specs(n), k);
+    assert.deepEqual(shards.flat(), specs(n), `${n}/${k}: every spec once, in order`);
+    assert.ok(shards.every((s) => s.length > 0), `${n}/${k}: none empty`);
+    if (sizes.length > 0) assert.deepEqual(shards.map((s) => s.length), sizes, `${n}/${k}`);
+  }
+  const big = staggeredShards(specs(2000), 36).map((s) => s.length);
+  assert.equal(big.length, 36);
+  assert.ok(big[0]! >= 105 && big[0]! <= 112 && big.at(-1)! <= 4, big.join(','));
+  for (let i = 1; i < big.length; i++) assert.ok(big[i]! <= big[i - 1]! + 1, big.join(','));
+  assert.deepEqual(staggeredShards(specs(1), 3).map((s) => s.length), [1], 'empty slices left out');
 });
 
 describe('CounterTotals.entries / restore', () => {
