@@ -4,6 +4,8 @@
 //   node bench/scale.js --programs 250,1000      chosen sizes
 //   node bench/scale.js --json                   one JSON object per line per size
 //   node bench/scale.js --runs 3 --max-seconds 600
+//   node bench/scale.js --one-shot               the command started afresh per invocation, with --state-file
+//                                                (2,000 and 4,000 programs, ~10 min); --invocations N (default 6)
 //
 // For each size N, a private supervisord (lib/launcher: temp dir, own unix
 // socket) with N programs `/bin/sleep 100000` (stdout/stderr NONE, started
@@ -36,6 +38,24 @@
 // supervisord's CPU meanwhile (nothing is asked of it), and how far each
 // program's fork time lies from supervisord's `start` (the identity window).
 //
+// With --one-shot, for each size N (default 2,000 and 4,000), what a
+// monitoring system that starts `supervisord-check` every interval costs
+// the server: the CLI (dist/lib/cli/main.js) spawned as a new process per
+// invocation with `--state-file DIR/`, supervisord's CPU from spawn to exit:
+//  1. getAllProcessInfo on a raw connection, as above (the reference);
+//  2. the CLI without a state file (every invocation is a learning run);
+//  3. `--invocations` invocations with the state file: the first learns
+//     (a full listing), the later ones collect by name on new connections
+//     (the one-shot shard count); a program is stopped and started between
+//     the last two, and the last must count that restart (and only it);
+//  4. in process, runs restored from that state on new connections with the
+//     long-running check's shards (one per 30 processes, even slices): what
+//     the one-shot shards (fewer, staggered) save.
+// With --turns, one listing and one later invocation are counted again in
+// supervisord's loop turns (its poll() calls, under strace -c): a figure
+// that does not depend on the machine's load.
+// The target is "later invocation sv CPU <= 1/8 of getAllProcessInfo's".
+//
 // supervisord is stopped on every path (end, error, Ctrl-C / SIGTERM, a size
 // over its time limit): the launcher's stop() ends supervisord and SIGKILLs
 // what is left of its programs' process groups; the pids seen are checked
@@ -45,9 +65,10 @@
 // Runs against ../dist (built by `npm ci`); BENCH_DIST=path/to/build points
 // it at another build. Needs supervisord (apt-get install supervisor).
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
@@ -59,16 +80,25 @@ const dist = process.env.BENCH_DIST !== undefined
 const { SupervisordCheck } = await import(new URL('lib/check.js', dist).href);
 const { startSupervisord, supervisordVersion } = await import(new URL('lib/launcher/supervisord.js', dist).href);
 const { readProcessResources } = await import(new URL('lib/resources/read.js', dist).href);
+const { oneShotShardCount, shardCount } = await import(new URL('lib/collect.js', dist).href);
+const CLI = new URL('lib/cli/main.js', dist);
 
 const DEFAULT_SIZES = [250, 500, 1000, 2000, 4000];
 const RESOURCE_SIZES = [1000, 4000];
+const ONE_SHOT_SIZES = [2000, 4000];
 
 function parseOptions(argv) {
-  const out = { json: false, sizes: undefined, runs: 5, maxSeconds: 1500, resources: false };
+  const out = { json: false, sizes: DEFAULT_SIZES, runs: 5, maxSeconds: 1500, resources: false, oneShot: false, invocations: 6, turns: false };
+  let sizesGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json' || a === '--resources') {
       out[a.slice(2)] = true;
+      continue;
+    }
+    if (a === '--one-shot' || a === '--turns') {
+      if (a === '--one-shot') out.oneShot = true;
+      else out.turns = true;
       continue;
     }
     const value = argv[++i] ?? '';
@@ -78,16 +108,24 @@ function parseOptions(argv) {
         throw new RangeError(`--programs expects sizes from 1 to 20000 separated by commas, got ${JSON.stringify(value)}`);
       }
       out.sizes = list;
-    } else if (a === '--runs' || a === '--max-seconds') {
+      sizesGiven = true;
+    } else if (a === '--runs' || a === '--max-seconds' || a === '--invocations') {
       const n = Number(value);
       if (!Number.isSafeInteger(n) || n <= 0) throw new RangeError(`${a} expects a positive integer, got ${JSON.stringify(value)}`);
       if (a === '--runs') out.runs = n;
+      else if (a === '--invocations') out.invocations = n;
       else out.maxSeconds = n;
     } else {
-      throw new RangeError(`unknown argument ${JSON.stringify(a)} (expected --json, --resources, --programs N[,N...], --runs N, --max-seconds S)`);
+      throw new RangeError(
+        `unknown argument ${JSON.stringify(a)} (expected --json, --programs N[,N...], --runs N, --max-seconds S, --resources, --one-shot, --invocations N, --turns)`,
+      );
     }
   }
-  out.sizes ??= out.resources ? RESOURCE_SIZES : DEFAULT_SIZES;
+  if (out.resources && out.oneShot) throw new RangeError('--resources and --one-shot are separate benches: run them one at a time');
+  if (out.resources && !sizesGiven) out.sizes = RESOURCE_SIZES;
+  if (out.oneShot && !sizesGiven) out.sizes = ONE_SHOT_SIZES;
+  if (out.turns && !out.oneShot) throw new RangeError('--turns applies to --one-shot');
+  if (out.oneShot && out.invocations < 3) throw new RangeError('--invocations must be at least 3 with --one-shot (a learning one, one after it, one after a restart)');
   return out;
 }
 
@@ -109,10 +147,18 @@ const note = (line) => process.stderr.write(`${line}\n`);
 let current = null;
 /** Checks not closed yet. */
 const checks = new Set();
+/** CLI processes of the one-shot mode still running. */
+const children = new Set();
+/** Temp directories of the one-shot mode's state files. */
+const stateDirs = new Set();
 const programPids = new Set();
 let interrupted = false;
 
 async function stopCurrent() {
+  for (const child of children) child.kill('SIGKILL');
+  children.clear();
+  for (const dir of stateDirs) fs.rmSync(dir, { recursive: true, force: true });
+  stateDirs.clear();
   await Promise.allSettled([...checks].map((c) => c.close()));
   checks.clear();
   const sup = await current?.catch(() => null);
@@ -239,7 +285,8 @@ async function waitForLine(debug, pattern, timeoutMs) {
   }
 }
 
-async function measureSize(n) {
+/** A supervisord with `n` sleep programs (the one being measured), how long it took to start, and a bound for one listing. */
+async function startSleepers(n) {
   const programs = Array.from({ length: n }, (_, i) => ({
     name: `p${String(i).padStart(5, '0')}`,
     command: '/bin/sleep 100000',
@@ -250,10 +297,12 @@ async function measureSize(n) {
   // Starting N programs, then listing them (the launcher waits until each was started once), grows with N squared too.
   current = startSupervisord({ programs, startTimeoutMs: Math.max(60_000, n * 150) });
   const sup = await current;
-  const startMs = performance.now() - startedAt;
-  const pid = sup.pid;
   // Generous bounds: a 4,000-program listing takes 13-18 s here.
-  const listingBound = Math.max(30_000, (n / 1000) ** 2 * 4000);
+  return { sup, pid: sup.pid, startMs: performance.now() - startedAt, listingBound: Math.max(30_000, (n / 1000) ** 2 * 4000) };
+}
+
+async function measureSize(n) {
+  const { sup, pid, startMs, listingBound } = await startSleepers(n);
 
   // 1. getAllProcessInfo, the server's side alone.
   const listingSamples = n >= 4000 ? 1 : n >= 2000 ? 2 : 3;
@@ -423,17 +472,7 @@ async function ourCpu(fn) {
  * time from /proc/uptime) minus supervisord's `start`, over every program.
  */
 async function measureResources(n) {
-  const programs = Array.from({ length: n }, (_, i) => ({
-    name: `p${String(i).padStart(5, '0')}`,
-    command: '/bin/sleep 100000',
-    startsecs: 0,
-    extra: { stdout_logfile: 'NONE', stderr_logfile: 'NONE' },
-  }));
-  const startedAt = performance.now();
-  current = startSupervisord({ programs, startTimeoutMs: Math.max(60_000, n * 150) });
-  const sup = await current;
-  const startMs = performance.now() - startedAt;
-  const listingBound = Math.max(30_000, (n / 1000) ** 2 * 4000);
+  const { sup, startMs, listingBound } = await startSleepers(n);
   const listed = await sup.call('supervisor.getAllProcessInfo', [], listingBound);
   for (const p of listed) if (p.pid > 0) programPids.add(p.pid);
 
@@ -562,6 +601,213 @@ function printResources(rows) {
 }
 
 // ---------------------------------------------------------------------------
+// One-shot: the command started afresh per invocation
+// ---------------------------------------------------------------------------
+
+/**
+ * Runs the CLI once as a new process; resolves to its output, exit code,
+ * wall time and supervisord's CPU from spawn to exit. Killed at `boundMs`.
+ */
+function invoke(pid, args, boundMs) {
+  return new Promise((resolve, reject) => {
+    const server0 = serverCpuMs(pid);
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [CLI.pathname, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), boundMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      children.delete(child);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      const serverMs = serverCpuMs(pid) - server0;
+      if (signal !== null) return reject(new Error(`the CLI was killed (${signal}) after ${boundMs} ms: ${stderr.slice(-500)}`));
+      resolve({ code, stdout, stderr, wallMs: performance.now() - t0, serverMs });
+    });
+  });
+}
+
+/** The parsed JSON of an invocation, checked: no error, every program reported. */
+function healthyResult(outcome, n, what) {
+  let result;
+  try {
+    result = JSON.parse(outcome.stdout);
+  } catch {
+    throw new Error(`${what}: exit ${outcome.code}, no JSON on stdout; stderr: ${outcome.stderr.slice(-500)}`);
+  }
+  if (result.results !== undefined) result = result.results[0]; // --config
+  if (result.errors.length > 0) throw new Error(`${what}: ${result.errors.join('; ')}`);
+  if ((result.processes?.length ?? 0) !== n) throw new Error(`${what}: ${result.processes?.length ?? 0} processes reported, expected ${n}`);
+  return result;
+}
+
+/** `name -> restarts` from a result's `supervisord.process.restarts` counts. */
+function restartsOf(result) {
+  const out = new Map();
+  for (const m of result.metrics) {
+    if (m.name !== 'supervisord.process.restarts') continue;
+    const tag = m.tags.find((t) => t.startsWith('supervisord_process:'));
+    out.set(tag.slice('supervisord_process:'.length), m.value);
+  }
+  return out;
+}
+
+async function measureOneShot(n) {
+  const { sup, pid, startMs, listingBound } = await startSleepers(n);
+  const bound = listingBound * 2 + 60_000;
+
+  // 1. The reference: getAllProcessInfo on a raw connection.
+  const listingSamples = n >= 4000 ? 1 : 2;
+  const listings = [];
+  for (let i = 0; i < listingSamples; i++) listings.push(await timed(pid, () => rawListing(sup.socketPath, listingBound)));
+  for (const p of await sup.call('supervisor.getAllProcessInfo', [], listingBound)) if (p.pid > 0) programPids.add(p.pid);
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'supervisord-check-one-shot-'));
+  stateDirs.add(dir);
+  const timeouts = ['--timeout', '60s'];
+  const common = ['--socket', sup.socketPath, '--name', 'scale', '--format', 'json', ...timeouts];
+
+  // 2. Without a state file: every invocation lists everything.
+  const plainRun = await invoke(pid, common, bound);
+  healthyResult(plainRun, n, 'invocation without a state file');
+
+  // 3. With the state file.
+  const withState = [...common, '--state-file', `${dir}/`];
+  const invocations = [];
+  const victim = `p${String(7).padStart(5, '0')}`;
+  let restartSeen;
+  for (let i = 0; i < opts.invocations; i++) {
+    if (i === opts.invocations - 1) {
+      // A restart between the last two invocations.
+      await sup.call('supervisor.stopProcess', [`${victim}:${victim}`], listingBound);
+      await sup.call('supervisor.startProcess', [`${victim}:${victim}`], listingBound);
+    }
+    const outcome = await invoke(pid, withState, bound);
+    const result = healthyResult(outcome, n, `invocation ${i + 1} with a state file`);
+    if (outcome.stderr.includes('warning: state file')) throw new Error(`invocation ${i + 1}: ${outcome.stderr.trim()}`);
+    invocations.push(outcome);
+    if (i === opts.invocations - 1) {
+      const restarts = restartsOf(result);
+      const others = [...restarts].filter(([name, v]) => name !== victim && v !== 0).length;
+      restartSeen = restarts.get(victim) === 1 && others === 0;
+      if (!restartSeen) note(`  restart not counted as expected: ${victim}=${restarts.get(victim)}, ${others} other(s) non-zero`);
+    }
+  }
+  const stateFile = fs.readdirSync(dir).find((f) => f.endsWith('.state.json'));
+  const stateBytes = stateFile === undefined ? null : fs.statSync(path.join(dir, stateFile)).size;
+
+  // 4. The long-running check's shards (one per 30 processes, even slices) on new connections, restored from that state.
+  const saved = JSON.parse(fs.readFileSync(path.join(dir, stateFile), 'utf8'));
+  const keptK = shardCount(n, undefined);
+  const kept = [];
+  for (let i = 0; i < Math.min(3, opts.invocations - 1); i++) {
+    const check = newCheck(sup, []);
+    check.restoreState(saved);
+    const r = await timed(pid, () => check.run());
+    await closeCheck(check);
+    assertHealthy(r.value, n, `run with the long-running shards ${i + 1}`);
+    kept.push(r);
+  }
+
+  // 5. Turns (loop iterations) of one listing and one later invocation.
+  const turns = opts.turns ? { listing: await pollCount(pid, () => rawListing(sup.socketPath, listingBound)), later: await pollCount(pid, () => invoke(pid, withState, bound)) } : null;
+
+  const med = (xs, key) => median(xs.map((x) => x[key]));
+  const listingServerMs = med(listings, 'serverMs');
+  const later = invocations.slice(1);
+  const laterServerMs = med(later, 'serverMs');
+  return {
+    programs: n,
+    startSeconds: startMs / 1000,
+    listingServerMs,
+    listingWallMs: med(listings, 'wallMs'),
+    listingSamples,
+    plainServerMs: plainRun.serverMs,
+    plainWallMs: plainRun.wallMs,
+    firstServerMs: invocations[0].serverMs,
+    firstWallMs: invocations[0].wallMs,
+    laterServerMs,
+    laterMaxServerMs: Math.max(...later.map((x) => x.serverMs)),
+    laterWallMs: med(later, 'wallMs'),
+    laterSamples: later.length,
+    shards: oneShotShardCount(n, undefined),
+    ratio: laterServerMs > 0 ? listingServerMs / laterServerMs : null,
+    targetMet: laterServerMs * 8 <= listingServerMs,
+    restartCounted: restartSeen === true,
+    stateBytes,
+    keptShards: keptK,
+    keptKServerMs: med(kept, 'serverMs'),
+    keptKWallMs: med(kept, 'wallMs'),
+    listingTurns: turns?.listing ?? null,
+    laterTurns: turns?.later ?? null,
+  };
+}
+
+function printOneShot(rows) {
+  const s = (ms) => (ms === null || ms === undefined ? '-' : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${fmtMs(ms)} ms`);
+  log('The command started afresh per invocation (median; supervisord CPU from spawn to exit, /proc/<pid>/stat, 10 ms ticks):');
+  printTable(
+    [
+      { key: 'programs', title: 'programs', format: fmtInt },
+      { key: 'listingServerMs', title: 'getAll sv CPU', format: s },
+      { key: 'plainServerMs', title: 'no state: sv CPU', format: s },
+      { key: 'firstServerMs', title: '1st (learning) sv CPU', format: s },
+      { key: 'shards', title: 'K' },
+      { key: 'laterServerMs', title: 'later sv CPU', format: s },
+      { key: 'laterMaxServerMs', title: 'later max', format: s },
+      { key: 'ratio', title: 'getAll/later', format: (r) => (r === null ? '-' : `${r.toFixed(1)}x`) },
+      { key: 'targetMet', title: '<= 1/8', format: (ok) => (ok ? 'yes' : 'NO') },
+      { key: 'restartCounted', title: 'restart counted', format: (ok) => (ok ? 'yes' : 'NO') },
+      { key: 'laterWallMs', title: 'later wall', format: s },
+      { key: 'stateBytes', title: 'state file', format: (b) => `${fmtInt(b)} B` },
+      { key: 'keptShards', title: 'long-running K' },
+      { key: 'keptKServerMs', title: 'its sv CPU (new conn.)', format: s },
+      ...(opts.turns ? [{ key: 'listingTurns', title: 'turns getAll' }, { key: 'laterTurns', title: 'turns later' }] : []),
+    ],
+    rows,
+  );
+}
+
+/** supervisord's poll() calls (turns of its loop) while `fn` runs, counted by strace -c; null without strace. */
+async function pollCount(pid, fn) {
+  const out = path.join(os.tmpdir(), `supervisord-check-strace-${process.pid}-${Date.now()}.txt`);
+  const tracer = spawn('strace', ['-c', '-e', 'trace=poll', '-o', out, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(tracer);
+  let attached = false;
+  let failed = false;
+  tracer.stderr.setEncoding('utf8').on('data', (d) => {
+    if (d.includes('attached')) attached = true;
+  });
+  tracer.on('error', () => (failed = true));
+  const deadline = performance.now() + 5000;
+  while (!attached && !failed && tracer.exitCode === null && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  if (!attached) {
+    tracer.kill('SIGKILL');
+    children.delete(tracer);
+    note('  --turns: strace could not attach to supervisord (is strace installed? ptrace allowed?): turns not counted');
+    return null;
+  }
+  try {
+    await fn();
+  } finally {
+    tracer.kill('SIGINT');
+    await new Promise((r) => (tracer.exitCode === null ? tracer.on('close', r) : r()));
+    children.delete(tracer);
+  }
+  const text = fs.readFileSync(out, 'utf8');
+  fs.rmSync(out, { force: true });
+  const line = text.split('\n').find((l) => / poll$/.test(l.trim()));
+  return line === undefined ? 0 : Number(line.trim().split(/\s+/)[3]);
+}
+
+// ---------------------------------------------------------------------------
 // Main
 // ---------------------------------------------------------------------------
 
@@ -571,7 +817,11 @@ const version = await supervisordVersion().catch((error) => {
   process.exit(2);
 });
 log(`supervisord ${version}, ${host.cpu} (${host.cores} cores), Node ${host.node}, ${host.platform}`);
-log(`sizes ${opts.sizes.join(', ')}; ${opts.runs} check runs each on kept connections, up to 3 on new ones; limit ${opts.maxSeconds} s`);
+log(
+  opts.oneShot
+    ? `sizes ${opts.sizes.join(', ')}; one-shot: ${opts.invocations} invocations of the CLI with --state-file each; limit ${opts.maxSeconds} s`
+    : `sizes ${opts.sizes.join(', ')}; ${opts.runs} check runs each on kept connections, up to 3 on new ones; limit ${opts.maxSeconds} s`,
+);
 log();
 
 const benchStart = performance.now();
@@ -586,9 +836,9 @@ for (const n of opts.sizes) {
   }
   note(`${n} programs...`);
   try {
-    const row = opts.resources ? await measureResources(n) : await measureSize(n);
+    const row = opts.resources ? await measureResources(n) : opts.oneShot ? await measureOneShot(n) : await measureSize(n);
     rows.push(row);
-    if (opts.json) emitJson({ case: `${opts.resources ? 'resources' : 'scale'} ${n} programs`, ...row, machine: host, supervisord: version });
+    if (opts.json) emitJson({ case: `${opts.resources ? 'resources' : opts.oneShot ? 'scale one-shot' : 'scale'} ${n} programs`, ...row, machine: host, supervisord: version });
     else note(`  ${JSON.stringify(row)}`);
   } catch (error) {
     failed = true;
@@ -599,7 +849,8 @@ for (const n of opts.sizes) {
 }
 
 if (!opts.json && rows.length > 0 && opts.resources) printResources(rows);
-if (!opts.json && rows.length > 0 && !opts.resources) {
+if (!opts.json && rows.length > 0 && opts.oneShot) printOneShot(rows);
+if (!opts.json && rows.length > 0 && !opts.resources && !opts.oneShot) {
   const s = (ms) => (ms === null || ms === undefined ? '-' : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${fmtMs(ms)} ms`);
   log('getAllProcessInfo vs a default check run (median; supervisord CPU from /proc/<pid>/stat, 10 ms ticks):');
   printTable(

@@ -2,7 +2,8 @@
  * `SupervisordCheck`: one configured supervisord instance, run on demand.
  * It owns the connections (a pool: sharded collection sends several calls at
  * once) and what is remembered between runs (the restart marks of
- * `submissions.ts`, the collector's names and multicall support);
+ * `submissions.ts`, the collector's names and multicall support), which it
+ * exports as a state another process restores (`check-state.ts`);
  * which calls are made is `collect.ts`'s business, and what the answers mean
  * is computed by the pure functions of `submissions.ts`.
  *
@@ -16,7 +17,9 @@ import type { MulticallRequest } from '../protocol/xmlrpc-client.js';
 import { XmlRpcPool } from '../protocol/xmlrpc-pool.js';
 import { CredentialRedactor } from '../protocol/redact.js';
 import { Collector, MAX_AUTO_CONNECTIONS } from './collect.js';
-import { RunDeadlineError } from './errors.js';
+import { checkEnvelope, historyFromState, historyToState, STATE_FORMAT, STATE_VERSION } from './check-state.js';
+import type { CheckState, RestoreContext, StateComponent, StateServer } from './check-state.js';
+import { RunDeadlineError, StateError } from './errors.js';
 import { NameFilter } from './name-filter.js';
 import { resolveConfig } from './config.js';
 import { missingCredentialsWarning } from './hints.js';
@@ -111,9 +114,18 @@ export interface CheckOptions {
    * time in the results comes from the server.
    */
   clock?: () => number;
+  /**
+   * The check makes one run and is closed, in a process that ends after it
+   * (a command started by a monitoring system every interval, restoring
+   * what the previous one saved: {@link SupervisordCheck.restoreState}):
+   * every run then opens its connections anew, and sharded collection
+   * spreads its calls over fewer of them, in slices that shrink as they are
+   * accepted later (`oneShotShardCount` in `collect.ts`). Default false.
+   */
+  oneShot?: boolean;
 }
 
-const OPTION_KEYS = new Set(['log', 'client', 'clock']);
+const OPTION_KEYS = new Set(['log', 'client', 'clock', 'oneShot']);
 
 /**
  * The supervisord check for one instance. Connections are opened by the
@@ -152,6 +164,11 @@ export class SupervisordCheck {
   #refreshClient: XmlRpcPool | undefined;
   #configWarningsPending = true;
   #queue: Promise<unknown> = Promise.resolve();
+  readonly #clock: () => number;
+  /** The slots of {@link SupervisordCheck.exportState}, by name. */
+  readonly #components: ReadonlyMap<string, StateComponent>;
+  /** Set by the first run(): a state is restored only before it. */
+  #started = false;
 
   /**
    * @param instance the instance (keys: README.md, "Instance configuration"); validated at run time too, so
@@ -177,7 +194,10 @@ export class SupervisordCheck {
     this.#collector = new Collector(config, {
       ...(options.clock === undefined ? {} : { clock: options.clock }),
       debug: (message) => this.#debug(message),
+      oneShot: options.oneShot ?? false,
     });
+    this.#clock = options.clock ?? Date.now;
+    this.#components = this.#stateComponents();
     for (const warning of warnings) this.#warn(warning);
   }
 
@@ -197,6 +217,7 @@ export class SupervisordCheck {
    *   not be reached).
    */
   run(): Promise<CheckResult> {
+    this.#started = true;
     const result = this.#queue.then(() => this.#runOnce());
     this.#queue = result.catch(() => undefined); // #runOnce does not reject; the chain must survive if it ever did
     return result;
@@ -212,6 +233,112 @@ export class SupervisordCheck {
     const refreshing = this.#refresh;
     await Promise.all([client?.close(), this.#refreshClient?.close(), this.#names.close()]);
     await refreshing;
+  }
+
+  /**
+   * What the check remembers between runs, as one JSON-serialisable value:
+   * the process names the last listing taught and multicall support
+   * (slot `collector`), the restart marks (slot `history`). Saved by a
+   * process that ends after its run and given to
+   * {@link SupervisordCheck.restoreState} of the next one, the next run
+   * collects and counts restarts as a long-running check's next run would.
+   * It holds no credentials. Call it between runs.
+   */
+  exportState(): CheckState {
+    const components: Record<string, unknown> = {};
+    for (const [name, component] of this.#components) {
+      const value = component.export();
+      if (value !== undefined) components[name] = value;
+    }
+    return {
+      format: STATE_FORMAT,
+      version: STATE_VERSION,
+      server: this.#stateServer(),
+      savedAt: this.#clock(),
+      components,
+    };
+  }
+
+  /**
+   * Takes back what {@link SupervisordCheck.exportState} of a check of the
+   * same server (same `name` and address) gave, before the first run. Slots
+   * the check does not own are ignored; a slot that fails its validation is
+   * dropped (the rest is restored) and named in the returned warnings.
+   *
+   * @param state the value, as parsed from JSON.
+   * @returns the warnings: one per slot dropped.
+   * @throws {StateError} when the value is not a state of this package, has
+   *   another version, or belongs to another server: nothing is restored.
+   * @throws {Error} when a run was started already.
+   */
+  restoreState(state: unknown): string[] {
+    if (this.#started) throw new Error('restoreState() must be called before the first run()');
+    const checked = checkEnvelope(state, this.#stateServer());
+    const context: RestoreContext = { now: this.#clock(), savedAt: checked.savedAt };
+    const warnings: string[] = [];
+    for (const [name, component] of this.#components) {
+      if (!Object.hasOwn(checked.components, name)) continue;
+      try {
+        component.restore(checked.components[name], context);
+      } catch (error) {
+        if (!(error instanceof StateError)) throw error;
+        warnings.push(this.#maskText(`the saved state's '${name}' is ignored: ${error.message}`));
+      }
+    }
+    return warnings;
+  }
+
+  /**
+   * Resolves once the background name refresh under way, if any, has ended
+   * (it is bounded by `listing_timeout`): a process that exits after its run
+   * waits for it, then saves the state, so that the refresh is not lost.
+   *
+   * @returns whether a refresh was under way.
+   */
+  async idle(): Promise<boolean> {
+    const refreshing = this.#refresh;
+    if (refreshing === undefined) return false;
+    await refreshing;
+    return true;
+  }
+
+  /** The server as a state names it. */
+  #stateServer(): StateServer {
+    return { name: this.config.name, address: this.config.address.display };
+  }
+
+  /**
+   * The components of a saved state. Each slot is exported and validated by
+   * its owner; one more component is one more entry here.
+   */
+  #stateComponents(): ReadonlyMap<string, StateComponent> {
+    return new Map<string, StateComponent>([
+      ['collector', { export: () => this.#collector.exportState(), restore: (value) => this.#collector.restoreState(value) }],
+      [
+        'mainLog',
+        {
+          // Where the last read of supervisord's main log ended, and the exits it saw (unused with read_main_log: false).
+          export: () => this.#collector.mainLog?.getState(),
+          restore: (value) => {
+            try {
+              this.#collector.mainLog?.restoreState(value);
+            } catch (error) {
+              if (error instanceof TypeError) throw new StateError(error.message);
+              throw error;
+            }
+          },
+        },
+      ],
+      [
+        'history',
+        {
+          export: () => (this.#history === undefined ? undefined : historyToState(this.#history)),
+          restore: (value) => {
+            this.#history = historyFromState(value);
+          },
+        },
+      ],
+    ]);
   }
 
   async #runOnce(): Promise<CheckResult> {
@@ -511,9 +638,10 @@ export class SupervisordCheck {
 function checkOptions(options: unknown): asserts options is CheckOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) throw new TypeError(`unknown option '${key}' (expected log, client, clock)`);
+    if (!OPTION_KEYS.has(key)) throw new TypeError(`unknown option '${key}' (expected log, client, clock, oneShot)`);
   }
-  const { log, client, clock } = options as Record<string, unknown>;
+  const { log, client, clock, oneShot } = options as Record<string, unknown>;
+  if (oneShot !== undefined && typeof oneShot !== 'boolean') throw new TypeError('options.oneShot must be true or false');
   if (clock !== undefined && typeof clock !== 'function') throw new TypeError('options.clock must be a function returning milliseconds');
   if (log !== undefined) {
     const l = log as Record<string, unknown> | null;

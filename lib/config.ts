@@ -109,6 +109,8 @@ export interface ResolvedConfig {
    * hold (an exit before `startsecs`), when a monitored process has one.
    */
   readonly readMainLog: boolean;
+  /** `state_file` as configured (read by the command line only), or undefined. */
+  readonly stateFile: string | undefined;
 }
 
 /** The TLS settings of an https `url`, printable: paths of the files, never what they hold. */
@@ -286,6 +288,7 @@ const KNOWN_KEYS = new Set([
   'listing_timeout',
   'collect_resources',
   'read_main_log',
+  'state_file',
 ]);
 
 /**
@@ -465,6 +468,7 @@ export function resolveConfig(instance: unknown): ConfigResolution {
   const listingTimeout = seconds(get('listing_timeout'), 'listing_timeout', CONFIG_DEFAULTS.listingTimeout);
   const collectResources = resourcesKey(get('collect_resources'), address, warnings);
   const readMainLog = flag(get('read_main_log'), 'read_main_log', true);
+  const stateFile = statePath(get('state_file'));
 
   for (const key of Object.keys(raw)) {
     if (!KNOWN_KEYS.has(key) && !AGENT_KEYS.has(key)) {
@@ -500,6 +504,7 @@ export function resolveConfig(instance: unknown): ConfigResolution {
     listingTimeoutMs: toMs(listingTimeout),
     collectResources,
     readMainLog,
+    stateFile,
   });
   return { config, credentials, tls: tlsMaterial, warnings };
 }
@@ -786,4 +791,13 @@ function resourcesKey(value: unknown, address: Address, warnings: string[]): boo
   if (problem === undefined) return true;
   warnings.push(problem);
   return false;
+}
+
+/** `state_file`: a non-empty path without NUL (the file system refuses those). */
+function statePath(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value === '' || value.includes('\0')) {
+    throw new ConfigError(`'state_file' should be the path of a file or a directory, got ${pythonRepr(value)}`, 'state_file');
+  }
+  return value;
 }

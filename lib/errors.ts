@@ -64,3 +64,19 @@ export class RunDeadlineError extends TimeoutError {
     this.processCount = processCount;
   }
 }
+
+/**
+ * A saved state cannot be restored into a check
+ * (`SupervisordCheck.restoreState`): it is not a state of this package, it
+ * has another version, or it belongs to another server. Nothing of it was
+ * restored: the next run is a learning run, as the first run of a new check.
+ * A message names what is wrong, never what the state holds.
+ */
+export class StateError extends Error {
+  /** Stable machine-readable identifier. */
+  readonly code = 'ERR_STATE' as const;
+
+  override get name(): string {
+    return 'StateError';
+  }
+}

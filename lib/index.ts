@@ -16,7 +16,9 @@ export type { CheckOptions } from './check.js';
 export type { ResolvedConfig } from './config.js';
 export { checkAll, CheckGroup } from './check-all.js';
 export type { CheckEntry, CheckGroupOptions } from './check-all.js';
-export { ConfigError } from './errors.js';
+export { ConfigError, StateError } from './errors.js';
+/** What `SupervisordCheck.exportState()` returns and `restoreState()` takes. */
+export type { CheckState, StateServer } from './check-state.js';
 export { getAllProcessInfo, getProcessInfo, getState, getSupervisorVersion, isProcessInfo, UnexpectedAnswerError } from './supervisor-calls.js';
 export type { SupervisorCaller, SupervisorState } from './supervisor-calls.js';
 export {

@@ -156,6 +156,13 @@ export interface InstanceConfig {
    * monitored process needs it, from where the last read ended.
    */
   read_main_log?: boolean;
+  /**
+   * Ours, read by the command line only (a library user calls
+   * `exportState()` / `restoreState()`): where a single run keeps what the
+   * next one needs (a file, or a directory holding one file per server). A
+   * relative path is taken from the directory of the `--config` file.
+   */
+  state_file?: string;
   /** Read by the Datadog Agent itself (scheduling); accepted and ignored by the check. */
   min_collection_interval?: Numeric;
   /** Read by the Datadog Agent itself; accepted and ignored by the check. */

@@ -51,7 +51,7 @@ import {
 import type { XmlRpcStruct, XmlRpcValue } from '../protocol/types.js';
 import { XmlRpcClient } from '../protocol/xmlrpc-client.js';
 import { XmlRpcDecoder, decodeResponse } from '../protocol/xmlrpc-decoder.js';
-import { runCli as cli } from './helpers/cli-capture.js';
+import { runCli as cli } from './helpers/cli-run.js';
 import { httpResponse, startServer } from './helpers/raw-server.js';
 import type { RawServer } from './helpers/raw-server.js';
 

@@ -85,6 +85,8 @@ export interface CliOptions {
   color: boolean;
   /** `--fail-if-no-match`: a single run whose include filters matched no process exits 2. Set only when given. */
   failIfNoMatch?: true;
+  /** `--state-file`: a file (one server) or a directory (one file per server) where a single run keeps what the next one needs. */
+  stateFile?: string;
 }
 
 const FORMATS: readonly OutputFormat[] = ['text', 'json', 'prometheus', 'dogstatsd'];
@@ -120,6 +122,7 @@ const VALUE_FLAGS: Readonly<Record<string, { repeat: boolean }>> = Object.freeze
   '--interval': { repeat: false },
   '--serve': { repeat: false },
   '--dogstatsd': { repeat: false },
+  '--state-file': { repeat: false },
   ...SERVE_FLAGS,
 });
 
@@ -333,6 +336,10 @@ function applyFlag(options: CliOptions, flag: string, value: string): void {
     case '--dogstatsd':
       options.dogstatsd = parseHostPort(value, flag, 1);
       return;
+    case '--state-file':
+      if (value === '' || value.includes('\0')) throw new UsageError('--state-file needs the path of a file or a directory');
+      options.stateFile = value;
+      return;
     default: // SERVE_FLAGS
       applyServeFlag(options, flag, value);
   }
@@ -388,6 +395,10 @@ function checkCombinations(options: CliOptions, seen: ReadonlySet<string>): void
   }
   if (options.failIfNoMatch === true && (options.serve !== undefined || options.dogstatsd !== undefined || options.intervalMs !== undefined)) {
     throw new UsageError('--fail-if-no-match applies only to a single run (its exit code), not to --interval, --serve or --dogstatsd');
+  }
+  if (options.stateFile !== undefined) {
+    const mode = options.serve !== undefined ? '--serve' : options.dogstatsd !== undefined ? '--dogstatsd' : options.intervalMs !== undefined ? '--interval' : undefined;
+    if (mode !== undefined) throw new UsageError(`--state-file applies to single runs, not to ${mode}, which remembers between its runs by itself`);
   }
   if (options.format !== undefined && (options.serve !== undefined || options.dogstatsd !== undefined)) {
     const mode = options.serve !== undefined ? '--serve (always prometheus)' : '--dogstatsd (always DogStatsD datagrams)';
@@ -687,6 +698,11 @@ Output:
                            recently probed forgotten first)
   --dogstatsd HOST:PORT    send DogStatsD datagrams over UDP at start and
                            every interval (default 15s)
+  --state-file PATH        single runs (a monitoring system starting the
+                           command every interval): keep what the next run
+                           needs in PATH (a file; a directory: one file per
+                           server), so that it skips the full listing and
+                           counts restarts
   -h, --help / -V, --version
 
 Exit codes (single run): 0 every service check OK, 1 one is WARNING or

@@ -27,6 +27,9 @@
  *   they go to stderr (in the long-running modes, only when they change);
  * - the executable stops its long-running modes as on SIGTERM when the
  *   reader of stdout goes away (`| head`).
+ * - a single run with `--state-file` (or `state_file`) restores each
+ *   server's state before its run and saves it after its output
+ *   (`state-file.ts`); an instance's `state_file` wins over the flag.
  *
  * main() releases every handle it opens on every path, so that both the
  * executable and an in-process caller end by themselves.
@@ -36,6 +39,7 @@
 
 import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { SupervisordCheck } from '../check.js';
@@ -46,7 +50,7 @@ import { ConfigFileError, holdsPassword, parseConfigFile } from '../config-file/
 import { ConfigError } from '../errors.js';
 import { formatDogStatsD } from '../outputs/dogstatsd.js';
 import { CounterTotals, formatPrometheus } from '../outputs/prometheus.js';
-import type { InstanceConfig, ServerRun } from '../types.js';
+import type { InstanceConfig, OutputRun, ServerRun } from '../types.js';
 import { formatText } from '../outputs/text.js';
 import { formatLocalTime } from '../submissions.js';
 import { sendDogStatsD } from './dogstatsd.js';
@@ -57,6 +61,7 @@ import { DEFAULT_SOCKETS, targetOf } from './target.js';
 import { parseModules } from './probe.js';
 import type { ProbeModule } from './probe.js';
 import { serve, serverRun } from './serve.js';
+import { StateSession } from './state-file.js';
 import { stopper } from './stopper.js';
 
 /** A writable stream as the CLI uses it (`process.stdout` or a test's capture). */
@@ -163,7 +168,7 @@ async function createChecks(
   for (let i = 0; i < instances.length; i++) {
     try {
       // Data from the file or the flags: the constructor validates every key (a ConfigError names the one at fault).
-      checks.push(new SupervisordCheck(instances[i] as InstanceConfig));
+      checks.push(new SupervisordCheck(instances[i] as InstanceConfig, { oneShot: isSingleRun(options) }));
     } catch (error) {
       await Promise.all(checks.map((c) => c.close()));
       if (error instanceof ConfigError && options.config !== undefined) {
@@ -254,6 +259,8 @@ async function runMode(
   const format: OutputFormat = options.format ?? (tty ? 'text' : 'json');
   const color = tty && options.color && (env['NO_COLOR'] ?? '') === '';
   const counters = new CounterTotals();
+  /** With state files: each server's counter totals, kept between invocations. */
+  let stateCounters: ((run: OutputRun) => CounterTotals | undefined) | undefined;
   const render = (runs: ServerRun[], repeated: boolean): string => {
     switch (format) {
       case 'text':
@@ -263,7 +270,7 @@ async function runMode(
         return `${JSON.stringify(value, null, repeated ? undefined : 2)}\n`;
       }
       case 'prometheus':
-        return `${repeated ? '\n' : ''}${formatPrometheus(runs, { counters })}`;
+        return `${repeated ? '\n' : ''}${formatPrometheus(runs, { counters: stateCounters ?? counters })}`;
       default: {
         const lines = formatDogStatsD(runs);
         return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
@@ -274,12 +281,18 @@ async function runMode(
   const reportErrors = format === 'prometheus' || format === 'dogstatsd';
   const { runAll, stop: stopRuns } = runner(checks);
 
-  if (options.serve === undefined && options.dogstatsd === undefined && options.intervalMs === undefined) {
+  if (isSingleRun(options)) {
+    const configDirectory = options.config === undefined ? process.cwd() : dirname(resolve(options.config));
+    const states = await StateSession.open(checks, { option: options.stateFile, configDirectory }, say);
+    if (states !== undefined) stateCounters = (run) => states.countersFor(run);
     const runs = await runAll();
     stdout.write(render(runs, false));
     if (reportErrors) errorLog(say)(runs);
+    await states?.save();
     return options.failIfNoMatch === true ? failIfNoMatch(runs, exitCode(runs), say) : exitCode(runs);
   }
+  const unused = checks.find((c) => c.config.stateFile !== undefined);
+  if (unused !== undefined) say(`warning: 'state_file' (instance ${JSON.stringify(unused.config.name)}) applies to single runs only: not used by a long-running mode`);
 
   const stop = stopper(io.signal);
   try {
@@ -316,6 +329,11 @@ async function runMode(
     stop.dispose();
     stopRuns();
   }
+}
+
+/** One run and exit (no `--serve`, `--dogstatsd` or `--interval`). */
+function isSingleRun(options: CliOptions): boolean {
+  return options.serve === undefined && options.dogstatsd === undefined && options.intervalMs === undefined;
 }
 
 /**

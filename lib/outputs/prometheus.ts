@@ -318,6 +318,54 @@ export class CounterTotals {
     return this.#totals.get(series)?.total ?? 0;
   }
 
+  /**
+   * The series held, least recently added first, each with its total and
+   * how long ago (ms) it was last added to: what a process that ends after
+   * its run saves for the next one ({@link CounterTotals.restore}).
+   */
+  entries(): Array<[series: string, total: number, idleMs: number]> {
+    const now = this.#now();
+    this.#expire(now);
+    return [...this.#totals].map(([series, entry]) => [series, entry.total, Math.max(0, now - entry.seen)]);
+  }
+
+  /**
+   * Takes back series that {@link CounterTotals.entries} gave (another
+   * process's), each as last added to `idleMs + elapsedMs` ago; a series
+   * idle for more than the grace period is left out, and beyond `maxSeries`
+   * the least recently added are. Entries that are not `[string, finite
+   * number >= 0, number >= 0]` are skipped.
+   *
+   * @param elapsedMs time that passed since `entries()` gave them. Default 0.
+   * @returns how many entries were skipped as malformed.
+   */
+  restore(entries: readonly unknown[], elapsedMs = 0): number {
+    const now = this.#now();
+    let malformed = 0;
+    const valid: Array<[string, number, number]> = [];
+    for (const entry of entries) {
+      if (!Array.isArray(entry) || entry.length !== 3) {
+        malformed++;
+        continue;
+      }
+      const [series, total, idleMs] = entry as unknown[];
+      if (typeof series === 'string' && typeof total === 'number' && Number.isFinite(total) && total >= 0 && typeof idleMs === 'number' && idleMs >= 0) {
+        valid.push([series, total, idleMs + Math.max(0, elapsedMs)]);
+      } else {
+        malformed++;
+      }
+    }
+    // Most idle first: the map stays ordered by last use.
+    valid.sort((a, b) => b[2] - a[2]);
+    for (const [series, total, idleMs] of valid) {
+      if (idleMs > this.#graceMs) continue;
+      this.#totals.delete(series);
+      this.#totals.set(series, { total, seen: now - idleMs });
+      if (this.#totals.size > this.#maxSeries) this.#totals.delete(this.#totals.keys().next().value!);
+    }
+    return malformed;
+  }
+
   /** Number of series held (after forgetting those whose grace period is over). */
   get size(): number {
     this.#expire(this.#now());
@@ -344,10 +392,12 @@ export interface ExtraGauge {
 /** Options of {@link formatPrometheus} and {@link prometheusSnapshot}. */
 export interface PrometheusOptions {
   /**
-   * Where `count` metrics accumulate across runs. Default: none, each counter
-   * shows the run's own delta.
+   * Where `count` metrics accumulate across runs: one for every server, or a
+   * function giving each server's run its own (undefined: that run's
+   * counters show its delta). Default: none, each counter shows the run's
+   * own delta.
    */
-  counters?: CounterTotals;
+  counters?: CounterTotals | ((run: OutputRun) => CounterTotals | undefined);
   /**
    * With `counters`: false shows the totals so far without adding the runs'
    * deltas (a provisional answer whose runs are added later). Default true.
@@ -420,7 +470,7 @@ export function prometheusSnapshot(input: readonly OutputRun[], options: Prometh
     f.series.add(labels);
     f.samples.push(`${f.name}${labels} ${formatValue(value)}`);
   };
-  const { counters } = options;
+  const countersOf = options.counters;
   const accumulate = options.accumulate ?? true;
 
   for (const gauge of options.extra ?? []) add(family(gauge.name, 'gauge', gauge.help, gauge.unit), '', gauge.value);
@@ -434,6 +484,7 @@ export function prometheusSnapshot(input: readonly OutputRun[], options: Prometh
     }
   }
   for (const run of runs) {
+    const counters = typeof countersOf === 'function' ? countersOf(run.source) : countersOf;
     for (const metric of run.result.metrics) {
       const known = BY_DATADOG_NAME.get(metric.name);
       const labels = renderLabels(metric.tags);
@@ -537,6 +588,8 @@ function renderOpenMetrics(families: readonly Family[]): string {
 
 /** A run whose per-server labels are settled. */
 interface LabelledRun {
+  /** The run as given (what a `counters` function is asked about). */
+  readonly source: OutputRun;
   readonly tags: readonly string[];
   readonly result: OutputRun['result'];
 }
@@ -574,7 +627,7 @@ function labelledRuns(runs: readonly OutputRun[]): LabelledRun[] {
       );
     }
     byLabels.set(key, { index: i, result: run.result });
-    labelled.push({ tags: server, result: run.result });
+    labelled.push({ source: run, tags: server, result: run.result });
   }
   return labelled;
 }

@@ -17,7 +17,7 @@ import { parseArgs } from '../../lib/cli/args.js';
 import { EXIT_CRITICAL, EXIT_OK, EXIT_WARNING, failIfNoMatch } from '../../lib/cli/exits.js';
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
 import type { ServerRun } from '../../lib/types.js';
-import { runCli as cli } from '../helpers/cli-capture.js';
+import { runCli as cli } from '../helpers/cli-run.js';
 
 let emulator: SupervisordEmulator;
 let dir: string;

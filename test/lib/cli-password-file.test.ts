@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
-import { runCli as cli } from '../helpers/cli-capture.js';
+import { runCli as cli } from '../helpers/cli-run.js';
 
 /** The arguments that make main() read `file` as `flag`. */
 const READS: Readonly<Record<string, (file: string) => string[]>> = {

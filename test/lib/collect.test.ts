@@ -809,6 +809,27 @@ describe('Collector: the main log, read while a process needs it', () => {
     assert.equal(server.requests.at(-1), ALL3);
   });
 
+  test('a saved state carries the reader and the wish to read: a restored collector reads from the offset, in its multicall, and knows the shared names', async () => {
+    const server = new FakeServer([p('web', 'front'), quick('a', 'quick'), quick('b', 'quick')]);
+    server.log.append(EXITED_3);
+    const old = new Collector(config({ proc_names: ['quick'] }));
+    await old.collect(server); // learns the groups with a listing, then reads the tail
+    const saved = JSON.parse(JSON.stringify({ collector: old.exportState(), log: old.mainLog!.getState() }));
+    assert.equal(saved.collector.logWanted, true);
+    const fresh = new Collector(config({ proc_names: ['quick'] }));
+    fresh.restoreState(saved.collector);
+    fresh.mainLog!.restoreState(saved.log);
+    const before = server.requests.length;
+    const collected = await fresh.collect(server);
+    const offset = server.log.size;
+    // no listing: the names, the shared ones and the offset all come from the state
+    assert.deepEqual(server.requests.slice(before), [
+      `multicall(getProcessInfo(a:quick), getProcessInfo(b:quick), getSupervisorVersion, getState, readLog(${offset - 128},${128 + 256 * 1024}))`,
+    ]);
+    assert.deepEqual(collected.exits?.sharedNames, new Set(['quick']), 'a name two groups share stays ambiguous after a restore');
+    assert.throws(() => new Collector(config()).restoreState({ logWanted: 'yes' }), { name: 'StateError', message: 'logWanted should be true or false' });
+  });
+
   test('read_main_log: false never reads it, and says so', async () => {
     const server = new FakeServer([quick()]);
     server.log.append(EXITED_3);

@@ -33,7 +33,7 @@ import { ListenerState } from '../../lib/listener/state.js';
 import type { ServerProcess } from '../../lib/listener/state.js';
 import { PROCESS_CPU_SECONDS, PROCESS_MEMORY_RSS, TREE_PROCESSES } from '../../lib/resources/read.js';
 import type { CheckClient } from '../../lib/types.js';
-import { Capture } from '../helpers/cli-capture.js';
+import { Capture } from '../helpers/cli-run.js';
 import { fakeProc } from '../helpers/fake-proc.js';
 import type { FakeProc } from '../helpers/fake-proc.js';
 import { sleep, waitUntil } from '../helpers/launched-processes.js';
