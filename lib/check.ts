@@ -318,7 +318,10 @@ export class SupervisordCheck {
         'mainLog',
         {
           // Where the last read of supervisord's main log ended, and the exits it saw (unused with read_main_log: false).
-          export: () => this.#collector.mainLog?.getState(),
+          export: () => {
+            const state = this.#collector.mainLog?.getState();
+            return state === undefined || (state.offset === null && state.names.length === 0) ? undefined : state;
+          },
           restore: (value) => {
             try {
               this.#collector.mainLog?.restoreState(value);
