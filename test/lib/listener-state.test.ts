@@ -120,7 +120,7 @@ describe('listener state: events', () => {
     seed(state, [server('a', 'RUNNING'), server('b', 'RUNNING'), server('hidden', 'RUNNING')]);
     state.apply(stateEvent('STOPPING', 'a', 'RUNNING', ' pid:42'));
     state.apply(stateEvent('STOPPING', 'hidden', 'RUNNING', ' pid:42'));
-    assert.deepEqual(state.apply(event('PROCESS_GROUP_REMOVED', 'groupname:a\n')), { kind: 'group', eventname: 'PROCESS_GROUP_REMOVED', group: 'a' });
+    assert.deepEqual(state.apply(event('PROCESS_GROUP_REMOVED', 'groupname:a\n')), { kind: 'group', eventname: 'PROCESS_GROUP_REMOVED', group: 'a', seq: 3 });
     const r = state.result();
     assert.equal(r.metrics.some((m) => m.tags.includes('supervisord_process:a')), false);
     assert.equal(r.metrics.some((m) => m.tags.includes('supervisord_process:hidden')), false);
@@ -232,13 +232,13 @@ describe('listener state: lost events', () => {
     const tick = (poolserial: number, pool = 'p'): Applied => state.apply(event('TICK_5', 'when:1', { pool, poolserial }));
     assert.equal(tick(40).lost, undefined);
     assert.equal(tick(41).lost, undefined);
-    assert.deepEqual(tick(45).lost, { pool: 'p', count: 3, next: 45 });
+    assert.deepEqual(tick(45).lost, { pool: 'p', count: 3, next: 45, seq: 3 });
     assert.equal(tick(45).lost, undefined);
     assert.equal(tick(7, 'other').lost, undefined);
     const bad = new EventStreamParser().push(envelope('TICK_5', 'when:1 when:2', { pool: 'p', poolserial: 50 }))[0]!;
     assert.ok(!bad.ok);
-    assert.deepEqual(state.applyMalformed(bad.malformed).lost, { pool: 'p', count: 4, next: 50 });
-    assert.deepEqual(tick(9, 'other').lost, { pool: 'other', count: 1, next: 9 });
+    assert.deepEqual(state.applyMalformed(bad.malformed).lost, { pool: 'p', count: 4, next: 50, seq: 6 });
+    assert.deepEqual(tick(9, 'other').lost, { pool: 'other', count: 1, next: 9, seq: 7 });
     assert.equal(state.lost, 8);
     assert.equal(value(state.result(), 'supervisord.listener.events_lost'), 8);
   });
@@ -258,7 +258,7 @@ describe('listener state: snapshots at their marker', () => {
     const m = marker(state, token);
     assert.equal(m.kind, 'marker');
     assert.ok(m.kind === 'marker' && m.reconciled !== undefined);
-    assert.deepEqual({ ...m.reconciled }, { why: 'periodic', point: 'marker', differences: [], drift: true, lost: 0, restartsInferred: 0, exitsInferred: 0, seed: false });
+    assert.deepEqual({ ...m.reconciled }, { why: 'periodic', point: 'marker', differences: [], drift: true, lost: 0, restartsInferred: 0, exitsInferred: 0, seed: false, marker: { seq: 3, end: 0 } });
     assert.equal(state.pending, 'none');
     assert.equal(state.markers, 'yes');
     const r = state.result();
@@ -310,7 +310,7 @@ describe('listener state: snapshots at their marker', () => {
     state.apply(event('TICK_5', 'when:1', { pool: 'p', poolserial: 1 }));
     state.apply(stateEvent('STARTING', 'seen', 'STOPPED', ' tries:0', { pool: 'p', poolserial: 2 }));
     const gap = state.apply(stateEvent('RUNNING', 'seen', 'STARTING', ' pid:20', { pool: 'p', poolserial: 900 }));
-    assert.deepEqual(gap.lost, { pool: 'p', count: 897, next: 900 });
+    assert.deepEqual(gap.lost, { pool: 'p', count: 897, next: 900, seq: 3 });
     const after = [
       server('seen', 'RUNNING', { pid: 20, start: 1500 }),
       server('hidden', 'RUNNING', { pid: 21, start: 1500 }),
