@@ -788,13 +788,17 @@ export class ListenerState {
         this.#needsJudging(key);
       }
       const base = p.base;
+      /** The listing shows a start or an end no event did. */
+      let hidden = false;
       if (!seed && base !== undefined && before !== null) {
         const newRun = (s.start !== base.start && s.start !== 0) || (s.pid !== 0 && s.pid !== base.pid);
         if (newRun && before.startsSince === 0) {
           p.starts++;
           restartsInferred++;
+          hidden = true;
         }
         const ended = s.stop !== base.stop && s.stop !== 0;
+        if (ended && before.endsSince === 0) hidden = true;
         if (ended && before.endsSince === 0 && exitEnded(s)) {
           if (s.statename === 'EXITED' && s.spawnerr === '') p.exitsExpected++;
           else p.exitsUnexpected++;
@@ -806,7 +810,10 @@ export class ListenerState {
         p.startsSince -= before?.startsSince ?? 0;
         p.endsSince -= before?.endsSince ?? 0;
       } else {
-        const sameRun = base !== undefined && base.start === s.start && base.stop === s.stop && before?.statename === s.statename;
+        // The run the events last saw end is the one supervisord shows: nothing changed since the last listing, or, with no event
+        // lost since, the same state at the listing's point and no start or end the events did not see.
+        const sameRun =
+          before?.statename === s.statename && ((base !== undefined && base.start === s.start && base.stop === s.stop) || (!seed && lost === 0 && !hidden));
         const inApi = apiExitStatusIsReal(s);
         // What the events and the log told of this run stays; a run the events did not see is as supervisord says.
         if (!sameRun || (inApi && s.exitstatus !== p.exitstatus)) {

@@ -15,6 +15,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import { MainLogReader, parseSpawnErrorLine } from '../../lib/exit-log.js';
 import { MainLogExitSource } from '../../lib/listener/exit-source.js';
 import type { ExitAnswer, ExitQuery } from '../../lib/listener/listener.js';
 import type { RunEndKind } from '../../lib/listener/state.js';
@@ -122,7 +123,7 @@ describe('MainLogExitSource: each end its own line', () => {
 });
 
 describe('MainLogExitSource: spawns that failed', () => {
-  it('a spawn error between two exits (command missing for a moment, as on 4.2.5): the failed spawn is told by the exit written after the event arrived', async () => {
+  it('two spawn errors naming no process between two exits (a command missing for a moment, as 4.2.5 logs it): either may be the failed spawn, unknown', async () => {
     const { log, source } = setup();
     await listing(source, log, 0);
     log.append(
@@ -308,5 +309,28 @@ describe('MainLogExitSource: unknown rather than a guess', () => {
   it('options are validated', () => {
     assert.throws(() => new MainLogExitSource({ client: new FakeMainLog(), maxLines: 0 }), { name: 'RangeError', message: 'maxLines must be a positive integer, got 0' });
     assert.throws(() => new MainLogExitSource({ client: new FakeMainLog(), maxNames: 1.5 }), { name: 'RangeError', message: 'maxNames must be a positive integer, got 1.5' });
+  });
+});
+
+describe('exit-log: spawnerr: lines (the reader\'s spawnErrors option)', () => {
+  it('parseSpawnErrorLine: the message and time of a spawnerr: line as 4.2.5 writes it; any other line is none', () => {
+    const T = '2026-12-07 00:47:15,906';
+    assert.deepEqual(parseSpawnErrorLine(`${T} INFO spawnerr: can't find command '/tmp/flip.sh'`), { message: "can't find command '/tmp/flip.sh'", time: T });
+    for (const line of [`${T} INFO spawned: 'a' with pid 1`, `${T} INFO spawnerr: `, `2026-12-07 00:47:15 INFO spawnerr: x`, 'spawnerr: x', '']) {
+      assert.equal(parseSpawnErrorLine(line), undefined, line);
+    }
+  });
+
+  it('reported with their place among the events, only when asked; the events and the exits remembered are the same either way', async () => {
+    const text = quick('a', 1, 3, 100) + spawnerr("can't find command '/x'", 200) + quick('a', 2, 4, 300) + spawnerr('command is empty', 400);
+    const plainReader = new MainLogReader();
+    const plain = await plainReader.read(new FakeMainLog(text));
+    assert.equal(plain.spawnErrors, undefined);
+    const reader = new MainLogReader({ spawnErrors: true });
+    const report = await reader.read(new FakeMainLog(text));
+    assert.deepEqual(report.events, plain.events);
+    assert.deepEqual(report.spawnErrors?.map((e) => [e.message, e.before]), [["can't find command '/x'", 2], ['command is empty', 4]]);
+    assert.deepEqual(reader.lastExit('a'), plainReader.lastExit('a'));
+    assert.deepEqual(reader.getState(), plainReader.getState());
   });
 });

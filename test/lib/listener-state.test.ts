@@ -225,6 +225,53 @@ describe('listener state: exits and exit statuses', () => {
   });
 });
 
+describe('listener state: exit statuses from supervisord\'s log, as the polling check shows them', () => {
+  const message = (r: CheckResult, name: string): string => r.serviceChecks.find((c) => c.name === 'supervisord.process.status' && c.tags.includes(`supervisord_process:${name}`))?.message ?? '';
+
+  it('an exit before startsecs told 3: exit_status 3, and the reference\'s Exit Status line says the 0 supervisord\'s API answers; an EXITED run says its status', () => {
+    const { state } = setup();
+    seed(state, [server('quick', 'STOPPED'), server('job', 'RUNNING', { pid: 7 })]);
+    state.apply(stateEvent('STARTING', 'quick', 'STOPPED', ' tries:0'));
+    state.settleEnd(endOf(state.apply(stateEvent('BACKOFF', 'quick', 'STARTING', ' tries:1'))), { exitstatus: 3 });
+    state.apply(stateEvent('FATAL', 'quick', 'BACKOFF'));
+    state.settleEnd(endOf(state.apply(stateEvent('EXITED', 'job', 'RUNNING', ' expected:0 pid:7'))), { exitstatus: 3 });
+    const r = state.result();
+    assert.equal(value(r, 'supervisord.process.exit_status', 'supervisord_process:quick'), 3);
+    assert.match(message(r, 'quick'), /\nExit Status: 0$/u);
+    assert.match(message(r, 'job'), /\nExit Status: 3$/u);
+    // The result's processes and warnings agree with the metrics.
+    assert.deepEqual(r.processes?.map((p) => [p.name, p.exit?.status]), [['job', 3], ['quick', 3]]);
+    assert.equal(r.warnings.some((w) => w.includes('unknown')), false);
+  });
+
+  it('a signal death named by the log: exit_signal after exit_status; a new start forgets both; a listing of the same run keeps them, of another run drops them', () => {
+    const { state } = setup();
+    seed(state, [server('web', 'RUNNING', { pid: 5, start: 1000 })]);
+    const end = endOf(state.apply(stateEvent('EXITED', 'web', 'RUNNING', ' expected:0 pid:5')));
+    assert.deepEqual(state.settleEnd(end, { exitstatus: -1, signal: 'SIGKILL', coreDumped: true }), { exitstatus: -1, signal: 'SIGKILL', tracked: true });
+    assert.equal(state.exitSignalOf('web', 'web'), 'SIGKILL');
+    const exitMetrics = (): string[] =>
+      state.result().metrics.filter((m) => m.tags.includes('supervisord_process:web') && /exit_(status|signal)$/u.test(m.name)).map((m) => `${m.name}=${m.value}`);
+    assert.deepEqual(exitMetrics(), ['supervisord.process.exit_status=-1', 'supervisord.process.exit_signal=9']);
+    // supervisord's API has the -1 too (EXITED): the signal is what the log adds.
+    assert.deepEqual(state.result().processes?.[0]?.exit, { status: -1, source: 'process-info', signal: 'SIGKILL', coreDumped: true });
+    // A listing of the same run (supervisord says EXITED -1): the signal stays.
+    const stop = Math.floor(T0 / 1000);
+    state.beginSnapshot('periodic', false);
+    state.snapshotAnswered({ processes: [server('web', 'EXITED', { start: 1000, stop, exitstatus: -1 })] });
+    state.settleSnapshot('quiet');
+    assert.deepEqual(exitMetrics(), ['supervisord.process.exit_status=-1', 'supervisord.process.exit_signal=9']);
+    // Another run the events did not see: supervisord's status alone.
+    state.beginSnapshot('periodic', false);
+    state.snapshotAnswered({ processes: [server('web', 'EXITED', { start: 2000, stop: stop + 5, exitstatus: -1 })] });
+    state.settleSnapshot('quiet');
+    assert.deepEqual(exitMetrics(), ['supervisord.process.exit_status=-1']);
+    state.apply(stateEvent('STARTING', 'web', 'EXITED', ' tries:0'));
+    assert.equal(state.exitSignalOf('web', 'web'), undefined);
+    assert.deepEqual(exitMetrics(), []);
+  });
+});
+
 describe('listener state: lost events', () => {
   it('a gap in a pool\'s poolserial is events lost, counted per pool; the first event, a resent one and a malformed one with a header count right', () => {
     const { state } = setup();
