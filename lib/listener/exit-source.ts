@@ -144,8 +144,8 @@ export class MainLogExitSource implements ExitStatusSource {
   readonly #maxNames: number;
   readonly #log: (line: string) => void;
   readonly #names = new Map<string, NameState>();
-  /** Every kept line's name, oldest first (the bound drops from the front). */
-  readonly #order: NameState[] = [];
+  /** Every line kept, oldest first, with its name's record (the bound drops from the front; a line already let go is skipped). */
+  readonly #order: Array<{ readonly state: NameState; readonly at: number }> = [];
   #orderHead = 0;
   /** Spawn errors that do not name their process, oldest first. */
   readonly #unnamed: Line[] = [];
@@ -309,15 +309,12 @@ export class MainLogExitSource implements ExitStatusSource {
     const state = this.#state(name);
     if (state === undefined) return;
     state.lines.push(line);
-    this.#order.push(state);
+    this.#order.push({ state, at: line.at });
     while (this.#order.length - this.#orderHead > this.#maxLines) {
-      const oldest = this.#order[this.#orderHead++]!;
-      oldest.droppedTo = oldest.lines[oldest.head]!.at;
-      oldest.head++;
-      if (oldest.head > 64 && oldest.head * 2 > oldest.lines.length) {
-        oldest.lines.splice(0, oldest.head);
-        oldest.head = 0;
-      }
+      const { state: oldest, at } = this.#order[this.#orderHead++]!;
+      if (oldest.lines[oldest.head]?.at !== at) continue;
+      oldest.droppedTo = at;
+      letGo(oldest, 1);
     }
     if (this.#orderHead > 1024 && this.#orderHead * 2 > this.#order.length) {
       this.#order.splice(0, this.#orderHead);
@@ -378,8 +375,15 @@ export class MainLogExitSource implements ExitStatusSource {
     const cursor = state.cursor ?? this.#place(state, q, lastId, batch, index, last);
     const found = cursor === undefined ? undefined : this.#match(state, q, cursor);
     state.cursor = found?.next;
-    if (found === undefined) this.#wanted = true;
-    return found?.answer;
+    if (found === undefined) {
+      this.#wanted = true;
+      return undefined;
+    }
+    // The lines up to the cursor are answered: only the last is looked at again (the start before a run's end).
+    let done = 0;
+    while (state.head + done + 1 < state.lines.length && state.lines[state.head + done + 1]!.at <= found.next) done++;
+    letGo(state, done);
+    return found.answer;
   }
 
   /**
@@ -457,6 +461,15 @@ export class MainLogExitSource implements ExitStatusSource {
   #unnamedBetween(cursor: number, before: number, limit: number): Line[] | undefined {
     if (this.#unnamedDroppedTo > cursor) return undefined;
     return this.#unnamed.filter((u) => u.at > cursor && u.at < before && u.time <= limit);
+  }
+}
+
+/** Lets go of a name's first `count` lines (the array is cut once most of it is let go). */
+function letGo(state: NameState, count: number): void {
+  state.head += count;
+  if (state.head > 64 && state.head * 2 > state.lines.length) {
+    state.lines.splice(0, state.head);
+    state.head = 0;
   }
 }
 

@@ -37,7 +37,7 @@ function query(id: number, name: string, kind: RunEndKind, at: number, pid?: num
   return { id, name, group, kind, arrivedAt: BASE + at, ...(pid === undefined ? {} : { pid }) };
 }
 
-function setup(text = logLine('supervisord started with pid 1', 'INFO', 0), options: { maxLines?: number } = {}): { log: FakeMainLog; source: MainLogExitSource; said: string[] } {
+function setup(text = logLine('supervisord started with pid 1', 'INFO', 0), options: { maxLines?: number; maxNames?: number } = {}): { log: FakeMainLog; source: MainLogExitSource; said: string[] } {
   const log = new FakeMainLog(text);
   const said: string[] = [];
   const source = new MainLogExitSource({ client: log, log: (l) => said.push(l), ...options });
@@ -162,6 +162,28 @@ describe('MainLogExitSource: spawns that failed', () => {
       status(6),
     ]);
   });
+});
+
+describe('MainLogExitSource: what a BACKOFF\'s line can be', () => {
+  const cases: Array<[string, string, ExitAnswer]> = [
+    ['an exit before startsecs', quick('b', 10, 3, 1000), status(3)],
+    ['a stop', spawned('b', 10, 1000) + stopped('b', 'exit status 0', 1005), undefined],
+    ['an expected exit (only from RUNNING)', spawned('b', 10, 1000) + exited('b', 'exit status 0', 1005, true), undefined],
+    ['an exit with no start before it', exited('b', 'exit status 3', 1005), undefined],
+    ['no line of its name, one spawn error naming none', spawnerr("can't find command '/b'", 1000), { spawnFailure: "can't find command '/b'" }],
+    ['no line of its name, two spawn errors naming none', spawnerr("can't find command '/b'", 1000) + spawnerr("can't find command '/c'", 1001), undefined],
+    ['no line at all', '', undefined],
+    ['a start and no end yet', spawned('b', 10, 1000), undefined],
+  ];
+  for (const [what, lines, expected] of cases) {
+    it(`${what}: ${JSON.stringify(expected)}`, async () => {
+      const { log, source } = setup(logLine('start', 'INFO', 0) + quick('b', 9, 1, 100));
+      await listing(source, log, 0);
+      // The end before the marker left the cursor after its line: `lines` come after it.
+      log.append(lines);
+      assert.deepEqual(await source.exitStatuses([query(1, 'b', 'backoff', 1500)]), [expected]);
+    });
+  }
 });
 
 describe('MainLogExitSource: unknown rather than a guess', () => {
@@ -289,6 +311,34 @@ describe('MainLogExitSource: unknown rather than a guess', () => {
     await listing(source, log, 0);
     log.append(quick('q', 10, 3, 1000) + quick('x', 20, 1, 1100) + quick('y', 30, 1, 1200));
     assert.deepEqual(await source.exitStatuses([query(1, 'q', 'backoff', 1010)]), [undefined]);
+  });
+
+  it('a long crash loop with a small bound: the lines answered are let go, each end still gets its own line; more lines than the bound in one read: unknown', async () => {
+    const { log, source } = setup(undefined, { maxLines: 16 });
+    await listing(source, log, 0);
+    const answers: ExitAnswer[] = [];
+    for (let batch = 0; batch < 120; batch++) {
+      const queries: ExitQuery[] = [];
+      for (let i = 0; i < 5; i++) {
+        const n = batch * 5 + i;
+        log.append(quick('loop', 1000 + n, n % 256, 1000 + n * 20));
+        queries.push(query(n + 1, 'loop', 'backoff', 1000 + n * 20 + 10));
+      }
+      answers.push(...(await source.exitStatuses(queries)));
+    }
+    assert.deepEqual(answers, Array.from({ length: 600 }, (_, n) => status(n % 256)));
+    // Ten ends in one read: 20 lines, the oldest dropped before they were answered.
+    log.append(Array.from({ length: 10 }, (_, i) => quick('loop', 5000 + i, i, 20_000 + i * 20)).join(''));
+    const late = await source.exitStatuses(Array.from({ length: 10 }, (_, i) => query(601 + i, 'loop', 'backoff', 20_000 + i * 20 + 10)));
+    assert.deepEqual(late, Array<ExitAnswer>(10).fill(undefined));
+  });
+
+  it('past maxNames: the other names are unknown, said once', async () => {
+    const { log, source, said } = setup(undefined, { maxNames: 2 });
+    await listing(source, log, 0);
+    log.append(quick('a', 10, 1, 1000) + quick('b', 11, 2, 1100) + quick('c', 12, 3, 1200) + quick('d', 13, 4, 1300));
+    assert.deepEqual(await source.exitStatuses([query(1, 'a', 'backoff', 1010), query(2, 'c', 'backoff', 1210), query(3, 'b', 'backoff', 1110)]), [status(1), undefined, status(2)]);
+    assert.deepEqual(said, ["more than 2 process names: exit statuses of the others are not read from supervisord's main log"]);
   });
 
   it('a batch waits for a listing\'s read under way; a listing finds the reader busy with a batch and carries no read', async () => {
