@@ -18,7 +18,12 @@
  * 2026-12-06 23:20:17,117 INFO stopped: web (exit status 0)
  * 2026-12-06 23:20:17,117 WARN stopped: web (terminated by SIGTERM)
  * 2026-12-06 23:20:17,117 INFO spawned: 'web' with pid 1234
+ * 2026-12-06 23:20:17,117 INFO spawnerr: can't find command '/x'
  * ```
+ *
+ * (`spawnerr:`, a start that failed before any child existed, no `exited:`
+ * line, is reported only with the reader's `spawnErrors` option: most of
+ * its messages do not name the process.)
  *
  * A signal death is status -1, as supervisord's own `decode_wait_status`
  * has it; a signal supervisord has no name for is written `signal 42`.
