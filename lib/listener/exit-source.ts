@@ -206,10 +206,10 @@ export class MainLogExitSource implements ExitStatusSource {
   }
 
   /**
-   * Ends the listing's read with its calls' answers (multicall items: a
-   * value, or an `Error` for a fault); undefined when the multicall failed.
-   * `processes`: the listing, whose names and groups tell names shared by
-   * several groups.
+   * After a listing: ends its read with its calls' answers (multicall items:
+   * a value, or an `Error` for a fault; undefined when the multicall failed
+   * or it carried none). `processes`: the listing, whose names and groups
+   * tell names shared by several groups.
    */
   async snapshotAnswered(answers: readonly unknown[] | undefined, processes?: ReadonlyArray<{ readonly name: string; readonly group: string }>): Promise<void> {
     const step = this.#snapshotStep;
@@ -240,6 +240,11 @@ export class MainLogExitSource implements ExitStatusSource {
     this.#alignments.unshift({ end: marker.end, seq: marker.seq, ...candidate });
     this.#alignments.length = Math.min(this.#alignments.length, MAX_ALIGNMENTS);
     this.#wanted = this.#lastPassedSeq > marker.seq || this.#breaks.some((b) => b.seq > marker.seq);
+  }
+
+  /** A process an event named: a name seen in two groups is never matched (the log names a process without its group). */
+  seen(name: string, group: string): void {
+    this.#group(name, group);
   }
 
   /**

@@ -117,9 +117,10 @@ export interface ExitStatusSource {
    */
   snapshotCalls?(): readonly MulticallRequest[] | undefined;
   /**
-   * Optional: the answers of those calls (each a value, or an `Error` for a
-   * fault), undefined when the multicall failed; with the listing's
-   * processes when it was read. Awaited before the listing is applied.
+   * Optional: after each listing, the answers of the source's calls (each a
+   * value, or an `Error` for a fault; undefined when it had none in this
+   * listing, or the multicall failed), with the listing's processes when it
+   * was read. Awaited before the listing is applied.
    */
   snapshotAnswered?(answers: readonly unknown[] | undefined, processes?: ReadonlyArray<{ readonly name: string; readonly group: string }>): Promise<void>;
   /**
@@ -135,6 +136,8 @@ export interface ExitStatusSource {
    * or share a name with a new process (a group added).
    */
   breakAfter?(lastEnd: number, seq: number): void;
+  /** Optional: a process an event named (its name and group), before the listener asks about any later end. */
+  seen?(name: string, group: string): void;
 }
 
 /** An unexpected exit, FATAL or BACKOFF, with the exit status when known. */
@@ -328,6 +331,7 @@ export class EventListener {
       case 'transition': {
         const { kind: _kind, end, alert, started, ...record } = a;
         this.#record({ event: 'transition', ...record });
+        this.#exitSource?.seen?.(a.name, a.group);
         const key = `${a.group}:${a.name}`;
         const previous = this.#lastEnd.get(key);
         // supervisord keeps the outcome of the last end only, until the next spawn.
@@ -514,11 +518,16 @@ export class EventListener {
     this.#settleTimer.unref();
   }
 
-  /** Gives the source its calls' answers, once per listing that carried them (also after a stop: it holds its reader until then). */
+  /**
+   * Gives the source the listing's processes, and its calls' answers when
+   * the listing carried them (also after a stop: it holds its reader until
+   * then).
+   */
   async #answerSource(answers: unknown[] | undefined, processes?: readonly ServerProcess[]): Promise<void> {
-    if (!this.#sourceOwed) return;
+    const owed = this.#sourceOwed;
     this.#sourceOwed = false;
-    await this.#exitSource!.snapshotAnswered?.(answers, processes);
+    if (!owed && processes === undefined) return;
+    await this.#exitSource?.snapshotAnswered?.(owed ? answers : undefined, processes);
   }
 
   /**

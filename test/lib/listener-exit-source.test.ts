@@ -198,6 +198,14 @@ describe('MainLogExitSource: unknown rather than a guess', () => {
     assert.deepEqual(await source.exitStatuses([query(1, 'worker', 'backoff', 1010, undefined, 'a'), query(2, 'solo', 'backoff', 1110)]), [undefined, status(3)]);
   });
 
+  it('a name two groups have, told by the events (a group added without PROCESS_GROUP in events=)', async () => {
+    const { log, source } = setup();
+    await listing(source, log, 0);
+    source.seen('w', 'new');
+    log.append(quick('w', 10, 3, 1000));
+    assert.deepEqual(await source.exitStatuses([query(1, 'w', 'backoff', 1010, undefined, 'old')]), [undefined]);
+  });
+
   it('a name seen in two groups only through the ends asked about', async () => {
     const { log, source } = setup();
     await listing(source, log, 0);

@@ -308,10 +308,13 @@ describe('listener loop: how runs ended', () => {
 
 describe('listener loop: an exit-status source placed by the listings\' markers', () => {
   /** A source that records the hooks the listener calls, and answers its asks with `answer`. */
-  function recordingSource(answer: (q: ExitQuery) => ExitAnswer = () => undefined): ExitStatusSource & { hooks: string[] } {
+  function recordingSource(answer: (q: ExitQuery) => ExitAnswer = () => undefined): ExitStatusSource & { hooks: string[]; seenNames: string[] } {
     const hooks: string[] = [];
+    const seenNames: string[] = [];
     return {
       hooks,
+      seenNames,
+      seen: (name, group) => seenNames.push(`${group}:${name}`),
       exitStatuses: async (queries) => {
         hooks.push(`ask ${queries.map((q) => `${q.id}:${q.name}`).join(',')}`);
         return queries.map(answer);
@@ -361,6 +364,7 @@ describe('listener loop: an exit-status source placed by the listings\' markers'
     t.input.write(markerOf(send, client.tokens[0]!));
     await waitUntil('the ask', () => source.hooks.some((h) => h.startsWith('ask')));
     assert.deepEqual(source.hooks.slice(2), ['placed {"seq":2,"end":1}', 'ask 1:a']);
+    assert.deepEqual(source.seenNames, ['a:a']);
     // Lost events and a group added are breaks, after the last end and at their event.
     t.input.write(transition(send, 'a', 'BACKOFF', 'STARTING', ' tries:1'));
     t.input.write(send('PROCESS_STATE_BACKOFF', 'processname:a groupname:a from_state:STARTING tries:2', 3));
@@ -373,12 +377,12 @@ describe('listener loop: an exit-status source placed by the listings\' markers'
     await t.listener.done;
   });
 
-  it('no calls without a marker (no multicall); a listing whose multicall fails gives it no answers; placed only at a marker', async () => {
-    const plain = fakeClient(serving(() => []), false);
+  it('no calls without a marker (no multicall), the listing\'s processes all the same; a listing whose multicall fails gives it no answers', async () => {
+    const plain = fakeClient(serving(() => [makeProcess({ name: 'p', group: 'g' })]), false);
     const quiet = recordingSource();
     const t1 = start(plain, { exitSource: quiet });
     await waitUntil('the seed', () => t1.logs.some((l) => l.startsWith('seeded')));
-    assert.deepEqual(quiet.hooks, []);
+    assert.deepEqual(quiet.hooks, ['answered undefined p']);
     t1.listener.stop();
     await t1.listener.done;
 
