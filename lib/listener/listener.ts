@@ -20,7 +20,11 @@
  * supervisord is ahead of them and has usually spawned the process again
  * (and forgotten its exit status); a new start cancels the read; at most
  * {@link END_BATCH} `getProcessInfo` in one multicall, one multicall at a
- * time.
+ * time. Before those, the {@link ExitStatusSource} is asked for the batch
+ * (supervisord's main log: one `readLog`, `exit-source.ts`); its calls may
+ * ride in a listing's multicall, after the marker, so that the marker
+ * places what they read among the events, and the batch then waits for
+ * that listing (at most {@link END_MAX_WAIT_MS}).
  *
  * @module
  */
