@@ -723,7 +723,7 @@ function processCallsOf(plan: ListingPlan | SelectivePlan): MulticallRequest[] {
  * read never makes the run's multicall too large (an escaped log is up to
  * five times its bytes).
  */
-function mainLogLimits(maxResponseBytes: number): { maxReadBytes: number; tailBytes: number } {
+export function mainLogLimits(maxResponseBytes: number): { maxReadBytes: number; tailBytes: number } {
   const budget = Math.max(1024, Math.floor(maxResponseBytes / 16));
   return { maxReadBytes: Math.min(256 * 1024, budget), tailBytes: Math.min(64 * 1024, budget) };
 }

@@ -18,7 +18,12 @@
  * 2026-12-06 23:20:17,117 INFO stopped: web (exit status 0)
  * 2026-12-06 23:20:17,117 WARN stopped: web (terminated by SIGTERM)
  * 2026-12-06 23:20:17,117 INFO spawned: 'web' with pid 1234
+ * 2026-12-06 23:20:17,117 INFO spawnerr: can't find command '/x'
  * ```
+ *
+ * (`spawnerr:`, a start that failed before any child existed, no `exited:`
+ * line, is reported only with the reader's `spawnErrors` option: most of
+ * its messages do not name the process.)
  *
  * A signal death is status -1, as supervisord's own `decode_wait_status`
  * has it; a signal supervisord has no name for is written `signal 42`.
@@ -233,6 +238,29 @@ export function parseMainLogLine(line: string): MainLogEvent | undefined {
   return undefined;
 }
 
+/**
+ * A start attempt that failed before any child existed, as supervisord logs
+ * it (`record_spawnerr`, INFO): `spawnerr: can't find command '/x'`. No
+ * `spawned:` or `exited:` line goes with it. Most messages do not name the
+ * process (`can't find command`, `command at '/x' is not executable` name
+ * the command); those of a failed fork or pipe do (`too many open files to
+ * spawn 'web'`).
+ */
+export interface LoggedSpawnError {
+  /** supervisord's message, after `spawnerr: `. */
+  readonly message: string;
+  /** The line's time stamp as written (see {@link LoggedExit.time}). */
+  readonly time: string;
+}
+
+/** One line of the main log: the spawn error it records, or undefined for any other line. */
+export function parseSpawnErrorLine(line: string): LoggedSpawnError | undefined {
+  if (line.length <= MESSAGE_START + 10 || !hasTimestamp(line)) return undefined;
+  const message = line.slice(MESSAGE_START);
+  if (!message.startsWith('spawnerr: ')) return undefined;
+  return { message: message.slice(10), time: line.slice(0, TIME_LENGTH) };
+}
+
 /** Options of {@link MainLogParser}. */
 export interface MainLogParserOptions {
   /** A line longer than this (UTF-16 code units, or bytes for byte input) is skipped without being held. Default 65536. */
@@ -413,6 +441,12 @@ export interface MainLogReport {
   readonly calls: number;
   /** Bytes of log text received (UTF-8). */
   readonly bytes: number;
+  /**
+   * With the `spawnErrors` option only: the `spawnerr:` lines read this
+   * time, each with `before`, the index in `events` of the first event
+   * logged after it.
+   */
+  readonly spawnErrors?: ReadonlyArray<LoggedSpawnError & { readonly before: number }>;
 }
 
 /** The answer of {@link MainLogReader.lastExit}. */
@@ -426,6 +460,8 @@ export interface MainLogReaderOptions {
   tailBytes?: number;
   /** Most process names remembered; the least recently updated is forgotten first. Default 100,000. */
   maxNames?: number;
+  /** Also report the `spawnerr:` lines read (`MainLogReport.spawnErrors`). Default false. */
+  spawnErrors?: boolean;
 }
 
 /**
@@ -482,6 +518,7 @@ interface Session {
   calls: number;
   bytes: number;
   gap: boolean;
+  spawnErrors: Array<LoggedSpawnError & { before: number }>;
 }
 
 /**
@@ -504,6 +541,7 @@ export class MainLogReader {
   readonly #readBytes: number;
   readonly #tailBytes: number;
   readonly #maxNames: number;
+  readonly #spawnErrors: boolean;
   #offset: number | null = null;
   #anchor = '';
   #low = 0;
@@ -516,7 +554,7 @@ export class MainLogReader {
 
   /** @throws {RangeError} naming the option that is not a positive integer (`tailBytes` above `maxReadBytes` included). */
   constructor(options: MainLogReaderOptions = {}) {
-    const positive = (key: keyof MainLogReaderOptions, fallback: number, min: number): number => {
+    const positive = (key: 'maxReadBytes' | 'tailBytes' | 'maxNames', fallback: number, min: number): number => {
       const value = options[key] ?? fallback;
       if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`${key} must be an integer of at least ${min}, got ${String(options[key])}`);
       return value;
@@ -524,6 +562,7 @@ export class MainLogReader {
     this.#readBytes = positive('maxReadBytes', DEFAULT_READ_BYTES, 1024);
     this.#tailBytes = positive('tailBytes', Math.min(DEFAULT_TAIL_BYTES, this.#readBytes), 1024);
     this.#maxNames = positive('maxNames', DEFAULT_MAX_NAMES, 1);
+    this.#spawnErrors = options.spawnErrors === true;
     if (this.#tailBytes > this.#readBytes) throw new RangeError(`tailBytes (${this.#tailBytes}) must not exceed maxReadBytes (${this.#readBytes})`);
   }
 
@@ -560,7 +599,7 @@ export class MainLogReader {
    */
   begin(): MainLogStep {
     this.#last = undefined;
-    this.#session = { events: [], calls: 0, bytes: 0, gap: false };
+    this.#session = { events: [], calls: 0, bytes: 0, gap: false, spawnErrors: [] };
     return this.#offset === null ? this.#tailStep(0) : this.#forwardStep(0);
   }
 
@@ -681,7 +720,7 @@ export class MainLogReader {
 
   /** One step's answers: the next step, or the read's report. */
   #accept(step: Step, answers: readonly MainLogAnswer[]): Step | MainLogReport {
-    const session = (this.#session ??= { events: [], calls: 0, bytes: 0, gap: false });
+    const session = (this.#session ??= { events: [], calls: 0, bytes: 0, gap: false, spawnErrors: [] });
     session.calls += step.calls.length;
     const answer = answers[0] ?? { ok: false, error: new Error('no answer') };
     if (!answer.ok) {
@@ -847,7 +886,11 @@ export class MainLogReader {
       if (!this.#info) this.#info = isInfoOrFiner(line);
       const event = parseMainLogLine(line);
       start = nl + 1;
-      if (event === undefined) continue;
+      if (event === undefined) {
+        const failed = this.#spawnErrors ? parseSpawnErrorLine(line) : undefined;
+        if (failed !== undefined) this.#session!.spawnErrors.push({ ...failed, before: events.length });
+        continue;
+      }
       events.push(event);
       if (event.kind === 'spawned') {
         const entry = this.#names.get(event.name);
@@ -875,6 +918,7 @@ export class MainLogReader {
       events: session.events,
       calls: session.calls,
       bytes: session.bytes,
+      ...(this.#spawnErrors ? { spawnErrors: session.spawnErrors } : {}),
     };
     this.#last = report;
     return report;

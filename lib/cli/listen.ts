@@ -22,9 +22,11 @@ import { createServer, isIPv6 } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import { XmlRpcClient } from '../../protocol/xmlrpc-client.js';
+import { mainLogLimits } from '../collect.js';
 import { resolveConfig } from '../config.js';
 import { DEFAULT_RESYNC_MS, EventListener } from '../listener/listener.js';
 import type { ExitStatusSource, ListenerAlert } from '../listener/listener.js';
+import { MainLogExitSource } from '../listener/exit-source.js';
 import { ListenerResources } from '../listener/resources.js';
 import type { ListenerResourcesOptions } from '../listener/resources.js';
 import { ListenerState } from '../listener/state.js';
@@ -61,7 +63,7 @@ export interface ListenIo {
   stdin?: NodeJS.ReadableStream & { fd?: number };
   /** How long `--serve` retries a port still held by the previous listener, ms. Default 10000. */
   portWaitMs?: number;
-  /** Where the exit statuses supervisord's API no longer has are found (e.g. its main log). Default none: they are unknown. */
+  /** Where the exit statuses supervisord's API no longer has are found. Default: its main log (`MainLogExitSource`), none with `--no-main-log`. */
   exitSource?: ExitStatusSource;
   /** For tests: how `--resources` reads `/proc` (see `ListenerResourcesOptions`). */
   resources?: Pick<ListenerResourcesOptions, 'read' | 'minIntervalMs'>;
@@ -74,6 +76,8 @@ interface ListenFlags {
   intervalMs?: number;
   resyncMs: number;
   jsonl?: string;
+  /** `--no-main-log`: never read supervisord's main log (the polling check's `read_main_log: false`). */
+  noMainLog: boolean;
 }
 
 const PROGRAM = 'supervisord-check listen';
@@ -83,6 +87,8 @@ const PORT_RETRY_MS = 100;
 /** Shortest `--resync`: each one lists every process, which costs supervisord most. */
 const MIN_RESYNC_MS = 1000;
 const OWN_FLAGS = new Set(['--serve', '--dogstatsd', '--interval', '--resync', '--jsonl']);
+/** Flags of `listen` that take no value. */
+const NO_MAIN_LOG = '--no-main-log';
 /** Main-command flags that make no sense here. */
 const REFUSED: Readonly<Record<string, string>> = {
   '--config': 'listen watches the supervisord that started it: give its server with --socket, --url or --host/--port (default: $SUPERVISOR_SERVER_URL)',
@@ -126,7 +132,7 @@ export async function runListen(argv: readonly string[], env: Readonly<Record<st
       target.username = envUser;
       if (envPassword !== undefined && envPassword !== '') target.password = envPassword;
     }
-    const instance = { ...instanceFromOptions(options, target, password), collection: 'full' };
+    const instance = { ...instanceFromOptions(options, target, password), collection: 'full', ...(flags.noMainLog ? { read_main_log: false } : {}) };
     const { config, credentials, tls, warnings } = resolveConfig(instance);
     if (options.resources === true && flags.serve === undefined && flags.dogstatsd === undefined) {
       throw new UsageError('--resources applies to --serve and --dogstatsd (JSON lines carry events, not samples)');
@@ -141,10 +147,12 @@ export async function runListen(argv: readonly string[], env: Readonly<Record<st
       // The listener only reads (a collection, one getProcessInfo per exit): a retry on a stale socket is safe.
       idempotent: true,
     });
+    // The exit statuses supervisord's API no longer has (exits before startsecs, runs restarted since), from its main log.
+    const exitSource = io.exitSource ?? (config.readMainLog ? new MainLogExitSource({ client, read: mainLogLimits(config.maxResponseBytes), log: say }) : undefined);
     try {
       const state = new ListenerState(config);
       const resources = config.collectResources ? new ListenerResources({ state, client, ...io.resources }) : undefined;
-      await listen(flags, state, client, resources, { ...io, stdout }, say);
+      await listen(flags, state, client, resources, { ...io, stdout, ...(exitSource === undefined ? {} : { exitSource }) }, say);
     } finally {
       await client.close();
     }
@@ -156,7 +164,7 @@ export async function runListen(argv: readonly string[], env: Readonly<Record<st
 
 /** Takes the flags of `listen` out of argv; the rest is for the main command's parser. */
 function splitFlags(argv: readonly string[]): { flags: ListenFlags; rest: string[] } {
-  const flags: ListenFlags = { resyncMs: DEFAULT_RESYNC_MS };
+  const flags: ListenFlags = { resyncMs: DEFAULT_RESYNC_MS, noMainLog: false };
   const rest: string[] = [];
   const seen = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -169,6 +177,12 @@ function splitFlags(argv: readonly string[]): { flags: ListenFlags; rest: string
     const flag = eq < 0 ? arg : arg.slice(0, eq);
     const refusal = REFUSED[flag];
     if (refusal !== undefined) throw new UsageError(`${flag} does not apply to listen: ${refusal}`);
+    if (flag === NO_MAIN_LOG) {
+      if (eq >= 0) throw new UsageError(`${NO_MAIN_LOG} takes no value`);
+      if (flags.noMainLog) throw new UsageError(`${NO_MAIN_LOG} is given more than once`);
+      flags.noMainLog = true;
+      continue;
+    }
     if (!OWN_FLAGS.has(flag)) {
       rest.push(arg);
       continue;
@@ -401,10 +415,10 @@ function alertSender(where: HostPort, state: ListenerState, say: (line: string) 
   const { config } = state;
   return {
     send: (alert) => {
-      const status = alert.exitstatus === undefined ? 'exit status unknown' : `exit status ${alert.exitstatus}`;
+      const status = alert.exitstatus === undefined ? 'exit status unknown' : alert.signal === undefined ? `exit status ${alert.exitstatus}` : `killed by ${alert.signal}`;
       const what = alert.to === 'EXITED' ? 'exited unexpectedly' : `is ${alert.to}`;
       const text = [
-        `supervisord ${config.name}: process ${alert.name} (group ${alert.group}) went from ${alert.from} to ${alert.to}, ${status}.`,
+        `supervisord ${config.name}: process ${alert.name} (group ${alert.group}) went from ${alert.from} to ${alert.to}, ${status}${alert.signal === undefined ? '' : ` (exit status ${String(alert.exitstatus)})`}.`,
         ...(alert.spawnerr === '' ? [] : [`Spawn error: ${alert.spawnerr}`]),
       ].join('\n');
       const datagram = formatDogStatsDEvent({
@@ -457,6 +471,9 @@ State:
   --resync 10m             compare with supervisord's own list this often
                            (and log and count any drift); also at once
                            after lost events or a new group
+  --no-main-log            never read supervisord's main log: the exit
+                           statuses its API no longer has (an exit before
+                           startsecs, a run restarted since) are unknown
 
 Server (default: $SUPERVISOR_SERVER_URL, which supervisord sets for its
 listeners), credentials, filters, --name, --tag, --timeout: as for

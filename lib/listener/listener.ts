@@ -20,7 +20,11 @@
  * supervisord is ahead of them and has usually spawned the process again
  * (and forgotten its exit status); a new start cancels the read; at most
  * {@link END_BATCH} `getProcessInfo` in one multicall, one multicall at a
- * time.
+ * time. Before those, the {@link ExitStatusSource} is asked for the batch
+ * (supervisord's main log: one `readLog`, `exit-source.ts`); its calls may
+ * ride in a listing's multicall, after the marker, so that the marker
+ * places what they read among the events, and the batch then waits for
+ * that listing (at most {@link END_MAX_WAIT_MS}).
  *
  * @module
  */
@@ -72,6 +76,12 @@ const LISTINGS: Readonly<Record<string, string>> = {
 
 /** One end of a run whose outcome the listener asks an {@link ExitStatusSource} for. */
 export interface ExitQuery {
+  /**
+   * The end's number: ends are numbered from 1 in the order their events
+   * arrived, and asked about in that order, each once (unless too many
+   * wait: the oldest are then settled unasked, a gap in the numbers).
+   */
+  readonly id: number;
   readonly name: string;
   readonly group: string;
   /** `exited` (RUNNING -> EXITED), `backoff` (STARTING -> BACKOFF: an exit before `startsecs`, or a spawn that failed), `stopped` (STOPPING -> STOPPED). */
@@ -82,8 +92,15 @@ export interface ExitQuery {
   readonly arrivedAt: number;
 }
 
-/** What an {@link ExitStatusSource} knows of one end: its exit status (-1 for a signal, as supervisord says), a spawn that failed (no exit), or nothing. */
-export type ExitAnswer = { readonly exitstatus: number } | { readonly spawnFailure: string } | undefined;
+/**
+ * What an {@link ExitStatusSource} knows of one end: its exit status (-1 for
+ * a signal, as supervisord says, with the signal's name as its log writes
+ * it, `SIGKILL`, when known), a spawn that failed (no exit), or nothing.
+ */
+export type ExitAnswer =
+  | { readonly exitstatus: number; readonly signal?: string; readonly coreDumped?: boolean }
+  | { readonly spawnFailure: string }
+  | undefined;
 
 /**
  * Where the exit status of an end of a run can be found when supervisord's
@@ -96,6 +113,35 @@ export type ExitAnswer = { readonly exitstatus: number } | { readonly spawnFailu
 export interface ExitStatusSource {
   /** One answer per query, in order; a rejection counts as no answer for all. */
   exitStatuses(queries: readonly ExitQuery[]): Promise<readonly ExitAnswer[]>;
+  /**
+   * Optional: calls to make in a listing's `system.multicall`, after the
+   * marker and the listing's own calls (one turn of supervisord's loop), or
+   * undefined for none. Asked once per listing, when the client has
+   * multicall; {@link ExitStatusSource.snapshotAnswered} follows.
+   */
+  snapshotCalls?(): readonly MulticallRequest[] | undefined;
+  /**
+   * Optional: after each listing, the answers of the source's calls (each a
+   * value, or an `Error` for a fault; undefined when it had none in this
+   * listing, or the multicall failed), with the listing's processes when it
+   * was read. Awaited before the listing is applied.
+   */
+  snapshotAnswered?(answers: readonly unknown[] | undefined, processes?: ReadonlyArray<{ readonly name: string; readonly group: string }>): Promise<void>;
+  /**
+   * Optional: the listing was applied at its marker, the event numbered
+   * `marker.seq` (events are numbered from 1 as they arrive), which arrived
+   * after the end numbered `marker.end` (0: none) and before the next;
+   * undefined when it was applied elsewhere (no marker came back).
+   */
+  snapshotPlaced?(marker: { readonly seq: number; readonly end: number } | undefined): void;
+  /**
+   * Optional: the event numbered `seq`, after the end numbered `lastEnd`,
+   * showed that ends after it may have lost ends before them (events lost),
+   * or share a name with a new process (a group added).
+   */
+  breakAfter?(lastEnd: number, seq: number): void;
+  /** Optional: a process an event named (its name and group), before the listener asks about any later end. */
+  seen?(name: string, group: string): void;
 }
 
 /** An unexpected exit, FATAL or BACKOFF, with the exit status when known. */
@@ -106,6 +152,8 @@ export interface ListenerAlert {
   readonly to: string;
   /** undefined when unknown: supervisord did not keep it, or it was read too late. */
   readonly exitstatus: number | undefined;
+  /** The signal that ended the run (-1), as supervisord's log names it (`SIGKILL`), when known. */
+  readonly signal?: string;
   /** supervisord's spawn error (`Exited too quickly ...`, `can't find command ...`), or the empty string. */
   readonly spawnerr: string;
 }
@@ -186,6 +234,12 @@ export class EventListener {
   #judging: Promise<void> | undefined;
   #judgeAgain = false;
   #lastJudgeFailure: string | undefined;
+  /** The id of the last end queued. */
+  #lastEndId = 0;
+  /** A listing that carries the exit-status source's calls is under way: reads of ends wait for it (at most END_MAX_WAIT_MS). */
+  #placing = false;
+  /** The source's calls rode in the listing under way: it waits for their answers. */
+  #sourceOwed = false;
   readonly #onData = (chunk: Buffer | string): void => this.#receive(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   readonly #onEnd = (): void => this.#end();
   readonly #onOutputError = (error: Error): void => {
@@ -269,7 +323,10 @@ export class EventListener {
   /** The side effects of one applied envelope, after its answer. */
   #after(a: Applied): void {
     if (this.#stopped) return;
-    if (a.lost !== undefined) this.#lostEvents(a.lost.pool, a.lost.count, a.lost.next);
+    if (a.lost !== undefined) {
+      this.#exitSource?.breakAfter?.(this.#lastEndId, a.lost.seq);
+      this.#lostEvents(a.lost.pool, a.lost.count, a.lost.next);
+    }
     switch (a.kind) {
       case 'malformed':
         this.#log(`malformed event, answered OK so that supervisord does not resend it: ${a.message}`);
@@ -278,6 +335,7 @@ export class EventListener {
       case 'transition': {
         const { kind: _kind, end, alert, started, ...record } = a;
         this.#record({ event: 'transition', ...record });
+        this.#exitSource?.seen?.(a.name, a.group);
         const key = `${a.group}:${a.name}`;
         const previous = this.#lastEnd.get(key);
         // supervisord keeps the outcome of the last end only, until the next spawn.
@@ -286,14 +344,17 @@ export class EventListener {
         else if (alert) {
           // FATAL: its status is the last exit's, once that is settled.
           if (previous !== undefined) previous.alerts.push({ from: a.from, to: a.to });
-          else this.#alert(a.name, a.group, a.from, a.to, this.state.exitStatusOf(a.name, a.group), '');
+          else this.#alert(a.name, a.group, a.from, a.to, this.state.exitStatusOf(a.name, a.group), '', this.state.exitSignalOf(a.name, a.group));
         }
         return;
       }
       case 'group':
         this.#record({ event: a.eventname, group: a.group });
         // The group's processes may not start (autostart=false): only a listing shows them.
-        if (a.eventname === 'PROCESS_GROUP_ADDED') this.#resync('group added');
+        if (a.eventname === 'PROCESS_GROUP_ADDED') {
+          this.#exitSource?.breakAfter?.(this.#lastEndId, a.seq);
+          this.#resync('group added');
+        }
         return;
       case 'supervisor':
         this.#record({ event: a.eventname });
@@ -313,9 +374,9 @@ export class EventListener {
     }
   }
 
-  #alert(name: string, group: string, from: string, to: string, exitstatus: number | undefined, spawnerr: string): void {
+  #alert(name: string, group: string, from: string, to: string, exitstatus: number | undefined, spawnerr: string, signal?: string): void {
     if (this.#stopped) return;
-    this.#onAlert?.({ name, group, from, to, exitstatus, spawnerr });
+    this.#onAlert?.({ name, group, from, to, exitstatus, spawnerr, ...(signal === undefined ? {} : { signal }) });
   }
 
   /** A gap in the pool's serials: supervisord discarded events. A snapshot at once says what they hid. */
@@ -334,6 +395,10 @@ export class EventListener {
   /** Logs what a snapshot found, then starts the snapshot that waited for it. */
   #reconciled(r: Reconciled): void {
     this.#lostSaid = false;
+    if (this.#placing) {
+      this.#placing = false;
+      this.#exitSource?.snapshotPlaced?.(r.marker);
+    }
     clearTimeout(this.#quietTimer);
     clearTimeout(this.#settleTimer);
     this.#quietTimer = this.#settleTimer = undefined;
@@ -396,9 +461,10 @@ export class EventListener {
     const { token } = this.state.beginSnapshot(why, this.#client.multicall !== undefined);
     let failure: string | undefined;
     try {
-      const [list, state, version] = await this.#collectCalls(token);
-      if (list instanceof Error) throw list;
-      const decoded = decodeProcessList(list);
+      const [list, state, version, extra] = await this.#collectCalls(token);
+      const decoded = list instanceof Error ? undefined : decodeProcessList(list);
+      await this.#answerSource(extra, decoded?.ok === true ? decoded.processes : undefined);
+      if (decoded === undefined) throw list;
       if (!decoded.ok) failure = `An error occurred while reading process information: ${decoded.reason}`;
       else if (!this.#stopped) {
         const statename = typeof state === 'object' && state !== null && !(state instanceof Error) ? (state as { statename?: unknown }).statename : undefined;
@@ -417,6 +483,9 @@ export class EventListener {
       failure = describeFailure(error, config).message;
     }
     if (failure !== undefined) {
+      // No marker will place the source's read.
+      this.#placing = false;
+      await this.#answerSource(undefined);
       this.state.snapshotFailed(failure);
       this.#log(`collection (${why}) failed: ${failure}`);
     }
@@ -454,28 +523,51 @@ export class EventListener {
   }
 
   /**
+   * Gives the source the listing's processes, and its calls' answers when
+   * the listing carried them (also after a stop: it holds its reader until
+   * then).
+   */
+  async #answerSource(answers: unknown[] | undefined, processes?: readonly ServerProcess[]): Promise<void> {
+    const owed = this.#sourceOwed;
+    this.#sourceOwed = false;
+    if (!owed && processes === undefined) return;
+    await this.#exitSource?.snapshotAnswered?.(owed ? answers : undefined, processes);
+  }
+
+  /**
    * `getAllProcessInfo`, `getState`, `getSupervisorVersion` after the
    * marker (`sendRemoteCommEvent`), in one multicall: supervisord runs them
    * in one turn of its loop, so the marker event is queued exactly where the
-   * listing was taken. Without multicall, three calls and no marker.
+   * listing was taken; then the exit-status source's calls, when it has some
+   * (its answers are the fourth item). Without multicall, three calls, no
+   * marker and none of the source's.
    */
-  async #collectCalls(token: string | undefined): Promise<[unknown, unknown, unknown]> {
+  async #collectCalls(token: string | undefined): Promise<[unknown, unknown, unknown, unknown[] | undefined]> {
     const client = this.#client;
     const methods = ['supervisor.getAllProcessInfo', 'supervisor.getState', 'supervisor.getSupervisorVersion'];
     if (client.multicall !== undefined) {
       const calls: MulticallRequest[] = methods.map((methodName) => ({ methodName, params: [] }));
       if (token !== undefined) calls.unshift({ methodName: 'supervisor.sendRemoteCommEvent', params: [RESYNC_MARKER_TYPE, token] });
+      const own = calls.length;
+      // Placed by the marker only: without one the source's read cannot be placed among the events.
+      const extra = token === undefined ? undefined : this.#exitSource?.snapshotCalls?.();
+      if (extra !== undefined) {
+        this.#placing = true;
+        this.#sourceOwed = true;
+        calls.push(...extra);
+      }
       const answers = (await client.multicall(calls)) as unknown[];
       const at = token === undefined ? 0 : 1;
-      return [answers[at], answers[at + 1], answers[at + 2]];
+      return [answers[at], answers[at + 1], answers[at + 2], extra === undefined ? undefined : answers.slice(own, own + extra.length)];
     }
     const list = await client.call(methods[0]!);
     const rest = await Promise.all(methods.slice(1).map((m) => client.call(m).catch((error: unknown) => error)));
-    return [list, rest[0], rest[1]];
+    return [list, rest[0], rest[1], undefined];
   }
 
   /** Queues an end of a run; the reads wait for a quiet input, see {@link END_QUIET_MS}. */
   #queueEnd(pending: PendingEnd): void {
+    this.#lastEndId = pending.end.id;
     this.#ends.push(pending);
     this.#lastEnd.set(`${pending.end.group}:${pending.end.name}`, pending);
     while (this.#ends.length > END_PENDING_MAX) this.#settleOne(this.#ends.shift()!, {});
@@ -488,6 +580,12 @@ export class EventListener {
   #flushEnds(): void {
     this.#endTimer = undefined;
     if (this.#stopped || this.#settling !== undefined || this.#ends.length === 0) return;
+    // The listing under way places the source's read among the events: the ends before its marker are told better after it.
+    if (this.#placing && this.#clock() - this.#ends[0]!.end.arrivedAt < END_MAX_WAIT_MS) {
+      this.#endTimer = setTimeout(() => this.#flushEnds(), END_QUIET_MS);
+      this.#endTimer.unref();
+      return;
+    }
     const batch = this.#ends.splice(0, END_BATCH);
     this.#settling = this.#settleBatch(batch).finally(() => {
       this.#settling = undefined;
@@ -503,7 +601,9 @@ export class EventListener {
     const outcomes: Array<EndOutcome | undefined> = batch.map(() => undefined);
     const source = this.#exitSource;
     if (source !== undefined) {
-      const queries = batch.map(({ end }): ExitQuery => ({ name: end.name, group: end.group, kind: end.kind, ...(end.pid === undefined ? {} : { pid: end.pid }), arrivedAt: end.arrivedAt }));
+      const queries = batch.map(
+        ({ end }): ExitQuery => ({ id: end.id, name: end.name, group: end.group, kind: end.kind, ...(end.pid === undefined ? {} : { pid: end.pid }), arrivedAt: end.arrivedAt }),
+      );
       const answers = await source.exitStatuses(queries).catch(() => []);
       batch.forEach((_, i) => {
         const answer = answers[i];
@@ -557,10 +657,13 @@ export class EventListener {
     if (this.#lastEnd.get(key) === pending) this.#lastEnd.delete(key);
     const settled = this.state.settleEnd(end, outcome);
     if (!settled.tracked) return;
-    if (settled.exitstatus !== undefined) this.#record({ event: 'exit_status', name: end.name, group: end.group, state: END_STATES[end.kind], exitstatus: settled.exitstatus });
+    if (settled.exitstatus !== undefined) {
+      const signal = settled.signal === undefined ? {} : { signal: settled.signal };
+      this.#record({ event: 'exit_status', name: end.name, group: end.group, state: END_STATES[end.kind], exitstatus: settled.exitstatus, ...signal });
+    }
     if (settled.spawnFailure !== undefined) this.#record({ event: 'spawn_failure', name: end.name, group: end.group, spawnerr: settled.spawnFailure });
     const spawnerr = settled.spawnFailure ?? (end.kind === 'backoff' ? EXITED_TOO_QUICKLY : '');
-    for (const alert of pending.alerts) this.#alert(end.name, end.group, alert.from, alert.to, settled.exitstatus, spawnerr);
+    for (const alert of pending.alerts) this.#alert(end.name, end.group, alert.from, alert.to, settled.exitstatus, spawnerr, settled.signal);
   }
 
   /** Judges the names of new processes against the patterns off the main thread, within the check's timeout. */
@@ -603,6 +706,7 @@ export class EventListener {
     if (cut !== undefined) this.#log(`the input ended inside an event: ${cut}`);
     for (const timer of [this.#timer, this.#quietTimer, this.#settleTimer, this.#discardTimer, this.#endTimer]) clearTimeout(timer);
     this.#timer = this.#quietTimer = this.#settleTimer = this.#discardTimer = this.#endTimer = undefined;
+    this.#placing = false;
     // Ends not read yet still count (a BACKOFF as an exit); their status stays unknown.
     for (const pending of this.#ends.splice(0)) this.#settleOne(pending, {});
     this.#resolveDone();

@@ -73,8 +73,9 @@ import { performance } from 'node:perf_hooks';
 
 import type { ResolvedConfig } from '../config.js';
 import { PROCESS_STATES, compareListingOrder, describeProcess } from '../process-model.js';
-import { CAN_CONNECT, PROCESS_DOWNTIME, PROCESS_EXIT_STATUS, PROCESS_RESTARTS, buildRun, processKey, processNames, selectProcesses } from '../submissions.js';
-import type { Collected } from '../submissions.js';
+import { signalNumber } from '../exit-log.js';
+import { CAN_CONNECT, PROCESS_DOWNTIME, PROCESS_EXIT_SIGNAL, PROCESS_EXIT_STATUS, PROCESS_RESTARTS, buildRun, processKey, processNames, selectProcesses } from '../submissions.js';
+import type { Collected, ExitEvidence } from '../submissions.js';
 import type { ResourceProcess } from '../resources/read.js';
 import type { CheckResult, Metric, ProcessInfo } from '../types.js';
 import type { EventHeader, ListenerEvent, MalformedEvent } from './event-protocol.js';
@@ -154,8 +155,14 @@ export interface RunEnd {
   readonly arrivedAt: number;
 }
 
-/** How a run ended, as the exit-status source or supervisord told: an exit (status when known), or a spawn that failed. */
-export type EndOutcome = { readonly exitstatus?: number } | { readonly spawnFailure: string };
+/**
+ * How a run ended, as the exit-status source or supervisord told: an exit
+ * (status when known; -1 with the signal's name as supervisord logs it,
+ * `SIGKILL`, when a signal ended it), or a spawn that failed.
+ */
+export type EndOutcome =
+  | { readonly exitstatus?: number; readonly signal?: string; readonly coreDumped?: boolean }
+  | { readonly spawnFailure: string };
 
 /** What a snapshot found, for the listener's log. */
 export interface Reconciled {
@@ -174,6 +181,13 @@ export interface Reconciled {
   readonly exitsInferred: number;
   /** The snapshot was the first: nothing was compared. */
   readonly seed: boolean;
+  /**
+   * At a marker only: its {@link ListenerState.seq}, and the
+   * {@link RunEnd.id} of the last end of a run that arrived before it (0 for
+   * none). Every end numbered up to it was queued by supervisord before the
+   * snapshot's calls ran, every later one after them.
+   */
+  readonly marker?: { readonly seq: number; readonly end: number };
 }
 
 /** A gap in a pool's `poolserial`: `count` events discarded by supervisord before the one numbered `next`. */
@@ -181,6 +195,8 @@ export interface LostEvents {
   readonly pool: string;
   readonly count: number;
   readonly next: number;
+  /** The {@link ListenerState.seq} of the event that showed the gap. */
+  readonly seq: number;
 }
 
 /** What applying one envelope did, for the listener's side effects (logs, JSON lines, reads, alerts). */
@@ -202,7 +218,7 @@ export type Applied = (
       /** supervisord starts the process again: what the API says about its previous run is gone. */
       readonly started: boolean;
     }
-  | { readonly kind: 'group'; readonly eventname: string; readonly group: string }
+  | { readonly kind: 'group'; readonly eventname: string; readonly group: string; readonly seq: number }
   | { readonly kind: 'supervisor'; readonly eventname: string }
   | { readonly kind: 'marker'; readonly reconciled?: Reconciled }
   | { readonly kind: 'other'; readonly eventname: string; readonly reconciled?: Reconciled }
@@ -250,6 +266,15 @@ interface Tracked {
   pid: number;
   /** The exit status of the last end of a run, undefined while unknown. */
   exitstatus: number | undefined;
+  /** The signal that ended that run, as supervisord's log names it, when known. */
+  signal: string | undefined;
+  coreDumped: boolean;
+  /**
+   * supervisord's API answers `exitstatus` for that run too (EXITED, STOPPED
+   * after a stop); false after an exit before `startsecs`, whose status only
+   * its log keeps (the API then answers 0).
+   */
+  statusInApi: boolean;
   spawnerr: string;
   stdout_logfile: string;
   stderr_logfile: string;
@@ -295,6 +320,8 @@ interface PendingSnapshot {
   markerSeq?: number;
   /** Events lost when the marker arrived. */
   lostAtMarker?: number;
+  /** The id of the last end of a run when the marker arrived. */
+  endAtMarker?: number;
   snapshot?: Snapshot;
   /** Seconds, supervisord's clock: a TICK whose `when` is later was sent after the snapshot. */
   takenBy?: number;
@@ -434,7 +461,7 @@ export class ListenerState {
           this.#forgetJudged(key);
         }
       }
-      return { kind: 'group', eventname, group };
+      return { kind: 'group', eventname, group, seq: this.#seq };
     }
     if (eventname === SUPERVISOR_RUNNING || eventname === SUPERVISOR_STOPPING) {
       // STOPPING is sent on shutdown and on reload alike: both refuse every call until the end.
@@ -447,6 +474,7 @@ export class ListenerState {
         this.#markers = 'yes';
         pending.markerSeq = this.#seq;
         pending.lostAtMarker = this.#lost;
+        pending.endAtMarker = this.#nextEnd;
         const reconciled = pending.snapshot === undefined ? undefined : this.#applyPending('marker');
         return reconciled === undefined ? { kind: 'marker' } : { kind: 'marker', reconciled };
       }
@@ -491,7 +519,7 @@ export class ListenerState {
     if (last === undefined || header.poolserial <= last + 1) return undefined;
     const count = header.poolserial - last - 1;
     this.#lost += count;
-    return { pool: header.pool, count, next: header.poolserial };
+    return { pool: header.pool, count, next: header.poolserial, seq: this.#seq };
   }
 
   /** Before an event changes a process: keeps how it was at the marker, while the marker's snapshot is awaited. */
@@ -528,7 +556,7 @@ export class ListenerState {
         p.startsSince++;
         // supervisord forgets the previous run's exit status and spawn error when it spawns.
         p.spawnerr = '';
-        p.exitstatus = undefined;
+        forgetExit(p);
         p.pid = 0;
         break;
       case 'RUNNING':
@@ -560,7 +588,8 @@ export class ListenerState {
     if (endKind !== undefined) {
       p.stop = seconds;
       p.pid = 0;
-      p.exitstatus = undefined;
+      forgetExit(p);
+      p.statusInApi = endKind !== 'backoff';
       p.endsSince++;
       end = {
         id: ++this.#nextEnd,
@@ -592,10 +621,11 @@ export class ListenerState {
    * (a spawn failure does not); the exit status becomes the process's when
    * this end is still its last.
    *
-   * @returns the exit status and spawn error now known of this end (both
-   *   undefined when neither is), and whether the process is still tracked.
+   * @returns the exit status (with the signal, for -1, when known) and
+   *   spawn error now known of this end (both undefined when neither is),
+   *   and whether the process is still tracked.
    */
-  settleEnd(end: RunEnd, outcome: EndOutcome): { exitstatus?: number; spawnFailure?: string; tracked: boolean } {
+  settleEnd(end: RunEnd, outcome: EndOutcome): { exitstatus?: number; signal?: string; spawnFailure?: string; tracked: boolean } {
     const p = this.#processes.get(`${end.group}:${end.name}`);
     if (p === undefined) return { tracked: false };
     const latest = p.lastEnd === end.id;
@@ -607,13 +637,24 @@ export class ListenerState {
       p.exitsUnexpected++;
       if (latest && p.spawnerr === '') p.spawnerr = EXITED_TOO_QUICKLY;
     }
-    if (latest && outcome.exitstatus !== undefined) p.exitstatus = outcome.exitstatus;
-    return outcome.exitstatus === undefined ? { tracked: true } : { exitstatus: outcome.exitstatus, tracked: true };
+    if (outcome.exitstatus === undefined) return { tracked: true };
+    const signal = outcome.exitstatus === -1 ? outcome.signal : undefined;
+    if (latest) {
+      p.exitstatus = outcome.exitstatus;
+      p.signal = signal;
+      p.coreDumped = signal !== undefined && outcome.coreDumped === true;
+    }
+    return { exitstatus: outcome.exitstatus, ...(signal === undefined ? {} : { signal }), tracked: true };
   }
 
   /** The exit status of a process's last end of a run, undefined while unknown (or not tracked). */
   exitStatusOf(name: string, group: string): number | undefined {
     return this.#processes.get(`${group}:${name}`)?.exitstatus;
+  }
+
+  /** The signal that ended a process's last run (`SIGKILL`), when known. */
+  exitSignalOf(name: string, group: string): string | undefined {
+    return this.#processes.get(`${group}:${name}`)?.signal;
   }
 
   /**
@@ -696,7 +737,8 @@ export class ListenerState {
     const since = point === 'marker' ? pending.markerSeq! : pending.sentSeq;
     // At its point every event queued before the request has arrived; after the longest wait, maybe not.
     if (point !== 'timeout') this.#advanceHorizon(pending.sentMono);
-    return this.#apply(pending, point, since, pending.seeding === true || !this.#seeded);
+    const reconciled = this.#apply(pending, point, since, pending.seeding === true || !this.#seeded);
+    return point === 'marker' ? { ...reconciled, marker: { seq: pending.markerSeq!, end: pending.endAtMarker! } } : reconciled;
   }
 
   #advanceHorizon(provenAt: number): void {
@@ -746,13 +788,17 @@ export class ListenerState {
         this.#needsJudging(key);
       }
       const base = p.base;
+      /** The listing shows a start or an end no event did. */
+      let hidden = false;
       if (!seed && base !== undefined && before !== null) {
         const newRun = (s.start !== base.start && s.start !== 0) || (s.pid !== 0 && s.pid !== base.pid);
         if (newRun && before.startsSince === 0) {
           p.starts++;
           restartsInferred++;
+          hidden = true;
         }
         const ended = s.stop !== base.stop && s.stop !== 0;
+        if (ended && before.endsSince === 0) hidden = true;
         if (ended && before.endsSince === 0 && exitEnded(s)) {
           if (s.statename === 'EXITED' && s.spawnerr === '') p.exitsExpected++;
           else p.exitsUnexpected++;
@@ -764,8 +810,17 @@ export class ListenerState {
         p.startsSince -= before?.startsSince ?? 0;
         p.endsSince -= before?.endsSince ?? 0;
       } else {
-        const sameRun = base !== undefined && base.start === s.start && base.stop === s.stop && before?.statename === s.statename;
-        p.exitstatus = apiExitStatusIsReal(s) ? s.exitstatus : sameRun ? p.exitstatus : undefined;
+        // The run the events last saw end is the one supervisord shows: nothing changed since the last listing, or, with no event
+        // lost since, the same state at the listing's point and no start or end the events did not see.
+        const sameRun =
+          before?.statename === s.statename && ((base !== undefined && base.start === s.start && base.stop === s.stop) || (!seed && lost === 0 && !hidden));
+        const inApi = apiExitStatusIsReal(s);
+        // What the events and the log told of this run stays; a run the events did not see is as supervisord says.
+        if (!sameRun || (inApi && s.exitstatus !== p.exitstatus)) {
+          forgetExit(p);
+          if (inApi) p.exitstatus = s.exitstatus;
+        }
+        p.statusInApi = inApi;
         p.statename = s.statename;
         p.start = s.start;
         p.serverStart = true;
@@ -851,8 +906,10 @@ export class ListenerState {
   result(cursor?: { oldest: number | undefined }): CheckResult {
     const nowMs = this.#clock();
     const now = Math.floor(nowMs / 1000);
-    const structs = this.#visible().map((p) => processRecord(p, now));
-    const collected: Collected = { processInfo: { ok: true, value: structs } };
+    const visible = this.#visible();
+    const structs = visible.map((p) => processRecord(p, now));
+    // The structs say what supervisord's API would (0 after an exit before startsecs): what the listener knows of each exit goes as evidence.
+    const collected: Collected = { processInfo: { ok: true, value: structs }, exits: exitEvidence(visible) };
     if (this.#version !== undefined) collected.version = { ok: true, value: this.#version };
     if (this.#serverState !== undefined) collected.state = { ok: true, value: { statename: this.#serverState } };
     const { result } = buildRun(this.config, collected, undefined, this.#judgeFailure);
@@ -968,6 +1025,9 @@ function newTracked(name: string, group: string, statename: string): Tracked {
     stop: 0,
     pid: 0,
     exitstatus: undefined,
+    signal: undefined,
+    coreDumped: false,
+    statusInApi: false,
     spawnerr: '',
     stdout_logfile: '',
     stderr_logfile: '',
@@ -983,14 +1043,26 @@ function newTracked(name: string, group: string, statename: string): Tracked {
   };
 }
 
+/** supervisord forgets a run's exit when it spawns the process again; a new end replaces it. */
+function forgetExit(p: Tracked): void {
+  p.exitstatus = undefined;
+  p.signal = undefined;
+  p.coreDumped = false;
+  p.statusInApi = false;
+}
+
 function view(p: Tracked): View {
   return { statename: p.statename, pid: p.pid, startsSince: p.startsSince, endsSince: p.endsSince };
 }
 
 /**
  * A process struct as supervisord would answer it for what the listener
- * knows. The exit status is the known one, or the 0 supervisord answers
- * when it has none (only the reference's message shows it; no metric does).
+ * knows. Its `exitstatus` is what supervisord's API says (the reference's
+ * `Exit Status:` line shows it, as the polling check's does): the known
+ * status of a run that EXITED or was STOPPED, else the 0 supervisord
+ * answers when it keeps none (an exit before `startsecs`, whose status only
+ * its log has; a status not known). No metric takes it from here: see
+ * {@link ListenerState.result}.
  */
 function processRecord(p: Tracked, now: number): ProcessInfo {
   const state = (PROCESS_STATES as Readonly<Record<string, number>>)[p.statename] ?? PROCESS_STATES.UNKNOWN;
@@ -1003,7 +1075,7 @@ function processRecord(p: Tracked, now: number): ProcessInfo {
     state,
     statename: p.statename,
     spawnerr: p.spawnerr,
-    exitstatus: p.exitstatus ?? 0,
+    exitstatus: p.statusInApi ? (p.exitstatus ?? 0) : 0,
     logfile: p.stdout_logfile,
     stdout_logfile: p.stdout_logfile,
     stderr_logfile: p.stderr_logfile,
@@ -1044,16 +1116,18 @@ function exitEnded(s: ServerProcess): boolean {
  * The polling check's metrics with the listener's values: restarts are the
  * starts the events saw (and the snapshots inferred); the exit status is
  * the one known of the last end of a run, absent while unknown (what
- * `buildRun` derived from the structs' placeholder 0 is dropped).
+ * `buildRun` derived from the structs is dropped), followed by the signal's
+ * number when a signal ended it and supervisord's log named it, as the
+ * polling check orders them.
  */
 function withEventValues(metrics: readonly Metric[], monitored: ReadonlyMap<string, Tracked>): Metric[] {
   const out: Metric[] = [];
-  let owed: Metric | undefined;
+  let owed: Metric[] | undefined;
   for (const metric of metrics) {
-    if (metric.name === PROCESS_EXIT_STATUS) continue;
+    if (metric.name === PROCESS_EXIT_STATUS || metric.name === PROCESS_EXIT_SIGNAL) continue;
     // A process's exit status goes after its restarts and downtime, as the polling check orders them.
-    if (owed !== undefined && !(metric.name === PROCESS_DOWNTIME && sameTags(metric.tags, owed.tags))) {
-      out.push(owed);
+    if (owed !== undefined && !(metric.name === PROCESS_DOWNTIME && sameTags(metric.tags, owed[0]!.tags))) {
+      out.push(...owed);
       owed = undefined;
     }
     out.push(metric);
@@ -1061,10 +1135,39 @@ function withEventValues(metrics: readonly Metric[], monitored: ReadonlyMap<stri
     const p = monitored.get(keyOfTags(metric.tags));
     if (p === undefined) continue;
     metric.value = p.starts;
-    if (p.exitstatus !== undefined && ENDED_STATES.has(p.statename)) owed = { name: PROCESS_EXIT_STATUS, type: 'gauge', value: p.exitstatus, tags: [...metric.tags] };
+    if (p.exitstatus === undefined || !ENDED_STATES.has(p.statename)) continue;
+    owed = [{ name: PROCESS_EXIT_STATUS, type: 'gauge', value: p.exitstatus, tags: [...metric.tags] }];
+    const signal = p.signal === undefined ? undefined : signalNumber(p.signal);
+    if (signal !== undefined) owed.push({ name: PROCESS_EXIT_SIGNAL, type: 'gauge', value: signal, tags: [...metric.tags] });
   }
-  if (owed !== undefined) out.push(owed);
+  if (owed !== undefined) out.push(...owed);
   return out;
+}
+
+const NOT_LEARNT = 'the listener has not learnt how its last run ended (supervisord no longer had it, and its main log did not tell)';
+
+/**
+ * What the listener knows of each process's last exit, as the evidence
+ * `buildRun` takes from supervisord's main log, so that the result's
+ * `processes` and warnings agree with its metrics.
+ */
+function exitEvidence(processes: readonly Tracked[]): ExitEvidence {
+  const byName = new Map<string, Tracked>();
+  const sharedNames = new Set<string>();
+  for (const p of processes) {
+    if (byName.has(p.name)) sharedNames.add(p.name);
+    byName.set(p.name, p);
+  }
+  return {
+    lookup: (name) => {
+      const p = byName.get(name);
+      if (p?.exitstatus === undefined) return { known: false, reason: NOT_LEARNT };
+      const signal = p.signal === undefined ? {} : { signal: p.signal, ...(p.coreDumped ? { coreDumped: true } : {}) };
+      return { known: true, exit: { kind: 'exited', name, status: p.exitstatus, ...signal, time: '' } };
+    },
+    sharedNames,
+    infoLogged: true,
+  };
 }
 
 function sameTags(a: readonly string[], b: readonly string[]): boolean {

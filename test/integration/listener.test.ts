@@ -5,8 +5,14 @@
  *   of supervisord's log, exactly;
  * - a quick crash loop (`exit 3` before `startsecs`, STARTING -> BACKOFF,
  *   then FATAL): every exit counted as in the log, and its exit status,
- *   which supervisord does not keep, is no sample and "exit status unknown"
- *   in the Datadog events, never 0;
+ *   which supervisord's API answers 0 for, is the 3 of the log's `exited:`
+ *   lines (exported, in each Datadog event and JSON line); a crash loop
+ *   exiting 11, 12, 13 gets each BACKOFF its own code, in the log's order;
+ * - `kill -9` of a RUNNING program: -1 and signal 9, `killed by SIGKILL` in
+ *   the Datadog event, also when `autorestart` spawned it again at once
+ *   (supervisord's API no longer has it);
+ * - `logfile=syslog` (no main log to read): the same crash loop's status is
+ *   unknown (no sample, "exit status unknown"), never 0, said on stderr;
  * - `supervisorctl stop` / `start` give the transitions RUNNING->STOPPING->
  *   STOPPED->STARTING->RUNNING, in the JSON lines too;
  * - `supervisorctl update` after adding then removing a program adds then
@@ -36,7 +42,8 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,6 +142,8 @@ describe('listen: a real supervisord with the listener in its config', { skip: S
   let jsonl: string;
   let udp: ReturnType<typeof createSocket>;
   const datagrams: string[] = [];
+  // The counter of the program exiting 11, 12, 13 (its command needs the path before supervisord's directory exists).
+  const counter = mkdtempSync(join(tmpdir(), 'sc-listener-count-'));
 
   before(async () => {
     port = await freePort();
@@ -145,6 +154,15 @@ describe('listen: a real supervisord with the listener in its config', { skip: S
         { name: 'sleeper', command: 'sleep 1000', startsecs: 0 },
         { name: 'café', command: 'sleep 1000', startsecs: 0 },
         { name: 'quick', command: '/bin/sh -c "exit 3"', startsecs: 1, startretries: 2, autostart: false },
+        {
+          name: 'counting',
+          command: `/bin/sh -c "n=$(( $(cat ${counter}/n 2>/dev/null || echo 0) + 1 )); echo $n > ${counter}/n; exit $((10 + n))"`,
+          startsecs: 1,
+          startretries: 2,
+          autostart: false,
+        },
+        { name: 'victim', command: 'sleep 1000', startsecs: 0, autorestart: false, autostart: false },
+        { name: 'phoenix', command: 'sleep 1000', startsecs: 0, autorestart: true, autostart: false },
       ],
       extraConfig: '',
     });
@@ -160,7 +178,12 @@ describe('listen: a real supervisord with the listener in its config', { skip: S
   after(async () => {
     udp?.close();
     await stopLaunched(sv);
+    rmSync(counter, { recursive: true, force: true });
   });
+
+  /** The titles of the Datadog events about `name`, in order. */
+  const titles = (name: string): string[] => datagrams.filter((d) => d.startsWith('_e{') && d.includes(`:${name} `)).map((d) => d.slice(d.indexOf(':') + 1, d.indexOf('|')));
+  const jsonLines = (): Array<Record<string, unknown>> => readFileSync(jsonl, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 
   it('a crash-looping program: every exit of supervisord\'s log is counted, expected:false', async () => {
     assert.equal((await sv.ctl('start', 'crash')).code, 0);
@@ -178,25 +201,69 @@ describe('listen: a real supervisord with the listener in its config', { skip: S
     assert.equal(sample(text, 'supervisord_process_status', proc('crash')), 2);
   });
 
-  it('a quick crash loop (exit 3 before startsecs, then FATAL): every exit of the log counted; the status supervisord did not keep is unknown, never 0', async () => {
+  it('a quick crash loop (exit 3 before startsecs, then FATAL): every exit of the log counted, each with the status of its exited: line, where supervisord\'s API says 0', async () => {
+    const from = logSize(sv);
     await sv.ctl('start', 'quick');
     await sv.waitFor((ps) => ps.some((p) => p['name'] === 'quick' && p['statename'] === 'FATAL'), 20_000);
-    const lines = logCount(sv, /exited: quick \(exit status 3; not expected\)/gu);
-    assert.equal(lines, 3, mainLog(sv));
+    const logged = [...mainLog(sv, from).matchAll(/exited: quick \(exit status (\d+); not expected\)/gu)].map((m) => Number(m[1]));
+    // Three, or four when supervisord's loop reaped a child only after startsecs (then RUNNING -> EXITED, and one more attempt).
+    assert.ok(logged.length >= 3 && logged.every((n) => n === 3), mainLog(sv, from));
     // supervisord itself answers 0 for it:
     assert.equal(((await sv.call('supervisor.getProcessInfo', ['quick'])) as ProcessStruct)['exitstatus'], 0);
-    const text = await scrapeUntil(port, (t) => sample(t, 'supervisord_process_exits_total', proc('quick'), 'expected="false"') === lines && sample(t, 'supervisord_process_status', proc('quick')) === 2);
-    assert.equal(sample(text, 'supervisord_process_exits_total', proc('quick'), 'expected="false"'), lines);
+    const text = await scrapeUntil(port, (t) => sample(t, 'supervisord_process_exits_total', proc('quick'), 'expected="false"') === logged.length && sample(t, 'supervisord_process_exit_status', proc('quick')) !== undefined);
+    assert.equal(sample(text, 'supervisord_process_exits_total', proc('quick'), 'expected="false"'), logged.length);
     assert.equal(sample(text, 'supervisord_process_exits_total', proc('quick'), 'expected="true"'), 0);
-    assert.equal(sample(text, 'supervisord_process_transitions_total', proc('quick'), 'from_state="STARTING"', 'to_state="BACKOFF"'), lines);
-    assert.equal(sample(text, 'supervisord_process_exit_status', proc('quick')), undefined, 'an exit status supervisord never observed');
+    const transitions = (from: string, to: string): number => sample(text, 'supervisord_process_transitions_total', proc('quick'), `from_state="${from}"`, `to_state="${to}"`) ?? 0;
+    assert.equal(transitions('STARTING', 'BACKOFF') + transitions('RUNNING', 'EXITED'), logged.length);
+    assert.equal(sample(text, 'supervisord_process_exit_status', proc('quick')), 3);
+    assert.equal(sample(text, 'supervisord_process_exit_signal', proc('quick')), undefined);
     assert.equal(sample(text, 'supervisord_process_state', proc('quick')), 200);
-    await waitUntil('the Datadog events', () => datagrams.filter((d) => d.startsWith('_e{') && d.includes(':quick ')).length === lines + 1);
-    const titles = datagrams.filter((d) => d.startsWith('_e{') && d.includes(':quick ')).map((d) => d.slice(d.indexOf(':') + 1, d.indexOf('|')));
-    assert.deepEqual(titles, [...Array<string>(lines).fill('quick is BACKOFF (exit status unknown)'), 'quick is FATAL (exit status unknown)']);
+    await waitUntil('the Datadog events', () => titles('quick').length === logged.length + 1);
+    assert.deepEqual(titles('quick').slice(-4), ['quick is BACKOFF (exit status 3)', 'quick is BACKOFF (exit status 3)', 'quick is BACKOFF (exit status 3)', 'quick is FATAL (exit status 3)']);
+    for (const title of titles('quick')) assert.match(title, /\(exit status 3\)$/u);
     assert.equal(datagrams.some((d) => d.includes('quick') && d.includes('exit status 0')), false);
-    const records = readFileSync(jsonl, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.equal(records.some((r) => r['event'] === 'exit_status' && r['name'] === 'quick'), false);
+    const records = jsonLines().filter((r) => r['event'] === 'exit_status' && r['name'] === 'quick');
+    assert.deepEqual(records.map((r) => r['exitstatus']), logged);
+  });
+
+  it('a crash loop exiting 11, 12, 13 before startsecs: each BACKOFF gets its own code, in the order of the log', async () => {
+    const from = logSize(sv);
+    await sv.ctl('start', 'counting');
+    await sv.waitFor((ps) => ps.some((p) => p['name'] === 'counting' && p['statename'] === 'FATAL'), 20_000);
+    const logged = [...mainLog(sv, from).matchAll(/exited: counting \(exit status (\d+); not expected\)/gu)].map((m) => Number(m[1]));
+    // 11, 12, 13 (and 14 when supervisord reaped one child only after startsecs: RUNNING -> EXITED, one more attempt).
+    assert.deepEqual(logged.slice(0, 3), [11, 12, 13], mainLog(sv, from));
+    const last = logged[logged.length - 1]!;
+    await waitUntil('the Datadog events', () => titles('counting').length === logged.length + 1);
+    assert.deepEqual(titles('counting').map((t) => Number(/\(exit status (\d+)\)$/u.exec(t)?.[1])), [...logged, last]);
+    assert.deepEqual(titles('counting').slice(-1), [`counting is FATAL (exit status ${last})`]);
+    const records = jsonLines().filter((r) => r['event'] === 'exit_status' && r['name'] === 'counting');
+    assert.deepEqual(records.map((r) => r['exitstatus']), logged);
+    const text = await scrapeUntil(port, (t) => sample(t, 'supervisord_process_exit_status', proc('counting')) === last);
+    assert.equal(sample(text, 'supervisord_process_exit_status', proc('counting')), last);
+  });
+
+  it('kill -9 of a RUNNING program: -1 and signal 9, "killed by SIGKILL"; also when autorestart spawned it again at once', async () => {
+    const from = logSize(sv);
+    for (const name of ['victim', 'phoenix']) {
+      assert.equal((await sv.ctl('start', name)).code, 0);
+      const pid = Number(((await sv.call('supervisor.getProcessInfo', [name])) as ProcessStruct)['pid']);
+      process.kill(pid, 'SIGKILL');
+    }
+    await sv.waitFor((ps) => ps.some((p) => p['name'] === 'victim' && p['statename'] === 'EXITED'), 10_000);
+    await waitUntil('phoenix spawned again', () => logCount(sv, /spawned: 'phoenix'/gu, from) === 2);
+    for (const name of ['victim', 'phoenix']) assert.equal(logCount(sv, new RegExp(`exited: ${name} \\(terminated by SIGKILL; not expected\\)`, 'gu'), from), 1, mainLog(sv, from));
+    // supervisord's API no longer has phoenix's -1: it spawned it again.
+    assert.equal(((await sv.call('supervisor.getProcessInfo', ['phoenix'])) as ProcessStruct)['exitstatus'], 0);
+    const text = await scrapeUntil(port, (t) => sample(t, 'supervisord_process_exit_signal', proc('victim')) !== undefined);
+    assert.equal(sample(text, 'supervisord_process_exit_status', proc('victim')), -1);
+    assert.equal(sample(text, 'supervisord_process_exit_signal', proc('victim')), 9);
+    await waitUntil('the Datadog events', () => titles('victim').length === 1 && titles('phoenix').length === 1);
+    assert.deepEqual([...titles('victim'), ...titles('phoenix')], ['victim exited unexpectedly (killed by SIGKILL)', 'phoenix exited unexpectedly (killed by SIGKILL)']);
+    assert.ok(datagrams.some((d) => d.includes('process victim (group victim) went from RUNNING to EXITED, killed by SIGKILL (exit status -1).')));
+    const records = jsonLines().filter((r) => r['event'] === 'exit_status' && (r['name'] === 'victim' || r['name'] === 'phoenix'));
+    assert.deepEqual(records.map((r) => [r['name'], r['exitstatus'], r['signal']]).sort(), [['phoenix', -1, 'SIGKILL'], ['victim', -1, 'SIGKILL']]);
+    await sv.ctl('stop', 'phoenix');
   });
 
   it('supervisorctl stop then start: RUNNING->STOPPING->STOPPED->STARTING->RUNNING, in the metrics and the JSON lines', async () => {
@@ -250,6 +317,49 @@ describe('listen: a real supervisord with the listener in its config', { skip: S
     assert.notEqual(now['pid'], old['pid']);
     assert.equal(alive(Number(old['pid'])), false, 'the old listener is still running');
     assert.equal(sample(text, 'supervisord_process_status', proc('sleeper')), 0);
+  });
+});
+
+describe('listen: no main log to read (logfile=syslog): exit statuses only supervisord\'s log has are unknown, never 0', { skip: SKIP, timeout: 60_000 }, () => {
+  let sv: LaunchedSupervisord;
+  let port: number;
+  let udp: ReturnType<typeof createSocket>;
+  const datagrams: string[] = [];
+
+  before(async () => {
+    port = await freePort();
+    sv = await startSupervisord({
+      dirPrefix: 'sc-listener-syslog-',
+      programs: [{ name: 'quick', command: '/bin/sh -c "exit 3"', startsecs: 1, startretries: 2, autostart: false }],
+      extraConfig: '[supervisord]\nlogfile=syslog',
+    });
+    udp = createSocket('udp4');
+    udp.on('message', (m) => datagrams.push(m.toString('utf8')));
+    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+    await addListener(sv, port, { flags: `--dogstatsd 127.0.0.1:${(udp.address() as AddressInfo).port}` });
+  });
+
+  after(async () => {
+    udp?.close();
+    await stopLaunched(sv);
+  });
+
+  it('a quick crash loop: every exit counted, its status no sample and "exit status unknown"; stderr says why', async () => {
+    await sv.ctl('start', 'quick');
+    await sv.waitFor((ps) => ps.some((p) => p['name'] === 'quick' && p['statename'] === 'FATAL'), 20_000);
+    assert.equal(existsSync(join(sv.dir, 'supervisord.log')), false);
+    const quickTitles = (): string[] => datagrams.filter((d) => d.startsWith('_e{') && d.includes(':quick ')).map((d) => d.slice(d.indexOf(':') + 1, d.indexOf('|')));
+    await waitUntil('the FATAL event', () => quickTitles().includes('quick is FATAL (exit status unknown)'));
+    // The exits are the events' (no log file): STARTING -> BACKOFF, and RUNNING -> EXITED when supervisord's loop reaped the child after startsecs.
+    const text = await scrapeUntil(port, (t) => sample(t, 'supervisord_process_state', proc('quick')) === 200);
+    const exits = (sample(text, 'supervisord_process_transitions_total', proc('quick'), 'from_state="STARTING"', 'to_state="BACKOFF"') ?? 0) + (sample(text, 'supervisord_process_transitions_total', proc('quick'), 'from_state="RUNNING"', 'to_state="EXITED"') ?? 0);
+    assert.ok(exits >= 3, `${exits} exits`);
+    assert.equal(sample(text, 'supervisord_process_exits_total', proc('quick'), 'expected="false"'), exits);
+    assert.equal(sample(text, 'supervisord_process_exit_status', proc('quick')), undefined, 'an exit status the listener could not read');
+    assert.equal(quickTitles().length, exits + 1);
+    for (const title of quickTitles()) assert.match(title, /^quick (is BACKOFF|exited unexpectedly|is FATAL) \(exit status unknown\)$/u);
+    assert.equal(datagrams.some((d) => d.includes('exit status 0')), false);
+    assert.match(readFileSync(join(sv.dir, 'listener.err'), 'utf8'), /cannot read supervisord's main log \(NO_FILE: syslog: no log file/u);
   });
 });
 

@@ -18,7 +18,7 @@ import { XmlRpcFault } from '../../protocol/errors.js';
 import { resolveConfig } from '../../lib/config.js';
 import { makeProcess } from '../../lib/emulator/index.js';
 import { END_BATCH, EventListener } from '../../lib/listener/listener.js';
-import type { ExitQuery, ExitStatusSource, ListenerAlert } from '../../lib/listener/listener.js';
+import type { ExitAnswer, ExitQuery, ExitStatusSource, ListenerAlert } from '../../lib/listener/listener.js';
 import { EXITED_TOO_QUICKLY, ListenerState, RESYNC_MARKER_TYPE } from '../../lib/listener/state.js';
 import type { CheckClient, ProcessInfo } from '../../lib/types.js';
 import { envelope } from '../helpers/listener-envelope.js';
@@ -301,6 +301,133 @@ describe('listener loop: how runs ended', () => {
     t.input.write(transition(send, 'a', 'RUNNING', 'EXITED', ' expected:0 pid:10'));
     await waitUntil('the recovery said', () => t.logs.includes('exit statuses can be read again'));
     assert.equal(t.logs.filter((l) => l.startsWith('cannot read')).length, 1);
+    t.listener.stop();
+    await t.listener.done;
+  });
+});
+
+describe('listener loop: an exit-status source placed by the listings\' markers', () => {
+  /** A source that records the hooks the listener calls, and answers its asks with `answer`. */
+  function recordingSource(answer: (q: ExitQuery) => ExitAnswer = () => undefined): ExitStatusSource & { hooks: string[]; seenNames: string[] } {
+    const hooks: string[] = [];
+    const seenNames: string[] = [];
+    return {
+      hooks,
+      seenNames,
+      seen: (name, group) => seenNames.push(`${group}:${name}`),
+      exitStatuses: async (queries) => {
+        hooks.push(`ask ${queries.map((q) => `${q.id}:${q.name}`).join(',')}`);
+        return queries.map(answer);
+      },
+      snapshotCalls: () => {
+        hooks.push('calls');
+        return [{ methodName: 'supervisor.readLog', params: [-64, 0] }];
+      },
+      snapshotAnswered: async (answers, processes) => {
+        hooks.push(`answered ${JSON.stringify(answers)} ${processes === undefined ? '-' : processes.map((p) => p.name).join(',')}`);
+      },
+      snapshotPlaced: (marker) => hooks.push(`placed ${JSON.stringify(marker)}`),
+      breakAfter: (end, seq) => hooks.push(`break ${end} ${seq}`),
+    };
+  }
+
+  /** Holds the client's multicalls until the returned function is called. */
+  function hold(client: Fake): () => void {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const multicall = client.multicall!;
+    client.multicall = async (list) => {
+      await gate;
+      return multicall(list);
+    };
+    return open;
+  }
+
+  it('its calls ride in the listing\'s multicall after the marker\'s; the answers reach it before the listing is applied; ends wait for the marker that places them', async () => {
+    const procs = [makeProcess({ name: 'a', statename: 'STARTING' })];
+    const client = fakeClient((method, params) => (method === 'supervisor.readLog' ? 'the log' : serving(() => procs)(method, params)), true);
+    const open = hold(client);
+    const source = recordingSource();
+    const t = start(client, { exitSource: source });
+    const send = pool('placed');
+    await waitUntil('the seed asked', () => client.tokens.length === 0 && source.hooks.includes('calls'));
+    // The end arrives while the listing is under way: its read waits (at most END_MAX_WAIT_MS).
+    t.input.write(transition(send, 'a', 'STARTING', 'BACKOFF', ' tries:1'));
+    await sleep(400);
+    assert.deepEqual(source.hooks, ['calls']);
+    open();
+    await waitUntil('the answers', () => source.hooks.length === 2);
+    assert.deepEqual(client.calls, ['multicall[supervisor.sendRemoteCommEvent,supervisor.getAllProcessInfo,supervisor.getState,supervisor.getSupervisorVersion,supervisor.readLog]']);
+    assert.equal(source.hooks[1], 'answered ["the log"] a');
+    await sleep(200);
+    assert.equal(source.hooks.length, 2, 'no ask before the marker');
+    t.input.write(markerOf(send, client.tokens[0]!));
+    await waitUntil('the ask', () => source.hooks.some((h) => h.startsWith('ask')));
+    assert.deepEqual(source.hooks.slice(2), ['placed {"seq":2,"end":1}', 'ask 1:a']);
+    assert.deepEqual(source.seenNames, ['a:a']);
+    // Lost events and a group added are breaks, after the last end and at their event.
+    t.input.write(transition(send, 'a', 'BACKOFF', 'STARTING', ' tries:1'));
+    t.input.write(send('PROCESS_STATE_BACKOFF', 'processname:a groupname:a from_state:STARTING tries:2', 3));
+    await waitUntil('the break', () => source.hooks.some((h) => h.startsWith('break')));
+    assert.equal(source.hooks.find((h) => h.startsWith('break')), 'break 1 4');
+    t.input.write(send('PROCESS_GROUP_ADDED', 'groupname:new\n'));
+    await waitUntil('the second break', () => source.hooks.filter((h) => h.startsWith('break')).length === 2);
+    assert.equal(source.hooks.filter((h) => h.startsWith('break'))[1], 'break 2 5');
+    t.listener.stop();
+    await t.listener.done;
+  });
+
+  it('no calls without a marker (no multicall), the listing\'s processes all the same; a listing whose multicall fails gives it no answers', async () => {
+    const plain = fakeClient(serving(() => [makeProcess({ name: 'p', group: 'g' })]), false);
+    const quiet = recordingSource();
+    const t1 = start(plain, { exitSource: quiet });
+    await waitUntil('the seed', () => t1.logs.some((l) => l.startsWith('seeded')));
+    assert.deepEqual(quiet.hooks, ['answered undefined p']);
+    t1.listener.stop();
+    await t1.listener.done;
+
+    let fail = true;
+    const client = fakeClient(serving(() => []), true);
+    const multicall = client.multicall!;
+    client.multicall = async (list) => {
+      if (fail) throw new Error('connection reset');
+      return multicall(list);
+    };
+    const source = recordingSource();
+    const t = start(client, { instance: {}, exitSource: source });
+    await waitUntil('the failure', () => t.logs.some((l) => l.startsWith('collection (seed) failed')));
+    assert.deepEqual(source.hooks, ['calls', 'answered undefined -']);
+    fail = false;
+    t.listener.stop();
+    await t.listener.done;
+  });
+
+  it('stopped while the listing is under way: the source still gets its answers (a batch waiting for its reader is not left hanging)', async () => {
+    const client = fakeClient((method, params) => (method === 'supervisor.readLog' ? '' : serving(() => [])(method, params)), true);
+    const open = hold(client);
+    const source = recordingSource();
+    const t = start(client, { exitSource: source });
+    await waitUntil('the seed asked', () => source.hooks.includes('calls'));
+    t.listener.stop();
+    open();
+    await t.listener.done;
+    assert.deepEqual(source.hooks, ['calls', 'answered [""] ']);
+  });
+
+  it('a signal death the source names: the alert, the JSON line and exit_signal carry it', async () => {
+    const client = fakeClient(serving(() => [makeProcess({ name: 'web', statename: 'RUNNING', pid: 5 })]), true);
+    const source = recordingSource((q) => (q.name === 'web' ? { exitstatus: -1, signal: 'SIGKILL' } : undefined));
+    const t = start(client, { exitSource: source });
+    const send = pool('signal');
+    await waitUntil('the seed', () => t.logs.some((l) => l.startsWith('seeded')));
+    t.input.write(markerOf(send, client.tokens[0]!));
+    t.input.write(transition(send, 'web', 'RUNNING', 'EXITED', ' expected:0 pid:5'));
+    t.input.write(transition(send, 'web', 'EXITED', 'FATAL'));
+    await waitUntil('the alerts', () => t.alerts.length === 2);
+    assert.deepEqual(t.alerts.map((a) => [a.to, a.exitstatus, a.signal]), [['EXITED', -1, 'SIGKILL'], ['FATAL', -1, 'SIGKILL']]);
+    assert.deepEqual(t.lines.filter((l) => l['event'] === 'exit_status').map((l) => [l['exitstatus'], l['signal']]), [[-1, 'SIGKILL']]);
+    const metrics = t.listener.state.result().metrics.filter((m) => m.tags.includes('supervisord_process:web') && m.name.startsWith('supervisord.process.exit'));
+    assert.deepEqual(metrics.map((m) => [m.name, m.value]).filter(([n]) => n !== 'supervisord.process.exits'), [['supervisord.process.exit_status', -1], ['supervisord.process.exit_signal', 9]]);
     t.listener.stop();
     await t.listener.done;
   });

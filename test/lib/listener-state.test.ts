@@ -120,7 +120,7 @@ describe('listener state: events', () => {
     seed(state, [server('a', 'RUNNING'), server('b', 'RUNNING'), server('hidden', 'RUNNING')]);
     state.apply(stateEvent('STOPPING', 'a', 'RUNNING', ' pid:42'));
     state.apply(stateEvent('STOPPING', 'hidden', 'RUNNING', ' pid:42'));
-    assert.deepEqual(state.apply(event('PROCESS_GROUP_REMOVED', 'groupname:a\n')), { kind: 'group', eventname: 'PROCESS_GROUP_REMOVED', group: 'a' });
+    assert.deepEqual(state.apply(event('PROCESS_GROUP_REMOVED', 'groupname:a\n')), { kind: 'group', eventname: 'PROCESS_GROUP_REMOVED', group: 'a', seq: 3 });
     const r = state.result();
     assert.equal(r.metrics.some((m) => m.tags.includes('supervisord_process:a')), false);
     assert.equal(r.metrics.some((m) => m.tags.includes('supervisord_process:hidden')), false);
@@ -225,6 +225,53 @@ describe('listener state: exits and exit statuses', () => {
   });
 });
 
+describe('listener state: exit statuses from supervisord\'s log, as the polling check shows them', () => {
+  const message = (r: CheckResult, name: string): string => r.serviceChecks.find((c) => c.name === 'supervisord.process.status' && c.tags.includes(`supervisord_process:${name}`))?.message ?? '';
+
+  it('an exit before startsecs told 3: exit_status 3, and the reference\'s Exit Status line says the 0 supervisord\'s API answers; an EXITED run says its status', () => {
+    const { state } = setup();
+    seed(state, [server('quick', 'STOPPED'), server('job', 'RUNNING', { pid: 7 })]);
+    state.apply(stateEvent('STARTING', 'quick', 'STOPPED', ' tries:0'));
+    state.settleEnd(endOf(state.apply(stateEvent('BACKOFF', 'quick', 'STARTING', ' tries:1'))), { exitstatus: 3 });
+    state.apply(stateEvent('FATAL', 'quick', 'BACKOFF'));
+    state.settleEnd(endOf(state.apply(stateEvent('EXITED', 'job', 'RUNNING', ' expected:0 pid:7'))), { exitstatus: 3 });
+    const r = state.result();
+    assert.equal(value(r, 'supervisord.process.exit_status', 'supervisord_process:quick'), 3);
+    assert.match(message(r, 'quick'), /\nExit Status: 0$/u);
+    assert.match(message(r, 'job'), /\nExit Status: 3$/u);
+    // The result's processes and warnings agree with the metrics.
+    assert.deepEqual(r.processes?.map((p) => [p.name, p.exit?.status]), [['job', 3], ['quick', 3]]);
+    assert.equal(r.warnings.some((w) => w.includes('unknown')), false);
+  });
+
+  it('a signal death named by the log: exit_signal after exit_status; a new start forgets both; a listing of the same run keeps them, of another run drops them', () => {
+    const { state } = setup();
+    seed(state, [server('web', 'RUNNING', { pid: 5, start: 1000 })]);
+    const end = endOf(state.apply(stateEvent('EXITED', 'web', 'RUNNING', ' expected:0 pid:5')));
+    assert.deepEqual(state.settleEnd(end, { exitstatus: -1, signal: 'SIGKILL', coreDumped: true }), { exitstatus: -1, signal: 'SIGKILL', tracked: true });
+    assert.equal(state.exitSignalOf('web', 'web'), 'SIGKILL');
+    const exitMetrics = (): string[] =>
+      state.result().metrics.filter((m) => m.tags.includes('supervisord_process:web') && /exit_(status|signal)$/u.test(m.name)).map((m) => `${m.name}=${m.value}`);
+    assert.deepEqual(exitMetrics(), ['supervisord.process.exit_status=-1', 'supervisord.process.exit_signal=9']);
+    // supervisord's API has the -1 too (EXITED): the signal is what the log adds.
+    assert.deepEqual(state.result().processes?.[0]?.exit, { status: -1, source: 'process-info', signal: 'SIGKILL', coreDumped: true });
+    // A listing of the same run (supervisord says EXITED -1): the signal stays.
+    const stop = Math.floor(T0 / 1000);
+    state.beginSnapshot('periodic', false);
+    state.snapshotAnswered({ processes: [server('web', 'EXITED', { start: 1000, stop, exitstatus: -1 })] });
+    state.settleSnapshot('quiet');
+    assert.deepEqual(exitMetrics(), ['supervisord.process.exit_status=-1', 'supervisord.process.exit_signal=9']);
+    // Another run the events did not see: supervisord's status alone.
+    state.beginSnapshot('periodic', false);
+    state.snapshotAnswered({ processes: [server('web', 'EXITED', { start: 2000, stop: stop + 5, exitstatus: -1 })] });
+    state.settleSnapshot('quiet');
+    assert.deepEqual(exitMetrics(), ['supervisord.process.exit_status=-1']);
+    state.apply(stateEvent('STARTING', 'web', 'EXITED', ' tries:0'));
+    assert.equal(state.exitSignalOf('web', 'web'), undefined);
+    assert.deepEqual(exitMetrics(), []);
+  });
+});
+
 describe('listener state: lost events', () => {
   it('a gap in a pool\'s poolserial is events lost, counted per pool; the first event, a resent one and a malformed one with a header count right', () => {
     const { state } = setup();
@@ -232,13 +279,13 @@ describe('listener state: lost events', () => {
     const tick = (poolserial: number, pool = 'p'): Applied => state.apply(event('TICK_5', 'when:1', { pool, poolserial }));
     assert.equal(tick(40).lost, undefined);
     assert.equal(tick(41).lost, undefined);
-    assert.deepEqual(tick(45).lost, { pool: 'p', count: 3, next: 45 });
+    assert.deepEqual(tick(45).lost, { pool: 'p', count: 3, next: 45, seq: 3 });
     assert.equal(tick(45).lost, undefined);
     assert.equal(tick(7, 'other').lost, undefined);
     const bad = new EventStreamParser().push(envelope('TICK_5', 'when:1 when:2', { pool: 'p', poolserial: 50 }))[0]!;
     assert.ok(!bad.ok);
-    assert.deepEqual(state.applyMalformed(bad.malformed).lost, { pool: 'p', count: 4, next: 50 });
-    assert.deepEqual(tick(9, 'other').lost, { pool: 'other', count: 1, next: 9 });
+    assert.deepEqual(state.applyMalformed(bad.malformed).lost, { pool: 'p', count: 4, next: 50, seq: 6 });
+    assert.deepEqual(tick(9, 'other').lost, { pool: 'other', count: 1, next: 9, seq: 7 });
     assert.equal(state.lost, 8);
     assert.equal(value(state.result(), 'supervisord.listener.events_lost'), 8);
   });
@@ -258,7 +305,7 @@ describe('listener state: snapshots at their marker', () => {
     const m = marker(state, token);
     assert.equal(m.kind, 'marker');
     assert.ok(m.kind === 'marker' && m.reconciled !== undefined);
-    assert.deepEqual({ ...m.reconciled }, { why: 'periodic', point: 'marker', differences: [], drift: true, lost: 0, restartsInferred: 0, exitsInferred: 0, seed: false });
+    assert.deepEqual({ ...m.reconciled }, { why: 'periodic', point: 'marker', differences: [], drift: true, lost: 0, restartsInferred: 0, exitsInferred: 0, seed: false, marker: { seq: 3, end: 0 } });
     assert.equal(state.pending, 'none');
     assert.equal(state.markers, 'yes');
     const r = state.result();
@@ -310,7 +357,7 @@ describe('listener state: snapshots at their marker', () => {
     state.apply(event('TICK_5', 'when:1', { pool: 'p', poolserial: 1 }));
     state.apply(stateEvent('STARTING', 'seen', 'STOPPED', ' tries:0', { pool: 'p', poolserial: 2 }));
     const gap = state.apply(stateEvent('RUNNING', 'seen', 'STARTING', ' pid:20', { pool: 'p', poolserial: 900 }));
-    assert.deepEqual(gap.lost, { pool: 'p', count: 897, next: 900 });
+    assert.deepEqual(gap.lost, { pool: 'p', count: 897, next: 900, seq: 3 });
     const after = [
       server('seen', 'RUNNING', { pid: 20, start: 1500 }),
       server('hidden', 'RUNNING', { pid: 21, start: 1500 }),
