@@ -9,26 +9,10 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 
-import { main } from '../../lib/cli/main.js';
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
-
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
-    this.text += chunk.toString('utf8');
-    callback();
-  }
-}
-
-async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const code = await main(argv, {}, { stdout, stderr, defaultSockets: [] });
-  return { code, stdout: stdout.text, stderr: stderr.text };
-}
+import { cli } from '../helpers/cli-capture.js';
 
 describe('--password-file must be a regular file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sv-pwfile-'));
