@@ -45,7 +45,6 @@
  * @module
  */
 
-import { performance } from 'node:perf_hooks';
 
 import { PROCESS_STATES } from '../process-model.js';
 import type { ServiceCheckStatus } from '../types.js';
