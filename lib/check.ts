@@ -47,9 +47,9 @@ export const CONNECTION_IDLE_MS = 10 * 60 * 1000;
 /**
  * The XML-RPC client (HTTP/1.1 over TCP, TLS and unix sockets, the codec:
  * ten modules and `node:net`/`node:tls`), loaded by the first run that
- * opens a connection rather than by importing the check: measured, that
- * halves the main entry's import time, and a check given its own client
- * never loads it.
+ * opens a connection rather than by importing the check: it was about a
+ * third of the main entry's import time (Node 20, bench/check.js
+ * --footprint), and a check given its own client never loads it.
  */
 let poolModule: typeof import('../protocol/xmlrpc-pool.js') | undefined;
 
