@@ -58,6 +58,22 @@ describe('lazy loading of the main entry', () => {
     assert.deepEqual(out['ran'], []);
   });
 
+  it('without process.getBuiltinModule (Node before 20.16), built-ins come from a CommonJS require', async () => {
+    const module = new URL('../../lib/lazy-builtin.js', import.meta.url).href;
+    const out = await fresh(`
+      delete process.getBuiltinModule;
+      const { builtin } = await import(${JSON.stringify(module)});
+      out.before = loaded();
+      out.hash = [builtin('node:crypto').createHash('sha256').update('x').digest('hex')];
+      out.same = [String(builtin('node:crypto') === builtin('node:crypto'))];
+      out.after = loaded();
+    `);
+    assert.deepEqual(out['before'], []);
+    assert.deepEqual(out['hash'], ['2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881']);
+    assert.deepEqual(out['same'], ['true']);
+    assert.deepEqual(out['after'], ['crypto']);
+  });
+
   it('the DogStatsD hash of a tag loads crypto when it is needed, and gives the same digest', async () => {
     const out = await fresh(`
       const { formatDogStatsD } = await import('supervisord-check');

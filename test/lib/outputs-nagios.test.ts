@@ -437,6 +437,17 @@ describe('formatNagios: several servers', () => {
     assert.deepEqual(read.perf.map((d) => `${d.label}=${d.value}`), ['a up=1', 'a down=0', 'a unknown=0', 'b up=0', 'b down=1', 'b unknown=0', 'c up=0', 'c down=0', 'c unknown=1']);
   });
 
+  it('server names that do not fit are left out of the summary, kept in the long output', () => {
+    const runs = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel'].map((name) => built(`${name}-web-frontend`, downs(1)));
+    const read = wellFormed(formatNagios(runs));
+    assert.equal(read.summary, '8 of 8 servers not OK; 8 down');
+    assert.equal(read.long.filter((l) => l.endsWith('CRITICAL - 1 down (p0)')).length, 8);
+  });
+
+  it('every server OK', () => {
+    assert.equal(wellFormed(formatNagios([built('a', [{ name: 'x', status: 'up' }]), built('b', [])])).summary, '2 servers OK; 1 process up');
+  });
+
   it('a server that could not be read is counted apart', () => {
     const failed: NagiosRun = {
       name: 'gone',
