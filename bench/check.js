@@ -1021,11 +1021,17 @@ async function footprint() {
     const t0 = Date.now();
     starting = startSupervisord({ programs, startTimeoutMs: Math.max(120_000, n * 150) });
     const sup = await starting;
-    // A listing of 4,000 programs takes supervisord 15-40 s: poll with a bound to match.
-    await sup.waitFor((procs) => {
+    // The launcher's waitFor bounds each listing to 2 s; one of 4,000 programs takes supervisord 15-40 s.
+    const listingBound = Math.max(30_000, (n / 1000) ** 2 * 8000);
+    const deadline = Date.now() + Math.max(300_000, n * 300);
+    for (;;) {
+      if (interrupted) throw new Error('interrupted');
+      const procs = await sup.call('supervisor.getAllProcessInfo', [], listingBound);
       rememberPids(procs);
-      return procs.length === n && procs.every((p) => p.statename === 'RUNNING');
-    }, Math.max(300_000, n * 300));
+      if (procs.length === n && procs.every((p) => p.statename === 'RUNNING')) break;
+      if (Date.now() > deadline) throw new Error(`${n} programs not all RUNNING after ${((Date.now() - t0) / 1e3).toFixed(0)} s`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
     log(`setup: ${fmtInt(n)} programs RUNNING after ${((Date.now() - t0) / 1e3).toFixed(1)} s`);
     const checked = await footprintChild(['check', dist.href, sup.socketUrl, String(n), String(opts.runs)]);
     const bareNow = await footprintChild(['bare']);
