@@ -58,6 +58,8 @@
 //    a fresh process, --runs runs back to back (the first learns the names
 //    with a full listing, the others are sharded), its peak RSS (VmHWM)
 //    against bare Node's; CHECK_PROCESSES such processes, the median.
+//    `--node-option FLAG` (repeatable) starts those processes with Node or
+//    V8 flags (e.g. --max-semi-space-size=1), as an embedding agent may.
 //
 // supervisord is stopped on every path (end, error, Ctrl-C / SIGTERM); the
 // pids of its programs are remembered and any left behind are killed.
@@ -97,15 +99,21 @@ const { startSupervisord, supervisordVersion } = await import(new URL('lib/launc
  * they are ~100x shorter.
  */
 function parseOptions(argv) {
-  const known = new Set(['--json', '--programs', '--samples', '--footprint', '--runs']);
-  const out = { json: false, programs: 1000, samples: 5, footprint: false, runs: 5, sizes: undefined };
+  const known = new Set(['--json', '--programs', '--samples', '--footprint', '--runs', '--node-option']);
+  const out = { json: false, programs: 1000, samples: 5, footprint: false, runs: 5, sizes: undefined, nodeOptions: [] };
   const given = new Set();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (!known.has(a)) {
-      throw new RangeError(`unknown argument ${JSON.stringify(a)} (expected --json, --programs N, --samples N, --footprint [--programs N,N...] [--runs N])`);
+      throw new RangeError(`unknown argument ${JSON.stringify(a)} (expected --json, --programs N, --samples N, --footprint [--programs N,N...] [--runs N] [--node-option FLAG])`);
     }
     given.add(a);
+    if (a === '--node-option') {
+      const flag = argv[++i] ?? '';
+      if (!flag.startsWith('--')) throw new RangeError(`--node-option expects a node flag such as --max-semi-space-size=1, got ${JSON.stringify(flag)}`);
+      out.nodeOptions.push(flag);
+      continue;
+    }
     if (a === '--json' || a === '--footprint') {
       out[a.slice(2)] = true;
       continue;
@@ -120,6 +128,7 @@ function parseOptions(argv) {
   }
   if (out.footprint && given.has('--samples')) throw new RangeError('--samples does not apply to --footprint (see --runs)');
   if (!out.footprint && given.has('--runs')) throw new RangeError('--runs applies only to --footprint');
+  if (!out.footprint && given.has('--node-option')) throw new RangeError('--node-option applies only to --footprint');
   if (!out.footprint && out.sizes !== undefined && out.sizes.length > 1) throw new RangeError('--programs takes one size, or a list with --footprint');
   out.sizes ??= out.footprint ? [2000, 4000] : [out.programs];
   return out;
@@ -966,9 +975,9 @@ const CHECK_PROCESSES = 3;
 const IMPORT_TARGET_MS = 15;
 const OVER_BARE_TARGET_MB = 40;
 
-/** One run of bench/footprint-child.js; its JSON line. */
-async function footprintChild(args) {
-  const { stdout } = await runChild(process.execPath, [FOOTPRINT_CHILD, ...args]);
+/** One run of bench/footprint-child.js (`nodeOptions` before the script); its JSON line. */
+async function footprintChild(args, nodeOptions = []) {
+  const { stdout } = await runChild(process.execPath, [...nodeOptions, FOOTPRINT_CHILD, ...args]);
   return JSON.parse(stdout.trim().split('\n').pop());
 }
 
@@ -1039,16 +1048,18 @@ async function footprint() {
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
     log(`setup: ${fmtInt(n)} programs RUNNING after ${((Date.now() - t0) / 1e3).toFixed(1)} s`);
+    if (opts.nodeOptions.length > 0) log(`check processes run as: node ${opts.nodeOptions.join(' ')}`);
     const checks = [];
     for (let i = 0; i < CHECK_PROCESSES; i++) {
-      checks.push(await footprintChild(['check', dist.href, sup.socketUrl, String(n), String(opts.runs)]));
+      checks.push(await footprintChild(['check', dist.href, sup.socketUrl, String(n), String(opts.runs)], opts.nodeOptions));
       bare.push(await footprintChild(['bare']));
     }
     const bareRssMb = median(bare.map((b) => b.peakRssMb));
     const peaks = checks.map((c) => c.peakRssMb);
     row({
-      case: `check ${n} programs`,
+      case: `check ${n} programs${opts.nodeOptions.length === 0 ? '' : ` (node ${opts.nodeOptions.join(' ')})`}`,
       programs: n,
+      nodeOptions: opts.nodeOptions,
       runs: opts.runs,
       processes: CHECK_PROCESSES,
       firstRunMs: median(checks.map((c) => c.runMs[0])),
