@@ -3,6 +3,8 @@
 //   node bench/check.js                    readable table (~1.5-2 min)
 //   node bench/check.js --json             one JSON object per line per case
 //   node bench/check.js --programs 200 --samples 3    a quicker run
+//   node bench/check.js --footprint        footprint for embedding (~5-10 min)
+//   node bench/check.js --footprint --programs 200 --runs 3   a quick one
 //
 // Starts a private supervisord (the launcher of lib/launcher/: temp dir, its
 // own unix socket and 127.0.0.1 port) with N programs (`/bin/sleep 100000`,
@@ -46,6 +48,19 @@
 // A fresh connection starts in quick-ACK mode, hence the extra multicall row
 // on a new connection per call (curl, which connects per call, never pays it).
 //
+// --footprint measures what embedding the check costs, each figure in fresh
+// processes (bench/footprint-child.js) beside bare Node's in the same run:
+//  - importing the main entry (`supervisord-check`, dist/lib/index.js):
+//    wall and CPU time of the `import()`, RSS added, against importing an
+//    empty module (the floor), IMPORT_ROUNDS rounds, medians;
+//  - a long-running check over N programs (--programs, default 2,000 and
+//    4,000; stdout/stderr NONE, as bench/scale.js): one SupervisordCheck in
+//    a fresh process, --runs runs back to back (the first learns the names
+//    with a full listing, the others are sharded), its peak RSS (VmHWM)
+//    against bare Node's; CHECK_PROCESSES such processes, the median.
+//    `--node-option FLAG` (repeatable) starts those processes with Node or
+//    V8 flags (e.g. --max-semi-space-size=1), as an embedding agent may.
+//
 // supervisord is stopped on every path (end, error, Ctrl-C / SIGTERM); the
 // pids of its programs are remembered and any left behind are killed.
 //
@@ -65,6 +80,7 @@ const dist = process.env.BENCH_DIST !== undefined
   ? pathToFileURL(path.resolve(process.env.BENCH_DIST) + path.sep)
   : new URL('../dist/', import.meta.url);
 const PYTHON_SCRIPT = fileURLToPath(new URL('python-client.py', import.meta.url));
+const FOOTPRINT_CHILD = fileURLToPath(new URL('footprint-child.js', import.meta.url));
 const PYTHON = '/usr/bin/python3';
 
 const { XmlRpcClient } = await import(new URL('protocol/xmlrpc-client.js', dist).href);
@@ -83,19 +99,38 @@ const { startSupervisord, supervisordVersion } = await import(new URL('lib/launc
  * they are ~100x shorter.
  */
 function parseOptions(argv) {
-  const known = new Set(['--json', '--programs', '--samples']);
-  const out = { json: false, programs: 1000, samples: 5 };
+  const known = new Set(['--json', '--programs', '--samples', '--footprint', '--runs', '--node-option']);
+  const out = { json: false, programs: 1000, samples: 5, footprint: false, runs: 5, sizes: undefined, nodeOptions: [] };
+  const given = new Set();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (!known.has(a)) throw new RangeError(`unknown argument ${JSON.stringify(a)} (expected --json, --programs N, --samples N)`);
-    if (a === '--json') {
-      out.json = true;
+    if (!known.has(a)) {
+      throw new RangeError(`unknown argument ${JSON.stringify(a)} (expected --json, --programs N, --samples N, --footprint [--programs N,N...] [--runs N] [--node-option FLAG])`);
+    }
+    given.add(a);
+    if (a === '--node-option') {
+      const flag = argv[++i] ?? '';
+      if (!flag.startsWith('--')) throw new RangeError(`--node-option expects a node flag such as --max-semi-space-size=1, got ${JSON.stringify(flag)}`);
+      out.nodeOptions.push(flag);
       continue;
     }
-    const v = Number(argv[++i]);
-    if (!Number.isSafeInteger(v) || v <= 0) throw new RangeError(`${a} expects a positive integer, got ${JSON.stringify(argv[i] ?? '')}`);
-    out[a.slice(2)] = v;
+    if (a === '--json' || a === '--footprint') {
+      out[a.slice(2)] = true;
+      continue;
+    }
+    const text = argv[++i] ?? '';
+    const list = text.split(',').map((t) => (/^[0-9]+$/.test(t) ? Number(t) : NaN));
+    if (list.some((v) => !Number.isSafeInteger(v) || v <= 0) || (list.length > 1 && a !== '--programs')) {
+      throw new RangeError(`${a} expects a positive integer${a === '--programs' ? ' (a list with --footprint)' : ''}, got ${JSON.stringify(text)}`);
+    }
+    if (a === '--programs') out.sizes = list;
+    out[a.slice(2)] = list[0];
   }
+  if (out.footprint && given.has('--samples')) throw new RangeError('--samples does not apply to --footprint (see --runs)');
+  if (!out.footprint && given.has('--runs')) throw new RangeError('--runs applies only to --footprint');
+  if (!out.footprint && given.has('--node-option')) throw new RangeError('--node-option applies only to --footprint');
+  if (!out.footprint && out.sizes !== undefined && out.sizes.length > 1) throw new RangeError('--programs takes one size, or a list with --footprint');
+  out.sizes ??= out.footprint ? [2000, 4000] : [out.programs];
   return out;
 }
 
@@ -924,9 +959,152 @@ async function main() {
   }
 }
 
+// ---------------------------------------------------------------------------
+// --footprint
+// ---------------------------------------------------------------------------
+
+/** Fresh processes per kind for the import figures (bare Node, an empty module, the main entry), interleaved. */
+const IMPORT_ROUNDS = 15;
+/**
+ * Check processes per program count: a peak RSS depends on when the
+ * garbage collector ran (one process at 4,000 programs: 123 or 142 MB for
+ * the same build), so the median of a few is quoted, with the range.
+ */
+const CHECK_PROCESSES = 3;
+/** Targets of the footprint (measured before the lazy loading: 34 ms and +13 MB to import; 85 MB peak at 2,000 programs). */
+const IMPORT_TARGET_MS = 15;
+const OVER_BARE_TARGET_MB = 40;
+
+/** One run of bench/footprint-child.js (`nodeOptions` before the script); its JSON line. */
+async function footprintChild(args, nodeOptions = []) {
+  const { stdout } = await runChild(process.execPath, [...nodeOptions, FOOTPRINT_CHILD, ...args]);
+  return JSON.parse(stdout.trim().split('\n').pop());
+}
+
+async function footprint() {
+  log(`footprint of supervisord-check for embedding (${host.cpu}, ${host.cores} cores, node ${host.node}, ${host.platform})`);
+  log('each figure from fresh processes (bench/footprint-child.js), bare Node measured in the same run; medians.');
+  log();
+  const rows = [];
+  const row = (r) => {
+    const full = { ...r, cpu: host.cpu, cores: host.cores, node: host.node };
+    rows.push(full);
+    if (opts.json && !interrupted) emitJson(full);
+    return full;
+  };
+
+  // 1. Importing the main entry, against an empty module and bare Node.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-footprint-'));
+  const bare = [];
+  try {
+    const empty = path.join(dir, 'empty.mjs');
+    fs.writeFileSync(empty, 'export {};\n');
+    const entry = new URL('lib/index.js', dist).href;
+    const floor = [];
+    const ours = [];
+    for (let i = 0; i < IMPORT_ROUNDS; i++) {
+      if (interrupted) throw new Error('interrupted');
+      bare.push(await footprintChild(['bare']));
+      floor.push(await footprintChild(['import', pathToFileURL(empty).href]));
+      ours.push(await footprintChild(['import', entry]));
+    }
+    const med = (list, key) => median(list.map((x) => x[key]));
+    row({
+      case: 'import supervisord-check',
+      importMs: med(ours, 'ms'),
+      importCpuMs: med(ours, 'cpuMs'),
+      floorMs: med(floor, 'ms'),
+      rssAddedMb: med(ours, 'rssDeltaMb'),
+      floorRssAddedMb: med(floor, 'rssDeltaMb'),
+      peakRssMb: med(ours, 'peakRssMb'),
+      bareRssMb: med(bare, 'peakRssMb'),
+      samples: IMPORT_ROUNDS,
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  // 2. A long-running check over N programs.
+  for (const n of opts.sizes) {
+    if (interrupted) throw new Error('interrupted');
+    const programs = Array.from({ length: n }, (_, i) => ({
+      name: `p${String(i).padStart(5, '0')}`,
+      command: '/bin/sleep 100000',
+      startsecs: 0,
+      extra: { stdout_logfile: 'NONE', stderr_logfile: 'NONE' },
+    }));
+    const t0 = Date.now();
+    starting = startSupervisord({ programs, startTimeoutMs: Math.max(120_000, n * 150) });
+    const sup = await starting;
+    // The launcher's waitFor bounds each listing to 2 s; one of 4,000 programs takes supervisord 15-40 s.
+    const listingBound = Math.max(30_000, (n / 1000) ** 2 * 8000);
+    const deadline = Date.now() + Math.max(300_000, n * 300);
+    for (;;) {
+      if (interrupted) throw new Error('interrupted');
+      const procs = await sup.call('supervisor.getAllProcessInfo', [], listingBound);
+      rememberPids(procs);
+      if (procs.length === n && procs.every((p) => p.statename === 'RUNNING')) break;
+      if (Date.now() > deadline) throw new Error(`${n} programs not all RUNNING after ${((Date.now() - t0) / 1e3).toFixed(0)} s`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    log(`setup: ${fmtInt(n)} programs RUNNING after ${((Date.now() - t0) / 1e3).toFixed(1)} s`);
+    if (opts.nodeOptions.length > 0) log(`check processes run as: node ${opts.nodeOptions.join(' ')}`);
+    const checks = [];
+    for (let i = 0; i < CHECK_PROCESSES; i++) {
+      checks.push(await footprintChild(['check', dist.href, sup.socketUrl, String(n), String(opts.runs)], opts.nodeOptions));
+      bare.push(await footprintChild(['bare']));
+    }
+    const bareRssMb = median(bare.map((b) => b.peakRssMb));
+    const peaks = checks.map((c) => c.peakRssMb);
+    row({
+      case: `check ${n} programs${opts.nodeOptions.length === 0 ? '' : ` (node ${opts.nodeOptions.join(' ')})`}`,
+      programs: n,
+      nodeOptions: opts.nodeOptions,
+      runs: opts.runs,
+      processes: CHECK_PROCESSES,
+      firstRunMs: median(checks.map((c) => c.runMs[0])),
+      laterRunMs: opts.runs > 1 ? median(checks.flatMap((c) => c.runMs.slice(1))) : undefined,
+      peakRssMb: median(peaks),
+      peakRssMinMb: Math.min(...peaks),
+      peakRssMaxMb: Math.max(...peaks),
+      bareRssMb,
+      overBareMb: median(peaks) - bareRssMb,
+      rssEndMb: median(checks.map((c) => c.rssAfterRunMb.at(-1))),
+      heapUsedEndMb: median(checks.map((c) => c.heapUsedMb)),
+    });
+    starting = null;
+    await sup.stop();
+  }
+
+  if (!opts.json) {
+    const imp = rows[0];
+    log(`import of the main entry: ${fmtMs(imp.importMs)} ms (CPU ${fmtMs(imp.importCpuMs)} ms; an empty module: ${fmtMs(imp.floorMs)} ms),`
+      + ` +${imp.rssAddedMb.toFixed(1)} MB RSS (empty module: +${imp.floorRssAddedMb.toFixed(1)} MB); bare Node peaks at ${imp.bareRssMb.toFixed(1)} MB`);
+    log(`  target <= ${IMPORT_TARGET_MS} ms: ${imp.importMs <= IMPORT_TARGET_MS ? 'met' : 'NOT met'}`);
+    log();
+    printTable(
+      [
+        { key: 'programs', title: 'programs', format: fmtInt },
+        { key: 'runs', title: 'runs' },
+        { key: 'firstRunMs', title: 'first run ms', format: fmtMs },
+        { key: 'laterRunMs', title: 'later runs ms', format: fmtMs },
+        { key: 'peakRssMb', title: 'peak RSS MB', format: (v) => v.toFixed(1) },
+        { key: 'peakRange', title: 'range' },
+        { key: 'bareRssMb', title: 'bare Node MB', format: (v) => v.toFixed(1) },
+        { key: 'overBareMb', title: 'over bare MB', format: (v) => v.toFixed(1) },
+        { key: 'heapUsedEndMb', title: 'heap used at end MB', format: (v) => v.toFixed(1) },
+      ],
+      rows.slice(1).map((r) => ({ ...r, peakRange: `${r.peakRssMinMb.toFixed(0)}-${r.peakRssMaxMb.toFixed(0)}` })),
+    );
+    for (const r of rows.slice(1)) {
+      log(`  ${fmtInt(r.programs)} programs: ${r.overBareMb.toFixed(1)} MB over bare Node (target <= ${OVER_BARE_TARGET_MB} MB: ${r.overBareMb <= OVER_BARE_TARGET_MB ? 'met' : 'NOT met'})`);
+    }
+  }
+}
+
 let failed = false;
 try {
-  await main();
+  await (opts.footprint ? footprint() : main());
 } catch (error) {
   if (!interrupted) {
     failed = true;

@@ -10,11 +10,9 @@
  * @module
  */
 
-import { performance } from 'node:perf_hooks';
-
 import { ConnectError, ConnectionClosedError, TimeoutError, XmlRpcFault } from '../protocol/errors.js';
 import type { MulticallRequest } from '../protocol/xmlrpc-client.js';
-import { XmlRpcPool } from '../protocol/xmlrpc-pool.js';
+import type { XmlRpcPool } from '../protocol/xmlrpc-pool.js';
 import { CredentialRedactor } from '../protocol/redact.js';
 import { Collector, MAX_AUTO_CONNECTIONS } from './collect.js';
 import { checkEnvelope, historyFromState, historyToState, STATE_FORMAT, STATE_VERSION } from './check-state.js';
@@ -25,7 +23,7 @@ import { resolveConfig } from './config.js';
 import { missingCredentialsWarning } from './hints.js';
 import type { Credentials, ResolvedConfig, TlsMaterial } from './config.js';
 import { buildRun, processNames } from './submissions.js';
-import { ResourceCollector } from './resources/collector.js';
+import type { ResourceCollector } from './resources/collector.js';
 import type { Collected, ProcessHistory } from './submissions.js';
 import type { CallHints, CheckClient, CheckResult, CollectClient, InstanceConfig, ProcessInfo, ServiceCheckStatus } from './types.js';
 
@@ -50,6 +48,15 @@ const CLIENT_DEADLINE_SLACK_MS = 1000;
  * (a restart) is retried on a fresh connection.
  */
 export const CONNECTION_IDLE_MS = 10 * 60 * 1000;
+
+/**
+ * The XML-RPC client (HTTP/1.1 over TCP, TLS and unix sockets, the codec:
+ * ten modules and `node:net`/`node:tls`), loaded by the first run that
+ * opens a connection rather than by importing the check: it was about a
+ * third of the main entry's import time (Node 20, bench/check.js
+ * --footprint), and a check given its own client never loads it.
+ */
+let poolModule: typeof import('../protocol/xmlrpc-pool.js') | undefined;
 
 /** What the OS codes of a failed connection mean, added to the warning. */
 const OS_REASONS: Readonly<Record<string, string>> = Object.freeze({
@@ -156,7 +163,8 @@ export class SupervisordCheck {
   /** Judges server-supplied names against proc_regex / proc_regex_exclude within the run's deadline. */
   readonly #names: NameFilter;
   /** Reads the processes' resources from `/proc` after each run, with `collect_resources`. */
-  readonly #resources: ResourceCollector | undefined;
+  /** With `collect_resources`: made by the first run that reads resources (the `/proc` reader is loaded then). */
+  #resources: ResourceCollector | undefined;
   #history: ProcessHistory | undefined;
   #client: CheckClient | undefined;
   /** The background name refresh under way, and its own connection. */
@@ -190,7 +198,6 @@ export class SupervisordCheck {
     this.#log = options.log;
     this.#injected = options.client;
     this.#names = new NameFilter([...config.procRegex, ...config.procRegexExclude]);
-    this.#resources = config.collectResources ? new ResourceCollector({ instanceTags: config.instanceTags }) : undefined;
     this.#collector = new Collector(config, {
       ...(options.clock === undefined ? {} : { clock: options.clock }),
       debug: (message) => this.#debug(message),
@@ -355,7 +362,7 @@ export class SupervisordCheck {
       const output = buildRun(this.config, collected, this.#history, unjudged);
       result = output.result;
       if (output.history !== undefined) this.#history = output.history;
-      if (this.#resources !== undefined && output.monitored !== undefined) await this.#addResources(output.monitored, result, started, listedAt);
+      if (this.config.collectResources && output.monitored !== undefined) await this.#addResources(output.monitored, result, started, listedAt);
       const detail = this.#failureDetail(collected);
       if (detail !== undefined) result.warnings.push(detail);
       const missing = collected.processInfo.ok ? undefined : missingCredentialsWarning(collected.processInfo.error, this.config);
@@ -390,6 +397,7 @@ export class SupervisordCheck {
    * owner.
    */
   async #collectWithin(): Promise<Collected> {
+    if (this.#injected === undefined) poolModule ??= await import('../protocol/xmlrpc-pool.js');
     const client = this.#getClient();
     const owned = client !== this.#injected;
     const display = this.config.address.display;
@@ -491,7 +499,8 @@ export class SupervisordCheck {
       if (left < 1) return Promise.reject(new Error(`the run's 'timeout' (${this.config.timeoutMs / 1000} s) has expired`));
       return withDeadline(this.#getClient().call(PID_METHOD, []), left, this.config.address.display);
     };
-    const resources = await this.#resources!.collect(monitored, { getPid, listedAt });
+    this.#resources ??= new (await import('./resources/collector.js')).ResourceCollector({ instanceTags: this.config.instanceTags });
+    const resources = await this.#resources.collect(monitored, { getPid, listedAt });
     // Nine per process: no spread (tens of thousands of arguments).
     for (const metric of resources.metrics) result.metrics.push(metric);
     result.warnings.push(...resources.warnings);
@@ -572,7 +581,8 @@ export class SupervisordCheck {
 
   #newClient(maxConnections: number, timeoutMs: number): XmlRpcPool {
     const auth = this.#credentials;
-    return new XmlRpcPool(this.config.address, {
+    // Loaded by #collectWithin, which every path to a connection goes through first.
+    return new poolModule!.XmlRpcPool(this.config.address, {
       // Every call of the check only reads: one that met a stale kept-alive socket is safe to send again.
       idempotent: true,
       ...(auth === undefined ? {} : { username: auth.username, password: auth.password }),

@@ -13,18 +13,15 @@
  * @module
  */
 
-import { X509Certificate } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
-
 import { AddressError } from '../protocol/errors.js';
 import { parseAddress, tcpAddress, unixAddress, validateCredential } from '../protocol/address.js';
 import type { Address } from '../protocol/address.js';
 import type { HttpTlsOptions } from '../protocol/http-client.js';
 import { ConfigError } from './errors.js';
+import { builtin } from './lazy-builtin.js';
 import { pythonRepr, pythonStr } from './python/repr.js';
 import { CompiledPattern } from './name-filter.js';
-import { resourcesProblem } from './resources/collector.js';
+import { resourcesProblem } from './resources/local-target.js';
 import type { MappedStatus } from './types.js';
 
 export type { CompiledPattern } from './name-filter.js';
@@ -605,7 +602,7 @@ function resolveTls(
   const keyPem = key === undefined ? undefined : readPemFile(key, 'tls_key');
   if (certPem !== undefined && keyPem !== undefined) {
     try {
-      createSecureContext({ cert: certPem, key: keyPem });
+      builtin('node:tls').createSecureContext({ cert: certPem, key: keyPem });
     } catch (error) {
       // OpenSSL's reason ("key values mismatch", "unsupported"), never the key itself.
       throw new ConfigError(
@@ -638,7 +635,7 @@ function certificateFile(path: string, key: string): Buffer {
   }
   blocks.forEach((block, i) => {
     try {
-      new X509Certificate(block);
+      new (builtin('node:crypto').X509Certificate)(block);
     } catch (error) {
       throw new ConfigError(`'${key}' file ${pythonRepr(path)}: certificate ${i + 1} cannot be parsed: ${(error as Error).message}`, key);
     }
@@ -649,8 +646,8 @@ function certificateFile(path: string, key: string): Buffer {
 function readPemFile(path: string, key: string): Buffer {
   try {
     // Not a FIFO or a device, which could block the constructor or never end.
-    if (!statSync(path).isFile()) throw new ConfigError(`'${key}' file ${pythonRepr(path)} is not a regular file`, key);
-    return readFileSync(path);
+    if (!builtin('node:fs').statSync(path).isFile()) throw new ConfigError(`'${key}' file ${pythonRepr(path)} is not a regular file`, key);
+    return builtin('node:fs').readFileSync(path);
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     const code = (error as NodeJS.ErrnoException).code;

@@ -35,14 +35,10 @@ export {
   SERVER_STATE,
 } from './submissions.js';
 export type * from './types.js';
-export {
-  formatText,
-  formatPrometheus,
-  formatDogStatsD,
-  packDatagrams,
-  CounterTotals,
-  PROMETHEUS_CONTENT_TYPE,
-  OPENMETRICS_CONTENT_TYPE,
-  PROMETHEUS_METRICS,
-} from './outputs/index.js';
-export type { TextOptions, PrometheusOptions, ExpositionFormat, PrometheusMetric } from './outputs/index.js';
+// The formats' own modules, not `outputs/index.js`, which also holds formats
+// the main entry does not export (importing a module loads it whole).
+export { formatText } from './outputs/text.js';
+export type { TextOptions } from './outputs/text.js';
+export { formatPrometheus, CounterTotals, PROMETHEUS_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_METRICS } from './outputs/prometheus.js';
+export type { PrometheusOptions, ExpositionFormat, PrometheusMetric } from './outputs/prometheus.js';
+export { formatDogStatsD, packDatagrams } from './outputs/dogstatsd.js';

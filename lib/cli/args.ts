@@ -10,6 +10,7 @@
 import { parseAddress } from '../../protocol/address.js';
 import { AddressError } from '../../protocol/errors.js';
 import { reservedTagProblem } from '../config.js';
+import { parseRange } from '../outputs/nagios-range.js';
 import type { InstanceConfig, MappedStatus } from '../types.js';
 
 /**
@@ -28,7 +29,7 @@ export class UsageError extends Error {
 }
 
 /** Output formats of `--format`. */
-export type OutputFormat = 'text' | 'json' | 'prometheus' | 'dogstatsd';
+export type OutputFormat = 'text' | 'json' | 'prometheus' | 'dogstatsd' | 'nagios';
 
 /** A `host:port` flag value. IPv6 hosts are bare (`::1`), without brackets. */
 export interface HostPort {
@@ -87,9 +88,18 @@ export interface CliOptions {
   failIfNoMatch?: true;
   /** `--state-file`: a file (one server) or a directory (one file per server) where a single run keeps what the next one needs. */
   stateFile?: string;
+  /** `--format nagios`: thresholds (ranges as given) and `--perfdata-uptime`. */
+  nagios?: NagiosFlags;
 }
 
-const FORMATS: readonly OutputFormat[] = ['text', 'json', 'prometheus', 'dogstatsd'];
+/** The flags of `--format nagios`; a count without flags keeps the format's default thresholds. */
+export interface NagiosFlags {
+  down?: { warning?: string; critical?: string };
+  unknown?: { warning?: string; critical?: string };
+  uptime?: true;
+}
+
+const FORMATS: readonly OutputFormat[] = ['text', 'json', 'prometheus', 'dogstatsd', 'nagios'];
 
 /** Flags that tune `--serve` (applied by {@link applyServeFlag}). */
 const SERVE_FLAGS: Readonly<Record<string, { repeat: boolean }>> = Object.freeze({
@@ -97,6 +107,21 @@ const SERVE_FLAGS: Readonly<Record<string, { repeat: boolean }>> = Object.freeze
   '--max-connections': { repeat: false },
   '--probe-max-targets': { repeat: false },
 });
+
+/**
+ * Threshold flags of `--format nagios` (applied by {@link applyNagiosFlag}):
+ * the count and the threshold each sets. `--warning`/`--critical` (and
+ * `-w`/`-c`, as Monitoring Plugins spell them) are the down count's.
+ */
+const NAGIOS_FLAGS: Readonly<Record<string, { count: 'down' | 'unknown'; level: 'warning' | 'critical' }>> = Object.freeze({
+  '--warning': { count: 'down', level: 'warning' },
+  '--critical': { count: 'down', level: 'critical' },
+  '--warning-down': { count: 'down', level: 'warning' },
+  '--critical-down': { count: 'down', level: 'critical' },
+  '--warning-unknown': { count: 'unknown', level: 'warning' },
+  '--critical-unknown': { count: 'unknown', level: 'critical' },
+});
+const NAGIOS_ALIASES: Readonly<Record<string, string>> = Object.freeze({ '-w': '--warning', '-c': '--critical' });
 
 /** Flags taking a value; `repeat` ones may be given several times. */
 const VALUE_FLAGS: Readonly<Record<string, { repeat: boolean }>> = Object.freeze({
@@ -124,6 +149,7 @@ const VALUE_FLAGS: Readonly<Record<string, { repeat: boolean }>> = Object.freeze
   '--dogstatsd': { repeat: false },
   '--state-file': { repeat: false },
   ...SERVE_FLAGS,
+  ...Object.fromEntries(Object.keys(NAGIOS_FLAGS).map((f) => [f, { repeat: false }])),
 });
 
 /** Flags of an https server; the server they apply to may come from the environment. */
@@ -203,7 +229,8 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       throw new UsageError(`unexpected argument ${quote(arg)} (the only subcommand is demo, as the first argument)`);
     }
     const eq = arg.indexOf('=');
-    const flag = eq < 0 ? arg : arg.slice(0, eq);
+    const given = eq < 0 ? arg : arg.slice(0, eq);
+    const flag = NAGIOS_ALIASES[given] ?? given;
     // Refused before anything else, and without ever quoting the value.
     if (flag === '--password' || flag === '--pass') throw new UsageError(PASSWORD_REFUSAL);
     if (flag === '--no-color') {
@@ -214,6 +241,12 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     if (flag === '--fail-if-no-match') {
       if (eq >= 0) throw new UsageError('--fail-if-no-match takes no value');
       options.failIfNoMatch = true;
+      continue;
+    }
+    if (flag === '--perfdata-uptime') {
+      if (eq >= 0) throw new UsageError('--perfdata-uptime takes no value');
+      (options.nagios ??= {}).uptime = true;
+      seen.add(flag);
       continue;
     }
     if (flag === '--insecure') {
@@ -239,7 +272,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       value = next;
       i++;
     }
-    if (!spec.repeat && seen.has(flag)) throw new UsageError(`${flag} is given more than once`);
+    if (!spec.repeat && seen.has(flag)) throw new UsageError(`${flag}${given === flag ? '' : ` (${given})`} is given more than once`);
     seen.add(flag);
     applyFlag(options, flag, value);
   }
@@ -340,9 +373,26 @@ function applyFlag(options: CliOptions, flag: string, value: string): void {
       if (value === '' || value.includes('\0')) throw new UsageError('--state-file needs the path of a file or a directory');
       options.stateFile = value;
       return;
-    default: // SERVE_FLAGS
-      applyServeFlag(options, flag, value);
+    default:
+      if (flag in NAGIOS_FLAGS) applyNagiosFlag(options, flag, value);
+      else applyServeFlag(options, flag, value);
   }
+}
+
+function applyNagiosFlag(options: CliOptions, flag: string, value: string): void {
+  const { count, level } = NAGIOS_FLAGS[flag]!;
+  try {
+    parseRange(value);
+  } catch (error) {
+    throw new UsageError(`${flag}: ${(error as Error).message}`);
+  }
+  const nagios = (options.nagios ??= {});
+  const thresholds = (nagios[count] ??= {});
+  if (thresholds[level] !== undefined) {
+    // Only the down count has several spellings (a flag given twice is refused before).
+    throw new UsageError(`${flag}: the ${level} threshold of the down count is already set (--${level}, -${level[0]} and --${level}-down all set it)`);
+  }
+  thresholds[level] = value;
 }
 
 function applyServeFlag(options: CliOptions, flag: string, value: string): void {
@@ -400,9 +450,21 @@ function checkCombinations(options: CliOptions, seen: ReadonlySet<string>): void
     const mode = options.serve !== undefined ? '--serve' : options.dogstatsd !== undefined ? '--dogstatsd' : options.intervalMs !== undefined ? '--interval' : undefined;
     if (mode !== undefined) throw new UsageError(`--state-file applies to single runs, not to ${mode}, which remembers between its runs by itself`);
   }
+  checkNagiosCombinations(options, seen);
   if (options.format !== undefined && (options.serve !== undefined || options.dogstatsd !== undefined)) {
     const mode = options.serve !== undefined ? '--serve (always prometheus)' : '--dogstatsd (always DogStatsD datagrams)';
     throw new UsageError(`--format does not apply to ${mode}`);
+  }
+}
+
+function checkNagiosCombinations(options: CliOptions, seen: ReadonlySet<string>): void {
+  if (options.format !== 'nagios') {
+    const flag = [...Object.keys(NAGIOS_FLAGS), '--perfdata-uptime'].find((f) => seen.has(f));
+    if (flag !== undefined) throw new UsageError(`${flag} applies only to --format nagios`);
+    return;
+  }
+  if (options.intervalMs !== undefined) {
+    throw new UsageError('--format nagios is for one run per invocation (the monitoring system schedules them): --interval does not apply');
   }
 }
 
@@ -686,7 +748,22 @@ Check (the Datadog instance keys):
 
 Output:
   --format F               text (default on a terminal), json (default
-                           otherwise), prometheus, dogstatsd
+                           otherwise), prometheus, dogstatsd, nagios
+                           (Monitoring Plugins: exit 0 OK, 1 WARNING,
+                           2 CRITICAL, 3 UNKNOWN; one line with performance
+                           data, then why)
+  -w, --warning R / -c, --critical R
+                           nagios: thresholds on each server's count of down
+                           processes, as ranges (10, 10:, ~:10, 10:20,
+                           @10:20; alert outside, @ inside); default
+                           --critical 0 (any down process is CRITICAL)
+  --warning-down R, --critical-down R
+                           the same, by name
+  --warning-unknown R, --critical-unknown R
+                           nagios: thresholds on the unknown count; default
+                           --warning-unknown 0
+  --perfdata-uptime        nagios: each process's uptime in the performance
+                           data
   --no-color               no colours in text (also NO_COLOR=1)
   --interval 15s           run again every interval until SIGINT/SIGTERM
                            (json: one compact line per run)
@@ -708,4 +785,6 @@ Output:
 Exit codes (single run): 0 every service check OK, 1 one is WARNING or
 UNKNOWN, 2 one is CRITICAL or the run failed, or bad flags/config; 3 internal
 error. With --interval, --serve, --dogstatsd: 0 after SIGINT/SIGTERM.
+--format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad flags or
+config, an internal error, a filter that matched no process).
 `;

@@ -137,8 +137,30 @@ export async function main(
       await Promise.all(checks.map((c) => c.close()));
     }
   } catch (error) {
+    if (wantsNagios(argv)) return nagiosFailure(error, stdout);
     return exitForError(error, say);
   }
+}
+
+/** Whether the arguments ask for `--format nagios` (looked at before, or without, a successful parse). */
+function wantsNagios(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  const flags = end < 0 ? argv : argv.slice(0, end);
+  return flags.some((arg, i) => arg === '--format=nagios' || (arg === '--format' && flags[i + 1] === 'nagios'));
+}
+
+/**
+ * A command that asked for `--format nagios` and failed before or outside
+ * its run: UNKNOWN (exit 3) with the reason on stdout, where a monitoring
+ * system reads it, for bad flags or configuration as for an internal error.
+ */
+async function nagiosFailure(error: unknown, stdout: CliStream): Promise<number> {
+  const { nagiosUnknown } = await import('../outputs/nagios.js');
+  const usage = error instanceof UsageError || error instanceof ConfigError;
+  const message = error instanceof Error ? error.message : String(error);
+  const report = nagiosUnknown(usage ? message : `internal error: ${message}`);
+  stdout.write(report.output);
+  return report.state;
 }
 
 async function createChecks(
@@ -285,6 +307,11 @@ async function runMode(
     const configDirectory = options.config === undefined ? process.cwd() : dirname(resolve(options.config));
     const states = await StateSession.open(checks, { option: options.stateFile, configDirectory }, say);
     if (states !== undefined) stateCounters = (run) => states.countersFor(run);
+    if (format === 'nagios') {
+      const code = await runNagios(options, checks, runAll, stdout);
+      await states?.save();
+      return code;
+    }
     const runs = await runAll();
     stdout.write(render(runs, false));
     if (reportErrors) errorLog(say)(runs);
@@ -334,6 +361,28 @@ async function runMode(
 /** One run and exit (no `--serve`, `--dogstatsd` or `--interval`). */
 function isSingleRun(options: CliOptions): boolean {
   return options.serve === undefined && options.dogstatsd === undefined && options.intervalMs === undefined;
+}
+
+/**
+ * `--format nagios`: one run, judged by the Monitoring Plugins rules; the
+ * exit code is the plugin's state. The format is loaded only here.
+ */
+async function runNagios(
+  options: CliOptions,
+  checks: readonly SupervisordCheck[],
+  runAll: () => Promise<ServerRun[]>,
+  stdout: CliStream,
+): Promise<number> {
+  const { formatNagios } = await import('../outputs/nagios.js');
+  const runs = await runAll();
+  const filtered = (c: SupervisordCheck): boolean =>
+    c.config.procNames.length + c.config.procRegex.length + c.config.procNamesExclude.length + c.config.procRegexExclude.length > 0;
+  const report = formatNagios(
+    runs.map((run, i) => ({ ...run, filtered: filtered(checks[i]!) })),
+    options.nagios ?? {},
+  );
+  stdout.write(report.output);
+  return report.state;
 }
 
 /**

@@ -34,8 +34,7 @@
  * @module
  */
 
-import { createHash } from 'node:crypto';
-
+import { builtin } from '../lazy-builtin.js';
 import type { OutputRun } from '../types.js';
 
 /**
@@ -124,7 +123,7 @@ const TAG_SEPARATORS = /[,|\r\n]/g;
 function cleanTag(tag: string): string {
   const clean = tag.replace(TAG_SEPARATORS, '_');
   if (clean === tag) return tag;
-  return `${clean}_${createHash('sha256').update(tag, 'utf8').digest('hex').slice(0, 8)}`;
+  return `${clean}_${builtin('node:crypto').createHash('sha256').update(tag, 'utf8').digest('hex').slice(0, 8)}`;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Output formats of the check's results: a human-readable table (`text`), the
- * Prometheus text exposition format 0.0.4 or OpenMetrics 1.0.0 (`prometheus`) and DogStatsD
- * datagrams (`dogstatsd`). JSON needs no module: a result is plain data.
+ * Prometheus text exposition format 0.0.4 or OpenMetrics 1.0.0 (`prometheus`), DogStatsD
+ * datagrams (`dogstatsd`) and the Monitoring Plugins format with its state
+ * (`nagios`). JSON needs no module: a result is plain data.
  *
  * Every format takes the same input, one {@link ServerRun} per checked
  * supervisord (or an entry of `checkAll`, `{ name, result }`), and is generic over metric and service-check names: a name it
@@ -32,3 +33,5 @@ export type {
 } from './prometheus.js';
 export { DOGSTATSD_MAX_PAYLOAD, formatDogStatsD, packDatagrams } from './dogstatsd.js';
 export type { DogStatsDOptions } from './dogstatsd.js';
+export { exceeds, formatNagios, NAGIOS_STATES, nagiosUnknown, parseRange, worseState } from './nagios.js';
+export type { NagiosOptions, NagiosRange, NagiosReport, NagiosRun, NagiosState, NagiosThresholds } from './nagios.js';

@@ -55,7 +55,6 @@
  * @module
  */
 
-import { performance } from 'node:perf_hooks';
 
 import { PROCESS_STATES } from '../process-model.js';
 import type { OutputRun, ServiceCheckStatus } from '../types.js';

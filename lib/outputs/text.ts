@@ -33,6 +33,7 @@
 import { DEFAULT_STATUS_MAPPING } from '../config.js';
 import type { MappedStatus, ProcessExit, ServiceCheck, ServiceCheckStatus } from '../types.js';
 import type { OutputRun } from '../types.js';
+import { exitText } from './exit-text.js';
 import { neutralizeControls } from './safe-text.js';
 
 /** Options of {@link formatText}. */
@@ -188,14 +189,7 @@ function rowsOf(run: OutputRun): Row[] {
 function detailText(description: string | undefined, exit: ProcessExit | undefined): string {
   const text = description ?? '';
   if (exit === undefined) return text;
-  const how =
-    exit.status === null
-      ? 'exit status unknown'
-      : exit.signal !== undefined
-        ? `killed by ${exit.signal}${exit.coreDumped === true ? ', core dumped' : ''}`
-        : exit.status === -1
-          ? 'killed by a signal'
-          : `exit status ${exit.status}`;
+  const how = exitText(exit);
   return text === '' ? how : `${how} (${text})`;
 }
 

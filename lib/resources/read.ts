@@ -36,7 +36,6 @@
  * @module
  */
 
-import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 import type { Metric, ProcessInfo } from '../types.js';

@@ -138,7 +138,7 @@ describe('parseArgs: refused command lines', () => {
     [['--tag', 'env:a', '--tag', 'supervisord_server:evil'], /^--tag "supervisord_server:evil": the key 'supervisord_server' is one/],
     [['--tag', 'Supervisord-Group:x'], /^--tag "Supervisord-Group:x": the key 'Supervisord-Group' is one .*'user_supervisord_group:x'$/],
     [['--tag', ':x'], `--tag ":x": the key before ':' is empty`],
-    [['--format', 'xml'], '--format must be one of text, json, prometheus, dogstatsd, got "xml"'],
+    [['--format', 'xml'], '--format must be one of text, json, prometheus, dogstatsd, nagios, got "xml"'],
     [['--timeout', 'soon'], '--timeout must be a duration like 10s, 500ms or 10 (seconds), got "soon"'],
     [['--interval', '50ms'], '--interval must be at least 100ms, got "50ms"'],
     [['--serve', 'localhost'], /^--serve must be host:port, e\.g\. --serve 127\.0\.0\.1:9876, got "localhost"$/],

@@ -15,6 +15,7 @@ import * as outputs from '../../lib/outputs/index.js';
 import type { ServerRun } from '../../lib/outputs/index.js';
 import { DOGSTATSD_MAX_PAYLOAD, formatDogStatsD, packDatagrams } from '../../lib/outputs/dogstatsd.js';
 import { formatText, humanizeDuration } from '../../lib/outputs/text.js';
+import { exceeds, formatNagios, NAGIOS_STATES, nagiosUnknown, parseRange, worseState } from '../../lib/outputs/nagios.js';
 import {
   CounterTotals,
   formatPrometheus,
@@ -602,6 +603,7 @@ describe('the strict exposition parser of these tests', () => {
 
 describe('lib/outputs/index.ts', () => {
   it('re-exports every format', () => {
+    const nagios = { exceeds, formatNagios, NAGIOS_STATES, nagiosUnknown, parseRange, worseState };
     assert.deepEqual(
       { ...outputs },
       {
@@ -617,6 +619,7 @@ describe('lib/outputs/index.ts', () => {
         DOGSTATSD_MAX_PAYLOAD,
         formatDogStatsD,
         packDatagrams,
+        ...nagios,
       },
     );
   });

@@ -325,6 +325,20 @@ describe('supervisord-check --state-file', () => {
     assert.deepEqual(readdirSync(dir), [path.basename(file)], 'no temporary file or lock left');
   });
 
+  test('--format nagios (a plugin the monitoring system starts every interval) keeps its state too: the second invocation makes no full listing', async () => {
+    const dir = freshDir();
+    const args = [...base(), '--state-file', dir, '--format', 'nagios'];
+    const first = await cli(args);
+    assert.match(first.stdout, /^SUPERVISORD OK - /);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(readdirSync(dir), [stateFileName({ name: 'emu', address: emulator.url })]);
+    const listed = listings();
+    const second = await cli(args);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /^SUPERVISORD OK - /);
+    assert.equal(listings(), listed, 'no getAllProcessInfo');
+  });
+
   test('files that cannot be used are ignored with a warning and the run goes on as a learning run; ours are replaced, others never', async () => {
     const dir = freshDir();
     const file = path.join(dir, 'state.json');

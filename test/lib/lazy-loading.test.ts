@@ -1,0 +1,91 @@
+/**
+ * What importing the main entry loads: not the XML-RPC client (HTTP over
+ * `node:net`/`node:tls`) nor `node:crypto`, until a run opens a connection
+ * or a TLS instance needs them (the footprint figures are in
+ * `bench/check.js --footprint`). Each case runs in a fresh process, where
+ * `process.moduleLoadList` tells which of Node's modules were loaded.
+ */
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { describe, it } from 'node:test';
+
+/** Runs `body` as an ES module in a fresh Node; its last line of stdout, parsed. */
+function fresh(body: string): Promise<Record<string, string[]>> {
+  const script = `
+    const loaded = () => process.moduleLoadList.filter((m) => /^NativeModule (net|tls|crypto|perf_hooks)$/.test(m)).map((m) => m.slice(13));
+    const out = {};
+    ${body}
+    console.log(JSON.stringify(out));
+  `;
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (error, stdout, stderr) => {
+      if (error !== null) reject(new Error(`${error.message}\n${stderr}`));
+      else resolve(JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, string[]>);
+    });
+  });
+}
+
+describe('lazy loading of the main entry', () => {
+  it('importing and constructing a check loads neither the network, TLS nor crypto; the first run does', async () => {
+    const out = await fresh(`
+      out.start = loaded();
+      const { SupervisordCheck } = await import('supervisord-check');
+      const check = new SupervisordCheck({ name: 'lazy', socket: 'unix:///nonexistent/supervisord-check-lazy.sock' });
+      out.imported = loaded();
+      const result = await check.run();
+      await check.close();
+      out.ran = loaded();
+      out.errors = result.errors;
+    `);
+    assert.deepEqual(out['start'], [], 'a bare process has none of them');
+    assert.deepEqual(out['imported'], []);
+    assert.ok(out['ran']!.includes('net'), `the run loaded the client: ${out['ran']!.join(', ')}`);
+    assert.match(out['errors']![0]!, /^Cannot connect to unix:\/\/\/nonexistent\/supervisord-check-lazy\.sock\./);
+  });
+
+  it('a check given its own client never loads the XML-RPC client', async () => {
+    const out = await fresh(`
+      const { SupervisordCheck } = await import('supervisord-check');
+      const client = { call: async () => [], close: async () => {} };
+      const check = new SupervisordCheck({ name: 'lazy', socket: 'unix:///x.sock' }, { client });
+      const result = await check.run();
+      await check.close();
+      out.ran = loaded().filter((m) => m !== 'perf_hooks');
+      out.errors = result.errors;
+    `);
+    assert.deepEqual(out['errors'], []);
+    assert.deepEqual(out['ran'], []);
+  });
+
+  it('without process.getBuiltinModule (Node before 20.16), built-ins come from a CommonJS require', async () => {
+    const module = new URL('../../lib/lazy-builtin.js', import.meta.url).href;
+    const out = await fresh(`
+      delete process.getBuiltinModule;
+      const { builtin } = await import(${JSON.stringify(module)});
+      out.before = loaded();
+      out.hash = [builtin('node:crypto').createHash('sha256').update('x').digest('hex')];
+      out.same = [String(builtin('node:crypto') === builtin('node:crypto'))];
+      out.after = loaded();
+    `);
+    assert.deepEqual(out['before'], []);
+    assert.deepEqual(out['hash'], ['2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881']);
+    assert.deepEqual(out['same'], ['true']);
+    assert.deepEqual(out['after'], ['crypto']);
+  });
+
+  it('the DogStatsD hash of a tag loads crypto when it is needed, and gives the same digest', async () => {
+    const out = await fresh(`
+      const { formatDogStatsD } = await import('supervisord-check');
+      const run = (tags) => ({ name: 's', target: 'unix:///s', tags, result: { metrics: [{ name: 'm', type: 'gauge', value: 1, tags }], serviceChecks: [], metadata: {}, warnings: [], errors: [] } });
+      formatDogStatsD([run(['plain'])]);
+      out.plain = loaded();
+      out.line = formatDogStatsD([run(['a,b'])]);
+      out.hashed = loaded();
+    `);
+    assert.deepEqual(out['plain'], []);
+    assert.ok(out['hashed']!.includes('crypto'));
+    const { createHash } = await import('node:crypto');
+    assert.deepEqual(out['line'], [`m:1|g|#a_b_${createHash('sha256').update('a,b', 'utf8').digest('hex').slice(0, 8)}`]);
+  });
+});
