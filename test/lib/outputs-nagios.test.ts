@@ -154,6 +154,21 @@ describe('formatNagios: exit status in the long output (unknown is said, never 0
     assert.match(wellFormed(report).long[0]!, /^job: EXITED \(down\), .*, exit status 3$/);
   });
 
+  it("how the run ended, as the result's exit says it: a signal from the main log, an unknown status with no 0", () => {
+    const report = formatNagios([
+      built('main', [
+        { name: 'killed', status: 'down', statename: 'FATAL', description: 'Exited too quickly', exit: { status: -1, signal: 'SIGKILL', source: 'main-log' } },
+        { name: 'quick', status: 'down', statename: 'FATAL', description: 'Exited too quickly', exit: { status: 3, source: 'main-log' } },
+        { name: 'lost', status: 'down', statename: 'BACKOFF', description: 'Exited too quickly', exit: { status: null, reason: 'the log rotated' } },
+      ]),
+    ]);
+    assert.deepEqual(wellFormed(report).long, [
+      'killed: FATAL (down), Exited too quickly, killed by SIGKILL',
+      'quick: FATAL (down), Exited too quickly, exit status 3',
+      'lost: BACKOFF (down), Exited too quickly, exit status unknown',
+    ]);
+  });
+
   it('a result without the metric says unknown even for a state that has exited', () => {
     const report = formatNagios([built('main', [{ name: 'job', status: 'down', statename: 'EXITED', description: 'Nov 25 03:17 PM' }])]);
     assert.deepEqual(wellFormed(report).long, ['job: EXITED (down), Nov 25 03:17 PM, exit status unknown']);
