@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { ConnectError, ConnectionClosedError, TimeoutError, XmlRpcFault } from '../protocol/errors.js';
 import type { MulticallRequest } from '../protocol/xmlrpc-client.js';
 import { XmlRpcPool } from '../protocol/xmlrpc-pool.js';
+import type { ConnectionBudget } from '../protocol/connection-budget.js';
 import { CredentialRedactor } from '../protocol/redact.js';
 import { Collector, MAX_AUTO_CONNECTIONS } from './collect.js';
 import { RunDeadlineError } from './errors.js';
@@ -109,9 +110,17 @@ export interface CheckOptions {
    * time in the results comes from the server.
    */
   clock?: () => number;
+  /**
+   * Draw every connection (the run's, the shards', the background name
+   * refresh's) from this budget, shared with the other checks given it, so
+   * that all of them together hold at most `budget.maxPerAddress`
+   * connections to one server. Default: none (the check's own
+   * `max_connections` bounds its connections).
+   */
+  connections?: ConnectionBudget;
 }
 
-const OPTION_KEYS = new Set(['log', 'client', 'clock']);
+const OPTION_KEYS = new Set(['log', 'client', 'clock', 'connections']);
 
 /**
  * The supervisord check for one instance. Connections are opened by the
@@ -138,6 +147,7 @@ export class SupervisordCheck {
   readonly #redactor: CredentialRedactor;
   readonly #log: CheckOptions['log'];
   readonly #injected: CheckClient | undefined;
+  readonly #budget: ConnectionBudget | undefined;
   readonly #collector: Collector;
   /** Judges server-supplied names against proc_regex / proc_regex_exclude within the run's deadline. */
   readonly #names: NameFilter;
@@ -168,6 +178,7 @@ export class SupervisordCheck {
     this.configWarnings = Object.freeze([...warnings]);
     this.#log = options.log;
     this.#injected = options.client;
+    this.#budget = options.connections;
     this.#names = new NameFilter([...config.procRegex, ...config.procRegexExclude]);
     this.#collector = new Collector(config, {
       ...(options.clock === undefined ? {} : { clock: options.clock }),
@@ -191,7 +202,11 @@ export class SupervisordCheck {
    */
   run(): Promise<CheckResult> {
     const result = this.#queue.then(() => this.#runOnce());
-    this.#queue = result.catch(() => undefined); // #runOnce does not reject; the chain must survive if it ever did
+    // Not result.catch(): that would hold the last result (all its submissions) until the next run.
+    this.#queue = result.then(
+      () => undefined,
+      () => undefined, // #runOnce does not reject; the chain must survive if it ever did
+    );
     return result;
   }
 
@@ -426,6 +441,7 @@ export class SupervisordCheck {
       maxBodyBytes: this.config.maxResponseBytes,
       ...(this.#tls === undefined ? {} : { tls: this.#tls.clientOptions() }),
       maxConnections,
+      ...(this.#budget === undefined ? {} : { budget: this.#budget }),
     });
   }
 
@@ -485,9 +501,12 @@ export class SupervisordCheck {
 function checkOptions(options: unknown): asserts options is CheckOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) throw new TypeError(`unknown option '${key}' (expected log, client, clock)`);
+    if (!OPTION_KEYS.has(key)) throw new TypeError(`unknown option '${key}' (expected log, client, clock, connections)`);
   }
-  const { log, client, clock } = options as Record<string, unknown>;
+  const { log, client, clock, connections } = options as Record<string, unknown>;
+  if (connections !== undefined && (typeof connections !== 'object' || connections === null || typeof (connections as { tryAcquire?: unknown }).tryAcquire !== 'function')) {
+    throw new TypeError('options.connections must be a ConnectionBudget');
+  }
   if (clock !== undefined && typeof clock !== 'function') throw new TypeError('options.clock must be a function returning milliseconds');
   if (log !== undefined) {
     const l = log as Record<string, unknown> | null;

@@ -279,21 +279,38 @@ describe('/metrics', () => {
     assert.equal(out.code, 0);
   });
 
-  it('refuses connections beyond --max-connections, and serves again once one is gone', async () => {
-    await serving(['--url', emulator.url, '--serve', '127.0.0.1:0', '--max-connections', '2'], async (p) => {
+  it('beyond --max-connections, a new connection closes the longest waiting one without a request; refused only when all carry one', async () => {
+    const file = config('max-connections.json', { instances: [{ name: 'hung', host: '127.0.0.1', port: silentPort, timeout: 30 }] });
+    await serving(['--config', file, '--serve', '127.0.0.1:0', '--max-connections', '2', '--min-interval', '0'], async (p) => {
       const open = async (): Promise<Socket> => {
         const s = connect(p, '127.0.0.1');
         s.on('error', () => {});
         await new Promise((resolve) => s.once('connect', resolve));
         return s;
       };
-      const held = [await open(), await open()];
+      const closed = (s: Socket): Promise<unknown> => (s.destroyed ? Promise.resolve() : new Promise((resolve) => s.once('close', resolve)));
+      const first = await open();
+      const second = await open();
       const third = await open();
-      await new Promise((resolve) => third.once('close', resolve));
-      held[0]!.destroy();
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.equal((await http(p, '/metrics')).status, 200);
-      held[1]!.destroy();
+      await closed(first);
+      assert.equal(second.destroyed, false);
+      // A scrape gets in (closing the second) and answers while the third only waits.
+      assert.equal((await http(p, '/')).status, 200);
+      await closed(second);
+      assert.equal(third.destroyed, false);
+      // Two scrapes in progress (the hung server holds them): a third connection is refused, the scrapes go on.
+      const a = await open();
+      a.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const b = await open();
+      b.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
+      await closed(third);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const refused = await open();
+      await closed(refused);
+      assert.equal(a.destroyed || b.destroyed, false);
+      a.destroy();
+      b.destroy();
     });
   });
 });
