@@ -20,7 +20,7 @@ import { Collector, MAX_AUTO_CONNECTIONS } from './collect.js';
 import { RunDeadlineError } from './errors.js';
 import { NameFilter } from './name-filter.js';
 import { resolveConfig } from './config.js';
-import { missingCredentialsWarning } from './hints.js';
+import { hintTexts, missingCredentialsWarning } from './hints.js';
 import type { Credentials, ResolvedConfig, TlsMaterial } from './config.js';
 import { buildRun, processNames } from './submissions.js';
 import type { Collected, ProcessHistory } from './submissions.js';
@@ -228,7 +228,10 @@ export class SupervisordCheck {
       const started = performance.now();
       const collected = await this.#collectWithin();
       if (collected.processInfo.ok) this.#startRefresh();
-      const unjudged = await this.#names.judge(processNames(collected), started + this.config.timeoutMs);
+      const unjudged = await this.#names.judge(processNames(collected), started + this.config.timeoutMs, {
+        patterns: this.config.procRegex,
+        texts: () => hintTexts(collected.processInfo.ok ? collected.processInfo.value : undefined),
+      });
       const output = buildRun(this.config, collected, this.#history, unjudged);
       result = output.result;
       if (output.history !== undefined) this.#history = output.history;

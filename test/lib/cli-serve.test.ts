@@ -8,74 +8,25 @@
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { request } from 'node:http';
-import type { IncomingHttpHeaders } from 'node:http';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 
 import { parseArgs } from '../../lib/cli/args.js';
 import { main } from '../../lib/cli/main.js';
-import { negotiate, Scraper, scrapeDeadlineMs } from '../../lib/cli/serve.js';
+import { HEAD_TIMEOUT_MS, negotiate, Scraper, scrapeDeadlineMs } from '../../lib/cli/serve.js';
 import type { ServerRun } from '../../lib/types.js';
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
+import { performance } from 'node:perf_hooks';
 import { parseExposition, parseOpenMetrics, promtoolCheck, promtoolOpenMetrics } from '../helpers/prometheus-text.js';
+import { Capture, http, serving } from '../helpers/serving.js';
 
 const NOW = 1_700_000_000;
 /** What Prometheus 2.42 sends. */
 const PROMETHEUS_ACCEPT =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
-
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
-    this.text += chunk.toString('utf8');
-    callback();
-  }
-}
-
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-function http(port: number, path: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** main() with `--serve`: runs `body` once it listens, then stops it whatever happens. */
-async function serving(argv: string[], body: (port: number, stderr: Capture) => Promise<void>): Promise<{ code: number; stderr: string }> {
-  const controller = new AbortController();
-  let listening!: (port: number) => void;
-  const port = new Promise<number>((resolve) => (listening = resolve));
-  const stderr = new Capture();
-  const done = main(argv, {}, { defaultSockets: [], stdout: new Capture(), stderr, signal: controller.signal, onListening: (a) => listening(a.port) });
-  const p = await Promise.race([
-    port,
-    done.then((code): never => {
-      throw new Error(`main() ended (${code}) before listening: ${stderr.text}`);
-    }),
-  ]);
-  try {
-    await body(p, stderr);
-  } finally {
-    controller.abort();
-  }
-  return { code: await done, stderr: stderr.text };
-}
 
 const calls = (emulator: SupervisordEmulator): number => emulator.stats.calls['supervisor.getAllProcessInfo'] ?? 0;
 
@@ -433,5 +384,133 @@ describe('/probe', () => {
     const stderr2 = new Capture();
     assert.equal(await main(['--config', bad, '--serve', '0'], {}, { stdout: new Capture(), stderr: stderr2 }), 2);
     assert.equal(stderr2.text, `supervisord-check: --config ${bad}: module "m": 'url' is not allowed in a module: the target of each probe names the server\n`);
+  });
+});
+
+describe('/probe cannot be used to multiply runs, connections or threads', () => {
+  let file: string;
+  before(() => {
+    file = config('identity.json', { modules: { m: { allow: ['127.0.0.1'] }, other: { allow: ['127.0.0.1'] } } });
+  });
+
+  it('200 spellings of one server: one target, one connection, one run per --min-interval', async () => {
+    await serving(['--config', file, '--serve', '127.0.0.1:0'], async (p) => {
+      const before = [calls(emulator), emulator.stats.connections];
+      const spellings = Array.from({ length: 200 }, (_, i) => [`127.0.0.1:${port}/RPC2/${i}`, `http://127.0.0.1:${port}/RPC2?n=${i}`, `127.0.0.1:${port}?${i}`, `http://127.0.0.1:${port}/`][i % 4]!);
+      const answers = await Promise.all(spellings.map((t) => http(p, `/probe?module=m&target=${encodeURIComponent(t)}`)));
+      assert.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
+      for (const a of answers) assert.match(a.body, new RegExp(`^supervisord_up\\{supervisord_server="127\\.0\\.0\\.1:${port}"\\} 1$`, 'm'));
+      assert.deepEqual([calls(emulator) - before[0]!, emulator.stats.connections - before[1]!], [1, 1]);
+      const own = parseExposition((await http(p, '/metrics')).body);
+      assert.deepEqual(samples(own, 'supervisord_probe_targets'), [[{}, 1]]);
+      assert.deepEqual(samples(own, 'supervisord_probe_targets_evicted_total'), [[{}, 0]]);
+      assert.deepEqual(samples(own, 'supervisord_exporter_server_connections'), [[{}, 1]]);
+      // Another module is another target (its own settings), on the same budget.
+      assert.equal((await http(p, `/probe?module=other&target=127.0.0.1:${port}`)).status, 200);
+      assert.deepEqual(samples(parseExposition((await http(p, '/metrics')).body), 'supervisord_probe_targets'), [[{}, 2]]);
+    });
+  });
+
+  it('the exporter\'s own families pass promtool in both formats', async (t) => {
+    await serving(['--config', file, '--serve', '127.0.0.1:0'], async (p) => {
+      await http(p, `/probe?module=m&target=127.0.0.1:${port}`);
+      const text = (await http(p, '/metrics')).body;
+      const om = (await http(p, '/metrics', { Accept: PROMETHEUS_ACCEPT })).body;
+      assert.match(om, /^# TYPE supervisord_probe_targets_evicted counter\nsupervisord_probe_targets_evicted_total 0\n[^]*# EOF\n$/m);
+      assert.equal(om.split('# EOF').length, 2);
+      const checked = await promtoolCheck(text);
+      if (checked === null) t.diagnostic('promtool is not installed');
+      else assert.deepEqual(checked, { code: 0, output: '' });
+      const checkedOm = await promtoolOpenMetrics(om);
+      if (checkedOm !== null) assert.equal(checkedOm.code, 0, checkedOm.output);
+      assert.equal(parseOpenMetrics(om).get('supervisord_probe_targets_evicted')?.type, 'counter');
+    });
+  });
+
+  it('beyond --probe-max-targets: evictions counted, a target forgotten within --min-interval refused (429), thrashing said once', async () => {
+    const two = config('two.json', { modules: { m: { allow: ['127.0.0.1', 'localhost'] } } });
+    await serving(['--config', two, '--serve', '127.0.0.1:0', '--probe-max-targets', '1', '--min-interval', '30s'], async (p) => {
+      assert.equal((await http(p, `/probe?module=m&target=127.0.0.1:${port}`)).status, 200);
+      assert.equal((await http(p, `/probe?module=m&target=localhost:${port}`)).status, 200);
+      const refused = await http(p, `/probe?module=m&target=127.0.0.1:${port}/RPC2/again`);
+      assert.equal(refused.status, 429);
+      assert.equal(refused.headers['retry-after'], '30');
+      assert.match(refused.body, /^Too many requests: this target was probed less than --min-interval ago and forgotten since \(--probe-max-targets 1 is smaller than the number of targets probed\): try again in \d+ s\n$/);
+      assert.deepEqual(samples(parseExposition((await http(p, '/metrics')).body), 'supervisord_probe_targets_evicted_total'), [[{}, 1]]);
+    });
+    await serving(['--config', two, '--serve', '127.0.0.1:0', '--probe-max-targets', '1', '--min-interval', '0'], async (p, stderr) => {
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await http(p, `/probe?module=m&target=127.0.0.1:${port}`)).status, 200);
+        assert.equal((await http(p, `/probe?module=m&target=localhost:${port}`)).status, 200);
+      }
+      assert.deepEqual(samples(parseExposition((await http(p, '/metrics')).body), 'supervisord_probe_targets_evicted_total'), [[{}, 5]]);
+      const said = stderr.text.split('\n').filter((l) => l.includes('forgotten before'));
+      assert.deepEqual(said, [
+        'supervisord-check: 1 /probe target was forgotten before its next probe was due: --probe-max-targets 1 is smaller than the number of targets probed, ' +
+          'so their probes start afresh (a full listing, new connections, restart counts from 0); raise --probe-max-targets',
+      ]);
+    });
+  });
+
+  it('a hostile group name (\\d+$ over 100,000 digits) blocks no other request (regression: / waited 30 s)', { timeout: 60_000 }, async () => {
+    const hostile = await SupervisordEmulator.start({
+      listen: { port: 0 },
+      processes: [makeProcess({ name: 'web', group: '1'.repeat(100_000) }), makeProcess({ name: 'db' })],
+    });
+    try {
+      const hostilePort = Number(new URL(hostile.url).port);
+      const regex = config('regex.json', { modules: { r: { allow: ['127.0.0.1'], proc_regex: ['\\d+$'], timeout: 3 } } });
+      await serving(['--config', regex, '--serve', '127.0.0.1:0', '--min-interval', '0'], async (p, stderr) => {
+        const started = performance.now();
+        const probing = http(p, `/probe?module=r&target=127.0.0.1:${hostilePort}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const t0 = performance.now();
+        const index = await http(p, '/');
+        const took = performance.now() - t0;
+        assert.equal(index.status, 200);
+        assert.ok(took < 500, `/ answered in ${took} ms while the probe was judging`);
+        const probe = await probing;
+        assert.equal(probe.status, 200);
+        assert.match(probe.body, /^supervisord_probe_success 1$/m);
+        assert.ok(performance.now() - started < 3000, 'the hint costs the run a second at most, not its deadline');
+        assert.match(stderr.text, /warning: 'proc_regex' pattern '\\\\d\+\$' matched no process; only process names are matched/);
+      });
+    } finally {
+      await hostile.close();
+    }
+  });
+});
+
+describe('slow request heads cannot lock the scrapers out', () => {
+  it(`256 half-sent requests: a scrape still gets in at once, and they are closed (408) after ${HEAD_TIMEOUT_MS} ms`, { timeout: 60_000 }, async () => {
+    await serving(['--url', emulator.url, '--serve', '127.0.0.1:0', '--name', 'emu'], async (p) => {
+      const open = (): Promise<{ socket: Socket; answer: Promise<string> }> =>
+        new Promise((resolve) => {
+          const socket = connect(p, '127.0.0.1');
+          socket.on('error', () => {});
+          let text = '';
+          socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+          const answer = new Promise<string>((done) => socket.once('close', () => done(text)));
+          socket.once('connect', () => {
+            socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+            resolve({ socket, answer });
+          });
+        });
+      const slow = [];
+      for (let i = 0; i < 256; i++) slow.push(await open());
+      const t0 = performance.now();
+      for (let i = 0; i < 5; i++) {
+        const scrape = await http(p, '/metrics');
+        assert.equal(scrape.status, 200);
+        // The attacker reopens what was closed to make room.
+        slow.push(await open());
+      }
+      assert.ok(performance.now() - t0 < 3000, `5 scrapes took ${performance.now() - t0} ms`);
+      const closedEarly = (await Promise.all(slow.slice(0, 5).map((s) => s.answer))).filter((a) => a === '').length;
+      assert.equal(closedEarly, 5, 'the 5 longest waiting were closed to make room, without an answer');
+      const late = await slow.at(-1)!.answer;
+      assert.match(late, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+      for (const s of slow) s.socket.destroy();
+    });
   });
 });
