@@ -143,8 +143,10 @@ describe('Scraper', () => {
 
 describe('the --serve flags', () => {
   it('parses them and refuses them without --serve', () => {
-    const o = parseArgs(['--serve', '0', '--min-interval', '0', '--max-connections', '8', '--probe-max-targets', '3']);
-    assert.deepEqual([o.minIntervalMs, o.maxConnections, o.probeMaxTargets], [0, 8, 3]);
+    const o = parseArgs(['--serve', '0', '--min-interval', '0', '--max-connections', '8', '--probe-max-targets', '3', '--max-server-connections', '4']);
+    assert.deepEqual([o.minIntervalMs, o.maxConnections, o.probeMaxTargets, o.maxServerConnections], [0, 8, 3, 4]);
+    assert.throws(() => parseArgs(['--serve', '0', '--max-server-connections', '1025']), /--max-server-connections needs a whole number from 1 to 1024, got "1025"/);
+    assert.throws(() => parseArgs(['--max-server-connections', '4']), /--max-server-connections applies only to --serve/);
     assert.equal(parseArgs(['--serve', '0', '--min-interval', '1.5s']).minIntervalMs, 1500);
     assert.throws(() => parseArgs(['--min-interval', '1s']), /--min-interval applies only to --serve/);
     assert.throws(() => parseArgs(['--serve', '0', '--max-connections', '0']), /--max-connections needs a whole number from 1 to 100000, got "0"/);
