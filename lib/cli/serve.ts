@@ -176,7 +176,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   // A page is served again only within --min-interval: older ones of targets not probed since are dropped, one sweep for all.
   const sweep = minIntervalMs > 0 ? setInterval(() => {
     for (const entry of probes.values()) entry.scraper.dropStale();
-  }, Math.max(minIntervalMs, 1000)) : undefined;
+  }, Math.min(Math.max(minIntervalMs, 1000), MAX_DEADLINE_MS)) : undefined;
   sweep?.unref();
 
   const probe = (query: URLSearchParams): Scraper => {
