@@ -169,8 +169,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     minIntervalMs,
     onThrash: (n) =>
       say(
-        `${n} /probe target${n === 1 ? ' was' : 's were'} forgotten before ${n === 1 ? 'its' : 'their'} next probe was due: --probe-max-targets ${maxTargets} is ` +
-          `smaller than the number of targets probed, so their probes start afresh (a full listing, new connections, restart counts from 0); raise --probe-max-targets`,
+        `${n} /probe target${n === 1 ? ' was' : 's were'} probed again after being forgotten: --probe-max-targets ${maxTargets} is ` +
+          `smaller than the number of targets probed, so such probes start afresh (a full listing, new connections, restart counts from 0); raise --probe-max-targets`,
       ),
   });
   // A page is served again only within --min-interval: older ones of targets not probed since are dropped, one sweep for all.

@@ -446,10 +446,10 @@ describe('/probe cannot be used to multiply runs, connections or threads', () =>
         assert.equal((await http(p, `/probe?module=m&target=localhost:${port}`)).status, 200);
       }
       assert.deepEqual(samples(parseExposition((await http(p, '/metrics')).body), 'supervisord_probe_targets_evicted_total'), [[{}, 5]]);
-      const said = stderr.text.split('\n').filter((l) => l.includes('forgotten before'));
+      const said = stderr.text.split('\n').filter((l) => l.includes('after being forgotten'));
       assert.deepEqual(said, [
-        'supervisord-check: 1 /probe target was forgotten before its next probe was due: --probe-max-targets 1 is smaller than the number of targets probed, ' +
-          'so their probes start afresh (a full listing, new connections, restart counts from 0); raise --probe-max-targets',
+        'supervisord-check: 1 /probe target was probed again after being forgotten: --probe-max-targets 1 is smaller than the number of targets probed, ' +
+          'so such probes start afresh (a full listing, new connections, restart counts from 0); raise --probe-max-targets',
       ]);
     });
   });
