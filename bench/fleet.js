@@ -15,6 +15,7 @@
 //
 // Usage: node --expose-gc bench/fleet.js [--targets 1000] [--processes 30]
 //          [--rounds 2] [--concurrency 32] [--max-targets N] [--regex]
+//          [--min-interval-ms 0]
 //          [--profile DIR (the exporter's CPU profile)]
 //          [--heap-snapshot FILE (the exporter's heap at the end)] [--json]
 // Heavy runs: flock /work/wt/bench.lock node --expose-gc bench/fleet.js --targets 10000
@@ -114,6 +115,7 @@ async function driver(argv) {
   const rounds = Math.max(1, flag(argv, '--rounds', 2));
   const concurrency = Math.max(1, flag(argv, '--concurrency', 32));
   const maxTargets = flag(argv, '--max-targets', Math.max(targets, 1000));
+  const minIntervalMs = flag(argv, '--min-interval-ms', 0);
   const at = argv.indexOf('--profile');
   const profile = at < 0 ? undefined : argv[at + 1];
   const dir = mkdtempSync(join(tmpdir(), 'fleet-'));
@@ -137,7 +139,7 @@ async function driver(argv) {
     writeFileSync(config, JSON.stringify({ modules: { fleet: module } }), { mode: 0o600 });
     const exp = fork(
       SELF,
-      ['--role-exporter', '--config', config, '--serve', '127.0.0.1:0', '--min-interval', '0', '--probe-max-targets', String(maxTargets), '--max-connections', String(concurrency * 2 + 16)],
+      ['--role-exporter', '--config', config, '--serve', '127.0.0.1:0', '--min-interval', `${minIntervalMs}ms`, '--probe-max-targets', String(maxTargets), '--max-connections', String(concurrency * 2 + 16)],
       { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--expose-gc', ...(profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profile])] },
     );
     children.push(exp);
@@ -200,7 +202,7 @@ async function driver(argv) {
     };
     latencies.sort((x, y) => x - y);
     const row = {
-      case: `${fmtInt(targets)} targets x ${processes} processes${regex ? ', proc_regex' : ''}${maxTargets < targets ? `, --probe-max-targets ${maxTargets}` : ''}`,
+      case: `${fmtInt(targets)} targets x ${processes} processes${regex ? ', proc_regex' : ''}${maxTargets < targets ? `, --probe-max-targets ${maxTargets}` : ''}${minIntervalMs > 0 ? `, --min-interval ${minIntervalMs}ms` : ''}`,
       targets,
       processes,
       probes: targets * rounds,
