@@ -17,7 +17,9 @@
 //          [--rounds 2] [--concurrency 32] [--max-targets N] [--regex]
 //          [--min-interval-ms 0]
 //          [--profile DIR (the exporter's CPU profile)]
-//          [--heap-snapshot FILE (the exporter's heap at the end)] [--json]
+//          [--heap-snapshot FILE (the exporter's heap at the end)]
+//          [--trace-gc (the exporter's collections)] [--node-flag F (the exporter's node)]
+//          [--json]
 // Heavy runs: flock /work/wt/bench.lock node --expose-gc bench/fleet.js --targets 10000
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -118,6 +120,9 @@ async function driver(argv) {
   const minIntervalMs = flag(argv, '--min-interval-ms', 0);
   const at = argv.indexOf('--profile');
   const profile = at < 0 ? undefined : argv[at + 1];
+  const traceGc = argv.includes('--trace-gc');
+  // --node-flag F (repeatable): a flag of the exporter's node (e.g. --max-semi-space-size=64).
+  const nodeFlags = argv.flatMap((a, i) => (a === '--node-flag' ? [argv[i + 1]] : []));
   const dir = mkdtempSync(join(tmpdir(), 'fleet-'));
   const children = [];
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
@@ -140,9 +145,28 @@ async function driver(argv) {
     const exp = fork(
       SELF,
       ['--role-exporter', '--config', config, '--serve', '127.0.0.1:0', '--min-interval', `${minIntervalMs}ms`, '--probe-max-targets', String(maxTargets), '--max-connections', String(concurrency * 2 + 16)],
-      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--expose-gc', ...(profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profile])] },
+      {
+        stdio: ['ignore', traceGc ? 'pipe' : 'inherit', 'inherit', 'ipc'],
+        execArgv: ['--expose-gc', ...(profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profile]), ...(traceGc ? ['--trace-gc'] : []), ...nodeFlags],
+      },
     );
     children.push(exp);
+    // --trace-gc: the exporter's collections by kind (count, total ms), from its trace lines.
+    const gc = new Map();
+    let gcText = '';
+    exp.stdout?.on('data', (d) => {
+      gcText += d.toString('latin1');
+      const lines = gcText.split('\n');
+      gcText = lines.pop();
+      for (const line of lines) {
+        const m = /: (Scavenge|Mark-Compact|Mark-sweep|Minor Mark-Compact)[^,]*, ([0-9.]+) \/ /.exec(line);
+        if (m === null) continue;
+        const entry = gc.get(m[1]) ?? { count: 0, ms: 0 };
+        entry.count++;
+        entry.ms += Number(m[2]);
+        gc.set(m[1], entry);
+      }
+    });
     const { port } = await ask(exp, undefined, 'port');
 
     const get = (path) =>
@@ -202,7 +226,7 @@ async function driver(argv) {
     };
     latencies.sort((x, y) => x - y);
     const row = {
-      case: `${fmtInt(targets)} targets x ${processes} processes${regex ? ', proc_regex' : ''}${maxTargets < targets ? `, --probe-max-targets ${maxTargets}` : ''}${minIntervalMs > 0 ? `, --min-interval ${minIntervalMs}ms` : ''}`,
+      case: `${fmtInt(targets)} targets x ${processes} processes${nodeFlags.map((f) => `, node ${f}`).join('')}${regex ? ', proc_regex' : ''}${maxTargets < targets ? `, --probe-max-targets ${maxTargets}` : ''}${minIntervalMs > 0 ? `, --min-interval ${minIntervalMs}ms` : ''}`,
       targets,
       processes,
       probes: targets * rounds,
@@ -240,6 +264,7 @@ async function driver(argv) {
         [row],
       );
     }
+    if (traceGc) for (const [kind, { count, ms }] of gc) console.log(`exporter GC ${kind}: ${count} collections, ${Math.round(ms)} ms`);
     exp.send('stop');
     await ask(exp, undefined, 'exit');
   } finally {
