@@ -20,13 +20,14 @@
 //          [--heap-snapshot FILE (the exporter's heap at the end)]
 //          [--trace-gc (the exporter's collections)] [--node-flag F (the exporter's node)]
 //          [--json]
+// BENCH_DIST=/path/to/dist runs that build as the exporter (the emulators stay ours).
 // Heavy runs: flock /work/wt/bench.lock node --expose-gc bench/fleet.js --targets 10000
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { emitJson, fmtInt, fmtMs, machine, median, printTable } from './common.js';
 
@@ -68,7 +69,8 @@ async function emulators(argv) {
 
 /** Child: the exporter (the CLI's main() in this process), answering 'measure' with its CPU and memory. */
 async function exporter(argv) {
-  const { main } = await import('../dist/lib/cli/main.js');
+  // BENCH_DIST: another build of the exporter (an older commit's dist/), for a before/after in one session.
+  const { main } = await import(process.env.BENCH_DIST === undefined ? '../dist/lib/cli/main.js' : pathToFileURL(join(process.env.BENCH_DIST, 'lib/cli/main.js')).href);
   const controller = new AbortController();
   const lines = [];
   const stderr = { write: (s) => (lines.push(String(s)), true) };
@@ -226,7 +228,7 @@ async function driver(argv) {
     };
     latencies.sort((x, y) => x - y);
     const row = {
-      case: `${fmtInt(targets)} targets x ${processes} processes${nodeFlags.map((f) => `, node ${f}`).join('')}${regex ? ', proc_regex' : ''}${maxTargets < targets ? `, --probe-max-targets ${maxTargets}` : ''}${minIntervalMs > 0 ? `, --min-interval ${minIntervalMs}ms` : ''}`,
+      case: `${process.env.BENCH_DIST === undefined ? '' : `[${process.env.BENCH_DIST}] `}${fmtInt(targets)} targets x ${processes} processes${nodeFlags.map((f) => `, node ${f}`).join('')}${regex ? ', proc_regex' : ''}${maxTargets < targets ? `, --probe-max-targets ${maxTargets}` : ''}${minIntervalMs > 0 ? `, --min-interval ${minIntervalMs}ms` : ''}`,
       targets,
       processes,
       probes: targets * rounds,
