@@ -82,7 +82,7 @@ async function exporter(argv) {
       globalThis.gc?.();
       globalThis.gc?.();
       const mem = process.memoryUsage();
-      process.send({ cpuMs: (cpu.user + cpu.system) / 1000, heap: mem.heapUsed, rss: mem.rss, external: mem.external + mem.arrayBuffers });
+      process.send({ cpuMs: (cpu.user + cpu.system) / 1000, heap: mem.heapUsed, heapTotal: mem.heapTotal, rss: mem.rss, external: mem.external });
     } else if (typeof m === 'object' && m !== null && 'snapshot' in m) {
       const { writeHeapSnapshot } = await import('node:v8');
       process.send({ snapshotted: writeHeapSnapshot(m.snapshot) });
@@ -237,6 +237,8 @@ async function driver(argv) {
       heapMBPerTarget: (end.heap - base.heap) / 1048576 / targets,
       rssMBPerTarget: (end.rss - base.rss) / 1048576 / targets,
       heapMB: end.heap / 1048576,
+      heapTotalMB: end.heapTotal / 1048576,
+      externalMB: end.external / 1048576,
       rssMB: end.rss / 1048576,
       p50Ms: median(latencies),
       p99Ms: latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))],
@@ -257,6 +259,8 @@ async function driver(argv) {
           { key: 'heapMBPerTarget', title: 'heap/target', format: kb },
           { key: 'rssMBPerTarget', title: 'RSS/target', format: kb },
           { key: 'heapMB', title: 'heap MB', format: mb },
+          { key: 'heapTotalMB', title: 'of', format: mb },
+          { key: 'externalMB', title: 'external MB', format: mb },
           { key: 'rssMB', title: 'RSS MB', format: mb },
           { key: 'p50Ms', title: 'p50 ms', format: fmtMs },
           { key: 'p99Ms', title: 'p99 ms', format: fmtMs },
