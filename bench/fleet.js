@@ -14,6 +14,7 @@
 // `/` page, on the same connections, in the same run.
 //
 // Usage: node --expose-gc bench/fleet.js [--targets 1000] [--processes 30]
+//          [--down N (processes not RUNNING per target; 40 %)]
 //          [--rounds 2] [--concurrency 32] [--max-targets N] [--regex]
 //          [--min-interval-ms 0]
 //          [--profile DIR (the exporter's CPU profile)]
@@ -50,12 +51,13 @@ else await driver(process.argv.slice(2));
 /** Child: K emulators on `dir/sv-<i>.sock`, 30 processes each; stops on 'stop'. */
 async function emulators(argv) {
   const { makeProcess, SupervisordEmulator } = await import('../dist/lib/emulator/index.js');
-  const [dir, from, to, processes] = [argv[0], Number(argv[1]), Number(argv[2]), Number(argv[3])];
+  const [dir, from, to, processes, down] = [argv[0], Number(argv[1]), Number(argv[2]), Number(argv[3]), Number(argv[4])];
   const started = [];
-  const states = ['RUNNING', 'RUNNING', 'RUNNING', 'STOPPED', 'FATAL'];
+  // The first `down` processes are STOPPED or FATAL (each gets the reference's service-check message), the rest RUNNING.
+  const state = (p) => (p < down ? (p % 2 === 0 ? 'STOPPED' : 'FATAL') : 'RUNNING');
   for (let i = from; i < to; i++) {
     const table = Array.from({ length: processes }, (_, p) =>
-      makeProcess({ name: `worker_${String(p).padStart(2, '0')}`, group: `pool_${p % 3}`, statename: states[p % states.length], start: NOW - 3600 - p }, NOW),
+      makeProcess({ name: `worker_${String(p).padStart(2, '0')}`, group: `pool_${p % 3}`, statename: state(p), start: NOW - 3600 - p }, NOW),
     );
     started.push(await SupervisordEmulator.start({ listen: { socketPath: join(dir, `sv-${i}.sock`) }, processes: table }));
   }
@@ -116,6 +118,7 @@ async function driver(argv) {
   const regex = argv.includes('--regex');
   const targets = flag(argv, '--targets', 1000);
   const processes = flag(argv, '--processes', 30);
+  const down = Math.min(processes, flag(argv, '--down', Math.round(processes * 0.4)));
   const rounds = Math.max(1, flag(argv, '--rounds', 2));
   const concurrency = Math.max(1, flag(argv, '--concurrency', 32));
   const maxTargets = flag(argv, '--max-targets', Math.max(targets, 1000));
@@ -135,7 +138,7 @@ async function driver(argv) {
     for (let p = 0; p < parts; p++) {
       const from = Math.floor((p * targets) / parts);
       const to = Math.floor(((p + 1) * targets) / parts);
-      const child = fork(SELF, ['--role-emulators', dir, String(from), String(to), String(processes)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(SELF, ['--role-emulators', dir, String(from), String(to), String(processes), String(down)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       children.push(child);
       emu.push(ask(child, undefined, 'ready'));
     }
@@ -228,7 +231,7 @@ async function driver(argv) {
     };
     latencies.sort((x, y) => x - y);
     const row = {
-      case: `${process.env.BENCH_DIST === undefined ? '' : `[${process.env.BENCH_DIST}] `}${fmtInt(targets)} targets x ${processes} processes${nodeFlags.map((f) => `, node ${f}`).join('')}${regex ? ', proc_regex' : ''}${maxTargets < targets ? `, --probe-max-targets ${maxTargets}` : ''}${minIntervalMs > 0 ? `, --min-interval ${minIntervalMs}ms` : ''}`,
+      case: `${process.env.BENCH_DIST === undefined ? '' : `[${process.env.BENCH_DIST}] `}${fmtInt(targets)} targets x ${processes} processes (${down} down)${nodeFlags.map((f) => `, node ${f}`).join('')}${regex ? ', proc_regex' : ''}${maxTargets < targets ? `, --probe-max-targets ${maxTargets}` : ''}${minIntervalMs > 0 ? `, --min-interval ${minIntervalMs}ms` : ''}`,
       targets,
       processes,
       probes: targets * rounds,
