@@ -173,10 +173,11 @@ export async function serve(options: ServeOptions): Promise<void> {
           `smaller than the number of targets probed, so such probes start afresh (a full listing, new connections, restart counts from 0); raise --probe-max-targets`,
       ),
   });
-  // A page is served again only within --min-interval: older ones of targets not probed since are dropped, one sweep for all.
+  // A page is served again only within --min-interval: older ones of targets not probed since are dropped (held at most
+  // 1.25 x --min-interval), one sweep for all.
   const sweep = minIntervalMs > 0 ? setInterval(() => {
     for (const entry of probes.values()) entry.scraper.dropStale();
-  }, Math.min(Math.max(minIntervalMs, 1000), MAX_DEADLINE_MS)) : undefined;
+  }, Math.min(Math.max(minIntervalMs / 4, 250), MAX_DEADLINE_MS)) : undefined;
   sweep?.unref();
 
   const probe = (query: URLSearchParams): Scraper => {
@@ -415,10 +416,21 @@ export class Page {
    * a few microseconds, the snapshot being the expensive part).
    */
   freeze(): void {
-    if (this.#snapshot === undefined) return;
-    this.bytes('text');
-    this.bytes('openmetrics');
+    const snapshot = this.#snapshot;
+    if (snapshot === undefined) return;
+    if (this.#bytes.size > 0) {
+      this.bytes('text');
+      this.bytes('openmetrics');
+      this.#snapshot = undefined;
+      return;
+    }
     this.#snapshot = undefined;
+    // One allocation for both (each is a view of it).
+    const text = snapshot.render('text');
+    const both = Buffer.from(text + snapshot.render('openmetrics'), 'utf8');
+    const split = Buffer.byteLength(text, 'utf8');
+    this.#bytes.set('text', both.subarray(0, split));
+    this.#bytes.set('openmetrics', both.subarray(split));
   }
 }
 

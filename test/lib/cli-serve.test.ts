@@ -16,7 +16,8 @@ import { after, before, describe, it } from 'node:test';
 
 import { parseArgs } from '../../lib/cli/args.js';
 import { main } from '../../lib/cli/main.js';
-import { HEAD_TIMEOUT_MS, negotiate, Scraper, scrapeDeadlineMs } from '../../lib/cli/serve.js';
+import { HEAD_TIMEOUT_MS, negotiate, Page, Scraper, scrapeDeadlineMs } from '../../lib/cli/serve.js';
+import { prometheusSnapshot } from '../../lib/outputs/prometheus.js';
 import type { ServerRun } from '../../lib/types.js';
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
 import { performance } from 'node:perf_hooks';
@@ -138,6 +139,20 @@ describe('Scraper', () => {
     assert.equal(pages[0]!.bytes('text'), pages[1]!.bytes('text'));
     assert.equal(pages[0]!.bytes('openmetrics'), pages[2]!.bytes('openmetrics'));
     assert.notEqual(pages[0]!.bytes('text'), pages[0]!.bytes('openmetrics'));
+  });
+
+  it('a frozen page (kept for --min-interval) answers both formats as the snapshot renders them, one Buffer each', () => {
+    const snapshot = prometheusSnapshot([{ name: 'é', target: 't', tags: ['supervisord_server:é'], result: { metrics: [], serviceChecks: [], metadata: {}, warnings: [], errors: [] } }]);
+    for (const first of [undefined, 'openmetrics', 'text'] as const) {
+      const page = new Page(snapshot);
+      if (first !== undefined) page.bytes(first);
+      page.freeze();
+      page.freeze();
+      for (const format of ['text', 'openmetrics'] as const) {
+        assert.equal(page.bytes(format).toString('utf8'), snapshot.render(format));
+        assert.equal(page.bytes(format), page.bytes(format));
+      }
+    }
   });
 });
 
