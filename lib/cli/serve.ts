@@ -243,10 +243,19 @@ export async function serve(options: ServeOptions): Promise<void> {
       }
       return;
     }
-    const format = negotiate(req.headers.accept);
-    const own = path === '/metrics' && modules.size > 0 ? () => exporterFamilies(probes, budget, format) : undefined;
+    const accept = req.headers.accept;
     scraper.scrape(scrapeDeadlineMs(req.headers['x-prometheus-scrape-timeout-seconds'])).then(
-      (page) => reply(res, 200, format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE, withFamilies(page.bytes(format), format, own?.()), head),
+      (page) => {
+        const answer = pageFor(page, accept);
+        if (answer === undefined) {
+          // A page kept in OpenMetrics only, for a client that refuses it: within --min-interval there is no other.
+          reply(res, 406, TEXT, `Not acceptable: the last run (less than --min-interval ago) was rendered as OpenMetrics, which the Accept header refuses; ask again after --min-interval\n`, head);
+          return;
+        }
+        const { format, bytes } = answer;
+        const own = path === '/metrics' && modules.size > 0 ? exporterFamilies(probes, budget, format) : undefined;
+        reply(res, 200, format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE, withFamilies(bytes, format, own), head);
+      },
       (error: unknown) => {
         say(`internal error while scraping: ${error instanceof Error ? error.message : String(error)}`);
         reply(res, 500, TEXT, 'Internal error of supervisord-check\n');
@@ -332,15 +341,15 @@ function probeQuery(query: URLSearchParams, modules: ReadonlyMap<string, ProbeMo
   return { module, target };
 }
 
-/**
- * OpenMetrics 1.0.0 when the `Accept` header gives
- * `application/openmetrics-text` (version 1.0.0 or none) a quality at least
- * that of every other media range it accepts, else the text format 0.0.4.
- */
-export function negotiate(accept: string | undefined): ExpositionFormat {
-  if (accept === undefined) return 'text';
-  let openmetrics = -1;
-  let other = -1;
+interface MediaRange {
+  readonly type: string;
+  readonly q: number;
+  readonly version: string | undefined;
+}
+
+/** The media ranges of an `Accept` header that have a quality above 0. */
+function mediaRanges(accept: string): MediaRange[] {
+  const ranges: MediaRange[] = [];
   for (const range of accept.split(',')) {
     const [type = '', ...params] = range.split(';').map((p) => p.trim().toLowerCase());
     let q = 1;
@@ -352,14 +361,37 @@ export function negotiate(accept: string | undefined): ExpositionFormat {
       if (key === 'q') q = Number.isFinite(Number(value)) ? Number(value) : 0;
       else if (key === 'version') version = value;
     }
-    if (q <= 0) continue;
-    if (type === 'application/openmetrics-text') {
-      if (version === undefined || version === '1.0.0') openmetrics = Math.max(openmetrics, q);
-    } else if (type !== '') {
-      other = Math.max(other, q);
-    }
+    if (q > 0 && type !== '') ranges.push({ type, q, version });
+  }
+  return ranges;
+}
+
+const isOpenMetrics = (r: MediaRange): boolean => r.type === 'application/openmetrics-text' && (r.version === undefined || r.version === '1.0.0');
+
+/**
+ * OpenMetrics 1.0.0 when the `Accept` header gives
+ * `application/openmetrics-text` (version 1.0.0 or none) a quality at least
+ * that of every other media range it accepts, else the text format 0.0.4.
+ */
+export function negotiate(accept: string | undefined): ExpositionFormat {
+  if (accept === undefined) return 'text';
+  let openmetrics = -1;
+  let other = -1;
+  for (const range of mediaRanges(accept)) {
+    if (isOpenMetrics(range)) openmetrics = Math.max(openmetrics, range.q);
+    else if (range.type !== 'application/openmetrics-text') other = Math.max(other, range.q);
   }
   return openmetrics > 0 && openmetrics >= other ? 'openmetrics' : 'text';
+}
+
+/**
+ * Whether a client takes OpenMetrics when it is what there is (a page kept
+ * in that format only): no `Accept`, or one that admits
+ * `application/openmetrics-text` (1.0.0), `application/*` or `* / *`.
+ */
+export function acceptsOpenMetrics(accept: string | undefined): boolean {
+  if (accept === undefined) return true;
+  return mediaRanges(accept).some((r) => isOpenMetrics(r) || r.type === 'application/*' || r.type === '*/*');
 }
 
 /** Answer this long before the scraper gives up: at most half a second, at most a tenth of its timeout. */
@@ -392,46 +424,50 @@ export interface Source {
 /** One run's exposition, rendered at most once per format and shared by every response. */
 export class Page {
   #snapshot: PrometheusSnapshot | undefined;
+  readonly #keep: boolean;
   readonly #bytes = new Map<ExpositionFormat, Buffer>();
 
-  constructor(snapshot: PrometheusSnapshot) {
+  /**
+   * @param snapshot the run's samples.
+   * @param keep the page is kept to answer again: once rendered, it lets the
+   *   snapshot (every sample's strings and sets) go and keeps only that
+   *   format (Prometheus asks every target in the same one). Kept snapshots,
+   *   or a second format rendered in advance, held an exporter of 10,000
+   *   targets 165 to 240 MB more and made it collect twice as often
+   *   (bench/fleet.js, --min-interval 5s).
+   */
+  constructor(snapshot: PrometheusSnapshot, keep = false) {
     this.#snapshot = snapshot;
-  }
-
-  /** The exposition in `format`: the same `Buffer` on every call. */
-  bytes(format: ExpositionFormat): Buffer {
-    let bytes = this.#bytes.get(format);
-    if (bytes === undefined) {
-      bytes = Buffer.from(this.#snapshot!.render(format), 'utf8');
-      this.#bytes.set(format, bytes);
-    }
-    return bytes;
+    this.#keep = keep;
   }
 
   /**
-   * Renders both formats now and lets the snapshot go, for a page kept to
-   * answer again: two Buffers outside the JavaScript heap instead of every
-   * sample's strings on it (a 30-process page: about 40 KB against 80 KB,
-   * and nothing for the garbage collector to walk; rendering a format costs
-   * a few microseconds, the snapshot being the expensive part).
+   * The exposition in `format`: the same `Buffer` on every call; undefined
+   * for a format a kept page was not rendered in.
    */
-  freeze(): void {
-    const snapshot = this.#snapshot;
-    if (snapshot === undefined) return;
-    if (this.#bytes.size > 0) {
-      this.bytes('text');
-      this.bytes('openmetrics');
-      this.#snapshot = undefined;
-      return;
+  bytes(format: ExpositionFormat): Buffer | undefined {
+    let bytes = this.#bytes.get(format);
+    if (bytes === undefined && this.#snapshot !== undefined) {
+      bytes = Buffer.from(this.#snapshot.render(format), 'utf8');
+      this.#bytes.set(format, bytes);
+      if (this.#keep) this.#snapshot = undefined;
     }
-    this.#snapshot = undefined;
-    // One allocation for both (each is a view of it).
-    const text = snapshot.render('text');
-    const both = Buffer.from(text + snapshot.render('openmetrics'), 'utf8');
-    const split = Buffer.byteLength(text, 'utf8');
-    this.#bytes.set('text', both.subarray(0, split));
-    this.#bytes.set('openmetrics', both.subarray(split));
+    return bytes;
   }
+}
+
+/**
+ * What a page answers a client: the format it prefers; else, from a kept
+ * page rendered in the other format only, that one when the client takes it
+ * (every client takes the text format; OpenMetrics per its `Accept`).
+ */
+export function pageFor(page: Page, accept: string | undefined): { format: ExpositionFormat; bytes: Buffer } | undefined {
+  const format = negotiate(accept);
+  const bytes = page.bytes(format);
+  if (bytes !== undefined) return { format, bytes };
+  const other: ExpositionFormat = format === 'text' ? 'openmetrics' : 'text';
+  if (other === 'openmetrics' && !acceptsOpenMetrics(accept)) return undefined;
+  return { format: other, bytes: page.bytes(other)! };
 }
 
 interface Inflight {
@@ -516,12 +552,9 @@ export class Scraper {
       })
       .then((runs) => {
         this.#log(runs);
-        const page = new Page(prometheusSnapshot(runs, { counters: this.#counters, extra: this.#extra(runs, performance.now() - started) }));
+        const page = new Page(prometheusSnapshot(runs, { counters: this.#counters, extra: this.#extra(runs, performance.now() - started) }), this.#probe && this.#minIntervalMs > 0);
         // Kept only to answer again within the minimum interval (with 0, never: it would only hold memory).
-        if (this.#minIntervalMs > 0) {
-          page.freeze();
-          this.#last = { page, at: performance.now() };
-        }
+        if (this.#minIntervalMs > 0) this.#last = { page, at: performance.now() };
         return page;
       })
       .finally(() => {

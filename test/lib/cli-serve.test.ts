@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { parseArgs } from '../../lib/cli/args.js';
 import { main } from '../../lib/cli/main.js';
-import { HEAD_TIMEOUT_MS, negotiate, Page, Scraper, scrapeDeadlineMs } from '../../lib/cli/serve.js';
+import { acceptsOpenMetrics, HEAD_TIMEOUT_MS, negotiate, Page, pageFor, Scraper, scrapeDeadlineMs } from '../../lib/cli/serve.js';
 import { prometheusSnapshot } from '../../lib/outputs/prometheus.js';
 import type { ServerRun } from '../../lib/types.js';
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
@@ -139,20 +139,39 @@ describe('Scraper', () => {
     assert.equal(pages[0]!.bytes('text'), pages[1]!.bytes('text'));
     assert.equal(pages[0]!.bytes('openmetrics'), pages[2]!.bytes('openmetrics'));
     assert.notEqual(pages[0]!.bytes('text'), pages[0]!.bytes('openmetrics'));
+    assert.ok(pages[0]!.bytes('text') !== undefined);
   });
 
-  it('a frozen page (kept for --min-interval) answers both formats as the snapshot renders them, one Buffer each', () => {
+  it('a kept page (--min-interval) keeps the format it was first asked in, answers the other client with it when it takes it, else 406', () => {
     const snapshot = prometheusSnapshot([{ name: 'é', target: 't', tags: ['supervisord_server:é'], result: { metrics: [], serviceChecks: [], metadata: {}, warnings: [], errors: [] } }]);
-    for (const first of [undefined, 'openmetrics', 'text'] as const) {
-      const page = new Page(snapshot);
-      if (first !== undefined) page.bytes(first);
-      page.freeze();
-      page.freeze();
-      for (const format of ['text', 'openmetrics'] as const) {
-        assert.equal(page.bytes(format).toString('utf8'), snapshot.render(format));
-        assert.equal(page.bytes(format), page.bytes(format));
-      }
-    }
+    const kept = new Page(snapshot, true);
+    const om = pageFor(kept, PROMETHEUS_ACCEPT)!;
+    assert.equal(om.format, 'openmetrics');
+    assert.equal(om.bytes.toString('utf8'), snapshot.render('openmetrics'));
+    assert.equal(kept.bytes('text'), undefined, 'the snapshot is gone');
+    assert.equal(pageFor(kept, undefined)!.bytes, om.bytes, 'no Accept: anything goes');
+    assert.equal(pageFor(kept, '*/*')!.format, 'openmetrics');
+    assert.equal(pageFor(kept, 'text/plain'), undefined);
+    const text = new Page(snapshot, true);
+    assert.equal(pageFor(text, 'text/plain')!.bytes.toString('utf8'), snapshot.render('text'));
+    assert.deepEqual(pageFor(text, PROMETHEUS_ACCEPT)!.format, 'text', 'Prometheus takes the text format too');
+    const fresh = new Page(snapshot);
+    assert.equal(fresh.bytes('text')!.toString('utf8'), snapshot.render('text'));
+    assert.equal(fresh.bytes('openmetrics')!.toString('utf8'), snapshot.render('openmetrics'));
+  });
+
+  it('acceptsOpenMetrics', () => {
+    const cases: Array<[string | undefined, boolean]> = [
+      [undefined, true],
+      ['*/*', true],
+      ['application/*;q=0.1', true],
+      [PROMETHEUS_ACCEPT, true],
+      ['text/plain', false],
+      ['text/plain, application/openmetrics-text;q=0', false],
+      ['application/openmetrics-text;version=0.0.1', false],
+      ['', false],
+    ];
+    for (const [accept, ok] of cases) assert.equal(acceptsOpenMetrics(accept), ok, String(accept));
   });
 });
 
@@ -311,8 +330,21 @@ describe('/probe', () => {
       const checked = await promtoolCheck(answer.body);
       if (checked === null) t.diagnostic('promtool is not installed');
       else assert.deepEqual(checked, { code: 0, output: '' });
-      const om = await http(p, `/probe?target=127.0.0.1:${port}&module=local`, { Accept: PROMETHEUS_ACCEPT });
+      // Within --min-interval the target answers from its last run, in the format it was rendered in (Prometheus reads both) ...
+      const again = await http(p, `/probe?target=127.0.0.1:${port}&module=local`, { Accept: PROMETHEUS_ACCEPT });
+      assert.equal(again.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+      assert.equal(again.body, answer.body);
+      // (the text format goes to every client, as negotiation falls back to it) ...
+      const omOnly = await http(p, `/probe?target=127.0.0.1:${port}&module=local`, { Accept: 'application/openmetrics-text' });
+      assert.equal(omOnly.status, 200);
+      // ... and one that refuses OpenMetrics kept alone is told why.
+      const om = await http(p, `/probe?target=127.0.0.1:${port}&module=wide`, { Accept: PROMETHEUS_ACCEPT });
       assert.equal(parseOpenMetrics(om.body).get('supervisord_probe_duration_seconds')?.unit, 'seconds');
+      const strict = await http(p, `/probe?target=127.0.0.1:${port}&module=wide`, { Accept: 'text/plain' });
+      assert.deepEqual([strict.status, strict.body], [
+        406,
+        'Not acceptable: the last run (less than --min-interval ago) was rendered as OpenMetrics, which the Accept header refuses; ask again after --min-interval\n',
+      ]);
 
       // A target that does not answer: probe_success 0, and the failure said on stderr under the target's name.
       const down = parseExposition((await http(p, '/probe?target=127.0.0.1:1&module=wide')).body);
