@@ -530,6 +530,28 @@ describe('/probe cannot be used to multiply runs, connections or threads', () =>
   });
 });
 
+describe('--max-server-connections', () => {
+  it('a sharded collection of 400 processes lives within it: its calls queue on 4 connections, every process reported', { timeout: 60_000 }, async () => {
+    const big = await SupervisordEmulator.start({
+      listen: { port: 0 },
+      processes: Array.from({ length: 400 }, (_, i) => makeProcess({ name: `p${String(i).padStart(3, '0')}`, group: `g${i % 7}` })),
+    });
+    try {
+      const file = config('sharded.json', { instances: [{ name: 'big', url: big.url, max_connections: 16 }] });
+      await serving(['--config', file, '--serve', '127.0.0.1:0', '--min-interval', '0', '--max-server-connections', '4'], async (p) => {
+        for (let run = 0; run < 3; run++) {
+          const families = parseExposition((await http(p, '/metrics')).body);
+          assert.equal(families.get('supervisord_process_status')?.samples.length, 400);
+        }
+        assert.ok((big.stats.calls['supervisor.getProcessInfo'] ?? 0) >= 800, 'the runs after the first were sharded');
+        assert.ok(big.stats.connections <= 4, `${big.stats.connections} connections`);
+      });
+    } finally {
+      await big.close();
+    }
+  });
+});
+
 describe('slow request heads cannot lock the scrapers out', () => {
   it(`256 half-sent requests: a scrape still gets in at once, and they are closed (408) after ${HEAD_TIMEOUT_MS} ms`, { timeout: 60_000 }, async () => {
     await serving(['--url', emulator.url, '--serve', '127.0.0.1:0', '--name', 'emu'], async (p) => {
