@@ -24,10 +24,10 @@ export interface Answer {
   body: string;
 }
 
-/** GET (a new connection each time) of `path` on 127.0.0.1:`port`. */
-export function http(port: number, path: string, headers: Record<string, string> = {}): Promise<Answer> {
+/** A request (GET by default, a new connection each time) of `path` on 127.0.0.1:`port`. */
+export function http(port: number, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, method, headers, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
