@@ -13,6 +13,7 @@
 import { ConnectError, ConnectionClosedError, TimeoutError, XmlRpcFault } from '../protocol/errors.js';
 import type { MulticallRequest } from '../protocol/xmlrpc-client.js';
 import type { XmlRpcPool } from '../protocol/xmlrpc-pool.js';
+import type { ConnectionBudget } from '../protocol/connection-budget.js';
 import { CredentialRedactor } from '../protocol/redact.js';
 import { Collector, MAX_AUTO_CONNECTIONS } from './collect.js';
 import { checkEnvelope, historyFromState, historyToState, STATE_FORMAT, STATE_VERSION } from './check-state.js';
@@ -20,7 +21,7 @@ import type { CheckState, RestoreContext, StateComponent, StateServer } from './
 import { RunDeadlineError, StateError } from './errors.js';
 import { NameFilter } from './name-filter.js';
 import { resolveConfig } from './config.js';
-import { missingCredentialsWarning } from './hints.js';
+import { hintTexts, missingCredentialsWarning } from './hints.js';
 import type { Credentials, ResolvedConfig, TlsMaterial } from './config.js';
 import { buildRun, processNames } from './submissions.js';
 import type { ResourceCollector } from './resources/collector.js';
@@ -130,9 +131,17 @@ export interface CheckOptions {
    * accepted later (`oneShotShardCount` in `collect.ts`). Default false.
    */
   oneShot?: boolean;
+  /**
+   * Draw every connection (the run's, the shards', the background name
+   * refresh's) from this budget, shared with the other checks given it, so
+   * that all of them together hold at most `budget.maxPerAddress`
+   * connections to one server. Default: none (the check's own
+   * `max_connections` bounds its connections).
+   */
+  connections?: ConnectionBudget;
 }
 
-const OPTION_KEYS = new Set(['log', 'client', 'clock', 'oneShot']);
+const OPTION_KEYS = new Set(['log', 'client', 'clock', 'oneShot', 'connections']);
 
 /**
  * The supervisord check for one instance. Connections are opened by the
@@ -159,6 +168,7 @@ export class SupervisordCheck {
   readonly #redactor: CredentialRedactor;
   readonly #log: CheckOptions['log'];
   readonly #injected: CheckClient | undefined;
+  readonly #budget: ConnectionBudget | undefined;
   readonly #collector: Collector;
   /** Judges server-supplied names against proc_regex / proc_regex_exclude within the run's deadline. */
   readonly #names: NameFilter;
@@ -197,6 +207,7 @@ export class SupervisordCheck {
     this.configWarnings = Object.freeze([...warnings]);
     this.#log = options.log;
     this.#injected = options.client;
+    this.#budget = options.connections;
     this.#names = new NameFilter([...config.procRegex, ...config.procRegexExclude]);
     this.#collector = new Collector(config, {
       ...(options.clock === undefined ? {} : { clock: options.clock }),
@@ -226,7 +237,11 @@ export class SupervisordCheck {
   run(): Promise<CheckResult> {
     this.#started = true;
     const result = this.#queue.then(() => this.#runOnce());
-    this.#queue = result.catch(() => undefined); // #runOnce does not reject; the chain must survive if it ever did
+    // Not result.catch(): that would hold the last result (all its submissions) until the next run.
+    this.#queue = result.then(
+      () => undefined,
+      () => undefined, // #runOnce does not reject; the chain must survive if it ever did
+    );
     return result;
   }
 
@@ -358,7 +373,10 @@ export class SupervisordCheck {
       const collected = await this.#collectWithin();
       const listedAt = performance.now();
       if (collected.processInfo.ok) this.#startRefresh();
-      const unjudged = await this.#names.judge(processNames(collected), started + this.config.timeoutMs);
+      const unjudged = await this.#names.judge(processNames(collected), started + this.config.timeoutMs, {
+        patterns: this.config.procRegex,
+        texts: () => hintTexts(collected.processInfo.ok ? collected.processInfo.value : undefined),
+      });
       const output = buildRun(this.config, collected, this.#history, unjudged);
       result = output.result;
       if (output.history !== undefined) this.#history = output.history;
@@ -592,6 +610,7 @@ export class SupervisordCheck {
       maxBodyBytes: this.config.maxResponseBytes,
       ...(this.#tls === undefined ? {} : { tls: this.#tls.clientOptions() }),
       maxConnections,
+      ...(this.#budget === undefined ? {} : { budget: this.#budget }),
     });
   }
 
@@ -651,10 +670,13 @@ export class SupervisordCheck {
 function checkOptions(options: unknown): asserts options is CheckOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) throw new TypeError(`unknown option '${key}' (expected log, client, clock, oneShot)`);
+    if (!OPTION_KEYS.has(key)) throw new TypeError(`unknown option '${key}' (expected log, client, clock, oneShot, connections)`);
   }
-  const { log, client, clock, oneShot } = options as Record<string, unknown>;
+  const { log, client, clock, oneShot, connections } = options as Record<string, unknown>;
   if (oneShot !== undefined && typeof oneShot !== 'boolean') throw new TypeError('options.oneShot must be true or false');
+  if (connections !== undefined && (typeof connections !== 'object' || connections === null || typeof (connections as { tryAcquire?: unknown }).tryAcquire !== 'function')) {
+    throw new TypeError('options.connections must be a ConnectionBudget');
+  }
   if (clock !== undefined && typeof clock !== 'function') throw new TypeError('options.clock must be a function returning milliseconds');
   if (log !== undefined) {
     const l = log as Record<string, unknown> | null;

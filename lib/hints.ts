@@ -21,6 +21,11 @@ import type { ProcessInfo } from './types.js';
  * warning says so, with the name to use when the entry names a process the
  * server has.
  *
+ * Patterns are never matched here: the verdicts come from the run's
+ * judging (`NameFilter.judge`, on a worker within the run's deadline, over
+ * the names and, for the patterns that matched none, over the texts of
+ * {@link hintTexts}); a text it did not judge in time suggests nothing.
+ *
  * @param processes every process of the server's answer, before selection
  *   (with selective collection, those found among the named ones).
  * @param config the instance.
@@ -35,17 +40,38 @@ export function unmatchedFilterWarnings(processes: readonly ProcessInfo[], confi
         `matched no process${suggestions(missingNames, processes, (n) => pythonRepr(n), (n, key) => n === key)}; ${NAMES_ONLY}`,
     );
   }
-  const missingPatterns = config.procRegex.filter((r) => !processes.some((p) => r.regexp.test(p.name)));
+  // The names were judged before selection (r.test finds those verdicts); the group texts only through judged().
+  const missingPatterns = config.procRegex.filter((r) => !processes.some((p) => r.test(p.name)));
   if (missingPatterns.length > 0) {
     warnings.push(
       `'proc_regex' ${plural(missingPatterns.length, 'pattern', 'patterns')} ${missingPatterns.map((r) => pythonRepr(r.pattern)).join(', ')} ` +
-        `matched no process${suggestions(missingPatterns, processes, (r) => pythonRepr(r.pattern), (r, key) => r.regexp.test(key))}; ${NAMES_ONLY}`,
+        `matched no process${suggestions(missingPatterns, processes, (r) => pythonRepr(r.pattern), (r, key) => r.judged(key) === true)}; ${NAMES_ONLY}`,
     );
   }
   return warnings;
 }
 
 const NAMES_ONLY = `only process names are matched, never 'group:name' or a group name`;
+
+/**
+ * The texts {@link unmatchedFilterWarnings} suggests from: the `group:name`
+ * and the group of every process whose group is not its name, each once.
+ *
+ * @param listing the process list as the server sent it (items that are not
+ *   structs with string `name` and `group` are skipped).
+ */
+export function hintTexts(listing: unknown): string[] {
+  if (!Array.isArray(listing)) return [];
+  const texts = new Set<string>();
+  for (const item of listing) {
+    if (typeof item !== 'object' || item === null) continue;
+    const { name, group } = item as Record<string, unknown>;
+    if (typeof name !== 'string' || typeof group !== 'string' || group === name) continue;
+    texts.add(`${group}:${name}`);
+    texts.add(group);
+  }
+  return [...texts];
+}
 
 /**
  * ` ('web:front' matches the group or group:name of process 'front')`: for

@@ -1,6 +1,7 @@
 /**
  * Node's built-in modules loaded on first use, for code paths most users of
- * the main entry never take (TLS files, hashed DogStatsD tags). A static
+ * the main entry never take (TLS files, hashed DogStatsD tags, `proc_regex`
+ * workers, `collect_resources` on a TCP target). A static
  * `import` would load them with the entry: imported alone in a fresh Node 20
  * process, `node:tls` took 5 ms and 2.8 MB, `node:crypto` 3 ms and 1.8 MB,
  * the ES module facade of `node:fs` 2 ms and 1 MB, next to about 20 ms for
@@ -17,6 +18,7 @@ export interface LazyBuiltins {
   'node:fs': typeof import('node:fs');
   'node:net': typeof import('node:net');
   'node:tls': typeof import('node:tls');
+  'node:worker_threads': typeof import('node:worker_threads');
 }
 
 let requireBuiltin: NodeJS.Require | undefined;

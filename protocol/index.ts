@@ -12,6 +12,8 @@ export type * from './types.js';
 export { parseAddress, tcpAddress, unixAddress, validateCredential, DEFAULT_PATH, DEFAULT_PORT } from './address.js';
 export type { Address, ParsedAddress } from './address.js';
 export { XmlRpcClient } from './xmlrpc-client.js';
+export { ConnectionBudget, ConnectionBudgetError } from './connection-budget.js';
+export type { ConnectionBudgetOptions } from './connection-budget.js';
 export type { XmlRpcClientOptions, MulticallRequest, CallOptions } from './xmlrpc-client.js';
 export { HTTP_DEFAULTS } from './http-client.js';
 export type { HttpTlsOptions } from './http-client.js';

@@ -14,8 +14,10 @@
 
 import { parseAddress } from './address.js';
 import type { Address } from './address.js';
+import type { ConnectionBudget, ConnectionLease } from './connection-budget.js';
 import { ClientClosedError } from './errors.js';
 import type { XmlRpcFault } from './errors.js';
+import { HTTP_DEFAULTS } from './http-client.js';
 import type { XmlRpcValue } from './types.js';
 import { XmlRpcClient } from './xmlrpc-client.js';
 import type { MulticallRequest, XmlRpcClientOptions } from './xmlrpc-client.js';
@@ -24,6 +26,16 @@ import type { MulticallRequest, XmlRpcClientOptions } from './xmlrpc-client.js';
 export interface XmlRpcPoolOptions extends XmlRpcClientOptions {
   /** Most connections open at once, 1 to 1024 [8]. */
   maxConnections?: number | undefined;
+  /**
+   * Draw every connection from this budget, shared with the other pools
+   * given it [none]: the pool then holds at most
+   * `min(maxConnections, budget.maxPerAddress)` connections, and fewer when
+   * other pools hold connections to the same address. A pool with no
+   * connection waits for one (within `timeoutMs`); a pool with some queues
+   * its calls on them. An idle connection is closed after `idleTimeoutMs`,
+   * or earlier when another pool waits for one to the same address.
+   */
+  budget?: ConnectionBudget | undefined;
 }
 
 /** Default {@link XmlRpcPoolOptions.maxConnections}. */
@@ -34,14 +46,17 @@ interface Slot {
   client: XmlRpcClient;
   /** Calls handed to this client and not settled yet. */
   pending: number;
+  /** With a budget: the connection's place in it. */
+  lease: ConnectionLease | undefined;
 }
 
 /**
  * A pool of up to `maxConnections` connections to one XML-RPC server. A call
  * goes to a connection with nothing in flight, else to a new connection while
- * fewer than `maxConnections` exist, else to the connection with the fewest
- * calls in flight (which queues it: one request in flight per connection).
- * Connections are opened on first need, never before.
+ * fewer than `maxConnections` exist (and, with a budget, one is free), else to
+ * the connection with the fewest calls in flight (which queues it: one
+ * request in flight per connection). Connections are opened on first need,
+ * never before.
  *
  * Errors never contain the credentials (each client redacts its own).
  */
@@ -51,25 +66,36 @@ export class XmlRpcPool {
   /** The most connections the pool opens at once. */
   readonly maxConnections: number;
   readonly #clientOptions: XmlRpcClientOptions;
+  readonly #budget: ConnectionBudget | undefined;
+  readonly #idleMs: number;
+  readonly #waitMs: number;
   readonly #slots: Slot[] = [];
+  /** A client made to validate the options, used by the first connection. */
+  #spare: XmlRpcClient | undefined;
+  /** Aborts the waits for a lease when the pool closes. */
+  #closing: AbortController | undefined;
   #closed = false;
 
   /**
    * @param address as {@link XmlRpcClient}'s.
    * @param options see {@link XmlRpcPoolOptions}.
    * @throws as {@link XmlRpcClient}'s constructor (validated once, here), and
-   *   {@link RangeError} / {@link TypeError} for a bad `maxConnections`.
+   *   {@link RangeError} / {@link TypeError} for a bad `maxConnections` or `budget`.
    */
   constructor(address: string | Address, options: XmlRpcPoolOptions = {}) {
     if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new TypeError('options must be an object');
-    const { maxConnections, ...clientOptions } = options;
+    const { maxConnections, budget, ...clientOptions } = options;
     if (maxConnections !== undefined) {
       if (typeof maxConnections !== 'number') throw new TypeError('options.maxConnections must be a number');
       if (!Number.isInteger(maxConnections) || maxConnections < 1 || maxConnections > MAX_CONNECTIONS_LIMIT) {
         throw new RangeError(`options.maxConnections must be an integer in 1-${MAX_CONNECTIONS_LIMIT}, got ${maxConnections}`);
       }
     }
+    if (budget !== undefined && (typeof budget !== 'object' || budget === null || typeof budget.tryAcquire !== 'function')) {
+      throw new TypeError('options.budget must be a ConnectionBudget');
+    }
     this.maxConnections = maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.#budget = budget;
     // Parse the address once: every client then shares it (and the URL's
     // credentials, unless the options name their own).
     let resolved: Address;
@@ -87,10 +113,13 @@ export class XmlRpcPool {
     // The first client validates the options (and throws like XmlRpcClient would).
     const first = new XmlRpcClient(resolved, this.#clientOptions);
     this.address = first.address;
-    this.#slots.push({ client: first, pending: 0 });
+    this.#idleMs = this.#clientOptions.idleTimeoutMs ?? HTTP_DEFAULTS.idleTimeoutMs;
+    this.#waitMs = this.#clientOptions.timeoutMs ?? HTTP_DEFAULTS.timeoutMs;
+    if (budget === undefined) this.#slots.push({ client: first, pending: 0, lease: undefined });
+    else this.#spare = first;
   }
 
-  /** Connections (clients) created so far; each holds a socket only while in use or kept alive. */
+  /** Connections (clients) created so far and not closed by the budget; each holds a socket only while in use or kept alive. */
   get size(): number {
     return this.#slots.length;
   }
@@ -111,32 +140,71 @@ export class XmlRpcPool {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all(this.#slots.map((slot) => slot.client.close()));
+    this.#closing?.abort();
+    const slots = this.#slots.splice(0);
+    for (const slot of slots) slot.lease?.release();
+    await Promise.all(slots.map((slot) => slot.client.close()));
   }
 
   #run<T>(use: (client: XmlRpcClient) => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new ClientClosedError(`client for ${this.address.display} is closed`));
     const slot = this.#pick();
-    slot.pending++;
+    if (slot !== undefined) return this.#use(slot, use);
+    // With a budget and no connection of our own: wait for one.
+    this.#closing ??= new AbortController();
+    return this.#budget!.acquire(this.address, this.#waitMs, this.#closing.signal).then((lease) => {
+      if (this.#closed) {
+        lease.release();
+        return Promise.reject(new ClientClosedError(`client for ${this.address.display} is closed`));
+      }
+      return this.#use(this.#add(lease), use);
+    });
+  }
+
+  #use<T>(slot: Slot, use: (client: XmlRpcClient) => Promise<T>): Promise<T> {
+    if (slot.pending++ === 0) slot.lease?.busy();
     const done = (): void => {
-      slot.pending--;
+      if (--slot.pending === 0) slot.lease?.idle(this.#idleMs);
     };
     const result = use(slot.client);
     result.then(done, done);
     return result;
   }
 
-  #pick(): Slot {
-    let least = this.#slots[0]!;
+  /** A connection for the next call; undefined when there is none and the budget has none free now. */
+  #pick(): Slot | undefined {
+    let least: Slot | undefined;
     for (const slot of this.#slots) {
       if (slot.pending === 0) return slot;
-      if (slot.pending < least.pending) least = slot;
+      if (least === undefined || slot.pending < least.pending) least = slot;
     }
-    if (this.#slots.length < this.maxConnections) {
-      const slot = { client: new XmlRpcClient(this.address, this.#clientOptions), pending: 0 };
-      this.#slots.push(slot);
-      return slot;
+    const budget = this.#budget;
+    if (budget === undefined) {
+      if (this.#slots.length < this.maxConnections) {
+        const slot = { client: new XmlRpcClient(this.address, this.#clientOptions), pending: 0, lease: undefined };
+        this.#slots.push(slot);
+        return slot;
+      }
+      return least;
+    }
+    if (this.#slots.length < Math.min(this.maxConnections, budget.maxPerAddress)) {
+      const lease = budget.tryAcquire(this.address);
+      if (lease !== undefined) return this.#add(lease);
     }
     return least;
+  }
+
+  /** A new connection holding `lease`; the budget ending the lease closes it. */
+  #add(lease: ConnectionLease): Slot {
+    const client = this.#spare ?? new XmlRpcClient(this.address, this.#clientOptions);
+    this.#spare = undefined;
+    const slot: Slot = { client, pending: 0, lease };
+    this.#slots.push(slot);
+    lease.onEnd(() => {
+      const at = this.#slots.indexOf(slot);
+      if (at >= 0) this.#slots.splice(at, 1);
+      void client.close();
+    });
+    return slot;
   }
 }

@@ -92,6 +92,8 @@ test('supervisord-check/protocol exports the codec and transport', async () => {
     'BodySizeError',
     'ClientClosedError',
     'ConnectError',
+    'ConnectionBudget',
+    'ConnectionBudgetError',
     'ConnectionClosedError',
     'DEFAULT_MAX_BYTES',
     'DEFAULT_MAX_DEPTH',

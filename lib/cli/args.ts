@@ -82,6 +82,8 @@ export interface CliOptions {
   maxConnections?: number;
   /** `--probe-max-targets` (`--serve`). */
   probeMaxTargets?: number;
+  /** `--max-server-connections` (`--serve`): most connections to one supervisord, all checks together. */
+  maxServerConnections?: number;
   /** False with `--no-color`. */
   color: boolean;
   /** `--fail-if-no-match`: a single run whose include filters matched no process exits 2. Set only when given. */
@@ -106,6 +108,7 @@ const SERVE_FLAGS: Readonly<Record<string, { repeat: boolean }>> = Object.freeze
   '--min-interval': { repeat: false },
   '--max-connections': { repeat: false },
   '--probe-max-targets': { repeat: false },
+  '--max-server-connections': { repeat: false },
 });
 
 /**
@@ -403,6 +406,9 @@ function applyServeFlag(options: CliOptions, flag: string, value: string): void 
       return;
     case '--max-connections':
       options.maxConnections = integerValue(value, flag, 1, 100_000);
+      return;
+    case '--max-server-connections':
+      options.maxServerConnections = integerValue(value, flag, 1, 1024);
       return;
     default: // '--probe-max-targets'
       options.probeMaxTargets = integerValue(value, flag, 1, 1_000_000);
@@ -773,6 +779,9 @@ Output:
   --max-connections 256    --serve: most client connections at a time
   --probe-max-targets 1000 --serve: most /probe targets remembered (least
                            recently probed forgotten first)
+  --max-server-connections 32
+                           --serve: most connections to one supervisord,
+                           all checks and /probe targets together
   --dogstatsd HOST:PORT    send DogStatsD datagrams over UDP at start and
                            every interval (default 15s)
   --state-file PATH        single runs (a monitoring system starting the

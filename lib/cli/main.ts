@@ -58,6 +58,7 @@ import { EXIT_CRITICAL, EXIT_OK, EXIT_WARNING, exitForError, failIfNoMatch } fro
 import { errorLog, lineWriter } from './report.js';
 import { readConfigText, readPassword, warnAboutMode } from './secrets.js';
 import { DEFAULT_SOCKETS, targetOf } from './target.js';
+import { ConnectionBudget } from '../../protocol/connection-budget.js';
 import { parseModules } from './probe.js';
 import type { ProbeModule } from './probe.js';
 import { serve, serverRun } from './serve.js';
@@ -130,9 +131,11 @@ export async function main(
       const { runDemo } = await import('../demo/demo.js');
       return await runDemo({ stdout, stderr, env: env as NodeJS.ProcessEnv, ...(io.signal === undefined ? {} : { signal: io.signal }) });
     }
-    const { checks, modules } = await createChecks(options, env, io, say);
+    // The exporter's connections to each supervisord, all checks and /probe targets together.
+    const connections = options.serve === undefined ? undefined : new ConnectionBudget({ maxPerAddress: options.maxServerConnections });
+    const { checks, modules } = await createChecks(options, env, io, say, connections);
     try {
-      return await runMode(options, checks, modules, env, io, stdout, say);
+      return await runMode(options, checks, modules, env, io, stdout, say, connections);
     } finally {
       await Promise.all(checks.map((c) => c.close()));
     }
@@ -168,6 +171,7 @@ async function createChecks(
   env: Readonly<Record<string, string | undefined>>,
   io: CliIo,
   say: (line: string) => void,
+  connections: ConnectionBudget | undefined,
 ): Promise<{ checks: SupervisordCheck[]; modules: Map<string, ProbeModule> }> {
   const password = await readPassword(options, env, say);
   let instances: unknown[];
@@ -190,7 +194,7 @@ async function createChecks(
   for (let i = 0; i < instances.length; i++) {
     try {
       // Data from the file or the flags: the constructor validates every key (a ConfigError names the one at fault).
-      checks.push(new SupervisordCheck(instances[i] as InstanceConfig, { oneShot: isSingleRun(options) }));
+      checks.push(new SupervisordCheck(instances[i] as InstanceConfig, { oneShot: isSingleRun(options), ...(connections === undefined ? {} : { connections }) }));
     } catch (error) {
       await Promise.all(checks.map((c) => c.close()));
       if (error instanceof ConfigError && options.config !== undefined) {
@@ -276,6 +280,7 @@ async function runMode(
   io: CliIo,
   stdout: CliStream,
   say: (line: string) => void,
+  connections: ConnectionBudget | undefined,
 ): Promise<number> {
   const tty = stdout.isTTY === true;
   const format: OutputFormat = options.format ?? (tty ? 'text' : 'json');
@@ -334,6 +339,7 @@ async function runMode(
         ...(options.minIntervalMs === undefined ? {} : { minIntervalMs: options.minIntervalMs }),
         ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
         ...(options.probeMaxTargets === undefined ? {} : { probeMaxTargets: options.probeMaxTargets }),
+        ...(connections === undefined ? {} : { connections }),
       });
       return EXIT_OK;
     }

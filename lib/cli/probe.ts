@@ -20,6 +20,16 @@
  *   checked on every probe.
  * A module's `ports` (optional) restricts the TCP ports.
  *
+ * One identity per server: every spelling of a target that reaches the same
+ * endpoint is one target (one check, one connection, one `--min-interval`),
+ * so that nobody can multiply the connections or the runs a server gets by
+ * writing its address differently. The identity is the scheme, the host
+ * (lower case; an IPv6 address in its canonical form), the port (a missing
+ * one is the default), and the HTTP path: supervisord answers XML-RPC on any
+ * path that starts with `/RPC2`, so every such path is `/RPC2` (and so is
+ * `/`, the server's web page), and the query string is dropped. Any other path names another endpoint (supervisord
+ * behind a proxy) and is accepted only when the module lists it in `paths`.
+ *
  * A target the module does not allow is refused before anything is
  * contacted, as is any target written in a way that could reach a host other
  * than the one it seems to name (numeric forms that are not plain IP
@@ -47,10 +57,14 @@ export interface ProbeModule {
   readonly allow: AllowList;
   /** Allowed TCP ports; undefined allows any. */
   readonly ports: ReadonlySet<number> | undefined;
+  /** HTTP paths other than `/RPC2` a target may name (a proxy's); empty: none. */
+  readonly paths: ReadonlySet<string>;
 }
 
 /** The keys of a module that are not instance keys. */
-const MODULE_KEYS = new Set(['allow', 'ports']);
+const MODULE_KEYS = new Set(['allow', 'ports', 'paths']);
+/** supervisord's XML-RPC endpoint: every path that starts with it reaches it. */
+const RPC_PATH = '/RPC2';
 /** Instance keys a module cannot have: the target names the server. */
 const SERVER_KEYS = ['name', 'host', 'port', 'socket', 'url'];
 const MODULE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -96,9 +110,17 @@ export function parseModules(value: unknown, where: string): Map<string, ProbeMo
       }
       ports = new Set(p as number[]);
     }
+    const paths = new Set<string>();
+    if (Object.hasOwn(record, 'paths')) {
+      const p = record['paths'];
+      if (!Array.isArray(p) || p.length === 0 || !p.every((e) => typeof e === 'string' && PROXY_PATH.test(e) && !e.startsWith(RPC_PATH))) {
+        throw new ConfigError(`${at}: 'paths' must be a non-empty list of HTTP paths (a '/' then letters, digits and '/._~-', not /RPC2, which is always allowed)`);
+      }
+      for (const e of p as string[]) paths.add(e);
+    }
     const settings = Object.fromEntries(Object.entries(record).filter(([k]) => !MODULE_KEYS.has(k)));
     validateSettings(settings, at);
-    modules.set(name, { name, settings: Object.freeze(settings), allow, ports });
+    modules.set(name, { name, settings: Object.freeze(settings), allow, ports, paths });
   }
   return modules;
 }
@@ -118,13 +140,28 @@ function validateSettings(settings: Record<string, unknown>, at: string): void {
   if (check.configWarnings.length > 0) throw new ConfigError(`${at}: ${check.configWarnings[0]}`);
 }
 
+/** A path a module's `paths` may list: plain characters only, so that one endpoint has one spelling. */
+const PROXY_PATH = /^\/[A-Za-z0-9/._~-]{0,255}$/;
+
 /**
- * The `/probe` request could not be served as asked: the answer is 400 with
- * the message (one line, never a credential).
+ * The `/probe` request could not be served as asked: the answer is `status`
+ * (400, or 429 for a target probed again too soon) with the message (one
+ * line, never a credential).
  */
 export class ProbeRequestError extends Error {
   /** Stable machine-readable identifier. */
   readonly code = 'ERR_PROBE_REQUEST' as const;
+  /** The HTTP status of the answer. */
+  readonly status: 400 | 429;
+
+  /**
+   * @param message the reason, one line.
+   * @param status 400 (default) or 429.
+   */
+  constructor(message: string, status: 400 | 429 = 400) {
+    super(message);
+    this.status = status;
+  }
 
   override get name(): string {
     return 'ProbeRequestError';
@@ -133,7 +170,12 @@ export class ProbeRequestError extends Error {
 
 /** Where a probe goes: the instance's `name` and `url`, once the module allowed it. */
 export interface ProbeTarget {
-  /** The target as given (the `supervisord_server` label). */
+  /**
+   * The server's identity in its canonical spelling (the `supervisord_server`
+   * label): `host:port` (`[v6]:port`) for `http` on `/RPC2`, else
+   * `http(s)://host:port[/path]`; `unix:///path` for a socket. Every
+   * spelling of one endpoint has the same one.
+   */
   readonly name: string;
   /** `http(s)://host:port/path` or `unix:///path`. */
   readonly url: string;
@@ -180,11 +222,13 @@ export function probeTarget(module: ProbeModule, target: string): ProbeTarget {
     if (!module.allow.allowsSocket(path)) throw refused('no socket entry of its allow-list matches');
     const problem = socketProblem(path);
     if (problem !== undefined) throw refused(problem);
-    return { name: target, url: `unix://${path}` };
+    return { name: `unix://${path}`, url: `unix://${path}` };
   }
-  const host = address.host.toLowerCase();
+  let host = address.host.toLowerCase();
   if (host.includes('%')) throw new ProbeRequestError('malformed target: IPv6 zone identifiers are not accepted');
   const family = isIP(host);
+  // One spelling per IPv6 address (`0:0::1` and `::0001` are `::1`), as WHATWG URL writes it.
+  if (family === 6) host = new URL(`http://[${host}]/`).hostname.slice(1, -1);
   if (family !== 0) {
     if (!module.allow.allowsIp(host, family === 4 ? 'ipv4' : 'ipv6')) throw refused('the address is in none of its networks');
   } else {
@@ -194,7 +238,22 @@ export function probeTarget(module: ProbeModule, target: string): ProbeTarget {
     if (!module.allow.allowsName(host)) throw refused('no host name entry of its allow-list matches');
   }
   if (module.ports !== undefined && !module.ports.has(address.port)) throw refused(`port ${address.port} is not in its ports`);
-  return { name: target, url: `${address.tls ? 'https' : 'http'}://${hostPort(host, address.port)}${address.path}` };
+  const query = address.path.indexOf('?');
+  const asked = query < 0 ? address.path : address.path.slice(0, query);
+  let path: string;
+  // `/` (supervisord's web page) names the server as much as no path does.
+  if (asked.startsWith(RPC_PATH) || asked === '/') path = RPC_PATH;
+  else if (module.paths.has(asked)) path = asked;
+  else {
+    throw new ProbeRequestError(
+      `target ${JSON.stringify(target)} names the path ${JSON.stringify(asked.slice(0, 64))}: supervisord answers XML-RPC at ${RPC_PATH}; ` +
+        `another path (a proxy's) must be listed in the 'paths' of module ${JSON.stringify(module.name)}`,
+    );
+  }
+  const scheme = address.tls ? 'https' : 'http';
+  const where = hostPort(host, address.port);
+  const url = `${scheme}://${where}${path}`;
+  return { name: !address.tls && path === RPC_PATH ? where : path === RPC_PATH ? `${scheme}://${where}` : url, url };
 }
 
 /** The allow-list of a module (see the module comment for the entries). */
@@ -273,37 +332,108 @@ export interface ProbeEntry {
   close(): Promise<void>;
 }
 
+/** Options of {@link ProbeTargets}. */
+export interface ProbeTargetsOptions {
+  /**
+   * A target forgotten less than this long after it was last probed is
+   * refused (429) until this long has passed, so that forgetting it does not
+   * let it be run again sooner than `--min-interval` allows. Default 0.
+   */
+  minIntervalMs?: number;
+  /**
+   * Called when forgotten targets are probed again (the cache is too small
+   * for the targets probed: each such probe starts afresh). At most once per
+   * `warnEveryMs`, with the count since the last call.
+   */
+  onThrash?: (comebacks: number) => void;
+  /** Default 60 s. */
+  warnEveryMs?: number;
+  /** Milliseconds clock, default `performance.now`. */
+  now?: () => number;
+}
+
+interface Remembered<E> {
+  readonly entry: E;
+  /** When it was last probed (clock ms). */
+  last: number;
+}
+
 /**
  * The targets probed so far, at most `max`, the least recently probed
  * evicted (and closed) first. Each keeps its own check (connection, restart
  * marks, name map) and counters between probes; its idle connection is
  * closed by the client's idle timeout.
+ *
+ * The keys of the targets forgotten last (as many as `max`, and every one
+ * forgotten within `minIntervalMs` of its last probe) are remembered with
+ * the time of that probe: to refuse a probe that comes sooner than the
+ * minimum interval, and to notice targets that come back after being
+ * forgotten, which means the cache is smaller than the set of targets.
  */
 export class ProbeTargets<E extends ProbeEntry> {
-  readonly #entries = new Map<string, E>();
+  readonly #entries = new Map<string, Remembered<E>>();
   readonly #max: number;
+  readonly #minIntervalMs: number;
+  readonly #onThrash: ((comebacks: number) => void) | undefined;
+  readonly #warnEveryMs: number;
+  readonly #now: () => number;
+  /** Keys forgotten, with the time of their last probe, the earliest forgotten first. */
+  readonly #forgotten = new Map<string, number>();
+  #evicted = 0;
+  #comebacks = 0;
+  #warnedAt = -Infinity;
 
-  /** @param max most targets remembered, at least 1. */
-  constructor(max: number) {
+  /**
+   * @param max most targets remembered, at least 1.
+   * @param options see {@link ProbeTargetsOptions}.
+   */
+  constructor(max: number, options: ProbeTargetsOptions = {}) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`max must be a positive integer, got ${String(max)}`);
     this.#max = max;
+    this.#minIntervalMs = options.minIntervalMs ?? 0;
+    this.#onThrash = options.onThrash;
+    this.#warnEveryMs = options.warnEveryMs ?? 60_000;
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /**
    * The entry of `key`, made by `create` when there is none. Marks it as the
    * most recently used; evicts the least recently used beyond `max`.
+   *
+   * @throws {ProbeRequestError} (429) for a target forgotten less than
+   *   `minIntervalMs` after its last probe, until that time has passed.
    */
   get(key: string, create: () => E): E {
-    let entry = this.#entries.get(key);
-    if (entry !== undefined) this.#entries.delete(key);
-    else entry = create();
-    this.#entries.set(key, entry);
-    while (this.#entries.size > this.#max) {
-      const [oldest, evicted] = this.#entries.entries().next().value as [string, E];
-      this.#entries.delete(oldest);
-      void evicted.close();
+    const now = this.#now();
+    let remembered = this.#entries.get(key);
+    if (remembered !== undefined) {
+      this.#entries.delete(key);
+      remembered.last = now;
+    } else {
+      const last = this.#forgotten.get(key);
+      if (last !== undefined) {
+        if (now - last < this.#minIntervalMs) {
+          const wait = Math.ceil((last + this.#minIntervalMs - now) / 1000);
+          throw new ProbeRequestError(
+            `this target was probed less than --min-interval ago and forgotten since (--probe-max-targets ${this.#max} is smaller than the number of targets probed): try again in ${wait} s`,
+            429,
+          );
+        }
+        this.#forgotten.delete(key);
+        this.#comeback(now);
+      }
+      remembered = { entry: create(), last: now };
     }
-    return entry;
+    this.#entries.set(key, remembered);
+    while (this.#entries.size > this.#max) {
+      const [oldest, evicted] = this.#entries.entries().next().value as [string, Remembered<E>];
+      this.#entries.delete(oldest);
+      this.#evicted++;
+      void evicted.entry.close();
+      this.#forgotten.set(oldest, evicted.last);
+    }
+    this.#prune(now);
+    return remembered.entry;
   }
 
   /** Number of targets remembered. */
@@ -311,10 +441,39 @@ export class ProbeTargets<E extends ProbeEntry> {
     return this.#entries.size;
   }
 
+  /** Targets forgotten to make room, since the start. */
+  get evicted(): number {
+    return this.#evicted;
+  }
+
+  /** The remembered entries, least recently probed first. */
+  *values(): IterableIterator<E> {
+    for (const remembered of this.#entries.values()) yield remembered.entry;
+  }
+
   /** Closes and forgets every entry. */
   async close(): Promise<void> {
     const entries = [...this.#entries.values()];
     this.#entries.clear();
-    await Promise.all(entries.map((e) => e.close()));
+    this.#forgotten.clear();
+    await Promise.all(entries.map((e) => e.entry.close()));
+  }
+
+  /** A forgotten target was probed again: said at most once per `warnEveryMs`, with the count. */
+  #comeback(now: number): void {
+    this.#comebacks++;
+    if (now - this.#warnedAt < this.#warnEveryMs) return;
+    this.#warnedAt = now;
+    const count = this.#comebacks;
+    this.#comebacks = 0;
+    this.#onThrash?.(count);
+  }
+
+  /** Beyond `max` forgotten keys, drops the earliest, except those the minimum interval still covers. */
+  #prune(now: number): void {
+    for (const [key, last] of this.#forgotten) {
+      if (this.#forgotten.size <= this.#max || now - last < this.#minIntervalMs) break;
+      this.#forgotten.delete(key);
+    }
   }
 }

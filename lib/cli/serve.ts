@@ -14,14 +14,28 @@
  *   scrape) is honoured: a run still going shortly before it is answered with
  *   what is known, `supervisord_up 0` for the servers that have not answered
  *   yet; the run goes on and its result serves the next scrapes.
- * - At most `maxConnections` connections at a time; more are refused.
+ * - At most `maxConnections` client connections at a time. A request head
+ *   must arrive within {@link HEAD_TIMEOUT_MS}; when every slot is taken, a
+ *   new connection closes the one that has waited longest without a request
+ *   in progress (a slow or idle head), so that clients that never finish
+ *   their request cannot lock the scrapers out. Only when every connection
+ *   carries a request is a new one refused.
+ * - `/probe` targets: one per server identity and module (`probe.ts`), at
+ *   most `probeMaxTargets`, each with its check, connections and counters;
+ *   every connection to supervisord (of `/metrics` and `/probe` together) is
+ *   drawn from one budget per server address. `/metrics` then also carries
+ *   the exporter's own figures (targets remembered and evicted, connections
+ *   held).
  *
  * @module
  */
 
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+
+import { ConnectionBudget } from '../../protocol/connection-budget.js';
 
 import { SupervisordCheck } from '../check.js';
 import { CheckGroup } from '../check-all.js';
@@ -48,6 +62,14 @@ export const DEFAULT_MIN_INTERVAL_MS = 5000;
 export const DEFAULT_MAX_CONNECTIONS = 256;
 /** `--probe-max-targets` default. */
 export const DEFAULT_PROBE_MAX_TARGETS = 1000;
+/**
+ * How long a client has to send a whole request head (then 408 and the
+ * connection is closed): far below Prometheus' default scrape timeout of
+ * 10 s, far above what any real client needs on a working network.
+ */
+export const HEAD_TIMEOUT_MS = 5000;
+/** How often Node checks the head deadline of every connection. */
+const HEAD_CHECK_INTERVAL_MS = 500;
 
 /** What {@link serve} needs. */
 export interface ServeOptions {
@@ -67,6 +89,12 @@ export interface ServeOptions {
   maxConnections?: number;
   /** Default {@link DEFAULT_PROBE_MAX_TARGETS}. */
   probeMaxTargets?: number;
+  /**
+   * The budget of connections to each supervisord, shared with `checks` when
+   * they were given it (the caller's). Default: a budget of its own for the
+   * `/probe` checks, with the default size.
+   */
+  connections?: ConnectionBudget;
   stop: Stopper;
   onListening?: ((address: HostPort) => void) | undefined;
   say: (line: string) => void;
@@ -135,16 +163,31 @@ export async function serve(options: ServeOptions): Promise<void> {
     log: logUntilStopped(errorLog(say)),
     say,
   });
-  const probes = new ProbeTargets<ProbeEntry>(options.probeMaxTargets ?? DEFAULT_PROBE_MAX_TARGETS);
+  const budget = options.connections ?? new ConnectionBudget();
+  const maxTargets = options.probeMaxTargets ?? DEFAULT_PROBE_MAX_TARGETS;
+  const probes = new ProbeTargets<ProbeEntry>(maxTargets, {
+    minIntervalMs,
+    onThrash: (n) =>
+      say(
+        `${n} /probe target${n === 1 ? ' was' : 's were'} probed again after being forgotten: --probe-max-targets ${maxTargets} is ` +
+          `smaller than the number of targets probed, so such probes start afresh (a full listing, new connections, restart counts from 0); raise --probe-max-targets`,
+      ),
+  });
+  // A page is served again only within --min-interval: older ones of targets not probed since are dropped (held at most
+  // 1.25 x --min-interval), one sweep for all.
+  const sweep = minIntervalMs > 0 ? setInterval(() => {
+    for (const entry of probes.values()) entry.scraper.dropStale();
+  }, Math.min(Math.max(minIntervalMs / 4, 250), MAX_DEADLINE_MS)) : undefined;
+  sweep?.unref();
 
   const probe = (query: URLSearchParams): Scraper => {
     const { module, target } = probeQuery(query, modules);
     const allowed = probeTarget(module, target);
-    return probes.get(`${module.name}\n${target}`, () => {
+    return probes.get(`${module.name}\n${allowed.name}`, () => {
       if (stopped) throw new ProbeRequestError('the exporter is stopping');
       let check: SupervisordCheck;
       try {
-        check = new SupervisordCheck({ ...module.settings, name: allowed.name, url: allowed.url });
+        check = new SupervisordCheck({ ...module.settings, name: allowed.name, url: allowed.url }, { connections: budget });
       } catch (error) {
         if (error instanceof ConfigError) throw new ProbeRequestError(`module ${JSON.stringify(module.name)} cannot check ${JSON.stringify(target)}: ${error.message}`);
         throw error;
@@ -192,19 +235,36 @@ export async function serve(options: ServeOptions): Promise<void> {
       scraper = path === '/metrics' ? metrics : probe(url.searchParams);
     } catch (error) {
       if (!(error instanceof ProbeRequestError)) throw error;
-      reply(res, 400, TEXT, `Bad request: ${error.message}\n`, head);
+      if (error.status === 429) {
+        res.setHeader('Retry-After', String(Math.max(1, Math.ceil(minIntervalMs / 1000))));
+        reply(res, 429, TEXT, `Too many requests: ${error.message}\n`, head);
+      } else {
+        reply(res, 400, TEXT, `Bad request: ${error.message}\n`, head);
+      }
       return;
     }
-    const format = negotiate(req.headers.accept);
+    const accept = req.headers.accept;
     scraper.scrape(scrapeDeadlineMs(req.headers['x-prometheus-scrape-timeout-seconds'])).then(
-      (page) => reply(res, 200, format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE, page.bytes(format), head),
+      (page) => {
+        const answer = pageFor(page, accept);
+        if (answer === undefined) {
+          // A page kept in OpenMetrics only, for a client that refuses it: within --min-interval there is no other.
+          reply(res, 406, TEXT, `Not acceptable: the last run (less than --min-interval ago) was rendered as OpenMetrics, which the Accept header refuses; ask again after --min-interval\n`, head);
+          return;
+        }
+        const { format, bytes } = answer;
+        const own = path === '/metrics' && modules.size > 0 ? exporterFamilies(probes, budget, format) : undefined;
+        reply(res, 200, format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE, withFamilies(bytes, format, own), head);
+      },
       (error: unknown) => {
         say(`internal error while scraping: ${error instanceof Error ? error.message : String(error)}`);
         reply(res, 500, TEXT, 'Internal error of supervisord-check\n');
       },
     );
   };
-  const server = createServer((req, res) => {
+  const clients = new ClientConnections(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
+  const server = createServer({ connectionsCheckingInterval: HEAD_CHECK_INTERVAL_MS }, (req, res) => {
+    clients.requestStarted(req.socket, res);
     try {
       handle(req, res);
     } catch (error) {
@@ -212,8 +272,10 @@ export async function serve(options: ServeOptions): Promise<void> {
       if (!res.headersSent) reply(res, 500, TEXT, 'Internal error of supervisord-check\n');
     }
   });
-  // Beyond this, new connections are closed at once: memory stays bounded whatever the clients do.
-  server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  server.headersTimeout = HEAD_TIMEOUT_MS;
+  server.requestTimeout = HEAD_TIMEOUT_MS;
+  // Beyond maxConnections, memory stays bounded whatever the clients do; see ClientConnections.
+  server.on('connection', (socket: Socket) => clients.accept(socket));
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -233,6 +295,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     await stop.promise;
   } finally {
     stopped = true;
+    clearInterval(sweep);
     source.close?.();
     await Promise.all([closeServer(server), probes.close()]);
   }
@@ -278,15 +341,15 @@ function probeQuery(query: URLSearchParams, modules: ReadonlyMap<string, ProbeMo
   return { module, target };
 }
 
-/**
- * OpenMetrics 1.0.0 when the `Accept` header gives
- * `application/openmetrics-text` (version 1.0.0 or none) a quality at least
- * that of every other media range it accepts, else the text format 0.0.4.
- */
-export function negotiate(accept: string | undefined): ExpositionFormat {
-  if (accept === undefined) return 'text';
-  let openmetrics = -1;
-  let other = -1;
+interface MediaRange {
+  readonly type: string;
+  readonly q: number;
+  readonly version: string | undefined;
+}
+
+/** The media ranges of an `Accept` header that have a quality above 0. */
+function mediaRanges(accept: string): MediaRange[] {
+  const ranges: MediaRange[] = [];
   for (const range of accept.split(',')) {
     const [type = '', ...params] = range.split(';').map((p) => p.trim().toLowerCase());
     let q = 1;
@@ -298,14 +361,37 @@ export function negotiate(accept: string | undefined): ExpositionFormat {
       if (key === 'q') q = Number.isFinite(Number(value)) ? Number(value) : 0;
       else if (key === 'version') version = value;
     }
-    if (q <= 0) continue;
-    if (type === 'application/openmetrics-text') {
-      if (version === undefined || version === '1.0.0') openmetrics = Math.max(openmetrics, q);
-    } else if (type !== '') {
-      other = Math.max(other, q);
-    }
+    if (q > 0 && type !== '') ranges.push({ type, q, version });
+  }
+  return ranges;
+}
+
+const isOpenMetrics = (r: MediaRange): boolean => r.type === 'application/openmetrics-text' && (r.version === undefined || r.version === '1.0.0');
+
+/**
+ * OpenMetrics 1.0.0 when the `Accept` header gives
+ * `application/openmetrics-text` (version 1.0.0 or none) a quality at least
+ * that of every other media range it accepts, else the text format 0.0.4.
+ */
+export function negotiate(accept: string | undefined): ExpositionFormat {
+  if (accept === undefined) return 'text';
+  let openmetrics = -1;
+  let other = -1;
+  for (const range of mediaRanges(accept)) {
+    if (isOpenMetrics(range)) openmetrics = Math.max(openmetrics, range.q);
+    else if (range.type !== 'application/openmetrics-text') other = Math.max(other, range.q);
   }
   return openmetrics > 0 && openmetrics >= other ? 'openmetrics' : 'text';
+}
+
+/**
+ * Whether a client takes OpenMetrics when it is what there is (a page kept
+ * in that format only): no `Accept`, or one that admits
+ * `application/openmetrics-text` (1.0.0), `application/*` or `* / *`.
+ */
+export function acceptsOpenMetrics(accept: string | undefined): boolean {
+  if (accept === undefined) return true;
+  return mediaRanges(accept).some((r) => isOpenMetrics(r) || r.type === 'application/*' || r.type === '*/*');
 }
 
 /** Answer this long before the scraper gives up: at most half a second, at most a tenth of its timeout. */
@@ -337,22 +423,51 @@ export interface Source {
 
 /** One run's exposition, rendered at most once per format and shared by every response. */
 export class Page {
-  readonly #snapshot: PrometheusSnapshot;
+  #snapshot: PrometheusSnapshot | undefined;
+  readonly #keep: boolean;
   readonly #bytes = new Map<ExpositionFormat, Buffer>();
 
-  constructor(snapshot: PrometheusSnapshot) {
+  /**
+   * @param snapshot the run's samples.
+   * @param keep the page is kept to answer again: once rendered, it lets the
+   *   snapshot (every sample's strings and sets) go and keeps only that
+   *   format (Prometheus asks every target in the same one). Kept snapshots,
+   *   or a second format rendered in advance, held an exporter of 10,000
+   *   targets 165 to 240 MB more and made it collect twice as often
+   *   (bench/fleet.js, --min-interval 5s).
+   */
+  constructor(snapshot: PrometheusSnapshot, keep = false) {
     this.#snapshot = snapshot;
+    this.#keep = keep;
   }
 
-  /** The exposition in `format`: the same `Buffer` on every call. */
-  bytes(format: ExpositionFormat): Buffer {
+  /**
+   * The exposition in `format`: the same `Buffer` on every call; undefined
+   * for a format a kept page was not rendered in.
+   */
+  bytes(format: ExpositionFormat): Buffer | undefined {
     let bytes = this.#bytes.get(format);
-    if (bytes === undefined) {
+    if (bytes === undefined && this.#snapshot !== undefined) {
       bytes = Buffer.from(this.#snapshot.render(format), 'utf8');
       this.#bytes.set(format, bytes);
+      if (this.#keep) this.#snapshot = undefined;
     }
     return bytes;
   }
+}
+
+/**
+ * What a page answers a client: the format it prefers; else, from a kept
+ * page rendered in the other format only, that one when the client takes it
+ * (every client takes the text format; OpenMetrics per its `Accept`).
+ */
+export function pageFor(page: Page, accept: string | undefined): { format: ExpositionFormat; bytes: Buffer } | undefined {
+  const format = negotiate(accept);
+  const bytes = page.bytes(format);
+  if (bytes !== undefined) return { format, bytes };
+  const other: ExpositionFormat = format === 'text' ? 'openmetrics' : 'text';
+  if (other === 'openmetrics' && !acceptsOpenMetrics(accept)) return undefined;
+  return { format: other, bytes: page.bytes(other)! };
 }
 
 interface Inflight {
@@ -396,7 +511,10 @@ export class Scraper {
    */
   scrape(deadlineMs: number | undefined): Promise<Page> {
     const last = this.#last;
-    if (last !== undefined && performance.now() - last.at < this.#minIntervalMs) return Promise.resolve(last.page);
+    if (last !== undefined) {
+      if (performance.now() - last.at < this.#minIntervalMs) return Promise.resolve(last.page);
+      this.#last = undefined;
+    }
     const inflight = this.#inflight ?? this.#start();
     if (deadlineMs === undefined) return inflight.promise;
     return new Promise((resolve, reject) => {
@@ -420,6 +538,11 @@ export class Scraper {
     });
   }
 
+  /** Forgets the last page once it is too old to answer a scrape (it holds a run's samples). */
+  dropStale(): void {
+    if (this.#last !== undefined && performance.now() - this.#last.at >= this.#minIntervalMs) this.#last = undefined;
+  }
+
   #start(): Inflight {
     const started = performance.now();
     const done = new Array<ServerRun | undefined>(this.#source.servers.length);
@@ -429,8 +552,9 @@ export class Scraper {
       })
       .then((runs) => {
         this.#log(runs);
-        const page = new Page(prometheusSnapshot(runs, { counters: this.#counters, extra: this.#extra(runs, performance.now() - started) }));
-        this.#last = { page, at: performance.now() };
+        const page = new Page(prometheusSnapshot(runs, { counters: this.#counters, extra: this.#extra(runs, performance.now() - started) }), this.#probe && this.#minIntervalMs > 0);
+        // Kept only to answer again within the minimum interval (with 0, never: it would only hold memory).
+        if (this.#minIntervalMs > 0) this.#last = { page, at: performance.now() };
         return page;
       })
       .finally(() => {
@@ -467,6 +591,89 @@ export class Scraper {
         unit: 'seconds',
       },
     ];
+  }
+}
+
+/**
+ * The exporter's own families on `/metrics` (with `/probe` modules): how
+ * many targets it remembers, how many it had to forget, how many
+ * connections it holds to supervisord servers.
+ */
+function exporterFamilies(probes: ProbeTargets<ProbeEntry>, budget: ConnectionBudget, format: ExpositionFormat): string {
+  const evicted = format === 'openmetrics' ? 'supervisord_probe_targets_evicted' : 'supervisord_probe_targets_evicted_total';
+  return (
+    '# HELP supervisord_probe_targets Targets of /probe remembered between probes (each with its check, connections and counters).\n' +
+    '# TYPE supervisord_probe_targets gauge\n' +
+    `supervisord_probe_targets ${probes.size}\n` +
+    `# HELP ${evicted} Targets of /probe forgotten to stay within --probe-max-targets (a forgotten target's next probe starts afresh).\n` +
+    `# TYPE ${evicted} counter\n` +
+    `supervisord_probe_targets_evicted_total ${probes.evicted}\n` +
+    '# HELP supervisord_exporter_server_connections Connections the exporter holds to supervisord servers (every check and /probe target together).\n' +
+    '# TYPE supervisord_exporter_server_connections gauge\n' +
+    `supervisord_exporter_server_connections ${budget.total}\n`
+  );
+}
+
+const EOF_LINE = Buffer.from('# EOF\n', 'latin1');
+
+/** A page with more families at its end (before OpenMetrics' `# EOF`). */
+function withFamilies(page: Buffer, format: ExpositionFormat, families: string | undefined): Buffer {
+  if (families === undefined) return page;
+  const body = format === 'openmetrics' && page.subarray(page.length - EOF_LINE.length).equals(EOF_LINE) ? page.subarray(0, page.length - EOF_LINE.length) : page;
+  return Buffer.concat([body, Buffer.from(families, 'utf8'), ...(format === 'openmetrics' ? [EOF_LINE] : [])]);
+}
+
+/**
+ * The exporter's client connections, at most `max`. Connections without a
+ * request in progress (a head still arriving, or kept alive between
+ * requests) are kept in arrival order; when a new connection finds every
+ * slot taken, the oldest of them is closed to make room, so that slow or
+ * silent clients cannot keep the scrapers out. A new connection is refused
+ * only when every open one carries a request.
+ */
+class ClientConnections {
+  readonly #max: number;
+  /** Requests in progress per open connection. */
+  readonly #open = new Map<Socket, number>();
+  /** Open connections with no request in progress, the longest waiting first. */
+  readonly #waiting = new Set<Socket>();
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  accept(socket: Socket): void {
+    if (this.#open.size >= this.#max) {
+      const oldest = this.#waiting.values().next().value;
+      if (oldest === undefined) {
+        socket.destroy();
+        return;
+      }
+      this.#forget(oldest);
+      oldest.destroy();
+    }
+    this.#open.set(socket, 0);
+    this.#waiting.add(socket);
+    socket.once('close', () => this.#forget(socket));
+  }
+
+  requestStarted(socket: Socket, res: ServerResponse): void {
+    const active = this.#open.get(socket);
+    if (active === undefined) return;
+    this.#open.set(socket, active + 1);
+    this.#waiting.delete(socket);
+    res.once('close', () => {
+      const now = this.#open.get(socket);
+      if (now === undefined) return;
+      this.#open.set(socket, now - 1);
+      // Kept alive for a next request: it waits again, as the newest.
+      if (now === 1) this.#waiting.add(socket);
+    });
+  }
+
+  #forget(socket: Socket): void {
+    this.#open.delete(socket);
+    this.#waiting.delete(socket);
   }
 }
 

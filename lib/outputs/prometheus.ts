@@ -305,6 +305,10 @@ export class CounterTotals {
     this.#expire(now);
     const entry = this.#totals.get(series);
     const total = (entry?.total ?? 0) + (Number.isFinite(delta) ? delta : 0);
+    // A series at 0 is what a series never added to is: nothing to hold (most
+    // restart counters stay at 0; holding them cost an exporter of 10,000
+    // /probe targets 8 KB per target, bench/fleet.js).
+    if (entry === undefined && total === 0) return 0;
     // Re-inserted, so that the map stays ordered by last use.
     this.#totals.delete(series);
     this.#totals.set(series, { total, seen: now });
@@ -365,7 +369,7 @@ export class CounterTotals {
     return malformed;
   }
 
-  /** Number of series held (after forgetting those whose grace period is over). */
+  /** Number of series held (after forgetting those whose grace period is over; a series that never left 0 is not held). */
   get size(): number {
     this.#expire(this.#now());
     return this.#totals.size;
@@ -471,10 +475,11 @@ export function prometheusSnapshot(input: readonly OutputRun[], options: Prometh
   };
   const countersOf = options.counters;
   const accumulate = options.accumulate ?? true;
+  const labelsOf = labelCache();
 
   for (const gauge of options.extra ?? []) add(family(gauge.name, 'gauge', gauge.help, gauge.unit), '', gauge.value);
   for (const run of runs) {
-    add(family('supervisord_up', 'gauge', UP_HELP), renderLabels(run.tags), isUp(run) ? 1 : 0);
+    add(family('supervisord_up', 'gauge', UP_HELP), labelsOf(run.tags), isUp(run) ? 1 : 0);
   }
   for (const run of runs) {
     const version = run.result.metadata.version;
@@ -486,10 +491,9 @@ export function prometheusSnapshot(input: readonly OutputRun[], options: Prometh
     const counters = typeof countersOf === 'function' ? countersOf(run.source) : countersOf;
     for (const metric of run.result.metrics) {
       const known = BY_DATADOG_NAME.get(metric.name);
-      const labels = renderLabels(metric.tags);
+      const labels = labelsOf(metric.tags);
       if (metric.type === 'count') {
-        const base = prometheusMetricName(metric.name);
-        const name = known?.type === 'counter' ? known.prometheus : base.endsWith('_total') ? base : `${base}_total`;
+        const name = known?.type === 'counter' ? known.prometheus : counterName(prometheusMetricName(metric.name));
         const help =
           known?.help ?? `Datadog count ${metric.name} of the supervisord check, summed over the runs since this exporter started.`;
         const series = `${name}${labels}`;
@@ -514,21 +518,28 @@ export function prometheusSnapshot(input: readonly OutputRun[], options: Prometh
       // A state name supervisord does not have has no code to give.
       if (!Object.hasOwn(PROCESS_STATES, p.statename)) continue;
       const code = (PROCESS_STATES as Readonly<Record<string, number>>)[p.statename]!;
-      const labels = renderLabels([...run.tags, `supervisord_process:${p.name}`, `supervisord_group:${p.group}`]);
+      const labels = labelsOf([...run.tags, `supervisord_process:${p.name}`, `supervisord_group:${p.group}`]);
       add(family(state.prometheus, 'gauge', state.help), labels, code);
     }
   }
   for (const run of runs) {
     for (const check of run.result.serviceChecks) {
       const known = BY_DATADOG_NAME.get(check.name);
-      const base = prometheusMetricName(check.name);
-      const name = known?.prometheus ?? (base.endsWith('_status') ? base : `${base}_status`);
+      const name = known?.prometheus ?? statusName(prometheusMetricName(check.name));
       const help = known?.help ?? `Datadog service check ${check.name} of the supervisord check: ${STATUS_SCALE}.`;
-      add(family(name, 'gauge', help), renderLabels(check.tags), check.status);
+      add(family(name, 'gauge', help), labelsOf(check.tags), check.status);
     }
   }
   const all = [...families.values()];
   return { render: (format) => (format === 'openmetrics' ? renderOpenMetrics(all) : renderText(all)) };
+}
+
+function counterName(base: string): string {
+  return base.endsWith('_total') ? base : `${base}_total`;
+}
+
+function statusName(base: string): string {
+  return base.endsWith('_status') ? base : `${base}_status`;
 }
 
 /**
@@ -645,6 +656,41 @@ export function isUp(run: Pick<OutputRun, 'result'>): boolean {
   return run.result.serviceChecks.every((c) => c.name !== 'supervisord.can_connect' || c.status === OK);
 }
 
+interface LabelNode {
+  rendered?: string;
+  next?: Map<string, LabelNode>;
+}
+
+/**
+ * {@link renderLabels} remembered for one snapshot: the metrics and the
+ * service check of a process carry copies of one tag list, so its labels are
+ * rendered once instead of once per series. Looked up tag by tag (each tag
+ * string is shared by the copies and keeps its hash), never by a joined key.
+ * With the names computed only when the table does not know them, label
+ * names remembered by key and label values scanned before any escaping, a
+ * 30-process run's snapshot and OpenMetrics render went from 381 to 177
+ * microseconds of CPU, and its allocations from 137 KB to 51 KB in label
+ * rendering (same process, alternating; `/probe` renders one per probe,
+ * bench/fleet.js).
+ */
+function labelCache(): (tags: readonly string[]) => string {
+  const root: LabelNode = {};
+  return (tags) => {
+    let node = root;
+    for (const tag of tags) {
+      node.next ??= new Map();
+      let child = node.next.get(tag);
+      if (child === undefined) {
+        child = {};
+        node.next.set(tag, child);
+      }
+      node = child;
+    }
+    node.rendered ??= renderLabels(tags);
+    return node.rendered;
+  };
+}
+
 /**
  * `{name="value",...}` from Datadog tags plus an extra label, or the empty
  * string when there are none. See the module comment for the rules.
@@ -671,8 +717,22 @@ function renderLabels(tags: readonly string[], extra?: [string, string]): string
   return `{${parts.join(',')}}`;
 }
 
+/** Label names by tag key: a run has a handful of keys, each seen in every series. */
+const LABEL_NAMES = new Map<string, string>();
+const LABEL_NAMES_MAX = 1024;
+
 /** `[a-zA-Z_][a-zA-Z0-9_]*`, outside the `__` prefix that Prometheus reserves for itself. */
 function labelName(key: string): string {
+  let name = LABEL_NAMES.get(key);
+  if (name === undefined) {
+    name = sanitisedLabelName(key);
+    if (LABEL_NAMES.size >= LABEL_NAMES_MAX) LABEL_NAMES.clear();
+    LABEL_NAMES.set(key, name);
+  }
+  return name;
+}
+
+function sanitisedLabelName(key: string): string {
   let name = key.replace(/[^a-zA-Z0-9_]/g, '_');
   if (name === '') return 'tag';
   if (/^[0-9]/.test(name)) name = `_${name}`;
@@ -680,8 +740,11 @@ function labelName(key: string): string {
   return name;
 }
 
+const LABEL_ESCAPED = /[\\"\n]/;
+
 /** Label values (both formats) and OpenMetrics HELP escape backslash, double quote and line feed. */
 function escapeLabelValue(value: string): string {
+  if (!LABEL_ESCAPED.test(value)) return value;
   return value.replace(/[\\"\n]/g, (ch) => (ch === '\n' ? '\\n' : `\\${ch}`));
 }
 

@@ -330,11 +330,12 @@ describe('SupervisordCheck with an injected client', () => {
     assert.throws(() => new SupervisordCheck({ name: 'n', proc_names: 'x' } as unknown as InstanceConfig), (error: unknown) => error instanceof ConfigError && error.key === 'proc_names');
     const bad: Array<[unknown, string]> = [
       [null, 'options must be an object'],
-      [{ logger: {} }, "unknown option 'logger' (expected log, client, clock, oneShot)"],
+      [{ logger: {} }, "unknown option 'logger' (expected log, client, clock, oneShot, connections)"],
       [{ clock: 5 }, 'options.clock must be a function returning milliseconds'],
       [{ log: {} }, 'options.log must have a warn(message) method'],
       [{ log: { warn: () => {}, debug: 1 } }, 'options.log.debug must be a function'],
       [{ client: { call: () => {} } }, 'options.client must have call() and close() methods'],
+      [{ connections: {} }, 'options.connections must be a ConnectionBudget'],
     ];
     for (const [options, message] of bad) {
       assert.throws(() => new SupervisordCheck({ name: 'n' }, options as never), { name: 'TypeError', message });

@@ -8,74 +8,26 @@
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { request } from 'node:http';
-import type { IncomingHttpHeaders } from 'node:http';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 
 import { parseArgs } from '../../lib/cli/args.js';
 import { main } from '../../lib/cli/main.js';
-import { negotiate, Scraper, scrapeDeadlineMs } from '../../lib/cli/serve.js';
+import { acceptsOpenMetrics, HEAD_TIMEOUT_MS, negotiate, Page, pageFor, Scraper, scrapeDeadlineMs } from '../../lib/cli/serve.js';
+import { prometheusSnapshot } from '../../lib/outputs/prometheus.js';
 import type { ServerRun } from '../../lib/types.js';
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
+import { performance } from 'node:perf_hooks';
 import { parseExposition, parseOpenMetrics, promtoolCheck, promtoolOpenMetrics } from '../helpers/prometheus-text.js';
+import { Capture, http, serving } from '../helpers/serving.js';
 
 const NOW = 1_700_000_000;
 /** What Prometheus 2.42 sends. */
 const PROMETHEUS_ACCEPT =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
-
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
-    this.text += chunk.toString('utf8');
-    callback();
-  }
-}
-
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-function http(port: number, path: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** main() with `--serve`: runs `body` once it listens, then stops it whatever happens. */
-async function serving(argv: string[], body: (port: number, stderr: Capture) => Promise<void>): Promise<{ code: number; stderr: string }> {
-  const controller = new AbortController();
-  let listening!: (port: number) => void;
-  const port = new Promise<number>((resolve) => (listening = resolve));
-  const stderr = new Capture();
-  const done = main(argv, {}, { defaultSockets: [], stdout: new Capture(), stderr, signal: controller.signal, onListening: (a) => listening(a.port) });
-  const p = await Promise.race([
-    port,
-    done.then((code): never => {
-      throw new Error(`main() ended (${code}) before listening: ${stderr.text}`);
-    }),
-  ]);
-  try {
-    await body(p, stderr);
-  } finally {
-    controller.abort();
-  }
-  return { code: await done, stderr: stderr.text };
-}
 
 const calls = (emulator: SupervisordEmulator): number => emulator.stats.calls['supervisor.getAllProcessInfo'] ?? 0;
 
@@ -187,13 +139,48 @@ describe('Scraper', () => {
     assert.equal(pages[0]!.bytes('text'), pages[1]!.bytes('text'));
     assert.equal(pages[0]!.bytes('openmetrics'), pages[2]!.bytes('openmetrics'));
     assert.notEqual(pages[0]!.bytes('text'), pages[0]!.bytes('openmetrics'));
+    assert.ok(pages[0]!.bytes('text') !== undefined);
+  });
+
+  it('a kept page (--min-interval) keeps the format it was first asked in, answers the other client with it when it takes it, else 406', () => {
+    const snapshot = prometheusSnapshot([{ name: 'é', target: 't', tags: ['supervisord_server:é'], result: { metrics: [], serviceChecks: [], metadata: {}, warnings: [], errors: [] } }]);
+    const kept = new Page(snapshot, true);
+    const om = pageFor(kept, PROMETHEUS_ACCEPT)!;
+    assert.equal(om.format, 'openmetrics');
+    assert.equal(om.bytes.toString('utf8'), snapshot.render('openmetrics'));
+    assert.equal(kept.bytes('text'), undefined, 'the snapshot is gone');
+    assert.equal(pageFor(kept, undefined)!.bytes, om.bytes, 'no Accept: anything goes');
+    assert.equal(pageFor(kept, '*/*')!.format, 'openmetrics');
+    assert.equal(pageFor(kept, 'text/plain'), undefined);
+    const text = new Page(snapshot, true);
+    assert.equal(pageFor(text, 'text/plain')!.bytes.toString('utf8'), snapshot.render('text'));
+    assert.deepEqual(pageFor(text, PROMETHEUS_ACCEPT)!.format, 'text', 'Prometheus takes the text format too');
+    const fresh = new Page(snapshot);
+    assert.equal(fresh.bytes('text')!.toString('utf8'), snapshot.render('text'));
+    assert.equal(fresh.bytes('openmetrics')!.toString('utf8'), snapshot.render('openmetrics'));
+  });
+
+  it('acceptsOpenMetrics', () => {
+    const cases: Array<[string | undefined, boolean]> = [
+      [undefined, true],
+      ['*/*', true],
+      ['application/*;q=0.1', true],
+      [PROMETHEUS_ACCEPT, true],
+      ['text/plain', false],
+      ['text/plain, application/openmetrics-text;q=0', false],
+      ['application/openmetrics-text;version=0.0.1', false],
+      ['', false],
+    ];
+    for (const [accept, ok] of cases) assert.equal(acceptsOpenMetrics(accept), ok, String(accept));
   });
 });
 
 describe('the --serve flags', () => {
   it('parses them and refuses them without --serve', () => {
-    const o = parseArgs(['--serve', '0', '--min-interval', '0', '--max-connections', '8', '--probe-max-targets', '3']);
-    assert.deepEqual([o.minIntervalMs, o.maxConnections, o.probeMaxTargets], [0, 8, 3]);
+    const o = parseArgs(['--serve', '0', '--min-interval', '0', '--max-connections', '8', '--probe-max-targets', '3', '--max-server-connections', '4']);
+    assert.deepEqual([o.minIntervalMs, o.maxConnections, o.probeMaxTargets, o.maxServerConnections], [0, 8, 3, 4]);
+    assert.throws(() => parseArgs(['--serve', '0', '--max-server-connections', '1025']), /--max-server-connections needs a whole number from 1 to 1024, got "1025"/);
+    assert.throws(() => parseArgs(['--max-server-connections', '4']), /--max-server-connections applies only to --serve/);
     assert.equal(parseArgs(['--serve', '0', '--min-interval', '1.5s']).minIntervalMs, 1500);
     assert.throws(() => parseArgs(['--min-interval', '1s']), /--min-interval applies only to --serve/);
     assert.throws(() => parseArgs(['--serve', '0', '--max-connections', '0']), /--max-connections needs a whole number from 1 to 100000, got "0"/);
@@ -279,21 +266,38 @@ describe('/metrics', () => {
     assert.equal(out.code, 0);
   });
 
-  it('refuses connections beyond --max-connections, and serves again once one is gone', async () => {
-    await serving(['--url', emulator.url, '--serve', '127.0.0.1:0', '--max-connections', '2'], async (p) => {
+  it('beyond --max-connections, a new connection closes the longest waiting one without a request; refused only when all carry one', async () => {
+    const file = config('max-connections.json', { instances: [{ name: 'hung', host: '127.0.0.1', port: silentPort, timeout: 30 }] });
+    await serving(['--config', file, '--serve', '127.0.0.1:0', '--max-connections', '2', '--min-interval', '0'], async (p) => {
       const open = async (): Promise<Socket> => {
         const s = connect(p, '127.0.0.1');
         s.on('error', () => {});
         await new Promise((resolve) => s.once('connect', resolve));
         return s;
       };
-      const held = [await open(), await open()];
+      const closed = (s: Socket): Promise<unknown> => (s.destroyed ? Promise.resolve() : new Promise((resolve) => s.once('close', resolve)));
+      const first = await open();
+      const second = await open();
       const third = await open();
-      await new Promise((resolve) => third.once('close', resolve));
-      held[0]!.destroy();
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.equal((await http(p, '/metrics')).status, 200);
-      held[1]!.destroy();
+      await closed(first);
+      assert.equal(second.destroyed, false);
+      // A scrape gets in (closing the second) and answers while the third only waits.
+      assert.equal((await http(p, '/')).status, 200);
+      await closed(second);
+      assert.equal(third.destroyed, false);
+      // Two scrapes in progress (the hung server holds them): a third connection is refused, the scrapes go on.
+      const a = await open();
+      a.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const b = await open();
+      b.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
+      await closed(third);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const refused = await open();
+      await closed(refused);
+      assert.equal(a.destroyed || b.destroyed, false);
+      a.destroy();
+      b.destroy();
     });
   });
 });
@@ -326,8 +330,21 @@ describe('/probe', () => {
       const checked = await promtoolCheck(answer.body);
       if (checked === null) t.diagnostic('promtool is not installed');
       else assert.deepEqual(checked, { code: 0, output: '' });
-      const om = await http(p, `/probe?target=127.0.0.1:${port}&module=local`, { Accept: PROMETHEUS_ACCEPT });
+      // Within --min-interval the target answers from its last run, in the format it was rendered in (Prometheus reads both) ...
+      const again = await http(p, `/probe?target=127.0.0.1:${port}&module=local`, { Accept: PROMETHEUS_ACCEPT });
+      assert.equal(again.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+      assert.equal(again.body, answer.body);
+      // (the text format goes to every client, as negotiation falls back to it) ...
+      const omOnly = await http(p, `/probe?target=127.0.0.1:${port}&module=local`, { Accept: 'application/openmetrics-text' });
+      assert.equal(omOnly.status, 200);
+      // ... and one that refuses OpenMetrics kept alone is told why.
+      const om = await http(p, `/probe?target=127.0.0.1:${port}&module=wide`, { Accept: PROMETHEUS_ACCEPT });
       assert.equal(parseOpenMetrics(om.body).get('supervisord_probe_duration_seconds')?.unit, 'seconds');
+      const strict = await http(p, `/probe?target=127.0.0.1:${port}&module=wide`, { Accept: 'text/plain' });
+      assert.deepEqual([strict.status, strict.body], [
+        406,
+        'Not acceptable: the last run (less than --min-interval ago) was rendered as OpenMetrics, which the Accept header refuses; ask again after --min-interval\n',
+      ]);
 
       // A target that does not answer: probe_success 0, and the failure said on stderr under the target's name.
       const down = parseExposition((await http(p, '/probe?target=127.0.0.1:1&module=wide')).body);
@@ -416,5 +433,155 @@ describe('/probe', () => {
     const stderr2 = new Capture();
     assert.equal(await main(['--config', bad, '--serve', '0'], {}, { stdout: new Capture(), stderr: stderr2 }), 2);
     assert.equal(stderr2.text, `supervisord-check: --config ${bad}: module "m": 'url' is not allowed in a module: the target of each probe names the server\n`);
+  });
+});
+
+describe('/probe cannot be used to multiply runs, connections or threads', () => {
+  let file: string;
+  before(() => {
+    file = config('identity.json', { modules: { m: { allow: ['127.0.0.1'] }, other: { allow: ['127.0.0.1'] } } });
+  });
+
+  it('200 spellings of one server: one target, one connection, one run per --min-interval', async () => {
+    await serving(['--config', file, '--serve', '127.0.0.1:0'], async (p) => {
+      const before = [calls(emulator), emulator.stats.connections];
+      const spellings = Array.from({ length: 200 }, (_, i) => [`127.0.0.1:${port}/RPC2/${i}`, `http://127.0.0.1:${port}/RPC2?n=${i}`, `127.0.0.1:${port}?${i}`, `http://127.0.0.1:${port}/`][i % 4]!);
+      const answers = await Promise.all(spellings.map((t) => http(p, `/probe?module=m&target=${encodeURIComponent(t)}`)));
+      assert.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
+      for (const a of answers) assert.match(a.body, new RegExp(`^supervisord_up\\{supervisord_server="127\\.0\\.0\\.1:${port}"\\} 1$`, 'm'));
+      assert.deepEqual([calls(emulator) - before[0]!, emulator.stats.connections - before[1]!], [1, 1]);
+      const own = parseExposition((await http(p, '/metrics')).body);
+      assert.deepEqual(samples(own, 'supervisord_probe_targets'), [[{}, 1]]);
+      assert.deepEqual(samples(own, 'supervisord_probe_targets_evicted_total'), [[{}, 0]]);
+      assert.deepEqual(samples(own, 'supervisord_exporter_server_connections'), [[{}, 1]]);
+      // Another module is another target (its own settings), on the same budget.
+      assert.equal((await http(p, `/probe?module=other&target=127.0.0.1:${port}`)).status, 200);
+      assert.deepEqual(samples(parseExposition((await http(p, '/metrics')).body), 'supervisord_probe_targets'), [[{}, 2]]);
+    });
+  });
+
+  it('the exporter\'s own families pass promtool in both formats', async (t) => {
+    await serving(['--config', file, '--serve', '127.0.0.1:0'], async (p) => {
+      await http(p, `/probe?module=m&target=127.0.0.1:${port}`);
+      const text = (await http(p, '/metrics')).body;
+      const om = (await http(p, '/metrics', { Accept: PROMETHEUS_ACCEPT })).body;
+      assert.match(om, /^# TYPE supervisord_probe_targets_evicted counter\nsupervisord_probe_targets_evicted_total 0\n[^]*# EOF\n$/m);
+      assert.equal(om.split('# EOF').length, 2);
+      const checked = await promtoolCheck(text);
+      if (checked === null) t.diagnostic('promtool is not installed');
+      else assert.deepEqual(checked, { code: 0, output: '' });
+      const checkedOm = await promtoolOpenMetrics(om);
+      if (checkedOm !== null) assert.equal(checkedOm.code, 0, checkedOm.output);
+      assert.equal(parseOpenMetrics(om).get('supervisord_probe_targets_evicted')?.type, 'counter');
+    });
+  });
+
+  it('beyond --probe-max-targets: evictions counted, a target forgotten within --min-interval refused (429), thrashing said once', async () => {
+    const two = config('two.json', { modules: { m: { allow: ['127.0.0.1', 'localhost'] } } });
+    await serving(['--config', two, '--serve', '127.0.0.1:0', '--probe-max-targets', '1', '--min-interval', '30s'], async (p) => {
+      assert.equal((await http(p, `/probe?module=m&target=127.0.0.1:${port}`)).status, 200);
+      assert.equal((await http(p, `/probe?module=m&target=localhost:${port}`)).status, 200);
+      const refused = await http(p, `/probe?module=m&target=127.0.0.1:${port}/RPC2/again`);
+      assert.equal(refused.status, 429);
+      assert.equal(refused.headers['retry-after'], '30');
+      assert.match(refused.body, /^Too many requests: this target was probed less than --min-interval ago and forgotten since \(--probe-max-targets 1 is smaller than the number of targets probed\): try again in \d+ s\n$/);
+      assert.deepEqual(samples(parseExposition((await http(p, '/metrics')).body), 'supervisord_probe_targets_evicted_total'), [[{}, 1]]);
+    });
+    await serving(['--config', two, '--serve', '127.0.0.1:0', '--probe-max-targets', '1', '--min-interval', '0'], async (p, stderr) => {
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await http(p, `/probe?module=m&target=127.0.0.1:${port}`)).status, 200);
+        assert.equal((await http(p, `/probe?module=m&target=localhost:${port}`)).status, 200);
+      }
+      assert.deepEqual(samples(parseExposition((await http(p, '/metrics')).body), 'supervisord_probe_targets_evicted_total'), [[{}, 5]]);
+      const said = stderr.text.split('\n').filter((l) => l.includes('after being forgotten'));
+      assert.deepEqual(said, [
+        'supervisord-check: 1 /probe target was probed again after being forgotten: --probe-max-targets 1 is smaller than the number of targets probed, ' +
+          'so such probes start afresh (a full listing, new connections, restart counts from 0); raise --probe-max-targets',
+      ]);
+    });
+  });
+
+  it('a hostile group name (\\d+$ over 100,000 digits) blocks no other request (regression: / waited 30 s)', { timeout: 60_000 }, async () => {
+    const hostile = await SupervisordEmulator.start({
+      listen: { port: 0 },
+      processes: [makeProcess({ name: 'web', group: '1'.repeat(100_000) }), makeProcess({ name: 'db' })],
+    });
+    try {
+      const hostilePort = Number(new URL(hostile.url).port);
+      const regex = config('regex.json', { modules: { r: { allow: ['127.0.0.1'], proc_regex: ['\\d+$'], timeout: 3 } } });
+      await serving(['--config', regex, '--serve', '127.0.0.1:0', '--min-interval', '0'], async (p, stderr) => {
+        const started = performance.now();
+        const probing = http(p, `/probe?module=r&target=127.0.0.1:${hostilePort}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const t0 = performance.now();
+        const index = await http(p, '/');
+        const took = performance.now() - t0;
+        assert.equal(index.status, 200);
+        assert.ok(took < 500, `/ answered in ${took} ms while the probe was judging`);
+        const probe = await probing;
+        assert.equal(probe.status, 200);
+        assert.match(probe.body, /^supervisord_probe_success 1$/m);
+        assert.ok(performance.now() - started < 3000, 'the hint costs the run a second at most, not its deadline');
+        assert.match(stderr.text, /warning: 'proc_regex' pattern '\\\\d\+\$' matched no process; only process names are matched/);
+      });
+    } finally {
+      await hostile.close();
+    }
+  });
+});
+
+describe('--max-server-connections', () => {
+  it('a sharded collection of 400 processes lives within it: its calls queue on 4 connections, every process reported', { timeout: 60_000 }, async () => {
+    const big = await SupervisordEmulator.start({
+      listen: { port: 0 },
+      processes: Array.from({ length: 400 }, (_, i) => makeProcess({ name: `p${String(i).padStart(3, '0')}`, group: `g${i % 7}` })),
+    });
+    try {
+      const file = config('sharded.json', { instances: [{ name: 'big', url: big.url, max_connections: 16 }] });
+      await serving(['--config', file, '--serve', '127.0.0.1:0', '--min-interval', '0', '--max-server-connections', '4'], async (p) => {
+        for (let run = 0; run < 3; run++) {
+          const families = parseExposition((await http(p, '/metrics')).body);
+          assert.equal(families.get('supervisord_process_status')?.samples.length, 400);
+        }
+        assert.ok((big.stats.calls['supervisor.getProcessInfo'] ?? 0) >= 800, 'the runs after the first were sharded');
+        assert.ok(big.stats.connections <= 4, `${big.stats.connections} connections`);
+      });
+    } finally {
+      await big.close();
+    }
+  });
+});
+
+describe('slow request heads cannot lock the scrapers out', () => {
+  it(`256 half-sent requests: a scrape still gets in at once, and they are closed (408) after ${HEAD_TIMEOUT_MS} ms`, { timeout: 60_000 }, async () => {
+    await serving(['--url', emulator.url, '--serve', '127.0.0.1:0', '--name', 'emu'], async (p) => {
+      const open = (): Promise<{ socket: Socket; answer: Promise<string> }> =>
+        new Promise((resolve) => {
+          const socket = connect(p, '127.0.0.1');
+          socket.on('error', () => {});
+          let text = '';
+          socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+          const answer = new Promise<string>((done) => socket.once('close', () => done(text)));
+          socket.once('connect', () => {
+            socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+            resolve({ socket, answer });
+          });
+        });
+      const slow = [];
+      for (let i = 0; i < 256; i++) slow.push(await open());
+      const t0 = performance.now();
+      for (let i = 0; i < 5; i++) {
+        const scrape = await http(p, '/metrics');
+        assert.equal(scrape.status, 200);
+        // The attacker reopens what was closed to make room.
+        slow.push(await open());
+      }
+      assert.ok(performance.now() - t0 < 3000, `5 scrapes took ${performance.now() - t0} ms`);
+      const closedEarly = (await Promise.all(slow.slice(0, 5).map((s) => s.answer))).filter((a) => a === '').length;
+      assert.equal(closedEarly, 5, 'the 5 longest waiting were closed to make room, without an answer');
+      const late = await slow.at(-1)!.answer;
+      assert.match(late, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+      for (const s of slow) s.socket.destroy();
+    });
   });
 });

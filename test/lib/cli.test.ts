@@ -13,8 +13,6 @@ import type { ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import type { Socket as UdpSocket } from 'node:dgram';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
-import type { IncomingHttpHeaders } from 'node:http';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -31,6 +29,7 @@ import type { CheckResult, ProcessInfo } from '../../lib/types.js';
 import { parseExposition, promtoolCheck, unexpectedLint } from '../helpers/prometheus-text.js';
 import { findSupervisord, startSupervisord, supervisordVersion, zooPrograms, zooSettled } from '../helpers/supervisord.js';
 import type { RunningSupervisord } from '../helpers/supervisord.js';
+import { http } from '../helpers/serving.js';
 
 const CLI = fileURLToPath(new URL('../../lib/cli/main.js', import.meta.url));
 const SENTINEL = 'Sentinel-Pw-7c1e9a';
@@ -125,25 +124,6 @@ function child(
       clearTimeout(killer);
       resolve({ code: code ?? -1, signal, stdout: out.stdout, stderr: out.stderr, stopMs: performance.now() - sentAt });
     });
-  });
-}
-
-interface HttpAnswer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-function http(port: number, path: string, method = 'GET'): Promise<HttpAnswer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
   });
 }
 
@@ -891,7 +871,7 @@ describe('--serve (in process)', () => {
       assert.equal(calls(sockEmu) - before2, 1, 'two overlapping scrapes share one run');
       assert.equal(a.body, b.body);
 
-      const head = await http(p, '/metrics', 'HEAD');
+      const head = await http(p, '/metrics', {}, 'HEAD');
       assert.equal(head.status, 200);
       assert.equal(head.body, '');
       assert.equal(Number(head.headers['content-length']) > 100, true);
@@ -902,7 +882,7 @@ describe('--serve (in process)', () => {
       assert.match(root.body, /<a href="\/metrics">/);
       const missing = await http(p, '/metricz');
       assert.deepEqual([missing.status, missing.body], [404, 'Not found: the metrics are at /metrics and /probe?target=...&module=...\n']);
-      const post = await http(p, '/metrics', 'POST');
+      const post = await http(p, '/metrics', {}, 'POST');
       assert.deepEqual([post.status, post.headers['allow']], [405, 'GET, HEAD']);
 
       // A failing server: supervisord_up 0, the error said once on stderr, then its end.

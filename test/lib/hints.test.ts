@@ -4,12 +4,15 @@
  */
 
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
 
 import { HttpStatusError } from '../../protocol/errors.js';
 import { resolveConfig } from '../../lib/config.js';
 import { makeProcess } from '../../lib/emulator/index.js';
-import { missingCredentialsWarning, unmatchedFilterWarnings } from '../../lib/hints.js';
+import { hintTexts, missingCredentialsWarning, unmatchedFilterWarnings } from '../../lib/hints.js';
+import { NameFilter } from '../../lib/name-filter.js';
+import type { ProcessInfo } from '../../lib/types.js';
 
 const NAMES_ONLY = "only process names are matched, never 'group:name' or a group name";
 const PROCESSES = [
@@ -17,6 +20,15 @@ const PROCESSES = [
   makeProcess({ name: 'back', group: 'web' }),
   makeProcess({ name: 'worker_1' }),
 ];
+
+/** The instance's config, its patterns judged over the processes as a run judges them (names, then the hint's texts). */
+async function judgedConfig(instance: Record<string, unknown>, processes: readonly ProcessInfo[] = PROCESSES): Promise<ReturnType<typeof resolveConfig>['config']> {
+  const { config } = resolveConfig({ name: 'n', ...instance });
+  const filter = new NameFilter([...config.procRegex, ...config.procRegexExclude]);
+  const failure = await filter.judge(processes.map((p) => p.name), performance.now() + 10_000, { patterns: config.procRegex, texts: () => hintTexts(processes) });
+  assert.equal(failure, undefined);
+  return config;
+}
 
 describe('unmatchedFilterWarnings', () => {
   const cases: Array<{ instance: Record<string, unknown>; warnings: string[]; why: string }> = [
@@ -47,20 +59,35 @@ describe('unmatchedFilterWarnings', () => {
     },
   ];
   for (const c of cases) {
-    it(c.why, () => {
-      assert.deepEqual(unmatchedFilterWarnings(PROCESSES, resolveConfig({ name: 'n', ...c.instance }).config), c.warnings);
+    it(c.why, async () => {
+      assert.deepEqual(unmatchedFilterWarnings(PROCESSES, await judgedConfig(c.instance)), c.warnings);
     });
   }
 
-  it('shows at most three processes of a suggestion', () => {
+  it('shows at most three processes of a suggestion', async () => {
     const many = ['a', 'b', 'c', 'd', 'e'].map((name) => makeProcess({ name, group: 'g' }));
-    assert.deepEqual(unmatchedFilterWarnings(many, resolveConfig({ name: 'n', proc_names: ['g'] }).config), [
+    assert.deepEqual(unmatchedFilterWarnings(many, await judgedConfig({ proc_names: ['g'] }, many)), [
       `'proc_names' entry 'g' matched no process ('g' matches the group or group:name of processes 'a', 'b', 'c' and 2 more); ${NAMES_ONLY}`,
     ]);
   });
 
-  it('warns for every include entry when the server has no process', () => {
-    assert.equal(unmatchedFilterWarnings([], resolveConfig({ name: 'n', proc_names: ['a'], proc_regex: ['b'] }).config).length, 2);
+  it('warns for every include entry when the server has no process', async () => {
+    assert.equal(unmatchedFilterWarnings([], await judgedConfig({ proc_names: ['a'], proc_regex: ['b'] }, [])).length, 2);
+  });
+
+  it('never matches a group text it was not given a verdict on (regression: matched on the main thread, without deadline)', () => {
+    // Not judged: the pattern would match the group, but no verdict exists, so nothing is suggested and nothing is matched here.
+    const { config } = resolveConfig({ name: 'n', proc_regex: ['^web'] });
+    const before = config.procRegex[0]!.remembered;
+    assert.deepEqual(unmatchedFilterWarnings(PROCESSES, config), [`'proc_regex' pattern '^web' matched no process; ${NAMES_ONLY}`]);
+    assert.equal(config.procRegex[0]!.judged('web'), undefined);
+    assert.equal(config.procRegex[0]!.remembered, before + PROCESSES.length, 'only the names (selection judges those first)');
+  });
+
+  it('hintTexts: group:name and group of the processes in a group of another name, once each', () => {
+    assert.deepEqual(hintTexts(PROCESSES), ['web:front', 'web', 'web:back']);
+    assert.deepEqual(hintTexts([{ name: 'a', group: 'g' }, { name: 1, group: 'g' }, null, 'x', { name: 'b' }]), ['g:a', 'g']);
+    assert.deepEqual(hintTexts('not a list'), []);
   });
 });
 

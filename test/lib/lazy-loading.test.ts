@@ -13,7 +13,7 @@ import { describe, it } from 'node:test';
 /** Runs `body` as an ES module in a fresh Node; its last line of stdout, parsed. */
 function fresh(body: string): Promise<Record<string, string[]>> {
   const script = `
-    const loaded = () => process.moduleLoadList.filter((m) => /^NativeModule (net|tls|crypto|perf_hooks)$/.test(m)).map((m) => m.slice(13));
+    const loaded = () => process.moduleLoadList.filter((m) => /^NativeModule (net|tls|crypto|perf_hooks|worker_threads)$/.test(m)).map((m) => m.slice(13));
     const out = {};
     ${body}
     console.log(JSON.stringify(out));
@@ -56,6 +56,26 @@ describe('lazy loading of the main entry', () => {
     `);
     assert.deepEqual(out['errors'], []);
     assert.deepEqual(out['ran'], []);
+  });
+
+  it('the regex worker thread module loads only when a proc_regex pattern needs a worker, and its worker runs under --input-type=module (node -e)', async () => {
+    const out = await fresh(`
+      const { SupervisordCheck } = await import('supervisord-check');
+      const web = { name: 'web1', group: 'web1', start: 1, stop: 0, now: 2, state: 20, statename: 'RUNNING', spawnerr: '', exitstatus: 0, logfile: '', stdout_logfile: '', stderr_logfile: '', pid: 7, description: 'pid 7, uptime 0:00:01' };
+      const client = { call: async (m) => (m === 'supervisor.getAllProcessInfo' ? [web] : m === 'supervisor.getState' ? { statecode: 1, statename: 'RUNNING' } : '4.2.5'), close: async () => {} };
+      const plain = new SupervisordCheck({ name: 'lazy', socket: 'unix:///x.sock', proc_names: ['web'] }, { client });
+      await plain.run();
+      await plain.close();
+      out.names = loaded();
+      const patterns = new SupervisordCheck({ name: 'lazy', socket: 'unix:///x.sock', proc_regex: ['^web'] }, { client });
+      const r = await patterns.run();
+      await patterns.close();
+      out.monitored = r.processes.map((p) => p.name);
+      out.regex = loaded();
+    `);
+    assert.ok(!out['names']!.includes('worker_threads'), `proc_names alone: ${out['names']!.join(', ')}`);
+    assert.deepEqual(out['monitored'], ['web1'], 'the pattern was judged');
+    assert.ok(out['regex']!.includes('worker_threads'), `proc_regex: ${out['regex']!.join(', ')}`);
   });
 
   it('without process.getBuiltinModule (Node before 20.16), built-ins come from a CommonJS require', async () => {

@@ -14,7 +14,9 @@ import { SupervisordCheck } from '../../lib/check.js';
 import { main } from '../../lib/cli/main.js';
 import { makeProcess, SupervisordEmulator } from '../../lib/emulator/index.js';
 import { ConfigError } from '../../lib/errors.js';
-import { CompiledPattern, MEMO_MAX_CHARS, MEMO_MAX_NAMES, NameFilter } from '../../lib/name-filter.js';
+import { CompiledPattern, HINT_MS, MEMO_MAX_CHARS, MEMO_MAX_NAMES, NameFilter, RegexJudge } from '../../lib/name-filter.js';
+import { hintTexts, unmatchedFilterWarnings } from '../../lib/hints.js';
+import { resolveConfig } from '../../lib/config.js';
 
 /** `\d+$` is accepted (no nested choice) but quadratic: against this name, seconds of matching. */
 const SLOW_NAME = `${'1'.repeat(100_000)}x`;
@@ -154,5 +156,122 @@ describe('catastrophic patterns are refused before any connection', () => {
     assert.equal(code, 2);
     assert.equal(stdout.text, '');
     assert.match(stderr.text, /^supervisord-check: 'proc_regex' pattern '\(a\+\)\+\$' cannot be used: the repeated part '\(a\+\)\+' can match the same text in more than one way, [^\n]*\n$/);
+  });
+});
+
+describe('RegexJudge: one judge for every check, a bounded queue, each request within its deadline', () => {
+  const SLOW = '\\d+$';
+  const soon = (ms: number): number => performance.now() + ms;
+  const judges: RegexJudge[] = [];
+  after(async () => {
+    await Promise.all(judges.map((j) => j.close()));
+  });
+  const judge = (options: ConstructorParameters<typeof RegexJudge>[0]): RegexJudge => {
+    const j = new RegexJudge(options);
+    judges.push(j);
+    return j;
+  };
+
+  it('200 filters judged at once by one worker thread (regression: a thread per remembered target)', async () => {
+    const shared = judge({ workers: 1 });
+    const filters = Array.from({ length: 200 }, () => new NameFilter([new CompiledPattern('^web_[0-9]+$', 'proc_regex')], { judge: shared }));
+    const results = await Promise.all(filters.map((f, i) => f.judge([`web_${i}`, `db_${i}`], soon(20_000))));
+    assert.deepEqual(new Set(results), new Set([undefined]));
+    assert.equal(shared.threads, 1);
+    assert.equal(shared.queued, 0);
+  });
+
+  it('refuses at once beyond maxQueued (busy), serves in order, and a slow match ends at its deadline without holding the others past theirs', async () => {
+    const j = judge({ workers: 1, maxQueued: 2 });
+    const t0 = performance.now();
+    const slow = j.judge([SLOW], [0, SLOW_NAME], soon(1500));
+    const waitingShort = j.judge(['^a'], [0, 'abc'], soon(300));
+    const waitingLong = j.judge(['^a'], [0, 'abc', 0, 'xa'], soon(20_000));
+    const refused = j.judge(['^a'], [0, 'abc'], soon(20_000));
+    assert.equal(await refused.result, 'busy');
+    assert.equal(await waitingShort.result, 'deadline');
+    assert.ok(performance.now() - t0 < 1200, 'the short one did not wait for the slow one');
+    assert.equal(await slow.result, 'deadline');
+    assert.deepEqual([...((await waitingLong.result) as Uint8Array)], [1, 0], 'served by a fresh worker after the slow one was stopped');
+    assert.ok(performance.now() - t0 < 10_000);
+  });
+
+  it('a second worker serves the others while one is busy with a slow match', async () => {
+    const j = judge({ workers: 2 });
+    const slow = j.judge([SLOW], [0, SLOW_NAME], soon(3000));
+    const t0 = performance.now();
+    const quick = await j.judge(['^a'], [0, 'abc'], soon(20_000)).result;
+    assert.deepEqual([...(quick as Uint8Array)], [1]);
+    assert.ok(performance.now() - t0 < 2000, `${performance.now() - t0} ms`);
+    assert.equal(j.threads, 2);
+    slow.cancel();
+    assert.equal(await slow.result, 'closed');
+  });
+
+  it('ends idle workers after idleMs; a deadline already past fails without a worker', async () => {
+    const j = judge({ idleMs: 50 });
+    assert.equal(await j.judge(['^a'], [0, 'a'], soon(-1)).result, 'deadline');
+    assert.equal(j.threads, 0);
+    assert.ok((await j.judge(['^a'], [0, 'a'], soon(10_000)).result) instanceof Uint8Array);
+    assert.equal(j.threads, 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(j.threads, 0);
+    assert.throws(() => new RegexJudge({ workers: 0 }), { name: 'RangeError', message: 'workers must be a positive integer, got 0' });
+  });
+
+  it('NameFilter.close() stops its own requests only', async () => {
+    const j = judge({ workers: 1 });
+    const mine = new NameFilter([new CompiledPattern(SLOW, 'proc_regex')], { judge: j });
+    const other = new NameFilter([new CompiledPattern('^a', 'proc_regex')], { judge: j });
+    const pending = mine.judge([SLOW_NAME], soon(20_000));
+    const waiting = other.judge(['abc'], soon(20_000));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await mine.close();
+    assert.equal(await pending, "matching 1 process name(s) against '\\\\d+$' was stopped: the check was closed");
+    assert.equal(await waiting, undefined);
+  });
+
+  it('a full queue is a run error naming the cause', async () => {
+    const j = judge({ workers: 1, maxQueued: 1 });
+    const slow = j.judge([SLOW], [0, SLOW_NAME], soon(3000));
+    const queued = j.judge(['^a'], [0, 'a'], soon(3000));
+    const filter = new NameFilter([new CompiledPattern('^b', 'proc_regex')], { judge: j });
+    assert.equal(await filter.judge(['b'], soon(3000)), "matching 1 process name(s) against '^b' was refused: the regular expression worker has too many names waiting");
+    slow.cancel();
+    await queued.result;
+  });
+});
+
+describe('the "matched nothing" hint judges group texts on the worker, within HINT_MS', () => {
+  it(`a hostile group name leaves the hint without suggestion and costs the run ${HINT_MS} ms at most (regression: 30 s on the main thread)`, async () => {
+    const processes = [makeProcess({ name: 'web', group: SLOW_NAME.slice(0, -1) }), makeProcess({ name: 'db' })];
+    const { config } = resolveConfig({ name: 'n', proc_regex: ['\\d+$'] });
+    const filter = new NameFilter(config.procRegex);
+    try {
+      const t0 = performance.now();
+      let ticks = 0;
+      const ticker = setInterval(() => ticks++, 10);
+      const failure = await filter.judge(processes.map((p) => p.name), t0 + 10_000, { patterns: config.procRegex, texts: () => hintTexts(processes) });
+      clearInterval(ticker);
+      const took = performance.now() - t0;
+      assert.equal(failure, undefined, 'the names were judged: the run goes on');
+      assert.ok(took >= HINT_MS - 50 && took < HINT_MS + 1500, `${took} ms`);
+      assert.ok(ticks > (HINT_MS / 10) * 0.5, `the event loop kept turning (${ticks} ticks)`);
+      assert.deepEqual(unmatchedFilterWarnings(processes, config), [
+        "'proc_regex' pattern '\\\\d+$' matched no process; only process names are matched, never 'group:name' or a group name",
+      ]);
+    } finally {
+      await filter.close();
+    }
+  });
+
+  it('a plain group name is suggested, judged on the worker', async () => {
+    const processes = [makeProcess({ name: 'front', group: 'web_12' })];
+    const { config } = resolveConfig({ name: 'n', proc_regex: ['_12$'] });
+    const filter = new NameFilter(config.procRegex);
+    assert.equal(await filter.judge(['front'], performance.now() + 10_000, { patterns: config.procRegex, texts: () => hintTexts(processes) }), undefined);
+    assert.equal(config.procRegex[0]!.judged('web_12'), true);
+    assert.match(unmatchedFilterWarnings(processes, config)[0]!, /\('_12\$' matches the group or group:name of process 'front'\)/);
+    await filter.close();
   });
 });

@@ -61,6 +61,17 @@ describe('CounterTotals', () => {
     assert.match(sample(text, 'b')!, / 1$/, 'b was not seen for 20 s: a counter reset');
   });
 
+  it('a series that never left 0 is not held, and reads 0 like one never added to', () => {
+    const counters = new CounterTotals({ now: () => 0 });
+    assert.equal(counters.add('zero', 0), 0);
+    assert.equal(counters.add('zero', Number.NaN), 0);
+    assert.equal(counters.size, 0);
+    assert.equal(counters.get('zero'), 0);
+    assert.equal(counters.add('zero', 2), 2);
+    assert.equal(counters.add('zero', 0), 2);
+    assert.equal(counters.size, 1);
+  });
+
   it('never more than maxSeries, the least recently added dropped first', () => {
     const counters = new CounterTotals({ maxSeries: 100, now: () => 0 });
     for (let scrape = 0; scrape < 500; scrape++) {
