@@ -15,6 +15,12 @@
  * budget, or at once when someone waits for a lease of that address and
  * none is free. A waiter is served in arrival order, within its timeout.
  *
+ * An ended lease still counts until its holder says the connection is
+ * closed, which the holder may make wait until the server has closed its
+ * side: a server that notices a closed connection only at the next turn of
+ * its loop (supervisord) would otherwise hold the old descriptor beside the
+ * new connection that took its place, and exceed the budget for a moment.
+ *
  * @module
  */
 
@@ -79,8 +85,8 @@ export class ConnectionLease {
   /** @internal */
   readonly state: AddressState;
   /** Closes the holder's connection; called by the budget, on an idle lease only. */
-  #onEnd: (() => void) | undefined;
-  #phase: 'busy' | 'idle' | 'released' = 'busy';
+  #onEnd: (() => unknown) | undefined;
+  #phase: 'busy' | 'idle' | 'ending' | 'released' = 'busy';
   /** `performance.now()` after which an idle lease is ended. */
   #expiresAt = 0;
   #idleMs = 0;
@@ -93,9 +99,11 @@ export class ConnectionLease {
 
   /**
    * What the budget calls when it ends this idle lease: close the
-   * connection. The lease is released after it returns.
+   * connection. The lease is released after it returns, or when the promise
+   * it returns settles (the connection is closed at both ends): until then it
+   * still counts against the budget.
    */
-  onEnd(close: () => void): void {
+  onEnd(close: () => unknown): void {
     this.#onEnd = close;
   }
 
@@ -142,13 +150,17 @@ export class ConnectionLease {
     this.#budget.onRelease(this, wasIdle);
   }
 
-  /** @internal Ends an idle lease: the holder closes its connection. */
+  /** @internal Ends an idle lease: the holder closes its connection; released once it says it is closed. */
   end(): void {
     if (this.#phase !== 'idle') return;
+    this.#phase = 'ending';
+    this.#budget.onBusy(this);
+    let closing: unknown;
     try {
-      this.#onEnd?.();
+      closing = this.#onEnd?.();
     } finally {
-      this.release();
+      if (closing instanceof Promise) void closing.then(() => this.release(), () => this.release());
+      else this.release();
     }
   }
 }
@@ -221,16 +233,8 @@ export class ConnectionBudget {
   acquire(address: Address, timeoutMs: number, signal?: AbortSignal): Promise<ConnectionLease> {
     if (signal?.aborted === true) return Promise.reject(new ClientClosedError(`client for ${address.display} is closed`));
     const state = this.#state(address);
-    if (state.waiters.length === 0) {
-      if (state.held < this.maxPerAddress) return Promise.resolve(this.#grant(state));
-      const oldest = state.idle.values().next().value;
-      if (oldest !== undefined) {
-        oldest.end();
-        // end() released it, handing nothing over (no waiter): the room is ours (the state may have been dropped meanwhile).
-        return Promise.resolve(this.#grant(this.#state(address)));
-      }
-    }
-    return new Promise<ConnectionLease>((resolve, reject) => {
+    if (state.waiters.length === 0 && state.held < this.maxPerAddress) return Promise.resolve(this.#grant(state));
+    const promise = new Promise<ConnectionLease>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, timer: undefined, dispose: undefined };
       const leave = (error: Error): void => {
         const at = state.waiters.indexOf(waiter);
@@ -249,6 +253,9 @@ export class ConnectionBudget {
       }
       state.waiters.push(waiter);
     });
+    // The longest idle connection makes room: its release (now, or once closed at both ends) hands its place to the first waiter.
+    state.idle.values().next().value?.end();
+    return promise;
   }
 
   /** @internal */

@@ -345,6 +345,36 @@ export class HttpClient {
     });
   }
 
+  /**
+   * Closes an idle kept-alive connection so that the server has let it go
+   * when this resolves: half-closes it (the server reads end of file) and
+   * waits for the server to close its side. supervisord notices a closed
+   * connection only at the next turn of its loop, and until then still holds
+   * its descriptor: a connection opened in its place at once would be one
+   * more. Without an idle connection (none, or a call under way or queued),
+   * or when the server has not closed within `graceMs`, the connection is
+   * destroyed as by {@link HttpClient.close}. Later calls reject with
+   * {@link ClientClosedError}.
+   */
+  closeGracefully(graceMs: number): Promise<void> {
+    const conn = this.#conn;
+    if (conn === null || conn.dead || !conn.connected || conn.attempt !== null || this.#active !== null || this.#queue.length > 0) return this.close();
+    this.#closed = true;
+    this.#conn = null;
+    clearTimeout(conn.idleTimer);
+    conn.idleTimer = undefined;
+    return new Promise((resolve) => {
+      const cut = setTimeout(() => this.#destroy(conn), graceMs);
+      cut.unref();
+      conn.socket.once('close', () => {
+        clearTimeout(cut);
+        resolve();
+      });
+      // The server's end of file arrives as 'end', which destroys the connection (#onEnd).
+      conn.socket.end();
+    });
+  }
+
   // -------------------------------------------------------------------------
   // scheduling
   // -------------------------------------------------------------------------

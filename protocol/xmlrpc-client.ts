@@ -227,6 +227,16 @@ export class XmlRpcClient {
     return this.#http.close();
   }
 
+  /**
+   * Closes the connection once the server has closed its side too, when it
+   * is idle: the server's descriptor is free when this resolves (see
+   * `HttpClient.closeGracefully`); otherwise, or after `graceMs`, as
+   * {@link XmlRpcClient.close}.
+   */
+  closeGracefully(graceMs: number): Promise<void> {
+    return this.#http.closeGracefully(graceMs);
+  }
+
   /** A call's `idempotent` option, else the client's; validates `options`. */
   #isIdempotent(options: CallOptions | undefined): boolean {
     if (options === undefined) return this.#idempotent;

@@ -40,6 +40,12 @@ export interface XmlRpcPoolOptions extends XmlRpcClientOptions {
 
 /** Default {@link XmlRpcPoolOptions.maxConnections}. */
 export const DEFAULT_MAX_CONNECTIONS = 8;
+/**
+ * How long a connection whose lease the budget ended waits for the server to
+ * close its side before it is cut: a busy server's loop turn, which may take
+ * a second under a large listing.
+ */
+const LEASE_CLOSE_GRACE_MS = 2000;
 const MAX_CONNECTIONS_LIMIT = 1024;
 
 interface Slot {
@@ -203,7 +209,8 @@ export class XmlRpcPool {
     lease.onEnd(() => {
       const at = this.#slots.indexOf(slot);
       if (at >= 0) this.#slots.splice(at, 1);
-      void client.close();
+      // The lease counts until the server has closed its side too: its descriptor is then free for the next connection.
+      return client.closeGracefully(LEASE_CLOSE_GRACE_MS);
     });
     return slot;
   }

@@ -1,0 +1,143 @@
+/**
+ * Closing a kept-alive connection so that the server has let it go
+ * (`XmlRpcClient.closeGracefully`), and a budget lease that counts until
+ * then: supervisord notices a closed connection only at its next loop turn,
+ * so a connection opened at once in the place of one just destroyed made it
+ * hold one descriptor more than the budget for a moment. The fake servers
+ * here close their side late (like a server busy with a loop turn), or never.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as net from 'node:net';
+
+import { tcpAddress } from '../../protocol/address.js';
+import { ConnectionBudget } from '../../protocol/connection-budget.js';
+import { ClientClosedError } from '../../protocol/errors.js';
+import { encodeResponse } from '../../protocol/xmlrpc-encoder.js';
+import { XmlRpcClient } from '../../protocol/xmlrpc-client.js';
+import { httpResponse } from '../helpers/raw-server.js';
+
+interface LateServer {
+  readonly port: number;
+  /** performance.now() when the server closed each connection, in order. */
+  readonly closedAt: number[];
+  close(): Promise<void>;
+}
+
+/**
+ * Answers every request with `"ok"`; after the client's end of file, closes
+ * its side `delayMs` later, or never (`undefined`: only the client's cut ends it).
+ */
+function lateServer(delayMs: number | undefined): Promise<LateServer> {
+  const sockets = new Set<net.Socket>();
+  const closedAt: number[] = [];
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.on('data', (d: Buffer) => {
+      if (d.includes('\r\n\r\n')) socket.write(httpResponse(200, 'OK', encodeResponse('ok')));
+    });
+    socket.on('end', () => {
+      if (delayMs === undefined) return;
+      setTimeout(() => {
+        closedAt.push(performance.now());
+        socket.end();
+      }, delayMs);
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      resolve({
+        port: (server.address() as net.AddressInfo).port,
+        closedAt,
+        close: () =>
+          new Promise<void>((done) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}
+
+describe('XmlRpcClient.closeGracefully', () => {
+  const servers: LateServer[] = [];
+  after(async () => Promise.all(servers.map((s) => s.close())));
+
+  test('an idle connection: resolves once the server has closed its side, not before', async () => {
+    const server = await lateServer(150);
+    servers.push(server);
+    const client = new XmlRpcClient(tcpAddress('127.0.0.1', server.port));
+    assert.equal(await client.call('a'), 'ok');
+    const started = performance.now();
+    await client.closeGracefully(2000);
+    const resolvedAt = performance.now();
+    assert.equal(server.closedAt.length, 1, 'the server closed the connection');
+    assert.ok(resolvedAt >= server.closedAt[0]!, 'resolved after the server closed its side');
+    assert.ok(resolvedAt - started >= 140, `waited for the server (${(resolvedAt - started).toFixed(0)} ms)`);
+    await assert.rejects(client.call('b'), ClientClosedError);
+  });
+
+  test('a server that never closes its side: the connection is cut after graceMs', async () => {
+    const server = await lateServer(undefined);
+    servers.push(server);
+    const client = new XmlRpcClient(tcpAddress('127.0.0.1', server.port));
+    await client.call('a');
+    const started = performance.now();
+    await client.closeGracefully(200);
+    const waited = performance.now() - started;
+    assert.ok(waited >= 190 && waited < 1500, `cut after about 200 ms (${waited.toFixed(0)} ms)`);
+  });
+
+  test('no connection, or a call under way: as close() (at once; the call rejects)', async () => {
+    const server = await lateServer(5000);
+    servers.push(server);
+    const unused = new XmlRpcClient(tcpAddress('127.0.0.1', server.port));
+    const started = performance.now();
+    await unused.closeGracefully(2000);
+    assert.ok(performance.now() - started < 100);
+    const busy = new XmlRpcClient(tcpAddress('127.0.0.1', server.port));
+    await busy.call('a');
+    const pending = busy.call('b');
+    const closing = busy.closeGracefully(2000);
+    await assert.rejects(pending, ClientClosedError);
+    const t0 = performance.now();
+    await closing;
+    assert.ok(performance.now() - t0 < 1000, 'not held by the 5 s the server would take');
+  });
+});
+
+describe('ConnectionBudget: an ended lease counts until its connection is closed at both ends', () => {
+  test('a waiter gets the place only when the promise onEnd returned settles', async () => {
+    const A = tcpAddress('127.0.0.1', 9001);
+    const budget = new ConnectionBudget({ maxPerAddress: 1 });
+    const lease = budget.tryAcquire(A)!;
+    let closed!: () => void;
+    lease.onEnd(() => new Promise<void>((resolve) => (closed = resolve)));
+    lease.idle(60_000);
+    let granted = false;
+    const waiting = budget.acquire(A, 5000).then((l) => ((granted = true), l));
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(granted, false, 'not while the old connection is still open at the server');
+    assert.equal(budget.held(A), 1);
+    assert.equal(lease.released, false);
+    closed();
+    const next = await waiting;
+    assert.equal(lease.released, true);
+    assert.equal(budget.held(A), 1);
+    next.release();
+    assert.equal(budget.held(A), 0);
+  });
+
+  test('an onEnd that rejects still releases the lease', async () => {
+    const A = tcpAddress('127.0.0.1', 9002);
+    const budget = new ConnectionBudget({ maxPerAddress: 1 });
+    const lease = budget.tryAcquire(A)!;
+    lease.onEnd(() => Promise.reject(new Error('socket already gone')));
+    lease.idle(60_000);
+    const next = await budget.acquire(A, 1000);
+    assert.equal(lease.released, true);
+    next.release();
+  });
+});
