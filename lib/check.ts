@@ -226,7 +226,11 @@ export class SupervisordCheck {
   run(): Promise<CheckResult> {
     this.#started = true;
     const result = this.#queue.then(() => this.#runOnce());
-    this.#queue = result.catch(() => undefined); // #runOnce does not reject; the chain must survive if it ever did
+    // Not result.catch(): that would hold the last result (all its submissions) until the next run.
+    this.#queue = result.then(
+      () => undefined,
+      () => undefined, // #runOnce does not reject; the chain must survive if it ever did
+    );
     return result;
   }
 

@@ -127,7 +127,7 @@ export interface HttpExchange<T> {
 const USER_AGENT = 'supervisord-check';
 
 /**
- * Size of the one buffer each connection reads into, through net's `onread`
+ * Size of the one buffer every connection reads into, through net's `onread`
  * option (TCP, unix sockets and TLS alike) instead of 'data' events.
  *
  * Why: supervisord writes a large answer 4 KiB per turn of its event loop, so
@@ -143,14 +143,22 @@ const USER_AGENT = 'supervisord-check';
  * reads few when a fast server or a proxy sends in bulk.
  *
  * The price: a chunk is a view of this buffer and is overwritten by the next
- * read. Whatever outlives the callback is copied: the HTTP parser copies a
+ * read, of this connection or of another. Whatever outlives the callback is
+ * copied: the HTTP parser copies a
  * partial status line, header or trailer line into its own buffer and builds
  * header strings; the XML-RPC decoder copies the cut token it carries to the
  * next write; {@link HttpExchange.onBody} receivers must do the same.
  * Nothing here relies on pause()/'data' flow control: the callback never
  * returns false, and a response is bounded by the deadline and maxBodyBytes.
+ *
+ * One buffer for every connection of the process, not one each: a read's
+ * callback runs to its end before any other read (of any socket) can start,
+ * and an idle kept-alive connection then costs no buffer at all (a process
+ * keeping 10,000 connections to as many servers held 640 MB of read buffers
+ * otherwise; bench/fleet.js).
  */
 const READ_BUFFER_BYTES = 64 * 1024;
+const READ_BUFFER = Buffer.allocUnsafe(READ_BUFFER_BYTES);
 
 /**
  * Body bytes gathered before the exchange (the XML-RPC decoder) sees them;
@@ -170,8 +178,23 @@ const READ_BUFFER_BYTES = 64 * 1024;
  * not the transport error, is reported), or at the deadline. A server that
  * sends a malformed body and then stalls is therefore reported at the
  * deadline instead of at once, with the decode error.
+ *
+ * A batch belongs to one response while it arrives (responses on several
+ * connections arrive interleaved) and goes back to a small free list when
+ * the response ends, so an idle connection holds none.
  */
 const BODY_BATCH_BYTES = 64 * 1024;
+/** Batches kept for reuse once their responses ended: as many as responses usually arrive at once. */
+const FREE_BATCHES_MAX = 16;
+const freeBatches: Buffer[] = [];
+
+function takeBatch(): Buffer {
+  return freeBatches.pop() ?? Buffer.allocUnsafe(BODY_BATCH_BYTES);
+}
+
+function returnBatch(batch: Buffer): void {
+  if (freeBatches.length < FREE_BATCHES_MAX) freeBatches.push(batch);
+}
 const DIRECT_BODY_BYTES = 16 * 1024;
 /** Errors that mean "the peer dropped the connection", as opposed to a local failure. */
 const RETRYABLE_OS_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
@@ -195,14 +218,14 @@ interface Attempt {
   readonly parser: HttpResponseParser;
   head: HttpResponseHead | null;
   gotBytes: boolean;
-  /** Body bytes waiting in the connection's batch buffer for the exchange. */
+  /** Body bytes waiting in `batch` for the exchange. */
   batched: number;
+  /** Where small body reads gather (see BODY_BATCH_BYTES); taken at the first one, given back when the attempt ends. */
+  batch: Buffer | undefined;
 }
 
 interface Connection {
   readonly socket: net.Socket;
-  /** Where small body reads gather before they reach the exchange (see BODY_BATCH_BYTES). */
-  readonly batch: Buffer;
   connected: boolean;
   dead: boolean;
   attempt: Attempt | null;
@@ -351,8 +374,7 @@ export class HttpClient {
       this.#fail(conn, call, error);
       return;
     }
-    const attempt: Attempt = { call, reused, exchange, parser: null!, head: null, gotBytes: false, batched: 0 };
-    const batch = conn.batch;
+    const attempt: Attempt = { call, reused, exchange, parser: null!, head: null, gotBytes: false, batched: 0, batch: undefined };
     const sink: HttpResponseSink = {
       onHead: (head) => {
         attempt.head = head;
@@ -361,16 +383,17 @@ export class HttpClient {
       onBody: (chunk) => {
         if (chunk.length >= DIRECT_BODY_BYTES) {
           // A large read is worth a call of its own: no copy.
-          this.#flush(batch, attempt);
+          this.#flush(attempt);
           exchange.onBody(chunk);
           return;
         }
-        if (attempt.batched + chunk.length > batch.length) this.#flush(batch, attempt);
+        const batch = (attempt.batch ??= takeBatch());
+        if (attempt.batched + chunk.length > batch.length) this.#flush(attempt);
         batch.set(chunk, attempt.batched);
         attempt.batched += chunk.length;
       },
       // Inside execute(): a throw here fails the call and drops the connection, like any onBody throw.
-      onComplete: () => this.#flush(batch, attempt),
+      onComplete: () => this.#flush(attempt),
     };
     (attempt as { parser: HttpResponseParser }).parser = new HttpResponseParser(sink, {
       maxHeaderBytes: this.#options.maxHeaderBytes,
@@ -382,11 +405,11 @@ export class HttpClient {
   }
 
   /** Hands the batched body bytes to the exchange. */
-  #flush(batch: Buffer, attempt: Attempt): void {
+  #flush(attempt: Attempt): void {
     const n = attempt.batched;
     if (n === 0) return;
     attempt.batched = 0;
-    attempt.exchange.onBody(batch.subarray(0, n));
+    attempt.exchange.onBody(attempt.batch!.subarray(0, n));
   }
 
   /**
@@ -397,9 +420,9 @@ export class HttpClient {
    *
    * @returns what the exchange threw, else `error`.
    */
-  #drain(conn: Connection, attempt: Attempt, error: unknown): unknown {
+  #drain(attempt: Attempt, error: unknown): unknown {
     try {
-      this.#flush(conn.batch, attempt);
+      this.#flush(attempt);
     } catch (found) {
       return found;
     }
@@ -423,7 +446,7 @@ export class HttpClient {
       const conn = this.#conn;
       let reason: unknown = error;
       if (conn !== null) {
-        if (conn.attempt !== null) reason = this.#drain(conn, conn.attempt, error);
+        if (conn.attempt !== null) reason = this.#drain(conn.attempt, error);
         this.#destroy(conn);
       }
       this.#active = null;
@@ -471,6 +494,7 @@ export class HttpClient {
   /** The response is complete: keep or drop the connection, then hand the result to the caller. */
   #finish(conn: Connection, attempt: Attempt, keepAlive: boolean): void {
     conn.attempt = null;
+    release(attempt);
     const head = attempt.head!;
     // A close-delimited body arrives here with keepAlive false (from 'end').
     if (keepAlive && head.status === 200 && wantsKeepAlive(head)) {
@@ -500,10 +524,10 @@ export class HttpClient {
 
   #connect(): Connection {
     const address = this.address;
-    // Every read lands in this connection's buffer and is parsed at once; the
+    // Every read lands in the shared read buffer and is parsed at once; the
     // callback runs before the next read can overwrite it (see READ_BUFFER_BYTES).
     const onread: net.OnReadOpts = {
-      buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+      buffer: READ_BUFFER,
       callback: (nread, buf) => {
         this.#onRead(conn, buf.subarray(0, nread));
         return true; // never pause: one response is bounded by the deadline and maxBodyBytes
@@ -530,7 +554,6 @@ export class HttpClient {
     }
     const conn: Connection = {
       socket,
-      batch: Buffer.allocUnsafe(BODY_BATCH_BYTES),
       connected: false,
       dead: false,
       attempt: null,
@@ -605,7 +628,7 @@ export class HttpClient {
       }
     }
     // Retried only when no byte came, so nothing was batched to drain.
-    this.#fail(conn, attempt.call, this.#drain(conn, attempt, this.#closedError(attempt)), !attempt.gotBytes && attempt.reused);
+    this.#fail(conn, attempt.call, this.#drain(attempt, this.#closedError(attempt)), !attempt.gotBytes && attempt.reused);
   }
 
   #onError(conn: Connection, error: Error): void {
@@ -628,7 +651,7 @@ export class HttpClient {
       !attempt.gotBytes,
       osCode,
     );
-    this.#fail(conn, attempt.call, this.#drain(conn, attempt, closed), retryable);
+    this.#fail(conn, attempt.call, this.#drain(attempt, closed), retryable);
   }
 
   #closedError(attempt: Attempt): ConnectionClosedError {
@@ -662,12 +685,22 @@ export class HttpClient {
     if (this.#conn === conn) this.#conn = null;
     if (conn.dead) return;
     conn.dead = true;
+    if (conn.attempt !== null) release(conn.attempt);
     conn.attempt = null;
     clearTimeout(conn.connectTimer);
     clearTimeout(conn.idleTimer);
     conn.connectTimer = conn.idleTimer = undefined;
     conn.socket.destroy();
   }
+}
+
+/** Gives an ended attempt's batch back (its bytes were handed over or are dropped with the attempt). */
+function release(attempt: Attempt): void {
+  const batch = attempt.batch;
+  if (batch === undefined) return;
+  attempt.batch = undefined;
+  attempt.batched = 0;
+  returnBatch(batch);
 }
 
 /**
