@@ -595,6 +595,45 @@ describe('Collector: sharded full collection', () => {
     assert.deepEqual(debug, ['collection: full listing', 'collection: 10 processes by name in 3 parallel multicalls']);
   });
 
+  test('the shards are built once per listing: the same frozen requests every run, new ones once the names are relearned', async () => {
+    const server = new FakeServer(many(9));
+    const clock = manual();
+    const sent: Array<readonly MulticallRequest[]> = [];
+    const multicall = server.multicall!;
+    server.multicall = (calls, hints) => {
+      sent.push(calls);
+      return multicall(calls, hints);
+    };
+    const collector = new Collector(config({ max_connections: 3, name_refresh_interval: 60 }), { clock: clock.clock });
+    await collector.collect(server); // the learning listing
+    await collector.collect(server);
+    await collector.collect(server);
+    const [first, second] = [sent.slice(1, 4), sent.slice(4, 7)];
+    assert.equal(first.length, 3);
+    first.forEach((batch, i) => assert.equal(second[i], batch, `shard ${i} is the same array`));
+    for (const batch of first) {
+      assert.ok(Object.isFrozen(batch));
+      for (const request of batch) assert.ok(Object.isFrozen(request) && Object.isFrozen(request.params), JSON.stringify(request));
+    }
+    // Frozen: a client (or a test) cannot change what the next run sends.
+    assert.throws(() => (first[0] as MulticallRequest[]).push({ methodName: 'x' }), TypeError);
+
+    // Relearned names (a refresh that sees a new process): new requests, with it.
+    server.procs = [...many(9), p('new', 'new')];
+    clock.now += 60_000;
+    await collector.refresh(server);
+    sent.length = 0;
+    await collector.collect(server);
+    assert.equal(sent.length, 3);
+    assert.ok(sent.every((batch) => !first.includes(batch)));
+    assert.ok(sent.flat().some((request) => request.params?.[0] === 'new:new'));
+    const relearned = [...sent];
+    sent.length = 0;
+    await collector.collect(server);
+    relearned.forEach((batch, i) => assert.equal(sent[i], batch));
+    assert.deepEqual(listing(await collector.collect(server)), sorted(server.procs));
+  });
+
   test('the shards are sent at once', async () => {
     const server = new FakeServer(many(8));
     let inFlight = 0;
