@@ -71,7 +71,7 @@ import { MainLogReader } from './exit-log.js';
 import type { ExitLookup, MainLogStep } from './exit-log.js';
 import { isRecord, stateArray, stateStrings, stateTime } from './check-state.js';
 import { StateError } from './errors.js';
-import { decodeProcessList, needsMainLog } from './submissions.js';
+import { adoptProcessList, decodeProcessList, needsMainLog } from './submissions.js';
 import type { MulticallRequest } from '../protocol/xmlrpc-client.js';
 import type { CallOutcome, Collected, ExitEvidence } from './submissions.js';
 import type { CallHints, CollectClient } from './types.js';
@@ -374,7 +374,7 @@ export class Collector {
   async #withExits(client: CollectClient, collected: Collected, log?: MainLogStep, answers?: CallOutcome[]): Promise<Collected> {
     const reader = this.#mainLog;
     if (!collected.processInfo.ok) return collected;
-    const decoded = decodeProcessList(collected.processInfo.value);
+    const decoded = adoptProcessList(collected.processInfo.value);
     if (!decoded.ok) return collected;
     const needed = decoded.processes.some(needsMainLog);
     // The run's process list, decoded once: buildRun takes it from here.

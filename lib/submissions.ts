@@ -118,7 +118,7 @@ export interface Collected {
   /** What supervisord's main log says of the processes' exits, when the process list arrived (see {@link processExit}). */
   exits?: ExitEvidence;
   /**
-   * `processInfo`'s value as {@link decodeProcessList} gave it, when the
+   * `processInfo`'s value decoded ({@link adoptProcessList}), when the
    * collector decoded it already: a run decodes its process list once.
    */
   decoded?: DecodedProcesses;
@@ -226,6 +226,51 @@ export function decodeProcessList(value: unknown): DecodedProcesses {
     };
   }
   return { ok: true, processes };
+}
+
+/**
+ * {@link decodeProcessList} for a run's own answer, which nothing else
+ * holds: a struct that already is a whole {@link ProcessInfo} (every member
+ * there, strings as strings, integers as safe integers: what supervisord
+ * sends) is taken as it is instead of copied; any other is copied and
+ * completed as decodeProcessList does. Saves a copy of every process of
+ * every run.
+ */
+export function adoptProcessList(value: unknown): DecodedProcesses {
+  if (!Array.isArray(value)) return decodeProcessList(value);
+  for (let i = 0; i < value.length; i++) {
+    if (!isWholeProcess(value[i])) return decodeProcessList(value);
+  }
+  return { ok: true, processes: value as ProcessInfo[] };
+}
+
+function isWholeProcess(item: unknown): boolean {
+  if (typeof item !== 'object' || item === null || Array.isArray(item) || item instanceof Date || item instanceof Uint8Array) return false;
+  const s = item as Record<string, unknown>;
+  return (
+    isOwnString(s, 'name') &&
+    isOwnString(s, 'group') &&
+    isOwnString(s, 'statename') &&
+    isOwnString(s, 'description') &&
+    isOwnString(s, 'stderr_logfile') &&
+    isOwnString(s, 'stdout_logfile') &&
+    isOwnString(s, 'logfile') &&
+    isOwnString(s, 'spawnerr') &&
+    isOwnInteger(s, 'start') &&
+    isOwnInteger(s, 'stop') &&
+    isOwnInteger(s, 'now') &&
+    isOwnInteger(s, 'exitstatus') &&
+    isOwnInteger(s, 'state') &&
+    isOwnInteger(s, 'pid')
+  );
+}
+
+function isOwnString(s: Record<string, unknown>, member: string): boolean {
+  return Object.hasOwn(s, member) && typeof s[member] === 'string';
+}
+
+function isOwnInteger(s: Record<string, unknown>, member: string): boolean {
+  return Object.hasOwn(s, member) && Number.isSafeInteger(s[member]);
 }
 
 /** The members a process struct must have, in the order a missing one is reported. */

@@ -23,6 +23,7 @@ import {
 import { RunDeadlineError } from '../../lib/errors.js';
 import { resolveConfig } from '../../lib/config.js';
 import {
+  adoptProcessList,
   buildResult,
   buildRun,
   decodeProcessList,
@@ -352,6 +353,42 @@ describe('decodeProcessList', () => {
     assert.equal(decoded.processes[0]!.start, 1414815388);
   });
 });
+
+describe('adoptProcessList (a run\'s own answer)', () => {
+  test('whole structs are taken as they are, not copied', () => {
+    const raw = [{ ...MYSQL }, { ...JAVA, extra: 'kept' }];
+    const adopted = adoptProcessList(raw);
+    assert.ok(adopted.ok);
+    assert.equal(adopted.processes, raw as unknown);
+    assert.equal(adopted.processes[1], raw[1]);
+    assert.deepEqual(adoptProcessList([]), { ok: true, processes: [] });
+  });
+
+  test('a list with any struct that is not whole is decoded as decodeProcessList does, copies and errors alike', () => {
+    const { pid: _p, ...noPid } = MYSQL;
+    const cases: unknown[] = [
+      [MYSQL, { ...JAVA, start: BigInt(JAVA.start) }],
+      [MYSQL, { ...JAVA, now: JAVA.now + 0.5 }],
+      [MYSQL, noPid],
+      [MYSQL, { ...JAVA, spawnerr: null }],
+      [MYSQL, Object.assign(Object.create({ pid: 1 }) as object, noPid)],
+      [MYSQL, { ...JAVA, group: 7 }],
+      [MYSQL, [JAVA]],
+      [MYSQL, null],
+      'nope',
+      { 0: MYSQL },
+    ];
+    for (const value of cases) assert.deepEqual(adoptProcessList(value), decodeProcessList(value), inspectValue(value));
+    const copied = adoptProcessList([MYSQL, noPid]);
+    assert.ok(copied.ok);
+    assert.notEqual(copied.processes[0], MYSQL);
+    assert.equal(copied.processes[1]!.pid, 0);
+  });
+});
+
+function inspectValue(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+}
 
 describe('failures of getAllProcessInfo', () => {
   const tcp = config({ host: 'invalid_host', port: '9009' });
