@@ -5,6 +5,7 @@
 //   node bench/check.js --programs 200 --samples 3    a quicker run
 //   node bench/check.js --footprint        footprint for embedding (~5-10 min)
 //   node bench/check.js --footprint --programs 200 --runs 3   a quick one
+//   node bench/check.js --footprint --interval 15   runs 15 s apart, as an agent's (~+2 min per size)
 //
 // Starts a private supervisord (the launcher of lib/launcher/: temp dir, its
 // own unix socket and 127.0.0.1 port) with N programs (`/bin/sleep 100000`,
@@ -57,7 +58,11 @@
 //    4,000; stdout/stderr NONE, as bench/scale.js): one SupervisordCheck in
 //    a fresh process, --runs runs back to back (the first learns the names
 //    with a full listing, the others are sharded), its peak RSS (VmHWM)
-//    against bare Node's; CHECK_PROCESSES such processes, the median.
+//    against bare Node's; CHECK_PROCESSES such processes, the median;
+//    `--interval S` spaces the runs S seconds apart, as an agent calling
+//    the check every interval does (back to back is the worst case: V8
+//    neither shrinks its young generation nor lowers its heap limit
+//    between runs then); the CPU of the sharded runs (median per run).
 //    `--node-option FLAG` (repeatable) starts those processes with Node or
 //    V8 flags (e.g. --max-semi-space-size=1), as an embedding agent may.
 //
@@ -99,13 +104,13 @@ const { startSupervisord, supervisordVersion } = await import(new URL('lib/launc
  * they are ~100x shorter.
  */
 function parseOptions(argv) {
-  const known = new Set(['--json', '--programs', '--samples', '--footprint', '--runs', '--node-option']);
-  const out = { json: false, programs: 1000, samples: 5, footprint: false, runs: 5, sizes: undefined, nodeOptions: [] };
+  const known = new Set(['--json', '--programs', '--samples', '--footprint', '--runs', '--node-option', '--interval']);
+  const out = { json: false, programs: 1000, samples: 5, footprint: false, runs: 5, interval: 0, sizes: undefined, nodeOptions: [] };
   const given = new Set();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (!known.has(a)) {
-      throw new RangeError(`unknown argument ${JSON.stringify(a)} (expected --json, --programs N, --samples N, --footprint [--programs N,N...] [--runs N] [--node-option FLAG])`);
+      throw new RangeError(`unknown argument ${JSON.stringify(a)} (expected --json, --programs N, --samples N, --footprint [--programs N,N...] [--runs N] [--interval S] [--node-option FLAG])`);
     }
     given.add(a);
     if (a === '--node-option') {
@@ -129,6 +134,7 @@ function parseOptions(argv) {
   if (out.footprint && given.has('--samples')) throw new RangeError('--samples does not apply to --footprint (see --runs)');
   if (!out.footprint && given.has('--runs')) throw new RangeError('--runs applies only to --footprint');
   if (!out.footprint && given.has('--node-option')) throw new RangeError('--node-option applies only to --footprint');
+  if (!out.footprint && given.has('--interval')) throw new RangeError('--interval applies only to --footprint');
   if (!out.footprint && out.sizes !== undefined && out.sizes.length > 1) throw new RangeError('--programs takes one size, or a list with --footprint');
   out.sizes ??= out.footprint ? [2000, 4000] : [out.programs];
   return out;
@@ -1051,19 +1057,21 @@ async function footprint() {
     if (opts.nodeOptions.length > 0) log(`check processes run as: node ${opts.nodeOptions.join(' ')}`);
     const checks = [];
     for (let i = 0; i < CHECK_PROCESSES; i++) {
-      checks.push(await footprintChild(['check', dist.href, sup.socketUrl, String(n), String(opts.runs)], opts.nodeOptions));
+      checks.push(await footprintChild(['check', dist.href, sup.socketUrl, String(n), String(opts.runs), String(opts.interval * 1000)], opts.nodeOptions));
       bare.push(await footprintChild(['bare']));
     }
     const bareRssMb = median(bare.map((b) => b.peakRssMb));
     const peaks = checks.map((c) => c.peakRssMb);
     row({
-      case: `check ${n} programs${opts.nodeOptions.length === 0 ? '' : ` (node ${opts.nodeOptions.join(' ')})`}`,
+      case: `check ${n} programs${opts.interval === 0 ? '' : `, runs ${opts.interval} s apart`}${opts.nodeOptions.length === 0 ? '' : ` (node ${opts.nodeOptions.join(' ')})`}`,
       programs: n,
       nodeOptions: opts.nodeOptions,
       runs: opts.runs,
+      intervalS: opts.interval,
       processes: CHECK_PROCESSES,
       firstRunMs: median(checks.map((c) => c.runMs[0])),
       laterRunMs: opts.runs > 1 ? median(checks.flatMap((c) => c.runMs.slice(1))) : undefined,
+      laterRunCpuMs: opts.runs > 1 ? median(checks.flatMap((c) => c.runCpuMs.slice(1))) : undefined,
       peakRssMb: median(peaks),
       peakRssMinMb: Math.min(...peaks),
       peakRssMaxMb: Math.max(...peaks),
@@ -1086,8 +1094,10 @@ async function footprint() {
       [
         { key: 'programs', title: 'programs', format: fmtInt },
         { key: 'runs', title: 'runs' },
+        { key: 'intervalS', title: 'apart s' },
         { key: 'firstRunMs', title: 'first run ms', format: fmtMs },
         { key: 'laterRunMs', title: 'later runs ms', format: fmtMs },
+        { key: 'laterRunCpuMs', title: 'later runs CPU ms', format: fmtMs },
         { key: 'peakRssMb', title: 'peak RSS MB', format: (v) => v.toFixed(1) },
         { key: 'peakRange', title: 'range' },
         { key: 'bareRssMb', title: 'bare Node MB', format: (v) => v.toFixed(1) },

@@ -4,7 +4,9 @@
 //
 //   node bench/footprint-child.js bare                      peak RSS of Node itself
 //   node bench/footprint-child.js import URL                time, CPU and RSS to import URL
-//   node bench/footprint-child.js check DIST SOCKET N RUNS  a check over N programs, RUNS runs
+//   node bench/footprint-child.js check DIST SOCKET N RUNS [INTERVAL_MS]
+//                                                           a check over N programs, RUNS runs, back to
+//                                                           back or INTERVAL_MS apart (as an agent's interval)
 //
 // Peak RSS is VmHWM (Linux: the peak of this address space alone; a
 // process's `maxRSS` can be inherited from a large parent across fork and
@@ -43,16 +45,21 @@ if (mode === 'bare') {
   const { ms, cpuMs, rssDeltaMb } = await timedImport(args[0]);
   out = { mode, ms, cpuMs, rssDeltaMb, peakRssMb: await peakRssMb() };
 } else if (mode === 'check') {
-  const [dist, socket, n, runs] = [args[0], args[1], Number(args[2]), Number(args[3])];
+  const [dist, socket, n, runs, intervalMs] = [args[0], args[1], Number(args[2]), Number(args[3]), Number(args[4] ?? 0)];
   const { module, ms: importMs } = await timedImport(new URL('lib/index.js', dist).href);
   const check = new module.SupervisordCheck({ name: 'footprint', socket, timeout: 120, listing_timeout: 900 });
   const walls = [];
+  const cpus = [];
   const rssAfterRun = [];
   try {
     for (let i = 0; i < runs; i++) {
+      if (i > 0 && intervalMs > 0) await new Promise((resolve) => setTimeout(resolve, intervalMs));
       const t0 = hr();
+      const cpu0 = process.cpuUsage();
       const result = await check.run();
+      const cpu = process.cpuUsage(cpu0);
       walls.push(Number(hr() - t0) / 1e6);
+      cpus.push((cpu.user + cpu.system) / 1e3);
       if (result.errors.length > 0) throw new Error(`run ${i + 1}: ${result.errors.join('; ')}`);
       if (result.processes?.length !== n) throw new Error(`run ${i + 1}: ${result.processes?.length} processes, expected ${n}`);
       rssAfterRun.push(process.memoryUsage().rss / MB);
@@ -61,9 +68,9 @@ if (mode === 'bare') {
     await check.close();
   }
   const heap = process.memoryUsage();
-  out = { mode, programs: n, importMs, runMs: walls, rssAfterRunMb: rssAfterRun, heapUsedMb: heap.heapUsed / MB, peakRssMb: await peakRssMb() };
+  out = { mode, programs: n, intervalMs, importMs, runMs: walls, runCpuMs: cpus, rssAfterRunMb: rssAfterRun, heapUsedMb: heap.heapUsed / MB, peakRssMb: await peakRssMb() };
 } else {
-  process.stderr.write(`footprint-child.js: unknown mode ${JSON.stringify(mode)} (bare, import URL, check DIST SOCKET N RUNS)\n`);
+  process.stderr.write(`footprint-child.js: unknown mode ${JSON.stringify(mode)} (bare, import URL, check DIST SOCKET N RUNS [INTERVAL_MS])\n`);
   process.exit(2);
 }
 process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -71,7 +71,7 @@ import { MainLogReader } from './exit-log.js';
 import type { ExitLookup, MainLogStep } from './exit-log.js';
 import { isRecord, stateArray, stateStrings, stateTime } from './check-state.js';
 import { StateError } from './errors.js';
-import { decodeProcessList, needsMainLog } from './submissions.js';
+import { adoptProcessList, decodeProcessList, needsMainLog } from './submissions.js';
 import type { MulticallRequest } from '../protocol/xmlrpc-client.js';
 import type { CallOutcome, Collected, ExitEvidence } from './submissions.js';
 import type { CallHints, CollectClient } from './types.js';
@@ -100,6 +100,8 @@ const ALL = 'supervisor.getAllProcessInfo';
 const ONE = 'supervisor.getProcessInfo';
 const VERSION = 'supervisor.getSupervisorVersion';
 const STATE = 'supervisor.getState';
+const VERSION_REQUEST: MulticallRequest = Object.freeze({ methodName: VERSION, params: Object.freeze([]) });
+const STATE_REQUEST: MulticallRequest = Object.freeze({ methodName: STATE, params: Object.freeze([]) });
 
 /**
  * The names to ask one by one when the collection is selective, or undefined
@@ -257,6 +259,8 @@ export class Collector {
   #logWanted = false;
   /** This run's process list came from a relisting, made after its multicall. */
   #relisted = false;
+  /** The sharded runs' requests and what they were made from (see #shardBatches). */
+  #batches: { specs: readonly string[]; k: number; batches: ReadonlyArray<readonly MulticallRequest[]> } | undefined;
   readonly #oneShot: boolean;
 
   /**
@@ -370,9 +374,11 @@ export class Collector {
   async #withExits(client: CollectClient, collected: Collected, log?: MainLogStep, answers?: CallOutcome[]): Promise<Collected> {
     const reader = this.#mainLog;
     if (!collected.processInfo.ok) return collected;
-    const decoded = decodeProcessList(collected.processInfo.value);
+    const decoded = adoptProcessList(collected.processInfo.value);
     if (!decoded.ok) return collected;
     const needed = decoded.processes.some(needsMainLog);
+    // The run's process list, decoded once: buildRun takes it from here.
+    const out: Collected = { ...collected, decoded };
     let read = false;
     if (reader !== undefined) {
       if (log !== undefined && answers !== undefined && !this.#relisted) {
@@ -386,7 +392,7 @@ export class Collector {
       if (read) this.#debug(`collection: main log read (${describeReport(reader)})`);
     }
     // No process has an exit status that only the log tells: nothing to add.
-    if (!needed) return collected;
+    if (!needed) return out;
     const shared = new Set(this.#sharedNames);
     const seen = new Set<string>();
     for (const p of decoded.processes) {
@@ -402,7 +408,8 @@ export class Collector {
       sharedNames: shared,
       infoLogged: read && reader!.infoLogged,
     };
-    return { ...collected, exits };
+    out.exits = exits;
+    return out;
   }
 
   /**
@@ -437,27 +444,58 @@ export class Collector {
    * removed since the listing, so the same run lists everything and relearns.
    */
   async #sharded(client: CollectClient, plan: ShardedPlan, now: number): Promise<{ collected: Collected; log?: undefined } | { lacking: Error }> {
-    const batches: MulticallRequest[][] = plan.shards.map((shard) => shard.map((spec) => ({ methodName: ONE, params: [spec] })));
-    batches.at(-1)!.push({ methodName: VERSION }, { methodName: STATE });
+    const batches = plan.batches;
     const answers = await Promise.all(batches.map((batch) => settle(() => client.multicall!(batch))));
-    const items: CallOutcome[] = [];
-    for (const [i, answer] of answers.entries()) {
+    for (let i = 0; i < answers.length; i++) {
+      const answer = answers[i]!;
       if (!answer.ok) return lacksMulticall(answer.error) ? { lacking: answer.error } : { collected: { processInfo: answer } };
       const problem = malformedMulticall(answer.value, batches[i]!.length);
       if (problem !== undefined) return { lacking: problem };
-      for (const item of answer.value as unknown[]) items.push(outcomeOf(item));
     }
-    const state = items.pop()!;
-    const version = items.pop()!;
+    // Index loops over the answers themselves: no wrapper object per process.
+    const values = answers.map((answer) => (answer as { value: unknown[] }).value);
+    const last = values[values.length - 1]!;
+    const version = outcomeOf(last[last.length - 2]);
+    const state = outcomeOf(last[last.length - 1]);
     let stale = false;
     const structs: unknown[] = [];
-    for (const item of items) {
-      if (item.ok) structs.push(item.value);
-      else if (isBadName(item.error)) stale = true;
-      else return { collected: { processInfo: item, version, state } };
+    for (let i = 0; i < values.length; i++) {
+      const items = values[i]!;
+      const n = i === values.length - 1 ? items.length - 2 : items.length;
+      for (let j = 0; j < n; j++) {
+        const item = items[j];
+        if (!(item instanceof Error)) structs.push(item);
+        else if (isBadName(item)) stale = true;
+        else return { collected: { processInfo: { ok: false, error: item }, version, state } };
+      }
     }
     if (stale) return { collected: { processInfo: await this.#relist(client, now), version, state } };
     return { collected: { processInfo: { ok: true, value: structs }, version, state } };
+  }
+
+  /**
+   * The requests of a sharded run: `specs` cut into `k` slices (even, or
+   * {@link staggeredShards} for one-shot runs), one `getProcessInfo` per
+   * process, the version and the state in the last. Kept and given again to
+   * every run while the listing and the shard count are the same: every
+   * array and request is frozen, so a client may encode each batch once
+   * (`XmlRpcClient.multicall` does), instead of building and encoding some
+   * 4,000 requests every run (about 4 MB of short-lived objects at 4,000
+   * processes, bench/check.js --footprint).
+   */
+  #shardBatches(specs: readonly string[], k: number): ReadonlyArray<readonly MulticallRequest[]> {
+    const kept = this.#batches;
+    if (kept !== undefined && kept.specs === specs && kept.k === k) return kept.batches;
+    let shards: string[][] = [];
+    if (this.#oneShot) shards = staggeredShards(specs, k);
+    else for (let i = 0; i < k; i++) shards.push(specs.slice(Math.floor((i * specs.length) / k), Math.floor(((i + 1) * specs.length) / k)));
+    const batches = shards.map((shard, i) => {
+      const batch: MulticallRequest[] = shard.map((spec) => Object.freeze({ methodName: ONE, params: Object.freeze([spec]) }));
+      if (i === shards.length - 1) batch.push(VERSION_REQUEST, STATE_REQUEST);
+      return Object.freeze(batch);
+    });
+    this.#batches = { specs, k, batches: Object.freeze(batches) };
+    return this.#batches.batches;
   }
 
   #shardCount(processes: number): number {
@@ -557,10 +595,8 @@ export class Collector {
       const specs = this.#specs;
       const k = specs === undefined ? 1 : this.#shardCount(specs.length);
       if (specs === undefined || k < 2) return this.#listingPlan(true);
-      let shards: string[][] = [];
-      if (this.#oneShot) shards = staggeredShards(specs, k);
-      else for (let i = 0; i < k; i++) shards.push(specs.slice(Math.floor((i * specs.length) / k), Math.floor(((i + 1) * specs.length) / k)));
-      return { kind: 'sharded', shards, describe: `collection: ${specs.length} processes by name in ${shards.length} parallel multicalls` };
+      const batches = this.#shardBatches(specs, k);
+      return { kind: 'sharded', batches, describe: `collection: ${specs.length} processes by name in ${batches.length} parallel multicalls` };
     }
     // Relist in the run when there is nothing to go on, or when the names are due and a listing is cheap (else refresh() does it).
     if (this.#names === undefined || (this.#stale(now) && !this.#listingIsCostly())) return this.#listingPlan(false);
@@ -702,8 +738,8 @@ interface SelectivePlan {
 /** `getProcessInfo` of every known process, in parallel multicalls. */
 interface ShardedPlan {
   kind: 'sharded';
-  /** Consecutive slices of the listing's `group:name`s. */
-  shards: string[][];
+  /** One multicall per consecutive slice of the listing's `group:name`s; the last asks the version and the state too. */
+  batches: ReadonlyArray<readonly MulticallRequest[]>;
   describe: string;
 }
 

@@ -79,6 +79,8 @@ export const SERVICE_STATUS: Readonly<Record<MappedStatus, ServiceCheckStatus>> 
 
 /** The reference submits the counts in this order (its PROCESS_STATUS dict: CRITICAL, OK, UNKNOWN). */
 const COUNT_ORDER: readonly MappedStatus[] = ['down', 'up', 'unknown'];
+/** `status:<mapped>`, the tag of each count. */
+const STATUS_TAGS: Readonly<Record<MappedStatus, string>> = Object.freeze({ down: 'status:down', up: 'status:up', unknown: 'status:unknown' });
 /** States in which a process has an uptime (the reference's `_extract_uptime`). */
 const ACTIVE_STATES = new Set(['RUNNING', 'BACKOFF', 'STOPPING']);
 /**
@@ -115,6 +117,11 @@ export interface Collected {
   state?: CallOutcome;
   /** What supervisord's main log says of the processes' exits, when the process list arrived (see {@link processExit}). */
   exits?: ExitEvidence;
+  /**
+   * `processInfo`'s value decoded ({@link adoptProcessList}), when the
+   * collector decoded it already: a run decodes its process list once.
+   */
+  decoded?: DecodedProcesses;
 }
 
 /**
@@ -149,7 +156,7 @@ export interface RunOutput {
    * The marks of this run's monitored processes, to pass to the next run;
    * undefined when the run read no process data (keep the previous marks).
    */
-  history: Map<string, ProcessMark> | undefined;
+  history: ProcessHistory | undefined;
   /** The monitored processes' structs, in order, when the run read them (for what is read beside supervisord: `/proc`). */
   monitored?: ProcessInfo[];
 }
@@ -165,43 +172,131 @@ export type DecodedProcesses = { ok: true; processes: ProcessInfo[] } | { ok: fa
  */
 export function decodeProcessList(value: unknown): DecodedProcesses {
   if (!Array.isArray(value)) return { ok: false, reason: `expected an array of process structs, got ${typeName(value)}` };
-  const processes: ProcessInfo[] = [];
+  // One object literal per process and no closures: at 4,000 processes a
+  // closure-based copy allocated about 1 KB per process per run (sampling
+  // heap profiler, bench/check.js --footprint).
+  const processes: ProcessInfo[] = new Array<ProcessInfo>(value.length);
   for (let i = 0; i < value.length; i++) {
     const item: unknown = value[i];
     if (typeof item !== 'object' || item === null || Array.isArray(item) || item instanceof Date || item instanceof Uint8Array) {
       return { ok: false, reason: `process ${i} is ${typeName(item)}, not a struct` };
     }
     const s = item as Record<string, unknown>;
-    const problem = (member: string, expected: string): DecodedProcesses => ({
-      ok: false,
-      reason: `process ${i}${typeof s['name'] === 'string' ? ` (${s['name']})` : ''} has no ${expected} '${member}'`,
-    });
-    const text = (member: string): string | undefined => {
-      const v = Object.hasOwn(s, member) ? s[member] : undefined;
-      return typeof v === 'string' ? v : undefined;
-    };
-    const integer = (member: string): number | undefined => {
-      const v = Object.hasOwn(s, member) ? s[member] : undefined;
-      if (typeof v === 'bigint') return Number(v);
-      return typeof v === 'number' && Number.isFinite(v) ? Math.trunc(v) : undefined;
-    };
-    const p: Partial<ProcessInfo> = {};
-    for (const member of ['name', 'group', 'statename', 'description', 'stderr_logfile', 'stdout_logfile', 'logfile'] as const) {
-      const v = text(member);
-      if (v === undefined) return problem(member, 'string');
-      p[member] = v;
+    const name = memberText(s, 'name');
+    const group = memberText(s, 'group');
+    const statename = memberText(s, 'statename');
+    const description = memberText(s, 'description');
+    const stderrLog = memberText(s, 'stderr_logfile');
+    const stdoutLog = memberText(s, 'stdout_logfile');
+    const logfile = memberText(s, 'logfile');
+    const start = memberInteger(s, 'start');
+    const stop = memberInteger(s, 'stop');
+    const now = memberInteger(s, 'now');
+    const exitstatus = memberInteger(s, 'exitstatus');
+    if (
+      name === undefined ||
+      group === undefined ||
+      statename === undefined ||
+      description === undefined ||
+      stderrLog === undefined ||
+      stdoutLog === undefined ||
+      logfile === undefined ||
+      start === undefined ||
+      stop === undefined ||
+      now === undefined ||
+      exitstatus === undefined
+    ) {
+      return { ok: false, reason: missingMember(s, i) };
     }
-    for (const member of ['start', 'stop', 'now', 'exitstatus'] as const) {
-      const v = integer(member);
-      if (v === undefined) return problem(member, 'integer');
-      p[member] = v;
-    }
-    p.state = integer('state') ?? 0;
-    p.pid = integer('pid') ?? 0;
-    p.spawnerr = text('spawnerr') ?? '';
-    processes.push(p as ProcessInfo);
+    processes[i] = {
+      name,
+      group,
+      statename,
+      description,
+      stderr_logfile: stderrLog,
+      stdout_logfile: stdoutLog,
+      logfile,
+      start,
+      stop,
+      now,
+      exitstatus,
+      state: memberInteger(s, 'state') ?? 0,
+      pid: memberInteger(s, 'pid') ?? 0,
+      spawnerr: memberText(s, 'spawnerr') ?? '',
+    };
   }
   return { ok: true, processes };
+}
+
+/**
+ * {@link decodeProcessList} for a run's own answer, which nothing else
+ * holds: a struct that already is a whole {@link ProcessInfo} (every member
+ * there, strings as strings, integers as safe integers: what supervisord
+ * sends) is taken as it is instead of copied; any other is copied and
+ * completed as decodeProcessList does. Saves a copy of every process of
+ * every run.
+ */
+export function adoptProcessList(value: unknown): DecodedProcesses {
+  if (!Array.isArray(value)) return decodeProcessList(value);
+  for (let i = 0; i < value.length; i++) {
+    if (!isWholeProcess(value[i])) return decodeProcessList(value);
+  }
+  return { ok: true, processes: value as ProcessInfo[] };
+}
+
+function isWholeProcess(item: unknown): boolean {
+  if (typeof item !== 'object' || item === null || Array.isArray(item) || item instanceof Date || item instanceof Uint8Array) return false;
+  const s = item as Record<string, unknown>;
+  return (
+    isOwnString(s, 'name') &&
+    isOwnString(s, 'group') &&
+    isOwnString(s, 'statename') &&
+    isOwnString(s, 'description') &&
+    isOwnString(s, 'stderr_logfile') &&
+    isOwnString(s, 'stdout_logfile') &&
+    isOwnString(s, 'logfile') &&
+    isOwnString(s, 'spawnerr') &&
+    isOwnInteger(s, 'start') &&
+    isOwnInteger(s, 'stop') &&
+    isOwnInteger(s, 'now') &&
+    isOwnInteger(s, 'exitstatus') &&
+    isOwnInteger(s, 'state') &&
+    isOwnInteger(s, 'pid')
+  );
+}
+
+function isOwnString(s: Record<string, unknown>, member: string): boolean {
+  return Object.hasOwn(s, member) && typeof s[member] === 'string';
+}
+
+function isOwnInteger(s: Record<string, unknown>, member: string): boolean {
+  return Object.hasOwn(s, member) && Number.isSafeInteger(s[member]);
+}
+
+/** The members a process struct must have, in the order a missing one is reported. */
+const TEXT_MEMBERS = ['name', 'group', 'statename', 'description', 'stderr_logfile', 'stdout_logfile', 'logfile'] as const;
+const INTEGER_MEMBERS = ['start', 'stop', 'now', 'exitstatus'] as const;
+
+function memberText(s: Record<string, unknown>, member: string): string | undefined {
+  const v = Object.hasOwn(s, member) ? s[member] : undefined;
+  return typeof v === 'string' ? v : undefined;
+}
+
+function memberInteger(s: Record<string, unknown>, member: string): number | undefined {
+  const v = Object.hasOwn(s, member) ? s[member] : undefined;
+  if (typeof v === 'bigint') return Number(v);
+  return typeof v === 'number' && Number.isFinite(v) ? Math.trunc(v) : undefined;
+}
+
+/**
+ * `process 3 (web) has no string 'group'`: the first required member of
+ * struct `i` that is missing or mistyped (called only when one is).
+ */
+function missingMember(s: Record<string, unknown>, i: number): string {
+  const at = `process ${i}${typeof s['name'] === 'string' ? ` (${s['name']})` : ''}`;
+  const text = TEXT_MEMBERS.find((member) => memberText(s, member) === undefined);
+  if (text !== undefined) return `${at} has no string '${text}'`;
+  return `${at} has no integer '${INTEGER_MEMBERS.find((member) => memberInteger(s, member) === undefined)!}'`;
 }
 
 /**
@@ -212,12 +307,19 @@ export function decodeProcessList(value: unknown): DecodedProcesses {
  */
 export function selectProcesses(processes: readonly ProcessInfo[], config: ResolvedConfig): ProcessInfo[] {
   const noIncludeList = config.procNames.length === 0 && config.procRegex.length === 0;
-  return processes.filter((p) => {
-    const included =
-      noIncludeList || config.procRegex.some((r) => r.test(p.name)) || config.procNames.includes(p.name);
-    if (!included) return false;
-    return !(config.procRegexExclude.some((r) => r.test(p.name)) || config.procNamesExclude.includes(p.name));
-  });
+  const selected: ProcessInfo[] = [];
+  // A loop, not filter() and some() with closures: no allocation per process.
+  for (let i = 0; i < processes.length; i++) {
+    const p = processes[i]!;
+    const included = noIncludeList || anyMatch(config.procRegex, p.name) || config.procNames.includes(p.name);
+    if (included && !(anyMatch(config.procRegexExclude, p.name) || config.procNamesExclude.includes(p.name))) selected.push(p);
+  }
+  return selected;
+}
+
+function anyMatch(patterns: ResolvedConfig['procRegex'], name: string): boolean {
+  for (let i = 0; i < patterns.length; i++) if (patterns[i]!.test(name)) return true;
+  return false;
 }
 
 /**
@@ -288,31 +390,50 @@ export function processSubmissions(
   processes: readonly ProcessInfo[],
   config: ResolvedConfig,
 ): { metrics: Metric[]; serviceChecks: ServiceCheck[] } {
-  return referenceSubmissions(selectProcesses(processes, config), config);
-}
-
-function processTags(p: ProcessInfo, config: ResolvedConfig): string[] {
-  return [...config.instanceTags, `supervisord_process:${p.name}`, `supervisord_group:${p.group}`];
-}
-
-function referenceSubmissions(monitored: readonly ProcessInfo[], config: ResolvedConfig): { metrics: Metric[]; serviceChecks: ServiceCheck[] } {
   const metrics: Metric[] = [];
   const serviceChecks: ServiceCheck[] = [];
+  referenceSubmissions(selectProcesses(processes, config), config, metrics, serviceChecks);
+  return { metrics, serviceChecks };
+}
+
+/**
+ * `[...instance tags, supervisord_process:<name>, supervisord_group:<group>]`.
+ * `concat()` and `slice()` make arrays of the exact length; a spread followed
+ * by more elements (`[...a, x, y]`) grows its array as it goes, and left
+ * about 130 bytes of unused capacity in each of the tens of thousands of
+ * tag arrays of a run over 4,000 processes.
+ */
+function processTags(p: ProcessInfo, config: ResolvedConfig): string[] {
+  return config.instanceTags.concat(`supervisord_process:${p.name}`, `supervisord_group:${p.group}`);
+}
+
+/**
+ * The reference's submissions, appended to `metrics` and `serviceChecks`.
+ * `tagSets[i]`, when given, is {@link processTags} of `monitored[i]`; its
+ * array becomes the status check's own.
+ */
+function referenceSubmissions(
+  monitored: readonly ProcessInfo[],
+  config: ResolvedConfig,
+  metrics: Metric[],
+  serviceChecks: ServiceCheck[],
+  tagSets?: readonly string[][],
+): void {
   const counts: Record<MappedStatus, number> = { down: 0, up: 0, unknown: 0 };
-  for (const p of monitored) {
-    const tags = processTags(p, config);
+  for (let i = 0; i < monitored.length; i++) {
+    const p = monitored[i]!;
+    const tags = tagSets === undefined ? processTags(p, config) : tagSets[i]!;
     const mapped = mapStatus(p.statename, config.statusMapping);
     counts[mapped]++;
     const status = SERVICE_STATUS[mapped];
     const check: ServiceCheck = { name: PROCESS_STATUS, status, tags };
     if (status !== SERVICE_STATUS.up) check.message = processMessage(p);
     serviceChecks.push(check);
-    metrics.push({ name: PROCESS_UPTIME, type: 'gauge', value: processUptime(p), tags: [...tags] });
+    metrics.push({ name: PROCESS_UPTIME, type: 'gauge', value: processUptime(p), tags: tags.slice() });
   }
   for (const mapped of COUNT_ORDER) {
-    metrics.push({ name: PROCESS_COUNT, type: 'gauge', value: counts[mapped], tags: [...config.instanceTags, `status:${mapped}`] });
+    metrics.push({ name: PROCESS_COUNT, type: 'gauge', value: counts[mapped], tags: config.instanceTags.concat(STATUS_TAGS[mapped]) });
   }
-  return { metrics, serviceChecks };
 }
 
 /**
@@ -474,6 +595,20 @@ export function processKey(p: Pick<ProcessInfo, 'group' | 'name'>): string {
 }
 
 /**
+ * What {@link buildRun} computes once per monitored process and shares
+ * between the reference's submissions, ours and the restart marks (index i
+ * is `monitored[i]`).
+ */
+export interface PreparedProcesses {
+  /** {@link processTags}: the status check's array; our metrics take copies. */
+  readonly tags: readonly string[][];
+  /** {@link processKey}, as a string the previous history holds where it had one. */
+  readonly keys: readonly string[];
+  /** The previous history has exactly `keys`, in this order. */
+  readonly sameKeys: boolean;
+}
+
+/**
  * Our per-process metrics (restarts, downtime, exit status and signal, start
  * time) for the monitored processes in order, then `supervisord.group.count`
  * (down, up, unknown) for each group in order of first appearance. No
@@ -481,46 +616,119 @@ export function processKey(p: Pick<ProcessInfo, 'group' | 'name'>): string {
  *
  * @param exits the facts of {@link processExit} in the order of `monitored`;
  *   computed without evidence (the main log) when absent.
+ * @param prepared the tags and keys {@link buildRun} computed already.
  */
 export function extraSubmissions(
   monitored: readonly ProcessInfo[],
   config: ResolvedConfig,
   previous: ProcessHistory | undefined,
   exits?: readonly ExitFact[],
+  prepared?: PreparedProcesses,
 ): Metric[] {
   const metrics: Metric[] = [];
-  const groups = new Map<string, Record<MappedStatus, number>>();
-  for (const [i, p] of monitored.entries()) {
-    const tags = processTags(p, config);
-    metrics.push({ name: PROCESS_RESTARTS, type: 'count', value: restartCount(previous?.get(processKey(p)), p), tags });
+  appendExtraSubmissions(metrics, monitored, config, previous, exits, prepared);
+  return metrics;
+}
+
+function appendExtraSubmissions(
+  metrics: Metric[],
+  monitored: readonly ProcessInfo[],
+  config: ResolvedConfig,
+  previous: ProcessHistory | undefined,
+  exits: readonly ExitFact[] | undefined,
+  prepared: PreparedProcesses | undefined,
+): void {
+  // Per group, in order of first appearance: its counts and its tag (the one its first process's tags hold).
+  const groupIndex = new Map<string, number>();
+  const groupCounts: Array<Record<MappedStatus, number>> = [];
+  const groupTags: string[] = [];
+  for (let i = 0; i < monitored.length; i++) {
+    const p = monitored[i]!;
+    // A copy of the status check's array, as a fresh processTags() would be: no two submissions of a process share one.
+    const tags = prepared === undefined ? processTags(p, config) : prepared.tags[i]!.slice();
+    const mark = previous === undefined ? undefined : previous.get(prepared === undefined ? processKey(p) : prepared.keys[i]!);
+    metrics.push({ name: PROCESS_RESTARTS, type: 'count', value: restartCount(mark, p), tags });
     const downtime = processDowntime(p);
-    if (downtime !== undefined) metrics.push({ name: PROCESS_DOWNTIME, type: 'gauge', value: downtime, tags: [...tags] });
+    if (downtime !== undefined) metrics.push({ name: PROCESS_DOWNTIME, type: 'gauge', value: downtime, tags: tags.slice() });
     const exit = exits?.[i] ?? processExit(p);
     if (exit.kind === 'known') {
-      metrics.push({ name: PROCESS_EXIT_STATUS, type: 'gauge', value: exit.status, tags: [...tags] });
+      metrics.push({ name: PROCESS_EXIT_STATUS, type: 'gauge', value: exit.status, tags: tags.slice() });
       const signal = exit.signal === undefined ? undefined : signalNumber(exit.signal);
-      if (signal !== undefined) metrics.push({ name: PROCESS_EXIT_SIGNAL, type: 'gauge', value: signal, tags: [...tags] });
+      if (signal !== undefined) metrics.push({ name: PROCESS_EXIT_SIGNAL, type: 'gauge', value: signal, tags: tags.slice() });
     }
     // Never 0: a process that never started has no start time.
-    if (p.start !== 0) metrics.push({ name: PROCESS_START_TIME, type: 'gauge', value: p.start, tags: [...tags] });
-    let counts = groups.get(p.group);
-    if (counts === undefined) {
-      counts = { down: 0, up: 0, unknown: 0 };
-      groups.set(p.group, counts);
+    if (p.start !== 0) metrics.push({ name: PROCESS_START_TIME, type: 'gauge', value: p.start, tags: tags.slice() });
+    let g = groupIndex.get(p.group);
+    if (g === undefined) {
+      g = groupCounts.length;
+      groupIndex.set(p.group, g);
+      groupCounts.push({ down: 0, up: 0, unknown: 0 });
+      groupTags.push(tags[tags.length - 1]!);
     }
-    counts[mapStatus(p.statename, config.statusMapping)]++;
+    groupCounts[g]![mapStatus(p.statename, config.statusMapping)]++;
   }
-  for (const [group, counts] of groups) {
+  for (let g = 0; g < groupCounts.length; g++) {
+    const counts = groupCounts[g]!;
     for (const mapped of COUNT_ORDER) {
-      metrics.push({
-        name: GROUP_COUNT,
-        type: 'gauge',
-        value: counts[mapped],
-        tags: [...config.instanceTags, `supervisord_group:${group}`, `status:${mapped}`],
-      });
+      metrics.push({ name: GROUP_COUNT, type: 'gauge', value: counts[mapped], tags: config.instanceTags.concat(groupTags[g]!, STATUS_TAGS[mapped]) });
     }
   }
-  return metrics;
+}
+
+/**
+ * The tags and history keys of the monitored processes. A process at the
+ * same place in `previous` (the usual case: supervisord lists in a stable
+ * order) takes the key string `previous` holds, which costs no new string
+ * and no hashing.
+ */
+function prepareProcesses(monitored: readonly ProcessInfo[], config: ResolvedConfig, previous: ProcessHistory | undefined): PreparedProcesses {
+  const tags = new Array<string[]>(monitored.length);
+  const keys = new Array<string>(monitored.length);
+  const known = previous === undefined ? [] : [...previous.keys()];
+  let sameKeys = previous !== undefined && known.length === monitored.length;
+  for (let i = 0; i < monitored.length; i++) {
+    const p = monitored[i]!;
+    tags[i] = processTags(p, config);
+    const key = known[i];
+    if (key !== undefined && isKeyOf(key, p)) {
+      keys[i] = key;
+    } else {
+      keys[i] = processKey(p);
+      sameKeys = false;
+    }
+  }
+  return { tags, keys, sameKeys };
+}
+
+/** Whether `key` is `group:name` of `p`, without building that string. */
+function isKeyOf(key: string, p: ProcessInfo): boolean {
+  const g = p.group.length;
+  return key.length === g + 1 + p.name.length && key.charCodeAt(g) === 0x3a && key.startsWith(p.group) && key.endsWith(p.name);
+}
+
+/**
+ * The restart marks of this run: `previous` itself when it holds the same
+ * processes in the same order with the same marks (the usual run: nothing
+ * rebuilt, nothing kept twice), else a new map that reuses the unchanged
+ * marks.
+ */
+function nextHistory(monitored: readonly ProcessInfo[], prepared: PreparedProcesses, previous: ProcessHistory | undefined): ProcessHistory {
+  let same = prepared.sameKeys;
+  const marks = new Array<ProcessMark>(monitored.length);
+  for (let i = 0; i < monitored.length; i++) {
+    const p = monitored[i]!;
+    const mark = previous?.get(prepared.keys[i]!);
+    if (mark !== undefined && mark.start === p.start && mark.pid === p.pid) {
+      marks[i] = mark;
+    } else {
+      marks[i] = { start: p.start, pid: p.pid };
+      same = false;
+    }
+  }
+  if (same) return previous!;
+  const history = new Map<string, ProcessMark>();
+  for (let i = 0; i < marks.length; i++) history.set(prepared.keys[i]!, marks[i]!);
+  return history;
 }
 
 /**
@@ -687,7 +895,7 @@ export function buildRun(config: ResolvedConfig, collected: Collected, previous?
   }
   // The reference submits can_connect OK as soon as the list arrived, then crashes on a malformed one.
   result.serviceChecks.push({ name: CAN_CONNECT, status: 0, tags: [...config.instanceTags] });
-  const decoded = decodeProcessList(processInfo.value);
+  const decoded = collected.decoded ?? decodeProcessList(processInfo.value);
   if (!decoded.ok) {
     result.errors.push(`An error occurred while reading process information: ${decoded.reason}`);
     return { result, history: undefined };
@@ -698,10 +906,10 @@ export function buildRun(config: ResolvedConfig, collected: Collected, previous?
     return { result, history: undefined };
   }
   const monitored = selectProcesses(decoded.processes, config);
-  result.warnings.push(...unmatchedFilterWarnings(decoded.processes, config));
-  const { metrics, serviceChecks } = referenceSubmissions(monitored, config);
-  result.metrics.push(...metrics);
-  result.serviceChecks.push(...serviceChecks);
+  // Only include lists can match nothing (and the check costs a set of every name).
+  if (config.procNames.length > 0 || config.procRegex.length > 0) result.warnings.push(...unmatchedFilterWarnings(decoded.processes, config));
+  const prepared = prepareProcesses(monitored, config, previous);
+  referenceSubmissions(monitored, config, result.metrics, result.serviceChecks, prepared.tags);
 
   const version = collected.version;
   if (version !== undefined) {
@@ -718,7 +926,7 @@ export function buildRun(config: ResolvedConfig, collected: Collected, previous?
 
   // Beyond the reference: after all of its submissions.
   const exits = monitored.map((p) => processExit(p, collected.exits));
-  result.metrics.push(...extraSubmissions(monitored, config, previous, exits));
+  appendExtraSubmissions(result.metrics, monitored, config, previous, exits, prepared);
   if (collected.state !== undefined) {
     const state = serverStateCheck(collected.state, config);
     if ('check' in state) result.serviceChecks.push(state.check);
@@ -741,9 +949,7 @@ export function buildRun(config: ResolvedConfig, collected: Collected, previous?
     return summary;
   });
   result.warnings.push(...unknownExitWarnings(unknownExits));
-  const history = new Map<string, ProcessMark>();
-  for (const p of monitored) history.set(processKey(p), { start: p.start, pid: p.pid });
-  return { result, history, monitored };
+  return { result, history: nextHistory(monitored, prepared, previous), monitored };
 }
 
 function errorText(error: unknown): string {

@@ -748,3 +748,12 @@ function isAscii(s: string): boolean {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
   return true;
 }
+
+/**
+ * How many body batches wait on the free list (see BODY_BATCH_BYTES): every
+ * other batch belongs to a response still arriving. For tests and
+ * benchmarks of what idle connections hold (none).
+ */
+export function freeBodyBatches(): number {
+  return freeBatches.length;
+}

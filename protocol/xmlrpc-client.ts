@@ -167,6 +167,11 @@ export class XmlRpcClient {
     } catch (error) {
       return Promise.reject(error);
     }
+    return this.#post(body, idempotent);
+  }
+
+  /** POSTs an encoded call and decodes the answer. */
+  #post(body: Buffer, idempotent: boolean): Promise<XmlRpcValue> {
     const request = this.#http.request(body, () => this.#exchange(), { idempotent });
     if (this.#redactor.empty) return request;
     // A server echoing the request (status line, fault string, document text
@@ -180,6 +185,12 @@ export class XmlRpcClient {
    * @param calls the calls, in order.
    * @param options see {@link CallOptions}; mark the batch idempotent only
    *   when every call in it is. `idempotent` defaults to the client's option.
+   * A batch that cannot change (see {@link isFrozenBatch}: the array, each
+   * call and its params frozen, the params strings, numbers, booleans,
+   * bigints or null) is encoded once, and its bytes kept as long as the
+   * batch lives: a caller that sends the same batches again and again (the
+   * check's sharded runs) does not build the same request every time.
+   *
    * @returns one entry per request, in order: the result, or an
    *   {@link XmlRpcFault} for a call that failed (not thrown). An empty batch
    *   resolves to `[]` without contacting the server.
@@ -189,28 +200,41 @@ export class XmlRpcClient {
    */
   async multicall(calls: readonly MulticallRequest[], options?: CallOptions): Promise<Array<XmlRpcValue | XmlRpcFault>> {
     if (!Array.isArray(calls)) throw new TypeError('multicall expects an array of {methodName, params} objects');
-    const batch: XmlRpcValue[] = [];
-    for (let i = 0; i < calls.length; i++) {
-      const c: unknown = calls[i];
-      if (typeof c !== 'object' || c === null) throw new TypeError(`calls[${i}] must be an object`);
-      const { methodName, params } = c as Partial<MulticallRequest>;
-      if (typeof methodName !== 'string' || methodName === '') {
-        throw new TypeError(`calls[${i}].methodName must be a non-empty string`);
+    let body = encodedBatches.get(calls);
+    let idempotent: boolean;
+    if (body === undefined) {
+      const batch: XmlRpcValue[] = [];
+      for (let i = 0; i < calls.length; i++) {
+        const c: unknown = calls[i];
+        if (typeof c !== 'object' || c === null) throw new TypeError(`calls[${i}] must be an object`);
+        const { methodName, params } = c as Partial<MulticallRequest>;
+        if (typeof methodName !== 'string' || methodName === '') {
+          throw new TypeError(`calls[${i}].methodName must be a non-empty string`);
+        }
+        if (params !== undefined && !Array.isArray(params)) throw new TypeError(`calls[${i}].params must be an array`);
+        batch.push({ methodName, params: params === undefined ? [] : [...params] });
       }
-      if (params !== undefined && !Array.isArray(params)) throw new TypeError(`calls[${i}].params must be an array`);
-      batch.push({ methodName, params: params === undefined ? [] : [...params] });
+      if (batch.length === 0) return [];
+      idempotent = this.#isIdempotent(options);
+      body = encodeCall('system.multicall', [batch]);
+      if (isFrozenBatch(calls)) encodedBatches.set(calls, body);
+    } else {
+      idempotent = this.#isIdempotent(options);
     }
-    if (batch.length === 0) return [];
-    const answer = await this.call('system.multicall', [batch], options);
+    return this.#multicallAnswer(await this.#post(body, idempotent), calls.length);
+  }
+
+  /** A `system.multicall` answer checked against the number of calls, failed calls as faults. */
+  #multicallAnswer(answer: XmlRpcValue, calls: number): Array<XmlRpcValue | XmlRpcFault> {
     if (!Array.isArray(answer)) {
       throw new XmlRpcResponseError(
         `system.multicall on ${this.address.display} answered ${describeValue(answer)}, expected an array`,
         this.address.display,
       );
     }
-    if (answer.length !== batch.length) {
+    if (answer.length !== calls) {
       throw new XmlRpcResponseError(
-        `system.multicall on ${this.address.display} answered ${answer.length} results for ${batch.length} calls`,
+        `system.multicall on ${this.address.display} answered ${answer.length} results for ${calls} calls`,
         this.address.display,
       );
     }
@@ -284,6 +308,43 @@ export class XmlRpcClient {
       },
     };
   }
+}
+
+/**
+ * The encoded `system.multicall` bodies of the batches that cannot change
+ * (see {@link isFrozenBatch}), each kept as long as its batch lives. Shared
+ * by every client: a batch may go out on any connection of a pool.
+ */
+const encodedBatches = new WeakMap<readonly MulticallRequest[], Buffer>();
+
+/**
+ * Whether nothing in `calls` can change any more: the array, each call and
+ * each call's `params` are frozen, hold their entries as data properties
+ * (a getter could answer differently next time), and the params are
+ * strings, numbers, booleans, bigints or null. Its encoding can then be
+ * kept for the batch.
+ */
+function isFrozenBatch(calls: readonly MulticallRequest[]): boolean {
+  if (!Object.isFrozen(calls)) return false;
+  for (let i = 0; i < calls.length; i++) {
+    const c = ownValue(calls, i);
+    if (typeof c !== 'object' || c === null || !Object.isFrozen(c)) return false;
+    if (ownValue(c, 'methodName') === undefined) return false;
+    const params = Object.hasOwn(c, 'params') ? ownValue(c, 'params') : undefined;
+    if (params === undefined) continue;
+    if (!Array.isArray(params) || !Object.isFrozen(params)) return false;
+    for (let j = 0; j < params.length; j++) {
+      const v = ownValue(params, j);
+      if (v !== null && typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean' && typeof v !== 'bigint') return false;
+    }
+  }
+  return true;
+}
+
+/** An own data property's value; undefined for an accessor or a missing property. */
+function ownValue(o: object, key: string | number): unknown {
+  const d = Object.getOwnPropertyDescriptor(o, key);
+  return d !== undefined && 'value' in d ? d.value : undefined;
 }
 
 function isAddress(a: unknown): a is Address {

@@ -22,7 +22,7 @@ import {
 } from '../../lib/collect.js';
 import type { CallHints, CollectClient } from '../../lib/types.js';
 import { resolveConfig } from '../../lib/config.js';
-import { buildResult } from '../../lib/submissions.js';
+import { buildResult, decodeProcessList } from '../../lib/submissions.js';
 import type { Collected } from '../../lib/submissions.js';
 import { FakeMainLog, logLine } from '../helpers/main-log.js';
 
@@ -156,6 +156,19 @@ function ok(value: unknown) {
   return { ok: true as const, value };
 }
 
+/**
+ * The answers of a Collected without `decoded` (the process list decoded
+ * once for the run), after checking that it is that list's decoding.
+ */
+function answers(collected: Collected): Collected {
+  const { decoded, ...rest } = collected;
+  if (decoded !== undefined) {
+    assert.equal(collected.processInfo.ok, true, 'a process list that failed is not decoded');
+    assert.deepEqual(decoded, decodeProcessList((collected.processInfo as { value: unknown }).value));
+  }
+  return rest;
+}
+
 /** The listing part of a Collected, as plain values. */
 function listing(collected: Collected): unknown {
   assert.equal(collected.processInfo.ok, true, String((collected.processInfo as { error?: unknown }).error));
@@ -204,7 +217,7 @@ describe('Collector: full collection', () => {
     const collector = new Collector(config(), { debug: (m) => debug.push(m) });
     for (let i = 0; i < 2; i++) {
       const collected = await collector.collect(server);
-      assert.deepEqual(collected, { processInfo: ok(sorted(ZOO)), version: ok('4.2.5'), state: ok(STATE) });
+      assert.deepEqual(answers(collected), { processInfo: ok(sorted(ZOO)), version: ok('4.2.5'), state: ok(STATE) });
     }
     assert.deepEqual(server.requests, [ALL3, ALL3]);
     assert.equal(collector.names, undefined);
@@ -225,7 +238,7 @@ describe('Collector: full collection', () => {
     const error = new ConnectError('connect ECONNREFUSED', 'x', 'ECONNREFUSED');
     server.multicallError = error;
     const collected = await new Collector(config()).collect(server);
-    assert.deepEqual(collected, { processInfo: { ok: false, error } });
+    assert.deepEqual(answers(collected), { processInfo: { ok: false, error } });
     assert.deepEqual(server.requests, [ALL3]);
   });
 
@@ -234,7 +247,7 @@ describe('Collector: full collection', () => {
     const shutdown = new XmlRpcFault(6, 'SHUTDOWN_STATE');
     for (const m of ['supervisor.getAllProcessInfo', 'supervisor.getSupervisorVersion', 'supervisor.getState']) server.faults.set(m, shutdown);
     const collected = await new Collector(config()).collect(server);
-    assert.deepEqual(collected, { processInfo: { ok: false, error: shutdown }, version: { ok: false, error: shutdown }, state: { ok: false, error: shutdown } });
+    assert.deepEqual(answers(collected), { processInfo: { ok: false, error: shutdown }, version: { ok: false, error: shutdown }, state: { ok: false, error: shutdown } });
   });
 });
 
@@ -256,7 +269,7 @@ describe('Collector: selective collection', () => {
     );
     clock.now += 15_000;
     const second = await collector.collect(server);
-    assert.deepEqual(second, {
+    assert.deepEqual(answers(second), {
       processInfo: ok([p('api', 'front'), p('café', 'café'), p('sleeper', 'sleeper'), p('web', 'front')]),
       version: ok('4.2.5'),
       state: ok(STATE),
@@ -280,7 +293,7 @@ describe('Collector: selective collection', () => {
     server.procs = ZOO.filter((x) => !(x.group === 'api' && x.name === 'front')).concat(p('new', 'back'));
     clock.now += 1000;
     const collected = await collector.collect(server);
-    assert.deepEqual(collected, { processInfo: ok(sorted(server.procs)), version: ok('4.2.5'), state: ok(STATE) });
+    assert.deepEqual(answers(collected), { processInfo: ok(sorted(server.procs)), version: ok('4.2.5'), state: ok(STATE) });
     assert.deepEqual(server.requests.slice(1), [
       'multicall(getProcessInfo(api:front), getProcessInfo(web:front), getProcessInfo(web:back), getSupervisorVersion, getState)',
       'getAllProcessInfo',
@@ -395,7 +408,7 @@ describe('Collector: selective collection', () => {
       const collector = new Collector(config(instance), { clock: manual().clock });
       await collector.collect(server);
       const collected = await collector.collect(server);
-      assert.deepEqual(collected, { processInfo: ok([]), version: ok('4.2.5'), state: ok(STATE) });
+      assert.deepEqual(answers(collected), { processInfo: ok([]), version: ok('4.2.5'), state: ok(STATE) });
       const probe = instance.proc_names_exclude === undefined ? 'getProcessInfo(nothere), ' : '';
       assert.deepEqual(server.requests, [ALL3, `multicall(${probe}getSupervisorVersion, getState)`]);
     }
@@ -423,7 +436,7 @@ describe('Collector: multicall fallback', () => {
       const debug: string[] = [];
       const collector = new Collector(config(), { clock: clock.clock, debug: (m) => debug.push(m) });
       const first = await collector.collect(server);
-      assert.deepEqual(first, { processInfo: ok(sorted(ZOO)), version: ok('4.2.5'), state: ok(STATE) });
+      assert.deepEqual(answers(first), { processInfo: ok(sorted(ZOO)), version: ok('4.2.5'), state: ok(STATE) });
       assert.deepEqual(server.requests, [ALL3, 'getAllProcessInfo', 'getSupervisorVersion', 'getState']);
       assert.equal(collector.multicallRetryAt, clock.now + MULTICALL_RETRY_MS);
       assert.equal(
@@ -459,7 +472,7 @@ describe('Collector: multicall fallback', () => {
     server.faults.set('supervisor.getAllProcessInfo', lost);
     const clock = manual();
     const collector = new Collector(config(), { clock: clock.clock });
-    assert.deepEqual(await collector.collect(server), { processInfo: { ok: false, error: lost } });
+    assert.deepEqual(answers(await collector.collect(server)), { processInfo: { ok: false, error: lost } });
     assert.equal(collector.multicallRetryAt, clock.now + MULTICALL_RETRY_MS);
     await collector.collect(server);
     assert.deepEqual(server.requests, [ALL3, 'getAllProcessInfo', 'getAllProcessInfo']);
@@ -472,7 +485,7 @@ describe('Collector: multicall fallback', () => {
     server.faults.set('supervisor.getAllProcessInfo', error);
     const collector = new Collector(config(), { clock: manual().clock });
     const collected = await collector.collect(server);
-    assert.deepEqual(collected, { processInfo: { ok: false, error } });
+    assert.deepEqual(answers(collected), { processInfo: { ok: false, error } });
     assert.deepEqual(server.requests, [ALL3, 'getAllProcessInfo']);
     assert.equal(collector.multicallRetryAt, undefined);
   });
@@ -482,7 +495,7 @@ describe('Collector: multicall fallback', () => {
     const error = new HttpStatusError(401, 'Unauthorized', 'x');
     server.multicallError = error;
     const collected = await new Collector(config()).collect(server);
-    assert.deepEqual(collected, { processInfo: { ok: false, error } });
+    assert.deepEqual(answers(collected), { processInfo: { ok: false, error } });
     assert.deepEqual(server.requests, [ALL3]);
   });
 });
@@ -491,11 +504,11 @@ describe('Collector: separate calls (client without multicall), malformed struct
   test('the reference order; version and state only after a valid list', async () => {
     const server = new FakeServer(ZOO, false);
     const collected = await new Collector(config()).collect(server);
-    assert.deepEqual(collected, { processInfo: ok(sorted(ZOO)), version: ok('4.2.5'), state: ok(STATE) });
+    assert.deepEqual(answers(collected), { processInfo: ok(sorted(ZOO)), version: ok('4.2.5'), state: ok(STATE) });
     assert.deepEqual(server.requests, ['getAllProcessInfo', 'getSupervisorVersion', 'getState']);
     const fault = new XmlRpcFault(2, 'INCORRECT_PARAMETERS');
     server.faults.set('supervisor.getAllProcessInfo', fault);
-    assert.deepEqual(await new Collector(config()).collect(server), { processInfo: { ok: false, error: fault } });
+    assert.deepEqual(answers(await new Collector(config()).collect(server)), { processInfo: { ok: false, error: fault } });
     assert.deepEqual(server.requests.slice(3), ['getAllProcessInfo']);
   });
 
@@ -505,7 +518,7 @@ describe('Collector: separate calls (client without multicall), malformed struct
     await collector.collect(server);
     server.procs = ZOO.filter((x) => !(x.group === 'api'));
     const collected = await collector.collect(server);
-    assert.deepEqual(collected, { processInfo: ok(sorted(server.procs)), version: ok('4.2.5'), state: ok(STATE) });
+    assert.deepEqual(answers(collected), { processInfo: ok(sorted(server.procs)), version: ok('4.2.5'), state: ok(STATE) });
     assert.deepEqual(server.requests.slice(3), ['getProcessInfo(api:front)', 'getAllProcessInfo', 'getSupervisorVersion', 'getState']);
     await collector.collect(server);
     assert.deepEqual(server.requests.slice(7), ['getProcessInfo(web:front)', 'getProcessInfo(idle:idle)', 'getSupervisorVersion', 'getState']);
@@ -582,6 +595,45 @@ describe('Collector: sharded full collection', () => {
     assert.deepEqual(debug, ['collection: full listing', 'collection: 10 processes by name in 3 parallel multicalls']);
   });
 
+  test('the shards are built once per listing: the same frozen requests every run, new ones once the names are relearned', async () => {
+    const server = new FakeServer(many(9));
+    const clock = manual();
+    const sent: Array<readonly MulticallRequest[]> = [];
+    const multicall = server.multicall!;
+    server.multicall = (calls, hints) => {
+      sent.push(calls);
+      return multicall(calls, hints);
+    };
+    const collector = new Collector(config({ max_connections: 3, name_refresh_interval: 60 }), { clock: clock.clock });
+    await collector.collect(server); // the learning listing
+    await collector.collect(server);
+    await collector.collect(server);
+    const [first, second] = [sent.slice(1, 4), sent.slice(4, 7)];
+    assert.equal(first.length, 3);
+    first.forEach((batch, i) => assert.equal(second[i], batch, `shard ${i} is the same array`));
+    for (const batch of first) {
+      assert.ok(Object.isFrozen(batch));
+      for (const request of batch) assert.ok(Object.isFrozen(request) && Object.isFrozen(request.params), JSON.stringify(request));
+    }
+    // Frozen: a client (or a test) cannot change what the next run sends.
+    assert.throws(() => (first[0] as MulticallRequest[]).push({ methodName: 'x' }), TypeError);
+
+    // Relearned names (a refresh that sees a new process): new requests, with it.
+    server.procs = [...many(9), p('new', 'new')];
+    clock.now += 60_000;
+    await collector.refresh(server);
+    sent.length = 0;
+    await collector.collect(server);
+    assert.equal(sent.length, 3);
+    assert.ok(sent.every((batch) => !first.includes(batch)));
+    assert.ok(sent.flat().some((request) => request.params?.[0] === 'new:new'));
+    const relearned = [...sent];
+    sent.length = 0;
+    await collector.collect(server);
+    relearned.forEach((batch, i) => assert.equal(sent[i], batch));
+    assert.deepEqual(listing(await collector.collect(server)), sorted(server.procs));
+  });
+
   test('the shards are sent at once', async () => {
     const server = new FakeServer(many(8));
     let inFlight = 0;
@@ -620,7 +672,7 @@ describe('Collector: sharded full collection', () => {
     await collector.collect(server);
     server.procs = procs.slice(1);
     const collected = await collector.collect(server);
-    assert.deepEqual(collected, { processInfo: ok(sorted(server.procs)), version: ok('4.2.5'), state: ok(STATE) });
+    assert.deepEqual(answers(collected), { processInfo: ok(sorted(server.procs)), version: ok('4.2.5'), state: ok(STATE) });
     assert.equal(server.requests.length, 1 + 3 + 1);
     assert.equal(server.requests.at(-1), 'getAllProcessInfo');
     assert.deepEqual(server.listings, [ALL3, 'getAllProcessInfo'], 'the relisting is a learning listing');

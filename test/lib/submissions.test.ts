@@ -23,6 +23,7 @@ import {
 import { RunDeadlineError } from '../../lib/errors.js';
 import { resolveConfig } from '../../lib/config.js';
 import {
+  adoptProcessList,
   buildResult,
   buildRun,
   decodeProcessList,
@@ -325,7 +326,69 @@ describe('decodeProcessList', () => {
     ];
     for (const [value, reason] of cases) assert.deepEqual(decodeProcessList(value), { ok: false, reason });
   });
+
+  test('several members wrong: the first of name, group, statename, description, the log files, then start, stop, now, exitstatus', () => {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ ...MYSQL, group: 1, start: 'x' }, "process 0 (mysql) has no string 'group'"],
+      [{ ...MYSQL, logfile: null, description: null }, "process 0 (mysql) has no string 'description'"],
+      [{ ...MYSQL, stdout_logfile: 1, stderr_logfile: 1 }, "process 0 (mysql) has no string 'stderr_logfile'"],
+      [{ ...MYSQL, exitstatus: 'x', stop: Infinity }, "process 0 (mysql) has no integer 'stop'"],
+      // an inherited member is not the struct's own
+      [Object.assign(Object.create({ start: 1 }) as object, { ...MYSQL, start: undefined }), "process 0 (mysql) has no integer 'start'"],
+    ];
+    for (const [struct, reason] of cases) assert.deepEqual(decodeProcessList([MYSQL, struct].slice(1)), { ok: false, reason });
+    assert.deepEqual(decodeProcessList([MYSQL, { ...MYSQL, name: 'x', now: 1.5e300 * 1e10 }]), { ok: false, reason: "process 1 (x) has no integer 'now'" });
+  });
+
+  test('each process is a new object with the members in one order, doubles truncated', () => {
+    const { spawnerr, ...rest } = MYSQL;
+    const raw = { spawnerr, extra: 1, ...rest, start: 1414815388.9 };
+    const decoded = decodeProcessList([raw]);
+    assert.ok(decoded.ok);
+    assert.notEqual(decoded.processes[0], raw);
+    assert.deepEqual(Object.keys(decoded.processes[0]!), [
+      'name', 'group', 'statename', 'description', 'stderr_logfile', 'stdout_logfile', 'logfile',
+      'start', 'stop', 'now', 'exitstatus', 'state', 'pid', 'spawnerr',
+    ]);
+    assert.equal(decoded.processes[0]!.start, 1414815388);
+  });
 });
+
+describe('adoptProcessList (a run\'s own answer)', () => {
+  test('whole structs are taken as they are, not copied', () => {
+    const raw = [{ ...MYSQL }, { ...JAVA, extra: 'kept' }];
+    const adopted = adoptProcessList(raw);
+    assert.ok(adopted.ok);
+    assert.equal(adopted.processes, raw as unknown);
+    assert.equal(adopted.processes[1], raw[1]);
+    assert.deepEqual(adoptProcessList([]), { ok: true, processes: [] });
+  });
+
+  test('a list with any struct that is not whole is decoded as decodeProcessList does, copies and errors alike', () => {
+    const { pid: _p, ...noPid } = MYSQL;
+    const cases: unknown[] = [
+      [MYSQL, { ...JAVA, start: BigInt(JAVA.start) }],
+      [MYSQL, { ...JAVA, now: JAVA.now + 0.5 }],
+      [MYSQL, noPid],
+      [MYSQL, { ...JAVA, spawnerr: null }],
+      [MYSQL, Object.assign(Object.create({ pid: 1 }) as object, noPid)],
+      [MYSQL, { ...JAVA, group: 7 }],
+      [MYSQL, [JAVA]],
+      [MYSQL, null],
+      'nope',
+      { 0: MYSQL },
+    ];
+    for (const value of cases) assert.deepEqual(adoptProcessList(value), decodeProcessList(value), inspectValue(value));
+    const copied = adoptProcessList([MYSQL, noPid]);
+    assert.ok(copied.ok);
+    assert.notEqual(copied.processes[0], MYSQL);
+    assert.equal(copied.processes[1]!.pid, 0);
+  });
+});
+
+function inspectValue(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+}
 
 describe('failures of getAllProcessInfo', () => {
   const tcp = config({ host: 'invalid_host', port: '9009' });
@@ -662,6 +725,73 @@ describe('beyond the reference: server state', () => {
     assert.equal(buildRun(c, { processInfo: { ok: false, error: new ConnectError('x', 'x') } }).history, undefined);
     assert.equal(buildRun(c, { processInfo: { ok: true, value: 'no' } }).history, undefined);
     assert.equal(buildRun(c, { processInfo: { ok: true, value: 'no' } }).result.processes, undefined);
+  });
+
+  test('buildRun: the previous history is kept as it is while no process changed, else a new one with the unchanged marks', () => {
+    const c = config();
+    const first = buildRun(c, { processInfo: { ok: true, value: SERVER1 } }).history!;
+    // fresh structs (as every run decodes), the same values: nothing to rebuild
+    const again = buildRun(c, { processInfo: { ok: true, value: SERVER1.map((p) => ({ ...p })) } }, first).history!;
+    assert.equal(again, first);
+    const restarted = [{ ...MYSQL, pid: 900 }, JAVA, PYTHON];
+    const second = buildRun(c, { processInfo: { ok: true, value: restarted } }, first).history!;
+    assert.notEqual(second, first);
+    assert.deepEqual([...second], [
+      ['mysql:mysql', { start: MYSQL.start, pid: 900 }],
+      ['java:java', { start: JAVA.start, pid: JAVA.pid }],
+      ['python:python', { start: PYTHON.start, pid: PYTHON.pid }],
+    ]);
+    assert.equal(second.get('java:java'), first.get('java:java'), 'an unchanged mark is reused');
+    assert.deepEqual([...first], [
+      ['mysql:mysql', { start: MYSQL.start, pid: MYSQL.pid }],
+      ['java:java', { start: JAVA.start, pid: JAVA.pid }],
+      ['python:python', { start: PYTHON.start, pid: PYTHON.pid }],
+    ], 'the previous history is left as it was');
+    // another order, a process gone, one added, the same set in another order: a new history, in this run's order
+    const cases: ProcessInfo[][] = [
+      [JAVA, MYSQL, PYTHON],
+      [MYSQL, JAVA],
+      [MYSQL, JAVA, PYTHON, { ...PYTHON, name: 'py2' }],
+      // same group:name from other parts ('a:b' + 'c' and 'a' + 'b:c' give one key)
+      [MYSQL, JAVA, { ...PYTHON, group: 'python:x', name: 'y' }],
+    ];
+    for (const value of cases) {
+      const next = buildRun(c, { processInfo: { ok: true, value } }, first).history!;
+      assert.notEqual(next, first, JSON.stringify(value.map(processKey)));
+      assert.deepEqual([...next.keys()], value.map(processKey));
+    }
+  });
+
+  test('buildRun: no two submissions share a tags array, and the same tags as before', () => {
+    const c = config({ tags: ['env:prod'] });
+    const previous = buildRun(c, { processInfo: { ok: true, value: SERVER1 } }).history;
+    const { result } = buildRun(c, { processInfo: { ok: true, value: [...SERVER1, WEBAPP, RUBY] }, state: { ok: true, value: { statename: 'RUNNING' } } }, previous);
+    const arrays = [...result.metrics, ...result.serviceChecks].map((x) => x.tags);
+    assert.equal(new Set(arrays).size, arrays.length);
+    for (const metric of result.metrics.filter((m) => m.name.startsWith('supervisord.process.') && m.name !== 'supervisord.process.count')) {
+      const name = metric.tags.find((t) => t.startsWith('supervisord_process:'))!.slice('supervisord_process:'.length);
+      const p = [...SERVER1, WEBAPP, RUBY].find((x) => x.name === name)!;
+      assert.deepEqual(metric.tags, ['env:prod', 'supervisord_server:server1', `supervisord_process:${p.name}`, `supervisord_group:${p.group}`], metric.name);
+    }
+    const groups = result.metrics.filter((m) => m.name === 'supervisord.group.count').map((m) => m.tags);
+    assert.deepEqual(groups.slice(0, 3), [
+      ['env:prod', 'supervisord_server:server1', 'supervisord_group:mysql', 'status:down'],
+      ['env:prod', 'supervisord_server:server1', 'supervisord_group:mysql', 'status:up'],
+      ['env:prod', 'supervisord_server:server1', 'supervisord_group:mysql', 'status:unknown'],
+    ]);
+    // a consumer adding a tag to one submission changes no other, nor the next run
+    result.serviceChecks[1]!.tags.push('mine:1');
+    assert.equal(result.metrics.filter((m) => m.tags.includes('mine:1')).length, 0);
+  });
+
+  test('buildRun: the run decodes its process list once (the collector hands over its decoding)', () => {
+    const c = config();
+    const decoded = decodeProcessList([MYSQL]);
+    // a Collected whose decoding was made by the collector: buildRun takes it, not a second decoding of the raw list
+    const { result } = buildRun(c, { processInfo: { ok: true, value: [MYSQL, JAVA] }, decoded });
+    assert.deepEqual(result.processes?.map((p) => p.name), ['mysql']);
+    const failed = buildRun(c, { processInfo: { ok: true, value: [MYSQL] }, decoded: { ok: false, reason: 'r' } });
+    assert.deepEqual(failed.result.errors, ['An error occurred while reading process information: r']);
   });
 });
 

@@ -18,7 +18,7 @@ import {
   HttpParseError,
   TimeoutError,
 } from '../../protocol/errors.js';
-import { HTTP_DEFAULTS, HttpClient } from '../../protocol/http-client.js';
+import { freeBodyBatches, HTTP_DEFAULTS, HttpClient } from '../../protocol/http-client.js';
 import type { HttpClientOptions, HttpExchange, HttpRequestOptions } from '../../protocol/http-client.js';
 import {
   httpResponse,
@@ -504,6 +504,65 @@ describe('reads land in reused per-connection memory (onread and body batches)',
       assert.ok(memory.size <= 2, `body chunks came from ${memory.size} different buffers`);
     });
   }
+});
+
+describe('what a connection holds between calls', () => {
+  /** An answer of `n` bytes of `fill`, written in 1 KiB pieces 1 ms apart (small reads: batched), or at once. */
+  const answer = (fill: string, n: number): Buffer => ok(fill.repeat(n));
+  const dribble = (sock: net.Socket, bytes: Buffer): void =>
+    writeInPieces(sock, bytes, Array.from({ length: Math.floor(bytes.length / 1024) }, (_, i) => (i + 1) * 1024), 1);
+
+  test('a response holds one body batch while it arrives; an idle connection none (at most 16 are kept for reuse)', async () => {
+    const release: Array<() => void> = [];
+    // The first 4 KB of a 40 KB answer (reads too small to skip the batch, however they pile up), then nothing until released.
+    const s = await serve((req, sock) => {
+      const bytes = answer(String.fromCharCode(97 + (req.connection % 26)), 40_000);
+      writeInPieces(sock, bytes.subarray(0, 4_000), [2_000], 1);
+      release.push(() => dribble(sock, bytes.subarray(4_000)));
+    });
+    const k = 20;
+    const before = freeBodyBatches();
+    const cs = Array.from({ length: k }, () => client(s));
+    const calls = cs.map((c) => c.request(Buffer.from('x'), collect));
+    while (release.length < k) await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Every response has taken a batch: the free list gave what it had.
+    assert.equal(freeBodyBatches(), 0, `free batches while ${k} responses arrive (${before} before)`);
+    for (const go of release) go();
+    const results = await Promise.all(calls);
+    results.forEach((r) => assert.equal(r.body.length, 40_000));
+    assert.equal(new Set(results.map((r) => r.body[0])).size, k, 'each connection its own bytes');
+    // Idle: every batch was given back (16 kept, the rest left to the garbage collector).
+    assert.equal(freeBodyBatches(), 16);
+  });
+
+  test('after an idle period, on the same connection: a large answer in small reads and in large ones decodes whole', async () => {
+    const big = 'supervisord '.repeat(25_000); // 300 KB
+    const s = await serve((req, sock) => {
+      if (req.indexOnConnection === 0) sock.write(ok('small'));
+      else if (req.indexOnConnection === 1) dribble(sock, ok(big));
+      else sock.write(ok(big));
+    });
+    const c = client(s);
+    assert.deepEqual(await c.request(Buffer.from('x'), collect), { status: 200, body: 'small' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(await c.request(Buffer.from('x'), collect), { status: 200, body: big });
+    assert.deepEqual(await c.request(Buffer.from('x'), collect), { status: 200, body: big });
+    assert.equal(s.connections, 1);
+  });
+
+  test('many connections reading at once into the one read buffer: every answer its own bytes', async () => {
+    const s = await serve((req, sock) => {
+      // Distinct content per connection, cut at odd places so reads interleave.
+      const body = `${req.connection}:`.padEnd(7, '.').repeat(3_000);
+      writeInPieces(sock, ok(body), [7, 333, 4_097, 9_001, 15_000], 1);
+    });
+    const cs = Array.from({ length: 24 }, () => client(s));
+    const results = await Promise.all(cs.map((c) => c.request(Buffer.from('x'), collect)));
+    const seen = results.map((r) => r.body.slice(0, r.body.indexOf(':')));
+    assert.equal(new Set(seen).size, 24);
+    for (const r of results) assert.equal(r.body, r.body.slice(0, 7).repeat(3_000));
+  });
 });
 
 describe('tcp only', () => {

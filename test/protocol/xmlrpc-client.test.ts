@@ -294,6 +294,87 @@ describe('HTTP and content errors', () => {
     }
   });
 
+  describe('multicall: a batch that cannot change is encoded once', () => {
+    const body = (calls: ReadonlyArray<{ methodName: string; params?: readonly XmlRpcValue[] }>): Buffer =>
+      encodeCall('system.multicall', [calls.map((x) => ({ methodName: x.methodName, params: [...(x.params ?? [])] }))]);
+    const frozen = (names: string[]): Array<{ methodName: string; params: readonly XmlRpcValue[] }> =>
+      Object.freeze(names.map((n) => Object.freeze({ methodName: 'supervisor.getProcessInfo', params: Object.freeze([n]) }))) as never;
+    /** A frozen batch whose reads of its items are counted (a Proxy keeps the target's frozenness). */
+    const counted = (calls: object[]): { calls: object[]; reads: () => number } => {
+      let reads = 0;
+      const proxy = new Proxy(calls, {
+        get(target, key, receiver) {
+          if (typeof key === 'string' && /^[0-9]+$/.test(key)) reads++;
+          return Reflect.get(target, key, receiver) as unknown;
+        },
+        getOwnPropertyDescriptor(target, key) {
+          if (typeof key === 'string' && /^[0-9]+$/.test(key)) reads++;
+          return Reflect.getOwnPropertyDescriptor(target, key);
+        },
+      });
+      return { calls: proxy, reads: () => reads };
+    };
+
+    test('the same frozen batch: read once, the same bytes every time; another batch (other names): its own bytes', async () => {
+      const s = await serve((req, sock) => sock.write(xml(req.body.includes('web2') ? [PROCESS, PROCESS] : [PROCESS])));
+      const c = client(s.url);
+      const batch = counted(frozen(['web']));
+      await c.multicall(batch.calls as never);
+      const first = batch.reads();
+      assert.ok(first > 0);
+      await c.multicall(batch.calls as never);
+      await c.multicall(batch.calls as never);
+      assert.equal(batch.reads(), first, 'not read again: its encoding was kept');
+      const other = frozen(['web', 'web2']);
+      assert.deepEqual(await c.multicall(other), [PROCESS, PROCESS]);
+      assert.deepEqual(
+        s.requests.map((r) => r.body),
+        [body(frozen(['web'])), body(frozen(['web'])), body(frozen(['web'])), body(other)],
+      );
+    });
+
+    test('a batch that can change is encoded every time: its current content is sent', async () => {
+      const s = await serve((_req, sock) => sock.write(xml([PROCESS])));
+      const c = client(s.url);
+      const params = ['a'];
+      const request = { methodName: 'supervisor.getProcessInfo', params };
+      // [array not frozen, a call not frozen, params not frozen, a getter, an object param]
+      const cases: Array<{ calls: readonly object[]; change: () => void; expect: () => readonly object[] }> = [];
+      const loose = [Object.freeze({ ...request })];
+      cases.push({ calls: loose, change: () => (loose[0] = Object.freeze({ methodName: 'x', params: ['b'] })), expect: () => loose });
+      const open = { methodName: 'supervisor.getProcessInfo', params: Object.freeze(['a']) as readonly string[] };
+      cases.push({ calls: Object.freeze([open]), change: () => (open.params = Object.freeze(['b'])), expect: () => [open] });
+      const mutable = ['a'];
+      cases.push({ calls: Object.freeze([Object.freeze({ methodName: 'm', params: mutable })]), change: () => (mutable[0] = 'b'), expect: () => [{ methodName: 'm', params: mutable }] });
+      let name = 'g1';
+      const getter = Object.freeze(Object.defineProperty({ params: Object.freeze([]) }, 'methodName', { get: () => name, enumerable: true }));
+      cases.push({ calls: Object.freeze([getter]), change: () => (name = 'g2'), expect: () => [{ methodName: name }] });
+      const struct = { k: 'a' };
+      cases.push({ calls: Object.freeze([Object.freeze({ methodName: 's', params: Object.freeze([struct]) })]), change: () => (struct.k = 'b'), expect: () => [{ methodName: 's', params: [struct] }] });
+      for (const [i, { calls, change, expect }] of cases.entries()) {
+        await c.multicall(calls as never);
+        change();
+        await c.multicall(calls as never);
+        assert.deepEqual(s.requests.at(-1)!.body, body(expect() as never), `case ${i}`);
+        assert.notDeepEqual(s.requests.at(-2)!.body, s.requests.at(-1)!.body, `case ${i}`);
+      }
+    });
+
+    test('a kept encoding is still checked: options, the answer length, faults', async () => {
+      const s = await serve((_req, sock) => sock.write(xml([{ faultCode: 10, faultString: 'BAD_NAME: web' }])));
+      const c = client(s.url);
+      const batch = frozen(['web']);
+      const [fault] = await c.multicall(batch);
+      assert.ok(fault instanceof XmlRpcFault && fault.faultCode === 10);
+      await assert.rejects(c.multicall(batch, { retry: true } as never), { name: 'TypeError', message: 'unknown call option "retry"' });
+      const [again] = await c.multicall(batch, { idempotent: true });
+      assert.ok(again instanceof XmlRpcFault);
+      const two = frozen(['web', 'web2']);
+      await c.multicall(two).catch(() => undefined);
+      await rejects(c.multicall(two), XmlRpcResponseError, 'ERR_XMLRPC_RESPONSE', `system.multicall on ${s.url} answered 1 results for 2 calls`);
+    });
+  });
+
   test('unencodable params reject with XmlRpcEncodeError before any request', async () => {
     const s = await serve((_req, sock) => sock.write(xml(1)));
     const c = client(s.url);
