@@ -1,8 +1,9 @@
 /**
  * `supervisord-check`: the supervisord check, with the Datadog Agent check's
- * observable behaviour, and the output formats of its results. The XML-RPC
- * and HTTP core is in `supervisord-check/protocol`, the supervisord emulator
- * in `supervisord-check/emulator`.
+ * observable behaviour. The output formats of its results are in
+ * `supervisord-check/outputs`, the XML-RPC and HTTP core in
+ * `supervisord-check/protocol`, the supervisord emulator in
+ * `supervisord-check/emulator`.
  *
  * Only what the README documents is exported here; every name is a promise.
  * The rest of `lib/` is internal: its own code and the tests import it from
@@ -35,10 +36,6 @@ export {
   SERVER_STATE,
 } from './submissions.js';
 export type * from './types.js';
-// The formats' own modules, not `outputs/index.js`, which also holds formats
-// the main entry does not export (importing a module loads it whole).
-export { formatText } from './outputs/text.js';
-export type { TextOptions } from './outputs/text.js';
-export { formatPrometheus, CounterTotals, PROMETHEUS_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_METRICS } from './outputs/prometheus.js';
-export type { PrometheusOptions, ExpositionFormat, PrometheusMetric } from './outputs/prometheus.js';
-export { formatDogStatsD, packDatagrams } from './outputs/dogstatsd.js';
+// The output formats are in `supervisord-check/outputs` (lib/outputs/index.ts):
+// importing a module loads it whole, and an agent that submits the results
+// itself never needs them.

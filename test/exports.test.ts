@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 
 import type * as Main from 'supervisord-check';
 import type * as Emulator from 'supervisord-check/emulator';
+import type * as Outputs from 'supervisord-check/outputs';
 
 /** The types each entry documents, so that losing one fails the build. */
 export type PinnedTypes = [
@@ -27,10 +28,17 @@ export type PinnedTypes = [
   Main.ProcessSummary,
   Main.ProcessInfo,
   Main.ServerRun,
-  Main.TextOptions,
-  Main.PrometheusOptions,
   Main.CheckState,
   Main.StateServer,
+  Outputs.OutputRun,
+  Outputs.ServerRun,
+  Outputs.TextOptions,
+  Outputs.PrometheusOptions,
+  Outputs.CounterTotalsOptions,
+  Outputs.ExtraGauge,
+  Outputs.DogStatsDOptions,
+  Outputs.NagiosOptions,
+  Outputs.NagiosReport,
   Emulator.EmulatorOptions,
   Emulator.EmulatedFault,
   Emulator.EmulatedState,
@@ -42,17 +50,15 @@ function runtimeNames(module: object): string[] {
   return Object.keys(module).sort();
 }
 
-test('supervisord-check exports the check, its constants and the output formats, nothing internal', async () => {
+test('supervisord-check exports the check and its constants, nothing internal (the formats are in supervisord-check/outputs)', async () => {
   const m = await import('supervisord-check');
   assert.deepEqual(runtimeNames(m), [
     'CAN_CONNECT',
     'CRITICAL',
     'CheckGroup',
     'ConfigError',
-    'CounterTotals',
     'GROUP_COUNT',
     'OK',
-    'OPENMETRICS_CONTENT_TYPE',
     'PROCESS_COUNT',
     'PROCESS_DOWNTIME',
     'PROCESS_EXIT_SIGNAL',
@@ -61,8 +67,6 @@ test('supervisord-check exports the check, its constants and the output formats,
     'PROCESS_START_TIME',
     'PROCESS_STATUS',
     'PROCESS_UPTIME',
-    'PROMETHEUS_CONTENT_TYPE',
-    'PROMETHEUS_METRICS',
     'SERVER_STATE',
     'StateError',
     'SupervisordCheck',
@@ -70,19 +74,37 @@ test('supervisord-check exports the check, its constants and the output formats,
     'UnexpectedAnswerError',
     'WARNING',
     'checkAll',
-    'formatDogStatsD',
-    'formatPrometheus',
-    'formatText',
     'getAllProcessInfo',
     'getProcessInfo',
     'getState',
     'getSupervisorVersion',
     'isProcessInfo',
-    'packDatagrams',
   ]);
   assert.deepEqual([m.OK, m.WARNING, m.CRITICAL, m.UNKNOWN], [0, 1, 2, 3]);
   assert.equal(m.PROCESS_COUNT, 'supervisord.process.count');
-  assert.equal(m.PROMETHEUS_CONTENT_TYPE, 'text/plain; version=0.0.4; charset=utf-8');
+});
+
+test('supervisord-check/outputs exports the formats, nothing internal', async () => {
+  const o = await import('supervisord-check/outputs');
+  assert.deepEqual(runtimeNames(o), [
+    'CounterTotals',
+    'DOGSTATSD_MAX_PAYLOAD',
+    'NAGIOS_STATES',
+    'OPENMETRICS_CONTENT_TYPE',
+    'PROMETHEUS_CONTENT_TYPE',
+    'PROMETHEUS_METRICS',
+    'formatDogStatsD',
+    'formatNagios',
+    'formatPrometheus',
+    'formatText',
+    'packDatagrams',
+    'prometheusMetricName',
+  ]);
+  assert.equal(o.PROMETHEUS_CONTENT_TYPE, 'text/plain; version=0.0.4; charset=utf-8');
+  const { checkAll } = await import('supervisord-check');
+  // The README's path: checkAll's entries, as they are, labelled by name.
+  const runs = await checkAll([{ name: 'gone', socket: 'unix:///nonexistent/supervisord-check-outputs.sock' }]);
+  assert.match(o.formatPrometheus(runs), /^supervisord_up\{supervisord_server="gone"\} 0$/m);
 });
 
 test('supervisord-check/protocol exports the codec and transport', async () => {

@@ -27,6 +27,37 @@ function fresh(body: string): Promise<Record<string, string[]>> {
 }
 
 describe('lazy loading of the main entry', () => {
+  it('importing the main entry and running a check loads no output format (they are in supervisord-check/outputs)', async () => {
+    // A module resolution hook (module.register, Node 20.6+) sees every module the imports load.
+    const hooks = `data:text/javascript,${encodeURIComponent(`
+      export async function resolve(specifier, context, next) {
+        const r = await next(specifier, context);
+        if (r.url.includes('/dist/lib/')) console.error('LOADED ' + r.url.slice(r.url.indexOf('/dist/lib/') + 10));
+        return r;
+      }`)}`;
+    const stderr = await new Promise<string>((resolve, reject) => {
+      const script = `
+        import { register } from 'node:module';
+        register(${JSON.stringify(hooks)});
+        const { SupervisordCheck } = await import('supervisord-check');
+        const check = new SupervisordCheck({ name: 'lazy', socket: 'unix:///nonexistent/supervisord-check-lazy.sock' });
+        await check.run();
+        await check.close();
+        console.error('MAIN DONE');
+        await import('supervisord-check/outputs');
+      `;
+      execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (error, _stdout, err) => {
+        if (error !== null) reject(new Error(`${error.message}\n${err}`));
+        else resolve(err);
+      });
+    });
+    const [main, later] = stderr.split('MAIN DONE');
+    const loaded = (text: string): string[] => [...text.matchAll(/^LOADED (\S+)$/gm)].map((m) => m[1]!);
+    assert.ok(loaded(main!).includes('check.js'), `the hook saw the main entry's modules: ${loaded(main!).join(', ')}`);
+    assert.deepEqual(loaded(main!).filter((m) => m.startsWith('outputs/')), []);
+    assert.ok(loaded(later!).includes('outputs/prometheus.js'), `the outputs entry loads the formats: ${loaded(later!).join(', ')}`);
+  });
+
   it('importing and constructing a check loads neither the network, TLS nor crypto; the first run does', async () => {
     const out = await fresh(`
       out.start = loaded();
@@ -96,7 +127,7 @@ describe('lazy loading of the main entry', () => {
 
   it('the DogStatsD hash of a tag loads crypto when it is needed, and gives the same digest', async () => {
     const out = await fresh(`
-      const { formatDogStatsD } = await import('supervisord-check');
+      const { formatDogStatsD } = await import('supervisord-check/outputs');
       const run = (tags) => ({ name: 's', target: 'unix:///s', tags, result: { metrics: [{ name: 'm', type: 'gauge', value: 1, tags }], serviceChecks: [], metadata: {}, warnings: [], errors: [] } });
       formatDogStatsD([run(['plain'])]);
       out.plain = loaded();
