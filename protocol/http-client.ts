@@ -249,6 +249,8 @@ export class HttpClient {
   #queue: Call[] = [];
   #active: Call | null = null;
   #conn: Connection | null = null;
+  /** A connection closing gracefully ({@link HttpClient.closeGracefully}): {@link HttpClient.close} cuts it. */
+  #ending: Connection | null = null;
   #closed = false;
 
   constructor(address: Address, options: HttpClientOptions) {
@@ -336,13 +338,18 @@ export class HttpClient {
     const active = this.#active;
     this.#active = null;
     if (active !== null) this.#reject(active, error());
-    const conn = this.#conn;
+    const open = [this.#conn, this.#ending].filter((c): c is Connection => c !== null && !c.socket.closed);
     this.#conn = null;
-    if (conn === null || conn.socket.closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      conn.socket.once('close', () => resolve());
-      this.#destroy(conn);
-    });
+    this.#ending = null;
+    return Promise.all(
+      open.map(
+        (conn) =>
+          new Promise<void>((resolve) => {
+            conn.socket.once('close', () => resolve());
+            this.#destroy(conn);
+          }),
+      ),
+    ).then(() => undefined);
   }
 
   /**
@@ -353,8 +360,8 @@ export class HttpClient {
    * its descriptor: a connection opened in its place at once would be one
    * more. Without an idle connection (none, or a call under way or queued),
    * or when the server has not closed within `graceMs`, the connection is
-   * destroyed as by {@link HttpClient.close}. Later calls reject with
-   * {@link ClientClosedError}.
+   * destroyed as by {@link HttpClient.close}, which also cuts it at once
+   * when called meanwhile. Later calls reject with {@link ClientClosedError}.
    */
   closeGracefully(graceMs: number): Promise<void> {
     const conn = this.#conn;
@@ -363,11 +370,13 @@ export class HttpClient {
     this.#conn = null;
     clearTimeout(conn.idleTimer);
     conn.idleTimer = undefined;
+    this.#ending = conn;
     return new Promise((resolve) => {
       const cut = setTimeout(() => this.#destroy(conn), graceMs);
       cut.unref();
       conn.socket.once('close', () => {
         clearTimeout(cut);
+        if (this.#ending === conn) this.#ending = null;
         resolve();
       });
       // The server's end of file arrives as 'end', which destroys the connection (#onEnd).

@@ -35,7 +35,10 @@ export const MAX_ENTITY_BYTES = 32;
  * characters, Python's `repr` of a double at most 24); the margin allows
  * padding and leading zeros. Beyond it the value is refused as soon as the
  * text gets that long, so a server sending millions of digits costs neither
- * memory nor a long conversion.
+ * memory nor a long conversion. A non-ASCII character (never valid there)
+ * counts for each of its UTF-8 bytes, a character reference for the
+ * characters it stands for: the same count however the document is cut
+ * into chunks.
  */
 export const MAX_NUMBER_TEXT = 1024;
 

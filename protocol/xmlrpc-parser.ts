@@ -315,6 +315,8 @@ export class XmlRpcParser {
   // Text of the innermost element: pieces already made into a string, plus
   // at most one pending byte range of the current buffer.
   #text = '';
+  /** How much of the innermost number element's text has arrived: see {@link grammar.MAX_NUMBER_TEXT}. */
+  #numberLength = 0;
   #rangeStart = -1;
   #rangeEnd = -1;
   #rangeHigh = 0; // OR of the range's bytes: >= 0x80 means non-ASCII
@@ -563,10 +565,16 @@ export class XmlRpcParser {
     this.#rangeHigh = high;
   }
 
-  /** Refuses the text of a number element once it would exceed {@link grammar.MAX_NUMBER_TEXT} with `more` characters. */
+  /**
+   * Counts `more` into the text of a number element, and refuses it once it
+   * would exceed {@link grammar.MAX_NUMBER_TEXT}. Counted as it arrives, so
+   * that the verdict does not depend on where the chunks were cut: the bytes
+   * of its text ranges (a character of several UTF-8 bytes counts for each)
+   * and the characters of its references.
+   */
   #boundNumber(more: number): void {
-    const pending = this.#rangeStart >= 0 ? this.#rangeEnd - this.#rangeStart : 0;
-    if (this.#text.length + pending + more <= MAX_NUMBER_TEXT) return;
+    this.#numberLength += more;
+    if (this.#numberLength <= MAX_NUMBER_TEXT) return;
     const element = ELEMENT_NAMES[this.#elements[this.#sp]!]!;
     throw new XmlRpcValueError(`<${element}> value longer than ${MAX_NUMBER_TEXT} characters`, this.#contentAt);
   }
@@ -1126,6 +1134,7 @@ export class XmlRpcParser {
     this.#flags[top] = 0;
     this.#objects[top] = kind === K_STRUCT ? {} : kind === K_DATA ? [] : null;
     this.#text = '';
+    this.#numberLength = 0;
     this.#rangeStart = -1;
     this.#contentAt = this.#base + after;
   }

@@ -80,6 +80,8 @@ export class XmlRpcPool {
   #spare: XmlRpcClient | undefined;
   /** Aborts the waits for a lease when the pool closes. */
   #closing: AbortController | undefined;
+  /** Clients whose lease the budget ended, closing gracefully: close() cuts them. */
+  readonly #ending = new Set<XmlRpcClient>();
   #closed = false;
 
   /**
@@ -149,7 +151,10 @@ export class XmlRpcPool {
     this.#closing?.abort();
     const slots = this.#slots.splice(0);
     for (const slot of slots) slot.lease?.release();
-    await Promise.all(slots.map((slot) => slot.client.close()));
+    // Connections still closing gracefully (their leases ended) are cut now: close() leaves no socket open.
+    const ending = [...this.#ending];
+    this.#ending.clear();
+    await Promise.all([...slots.map((slot) => slot.client.close()), ...ending.map((client) => client.close())]);
   }
 
   #run<T>(use: (client: XmlRpcClient) => Promise<T>): Promise<T> {
@@ -210,7 +215,11 @@ export class XmlRpcPool {
       const at = this.#slots.indexOf(slot);
       if (at >= 0) this.#slots.splice(at, 1);
       // The lease counts until the server has closed its side too: its descriptor is then free for the next connection.
-      return client.closeGracefully(LEASE_CLOSE_GRACE_MS);
+      this.#ending.add(client);
+      const closing = client.closeGracefully(LEASE_CLOSE_GRACE_MS);
+      const drop = (): boolean => this.#ending.delete(client);
+      closing.then(drop, drop);
+      return closing;
     });
     return slot;
   }

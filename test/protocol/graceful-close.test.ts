@@ -15,12 +15,15 @@ import { ConnectionBudget } from '../../protocol/connection-budget.js';
 import { ClientClosedError } from '../../protocol/errors.js';
 import { encodeResponse } from '../../protocol/xmlrpc-encoder.js';
 import { XmlRpcClient } from '../../protocol/xmlrpc-client.js';
+import { XmlRpcPool } from '../../protocol/xmlrpc-pool.js';
 import { httpResponse } from '../helpers/raw-server.js';
 
 interface LateServer {
   readonly port: number;
   /** performance.now() when the server closed each connection, in order. */
   readonly closedAt: number[];
+  /** Connections the server holds open now. */
+  open(): number;
   close(): Promise<void>;
 }
 
@@ -51,6 +54,7 @@ function lateServer(delayMs: number | undefined): Promise<LateServer> {
       resolve({
         port: (server.address() as net.AddressInfo).port,
         closedAt,
+        open: () => sockets.size,
         close: () =>
           new Promise<void>((done) => {
             for (const s of sockets) s.destroy();
@@ -90,6 +94,21 @@ describe('XmlRpcClient.closeGracefully', () => {
     assert.ok(waited >= 190 && waited < 1500, `cut after about 200 ms (${waited.toFixed(0)} ms)`);
   });
 
+  test('close() while a graceful close waits for the server: the connection is cut at once, both resolve', async () => {
+    const server = await lateServer(undefined);
+    servers.push(server);
+    const client = new XmlRpcClient(tcpAddress('127.0.0.1', server.port));
+    await client.call('a');
+    const closing = client.closeGracefully(5000);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(server.open(), 1, 'half-closed, still open at the server');
+    const started = performance.now();
+    await client.close();
+    // The graceful close resolves on its socket's 'close' event (or at the 5 s cut): its socket is closed.
+    await closing;
+    assert.ok(performance.now() - started < 1000, `not held by the 5 s grace (${(performance.now() - started).toFixed(0)} ms)`);
+  });
+
   test('no connection, or a call under way: as close() (at once; the call rejects)', async () => {
     const server = await lateServer(5000);
     servers.push(server);
@@ -105,6 +124,35 @@ describe('XmlRpcClient.closeGracefully', () => {
     const t0 = performance.now();
     await closing;
     assert.ok(performance.now() - t0 < 1000, 'not held by the 5 s the server would take');
+  });
+});
+
+describe('XmlRpcPool.close() with a connection its budget is closing gracefully', () => {
+  test('the closing connection is cut too: close() leaves no socket open, and the lease goes to the waiter', async () => {
+    const server = await lateServer(undefined);
+    try {
+      const budget = new ConnectionBudget({ maxPerAddress: 1 });
+      const address = tcpAddress('127.0.0.1', server.port);
+      const first = new XmlRpcPool(address, { budget, maxConnections: 1 });
+      const second = new XmlRpcPool(address, { budget, maxConnections: 1 });
+      assert.equal(await first.call('a'), 'ok');
+      // The second pool waits for the budget's only place: the first pool's idle lease ends gracefully.
+      const waiting = second.call('b');
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(budget.held(address), 1, 'the ending lease still counts');
+      assert.equal(server.open(), 1);
+      const started = performance.now();
+      await first.close();
+      assert.ok(performance.now() - started < 1000, `not held by the 2 s grace (${(performance.now() - started).toFixed(0)} ms)`);
+      // The lease is released only once the graceful close has resolved (on its socket's 'close').
+      assert.equal(await waiting, 'ok', 'the waiter got the place once the old connection was gone');
+      assert.ok(performance.now() - started < 1000, `at once, not after the 2 s grace (${(performance.now() - started).toFixed(0)} ms)`);
+      assert.equal(budget.held(address), 1, "the second pool's connection");
+      await second.close();
+      assert.equal(budget.held(address), 0);
+    } finally {
+      await server.close();
+    }
   });
 });
 
@@ -141,3 +189,4 @@ describe('ConnectionBudget: an ended lease counts until its connection is closed
     next.release();
   });
 });
+
