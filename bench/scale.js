@@ -750,8 +750,13 @@ async function measureOneShot(n) {
   };
 }
 
+/** A duration in ms for a table cell: seconds from 1 s on, '-' when unknown. */
+function fmtDuration(ms) {
+  return ms === null || ms === undefined ? '-' : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${fmtMs(ms)} ms`;
+}
+
 function printOneShot(rows) {
-  const s = (ms) => (ms === null || ms === undefined ? '-' : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${fmtMs(ms)} ms`);
+  const s = fmtDuration;
   log('The command started afresh per invocation (median; supervisord CPU from spawn to exit, /proc/<pid>/stat, 10 ms ticks):');
   printTable(
     [
@@ -851,7 +856,7 @@ for (const n of opts.sizes) {
 if (!opts.json && rows.length > 0 && opts.resources) printResources(rows);
 if (!opts.json && rows.length > 0 && opts.oneShot) printOneShot(rows);
 if (!opts.json && rows.length > 0 && !opts.resources && !opts.oneShot) {
-  const s = (ms) => (ms === null || ms === undefined ? '-' : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${fmtMs(ms)} ms`);
+  const s = fmtDuration;
   log('getAllProcessInfo vs a default check run (median; supervisord CPU from /proc/<pid>/stat, 10 ms ticks):');
   printTable(
     [
