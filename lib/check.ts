@@ -662,6 +662,8 @@ export class SupervisordCheck {
       p.group = m(p.group);
       p.statename = m(p.statename);
       p.description = m(p.description);
+      // An unknown exit's reason can quote the main log's failure (a fault string, an error message).
+      if (p.exit?.reason !== undefined) p.exit.reason = m(p.exit.reason);
     }
     return result;
   }

@@ -352,6 +352,8 @@ describe('the password never shows', () => {
       { 'supervisor.getAllProcessInfo': new XmlRpcFault(2, echo) },
       { 'supervisor.getAllProcessInfo': [{ ...PROCESS, name: SENTINEL, statename: 'FATAL', description: echo }], 'supervisor.getSupervisorVersion': new Error(echo) },
       { 'supervisor.getAllProcessInfo': [PROCESS], 'supervisor.getSupervisorVersion': `4.2.5 ${SENTINEL}` },
+      // The reason of an unknown exit status quotes the main log's failure.
+      { 'supervisor.getAllProcessInfo': [{ ...PROCESS, statename: 'FATAL', state: 200, exitstatus: 0, stop: PROCESS.start + 1 }], 'supervisor.readLog': new XmlRpcFault(20, `NO_FILE: ${echo}`) },
     ];
     for (const table of answers) {
       const { log, warn, debug } = recorder();
