@@ -82,6 +82,8 @@ export class XmlRpcPool {
   #closing: AbortController | undefined;
   /** Clients whose lease the budget ended, closing gracefully: close() cuts them. */
   readonly #ending = new Set<XmlRpcClient>();
+  /** The lease being waited for when the pool has no connection (one wait for every call meanwhile). */
+  #acquiring: Promise<void> | undefined;
   #closed = false;
 
   /**
@@ -161,15 +163,31 @@ export class XmlRpcPool {
     if (this.#closed) return Promise.reject(new ClientClosedError(`client for ${this.address.display} is closed`));
     const slot = this.#pick();
     if (slot !== undefined) return this.#use(slot, use);
-    // With a budget and no connection of our own: wait for one.
+    // With a budget and no connection of our own: wait for one, once for all
+    // the calls that arrive meanwhile (each waiting on its own would take
+    // each connection the budget frees, and end it for the next: a
+    // connection per call), then pick again.
+    this.#acquiring ??= this.#acquire();
+    return this.#acquiring.then(() => this.#run(use));
+  }
+
+  /** A lease from the budget, as a new slot; settles `#acquiring`. */
+  #acquire(): Promise<void> {
     this.#closing ??= new AbortController();
-    return this.#budget!.acquire(this.address, this.#waitMs, this.#closing.signal).then((lease) => {
-      if (this.#closed) {
-        lease.release();
-        return Promise.reject(new ClientClosedError(`client for ${this.address.display} is closed`));
-      }
-      return this.#use(this.#add(lease), use);
-    });
+    return this.#budget!.acquire(this.address, this.#waitMs, this.#closing.signal).then(
+      (lease) => {
+        this.#acquiring = undefined;
+        if (this.#closed) {
+          lease.release();
+          throw new ClientClosedError(`client for ${this.address.display} is closed`);
+        }
+        this.#add(lease);
+      },
+      (error: unknown) => {
+        this.#acquiring = undefined;
+        throw error;
+      },
+    );
   }
 
   #use<T>(slot: Slot, use: (client: XmlRpcClient) => Promise<T>): Promise<T> {

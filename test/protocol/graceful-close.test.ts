@@ -24,6 +24,8 @@ interface LateServer {
   readonly closedAt: number[];
   /** Connections the server holds open now. */
   open(): number;
+  /** Connections it accepted so far. */
+  accepted(): number;
   close(): Promise<void>;
 }
 
@@ -34,7 +36,9 @@ interface LateServer {
 function lateServer(delayMs: number | undefined): Promise<LateServer> {
   const sockets = new Set<net.Socket>();
   const closedAt: number[] = [];
+  let accepted = 0;
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    accepted++;
     sockets.add(socket);
     socket.on('data', (d: Buffer) => {
       if (d.includes('\r\n\r\n')) socket.write(httpResponse(200, 'OK', encodeResponse('ok')));
@@ -55,6 +59,7 @@ function lateServer(delayMs: number | undefined): Promise<LateServer> {
         port: (server.address() as net.AddressInfo).port,
         closedAt,
         open: () => sockets.size,
+        accepted: () => accepted,
         close: () =>
           new Promise<void>((done) => {
             for (const s of sockets) s.destroy();
@@ -149,6 +154,27 @@ describe('XmlRpcPool.close() with a connection its budget is closing gracefully'
       assert.ok(performance.now() - started < 1000, `at once, not after the 2 s grace (${(performance.now() - started).toFixed(0)} ms)`);
       assert.equal(budget.held(address), 1, "the second pool's connection");
       await second.close();
+      assert.equal(budget.held(address), 0);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('XmlRpcPool waiting for the budget', () => {
+  test('calls that arrive while the pool has no connection wait once, then share the connection it gets', async () => {
+    const server = await lateServer(0);
+    try {
+      const budget = new ConnectionBudget({ maxPerAddress: 1 });
+      const address = tcpAddress('127.0.0.1', server.port);
+      const other = new XmlRpcPool(address, { budget, maxConnections: 1 });
+      const pool = new XmlRpcPool(address, { budget, maxConnections: 4 });
+      await other.call('a');
+      // The budget's only place is the other pool's idle connection: five calls wait for it together.
+      const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => pool.call(`m${i}`)));
+      assert.deepEqual(answers, ['ok', 'ok', 'ok', 'ok', 'ok']);
+      assert.equal(server.accepted(), 2, 'one connection for the five calls (not one each, each ending the previous)');
+      await Promise.all([pool.close(), other.close()]);
       assert.equal(budget.held(address), 0);
     } finally {
       await server.close();
