@@ -74,7 +74,7 @@ import { performance } from 'node:perf_hooks';
 import type { ResolvedConfig } from '../config.js';
 import { PROCESS_STATES, compareListingOrder, describeProcess } from '../process-model.js';
 import { signalNumber } from '../exit-log.js';
-import { CAN_CONNECT, PROCESS_DOWNTIME, PROCESS_EXIT_SIGNAL, PROCESS_EXIT_STATUS, PROCESS_RESTARTS, buildRun, processKey, processNames, selectProcesses } from '../submissions.js';
+import { CAN_CONNECT, PROCESS_DOWNTIME, PROCESS_EXIT_SIGNAL, PROCESS_EXIT_STATUS, PROCESS_RESTARTS, adoptProcessList, buildRun, processKey, processNames, selectProcesses } from '../submissions.js';
 import type { Collected, ExitEvidence } from '../submissions.js';
 import type { ResourceProcess } from '../resources/read.js';
 import type { CheckResult, Metric, ProcessInfo } from '../types.js';
@@ -909,10 +909,11 @@ export class ListenerState {
     const visible = this.#visible();
     const structs = visible.map((p) => processRecord(p, now));
     // The structs say what supervisord's API would (0 after an exit before startsecs): what the listener knows of each exit goes as evidence.
-    const collected: Collected = { processInfo: { ok: true, value: structs }, exits: exitEvidence(visible) };
+    // Decoded here (taken as they are: whole structs), so that buildRun does not copy them again.
+    const collected: Collected = { processInfo: { ok: true, value: structs }, decoded: adoptProcessList(structs), exits: exitEvidence(visible) };
     if (this.#version !== undefined) collected.version = { ok: true, value: this.#version };
     if (this.#serverState !== undefined) collected.state = { ok: true, value: { statename: this.#serverState } };
-    const { result } = buildRun(this.config, collected, undefined, this.#judgeFailure);
+    const { result, monitored: selected } = buildRun(this.config, collected, undefined, this.#judgeFailure);
 
     const health = this.#health(nowMs);
     if (health !== undefined) {
@@ -920,12 +921,15 @@ export class ListenerState {
       result.serviceChecks[i] = { name: CAN_CONNECT, status: 2, tags: [...this.config.instanceTags], message: health };
     }
     const monitored = new Map<string, Tracked>();
-    if (this.#judgeFailure === undefined) {
-      for (const s of selectProcesses(structs, this.config)) monitored.set(processKey(s), this.#processes.get(processKey(s))!);
+    // buildRun's own selection (none when the names could not be judged).
+    for (const s of selected ?? []) {
+      const key = processKey(s);
+      monitored.set(key, this.#processes.get(key)!);
     }
     result.metrics = withEventValues(result.metrics, monitored);
-    result.metrics.push(...this.#eventMetrics(monitored.values()));
-    result.metrics.push(...this.#listenerMetrics(nowMs, cursor));
+    // Appended one by one: a spread of tens of thousands of metrics would exceed the call stack's argument limit.
+    for (const metric of this.#eventMetrics(monitored.values())) result.metrics.push(metric);
+    for (const metric of this.#listenerMetrics(nowMs, cursor)) result.metrics.push(metric);
     return result;
   }
 
