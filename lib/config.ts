@@ -13,6 +13,7 @@
  * @module
  */
 
+import { DEFAULT_STATUS_MAPPING } from './process-model.js';
 import { AddressError } from '../protocol/errors.js';
 import { parseAddress, tcpAddress, unixAddress, validateCredential } from '../protocol/address.js';
 import type { Address } from '../protocol/address.js';
@@ -227,19 +228,8 @@ export interface ConfigResolution {
   warnings: string[];
 }
 
-/** The reference check's mapping: RUNNING up; STARTING, UNKNOWN unknown; the rest down. */
-export const DEFAULT_STATUS_MAPPING: Readonly<Record<string, MappedStatus>> = Object.freeze(
-  Object.assign(Object.create(null) as Record<string, MappedStatus>, {
-    STOPPED: 'down',
-    STARTING: 'unknown',
-    RUNNING: 'up',
-    BACKOFF: 'down',
-    STOPPING: 'down',
-    EXITED: 'down',
-    FATAL: 'down',
-    UNKNOWN: 'unknown',
-  }),
-);
+// The reference check's mapping, beside the state codes (the text format reads it without loading this module).
+export { DEFAULT_STATUS_MAPPING };
 
 /** Defaults of our own keys. */
 export const CONFIG_DEFAULTS = Object.freeze({

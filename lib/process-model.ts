@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { MappedStatus } from './types.js';
+
 /** Process state codes (`supervisor/states.py`, `ProcessStates`). */
 export const PROCESS_STATES = Object.freeze({
   STOPPED: 0,
@@ -92,3 +94,17 @@ function formatTimedelta(seconds: number): string {
   const hms = `${Math.floor(rest / 3600)}:${pad2(Math.floor((rest % 3600) / 60))}:${pad2(rest % 60)}`;
   return days === 0 ? hms : `${days} day${days === 1 ? '' : 's'}, ${hms}`;
 }
+
+/** The reference check's mapping: RUNNING up; STARTING, UNKNOWN unknown; the rest down. */
+export const DEFAULT_STATUS_MAPPING: Readonly<Record<string, MappedStatus>> = Object.freeze(
+  Object.assign(Object.create(null) as Record<string, MappedStatus>, {
+    STOPPED: 'down',
+    STARTING: 'unknown',
+    RUNNING: 'up',
+    BACKOFF: 'down',
+    STOPPING: 'down',
+    EXITED: 'down',
+    FATAL: 'down',
+    UNKNOWN: 'unknown',
+  }),
+);

@@ -43,29 +43,33 @@ import type {
   ServiceCheckStatus,
   VersionMetadata,
 } from './types.js';
+import {
+  CAN_CONNECT,
+  PROCESS_STATUS,
+  PROCESS_UPTIME,
+  PROCESS_COUNT,
+  PROCESS_RESTARTS,
+  PROCESS_DOWNTIME,
+  PROCESS_EXIT_STATUS,
+  PROCESS_EXIT_SIGNAL,
+  PROCESS_START_TIME,
+  GROUP_COUNT,
+  SERVER_STATE,
+} from './submission-names.js';
 
-/** Service-check name of the connection to supervisord. */
-export const CAN_CONNECT = 'supervisord.can_connect';
-/** Service-check name of each monitored process. */
-export const PROCESS_STATUS = 'supervisord.process.status';
-/** Gauge: seconds since the process started, for RUNNING, BACKOFF, STOPPING; else 0. */
-export const PROCESS_UPTIME = 'supervisord.process.uptime';
-/** Gauge: how many monitored processes have each mapped status. */
-export const PROCESS_COUNT = 'supervisord.process.count';
-/** Ours, count: new starts of the process seen since the previous run (see {@link restartCount}). */
-export const PROCESS_RESTARTS = 'supervisord.process.restarts';
-/** Ours, gauge: seconds since a stopped, exited or fatal process stopped (see {@link processDowntime}). */
-export const PROCESS_DOWNTIME = 'supervisord.process.downtime';
-/** Ours, gauge: the last exit status of a process that has exited (see {@link processExit}). */
-export const PROCESS_EXIT_STATUS = 'supervisord.process.exit_status';
-/** Ours, gauge: the number of the signal that ended the last run of a process (see {@link processExit}). */
-export const PROCESS_EXIT_SIGNAL = 'supervisord.process.exit_signal';
-/** Ours, gauge: epoch seconds of the last start attempt of a process (supervisord's `start`), when it has one. */
-export const PROCESS_START_TIME = 'supervisord.process.start_time';
-/** Ours, gauge: monitored processes per group and mapped status. */
-export const GROUP_COUNT = 'supervisord.group.count';
-/** Ours, service check: the state of supervisord itself (see {@link serverStateCheck}). */
-export const SERVER_STATE = 'supervisord.server.state';
+export {
+  CAN_CONNECT,
+  PROCESS_STATUS,
+  PROCESS_UPTIME,
+  PROCESS_COUNT,
+  PROCESS_RESTARTS,
+  PROCESS_DOWNTIME,
+  PROCESS_EXIT_STATUS,
+  PROCESS_EXIT_SIGNAL,
+  PROCESS_START_TIME,
+  GROUP_COUNT,
+  SERVER_STATE,
+} from './submission-names.js';
 
 /** supervisord's fault while it stops or restarts (every `supervisor.*` method answers it). */
 export const SHUTDOWN_STATE_FAULT = 6;

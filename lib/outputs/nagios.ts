@@ -40,7 +40,7 @@
  * @module
  */
 
-import { CAN_CONNECT, PROCESS_COUNT, PROCESS_EXIT_STATUS, PROCESS_STATUS } from '../submissions.js';
+import { CAN_CONNECT, PROCESS_COUNT, PROCESS_EXIT_STATUS, PROCESS_STATUS } from '../submission-names.js';
 import type { ProcessSummary, ServerRun } from '../types.js';
 import { exitText } from './exit-text.js';
 import { exceeds, parseRange } from './nagios-range.js';

@@ -30,7 +30,7 @@
  * @module
  */
 
-import { DEFAULT_STATUS_MAPPING } from '../config.js';
+import { DEFAULT_STATUS_MAPPING } from '../process-model.js';
 import type { MappedStatus, ProcessExit, ServiceCheck, ServiceCheckStatus } from '../types.js';
 import type { OutputRun } from '../types.js';
 import { exitText } from './exit-text.js';

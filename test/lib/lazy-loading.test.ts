@@ -58,6 +58,31 @@ describe('lazy loading of the main entry', () => {
     assert.ok(loaded(later!).includes('outputs/prometheus.js'), `the outputs entry loads the formats: ${loaded(later!).join(', ')}`);
   });
 
+  it('the outputs entry alone loads the formats, not the check (its configuration, collection, submissions, main log reader)', async () => {
+    const hooks = `data:text/javascript,${encodeURIComponent(`
+      export async function resolve(specifier, context, next) {
+        const r = await next(specifier, context);
+        if (r.url.includes('/dist/lib/')) console.error('LOADED ' + r.url.slice(r.url.indexOf('/dist/lib/') + 10));
+        return r;
+      }`)}`;
+    const script = `
+      import { register } from 'node:module';
+      register(${JSON.stringify(hooks)});
+      await import('supervisord-check/outputs');
+    `;
+    const stderr = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (error, _stdout, err) => {
+        if (error !== null) reject(new Error(`${error.message}\n${err}`));
+        else resolve(err);
+      });
+    });
+    const loaded = [...stderr.matchAll(/^LOADED (\S+)$/gm)].map((m) => m[1]!);
+    assert.ok(loaded.includes('outputs/nagios.js'), `the hook saw the formats: ${loaded.join(', ')}`);
+    for (const heavy of ['check.js', 'config.js', 'collect.js', 'submissions.js', 'exit-log.js', 'hints.js']) {
+      assert.ok(!loaded.includes(heavy), `${heavy} loaded by the outputs entry: ${loaded.join(', ')}`);
+    }
+  });
+
   it('importing and constructing a check loads neither the network, TLS nor crypto; the first run does', async () => {
     const out = await fresh(`
       out.start = loaded();
