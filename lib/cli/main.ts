@@ -62,7 +62,6 @@ import { ConnectionBudget } from '../../protocol/connection-budget.js';
 import { parseModules } from './probe.js';
 import type { ProbeModule } from './probe.js';
 import { serve, serverRun } from './serve.js';
-import { StateSession } from './state-file.js';
 import { stopper } from './stopper.js';
 
 /** A writable stream as the CLI uses it (`process.stdout` or a test's capture). */
@@ -310,7 +309,9 @@ async function runMode(
 
   if (isSingleRun(options)) {
     const configDirectory = options.config === undefined ? process.cwd() : dirname(resolve(options.config));
-    const states = await StateSession.open(checks, { option: options.stateFile, configDirectory }, say);
+    // Loaded only when a state file is asked for (it loads node:crypto and node:os).
+    const wanted = options.stateFile !== undefined || checks.some((c) => c.config.stateFile !== undefined);
+    const states = wanted ? await (await import('./state-file.js')).StateSession.open(checks, { option: options.stateFile, configDirectory }, say) : undefined;
     if (states !== undefined) stateCounters = (run) => states.countersFor(run);
     if (format === 'nagios') {
       const code = await runNagios(options, checks, runAll, stdout);

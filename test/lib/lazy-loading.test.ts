@@ -100,6 +100,15 @@ describe('lazy loading of the main entry', () => {
     assert.match(out['errors']![0]!, /^Cannot connect to unix:\/\/\/nonexistent\/supervisord-check-lazy\.sock\./);
   });
 
+  it("the command's module loads no crypto until a state file is asked for", async () => {
+    const main = new URL('../../lib/cli/main.js', import.meta.url).href;
+    const out = await fresh(`
+      await import(${JSON.stringify(main)});
+      out.imported = loaded();
+    `);
+    assert.deepEqual(out['imported']!.filter((m) => m === 'crypto'), []);
+  });
+
   it('a check given its own client never loads the XML-RPC client', async () => {
     const out = await fresh(`
       const { SupervisordCheck } = await import('supervisord-check');
