@@ -342,8 +342,9 @@ export class ConnectionBudget {
     this.#timerAt = Infinity;
     const now = performance.now();
     let next = Infinity;
-    for (const expiring of [...this.#expiries.values()]) {
-      for (const lease of [...expiring]) {
+    // Live iteration: ending a lease deletes it (and an emptied set) during the loop, which a Map or Set iterator allows; nothing is added meanwhile.
+    for (const expiring of this.#expiries.values()) {
+      for (const lease of expiring) {
         // Timers may fire a fraction of a millisecond early.
         if (lease.expiresAt > now + 1) {
           next = Math.min(next, lease.expiresAt);

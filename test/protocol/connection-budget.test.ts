@@ -127,6 +127,31 @@ describe('ConnectionBudget', () => {
     back.release();
   });
 
+  test('one sweep ends every expired lease, also when some close gracefully (the sets change under the sweep)', async () => {
+    const budget = new ConnectionBudget({ maxPerAddress: 8 });
+    const ended: number[] = [];
+    let closeLater!: () => void;
+    const leases = Array.from({ length: 6 }, (_, i) => {
+      const lease = budget.tryAcquire(A)!;
+      lease.onEnd(() => {
+        ended.push(i);
+        // The third closes gracefully: it still counts until its promise settles.
+        return i === 2 ? new Promise<void>((resolve) => (closeLater = resolve)) : undefined;
+      });
+      return lease;
+    });
+    for (const lease of leases.slice(0, 5)) lease.idle(30);
+    leases[5]!.idle(5000);
+    await sleep(120);
+    assert.deepEqual(ended, [0, 1, 2, 3, 4]);
+    assert.equal(budget.held(A), 2, 'the graceful one and the long idle one');
+    closeLater();
+    await sleep(0);
+    assert.equal(budget.held(A), 1);
+    leases[5]!.release();
+    assert.equal(budget.held(A), 0);
+  });
+
   test('options are validated', () => {
     assert.throws(() => new ConnectionBudget({ maxPerAddress: 0 }), { name: 'RangeError', message: 'options.maxPerAddress must be an integer in 1-1024, got 0' });
     assert.throws(() => new ConnectionBudget({ maxPerAddress: '2' as unknown as number }), { name: 'TypeError', message: 'options.maxPerAddress must be a number' });
