@@ -1,7 +1,8 @@
 /**
- * The names of the check's submissions (metrics and service checks), apart
- * from the code that makes them, so that the output formats can name them
- * without loading it.
+ * The names of the check's submissions (metrics and service checks), and
+ * how to recognise one of its warnings, apart from the code that makes them,
+ * so that the output formats and the command can read results without
+ * loading it.
  *
  * @module
  */
@@ -28,3 +29,15 @@ export const PROCESS_START_TIME = 'supervisord.process.start_time';
 export const GROUP_COUNT = 'supervisord.group.count';
 /** Ours, service check: the state of supervisord itself (see `serverStateCheck` in submissions.ts). */
 export const SERVER_STATE = 'supervisord.server.state';
+
+/**
+ * Whether `warning` is the one a run gives when an include filter
+ * (`proc_names`, `proc_regex`) matched no process, as `hints.ts` words it:
+ * `'proc_names' entry 'web' matched no process...`, `'proc_regex' patterns
+ * ... matched no process...`.
+ */
+export function isUnmatchedFilterWarning(warning: string): boolean {
+  return UNMATCHED_FILTER.test(warning);
+}
+
+const UNMATCHED_FILTER = /^'proc_(?:names|regex)' (?:entry|entries|pattern|patterns) [\s\S]* matched no process/;

@@ -6,6 +6,7 @@
 
 import { ConfigError } from '../errors.js';
 import type { ServerRun } from '../types.js';
+import { isUnmatchedFilterWarning } from '../submission-names.js';
 import { UsageError } from './args.js';
 
 /** Exit codes (Nagios style for a single run). */
@@ -30,14 +31,6 @@ export function exitForError(error: unknown, say: (line: string) => void): numbe
 }
 
 /**
- * The warning of a run that says an include filter (`proc_names`,
- * `proc_regex`) matched no process, as the check words it: `'proc_names'
- * entry 'web' matched no process...`, `'proc_regex' patterns ... matched no
- * process...`.
- */
-const UNMATCHED_FILTER = /^'proc_(?:names|regex)' (?:entry|entries|pattern|patterns) [\s\S]* matched no process/;
-
-/**
  * The exit code of a single run under `--fail-if-no-match`: a run whose
  * include filters matched no process is a failure, {@link EXIT_CRITICAL}
  * (what a process check says of a process that is not there), said on
@@ -47,7 +40,7 @@ const UNMATCHED_FILTER = /^'proc_(?:names|regex)' (?:entry|entries|pattern|patte
  */
 export function failIfNoMatch(runs: readonly ServerRun[], code: number, say: (line: string) => void): number {
   if (code >= EXIT_CRITICAL) return code;
-  const unmatched = runs.filter((run) => run.result.warnings.some((warning) => UNMATCHED_FILTER.test(warning)));
+  const unmatched = runs.filter((run) => run.result.warnings.some(isUnmatchedFilterWarning));
   if (unmatched.length === 0) return code;
   say(`--fail-if-no-match: an include filter matched no process on ${unmatched.map((run) => run.name).join(', ')} (exit ${EXIT_CRITICAL})`);
   return EXIT_CRITICAL;

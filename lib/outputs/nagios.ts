@@ -40,7 +40,7 @@
  * @module
  */
 
-import { CAN_CONNECT, PROCESS_COUNT, PROCESS_EXIT_STATUS, PROCESS_STATUS } from '../submission-names.js';
+import { CAN_CONNECT, isUnmatchedFilterWarning, PROCESS_COUNT, PROCESS_EXIT_STATUS, PROCESS_STATUS } from '../submission-names.js';
 import type { ProcessSummary, ServerRun } from '../types.js';
 import { exitText } from './exit-text.js';
 import { exceeds, parseRange } from './nagios-range.js';
@@ -102,8 +102,6 @@ const OPTION_KEYS = new Set(['down', 'unknown', 'uptime']);
 /** Worst first: CRITICAL, WARNING, UNKNOWN, OK. */
 const SEVERITY: Readonly<Record<NagiosState, number>> = { 2: 3, 1: 2, 3: 1, 0: 0 };
 const STATUS_WORD: Readonly<Record<number, string>> = { 0: 'OK', 1: 'WARNING', 2: 'CRITICAL', 3: 'UNKNOWN' };
-/** The hint `hints.ts` adds for an include entry that matched no process. */
-const UNMATCHED_FILTER = /^'proc_(?:names|regex)' (?:entry|entries|pattern|patterns) .* matched no process/s;
 
 interface Ranges {
   warning?: NagiosRange;
@@ -224,7 +222,7 @@ function judgeRun(run: NagiosRun, down: Ranges, unknown: Ranges, withUptime: boo
     perf.push(perfItem(`${labelPrefix}up`, counts.up, '', {}, total));
     perf.push(perfItem(`${labelPrefix}down`, counts.down, '', down, total));
     perf.push(perfItem(`${labelPrefix}unknown`, counts.unknown, '', unknown, total));
-    if (result.warnings.some((w) => UNMATCHED_FILTER.test(w))) {
+    if (result.warnings.some(isUnmatchedFilterWarning)) {
       state = worseState(state, 3);
       notes.push('a filter matched no process');
     } else if (total === 0 && run.filtered === true) {

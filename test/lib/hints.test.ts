@@ -12,6 +12,7 @@ import { resolveConfig } from '../../lib/config.js';
 import { makeProcess } from '../../lib/emulator/index.js';
 import { hintTexts, missingCredentialsWarning, unmatchedFilterWarnings } from '../../lib/hints.js';
 import { NameFilter } from '../../lib/name-filter.js';
+import { isUnmatchedFilterWarning } from '../../lib/submission-names.js';
 import type { ProcessInfo } from '../../lib/types.js';
 
 const NAMES_ONLY = "only process names are matched, never 'group:name' or a group name";
@@ -60,9 +61,19 @@ describe('unmatchedFilterWarnings', () => {
   ];
   for (const c of cases) {
     it(c.why, async () => {
-      assert.deepEqual(unmatchedFilterWarnings(PROCESSES, await judgedConfig(c.instance)), c.warnings);
+      const warnings = unmatchedFilterWarnings(PROCESSES, await judgedConfig(c.instance));
+      assert.deepEqual(warnings, c.warnings);
+      // What --fail-if-no-match and the Nagios format recognise them by.
+      for (const w of warnings) assert.ok(isUnmatchedFilterWarning(w), w);
     });
   }
+
+  it('isUnmatchedFilterWarning: only those warnings', () => {
+    for (const other of ["'user' is deprecated, use 'username' instead", 'Error collecting version: fault 1: UNKNOWN_METHOD', "'proc_names' entry 'x'"]) {
+      assert.equal(isUnmatchedFilterWarning(other), false, other);
+    }
+    assert.equal(isUnmatchedFilterWarning("'proc_regex' patterns 'a\nb', 'c' matched no process; x"), true, 'a pattern may hold a line feed');
+  });
 
   it('shows at most three processes of a suggestion', async () => {
     const many = ['a', 'b', 'c', 'd', 'e'].map((name) => makeProcess({ name, group: 'g' }));
