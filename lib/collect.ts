@@ -71,7 +71,7 @@ import { MainLogReader } from './exit-log.js';
 import type { ExitLookup, MainLogStep } from './exit-log.js';
 import { isRecord, stateArray, stateStrings, stateTime } from './check-state.js';
 import { StateError } from './errors.js';
-import { adoptProcessList, decodeProcessList, needsMainLog } from './submissions.js';
+import { adoptProcessList, needsMainLog } from './submissions.js';
 import type { MulticallRequest } from '../protocol/xmlrpc-client.js';
 import type { CallOutcome, Collected, ExitEvidence } from './submissions.js';
 import type { CallHints, CollectClient } from './types.js';
@@ -374,7 +374,7 @@ export class Collector {
   async #withExits(client: CollectClient, collected: Collected, log?: MainLogStep, answers?: CallOutcome[]): Promise<Collected> {
     const reader = this.#mainLog;
     if (!collected.processInfo.ok) return collected;
-    const decoded = adoptProcessList(collected.processInfo.value);
+    const decoded = collected.decoded ?? adoptProcessList(collected.processInfo.value);
     if (!decoded.ok) return collected;
     const needed = decoded.processes.some(needsMainLog);
     // The run's process list, decoded once: buildRun takes it from here.
@@ -630,11 +630,14 @@ export class Collector {
       if (!outcome.ok && (i < firstProbe || !isBadName(outcome.error))) break;
     }
     const processInfo = await this.#processInfo(client, plan, items, now);
+    if (!processInfo.ok) return { processInfo };
+    // Decoded once for the whole run (#withExits and buildRun take it from here).
+    const decoded = adoptProcessList(processInfo.value);
     // The reference crashes on a malformed list before asking the version.
-    if (!processInfo.ok || !decodeProcessList(processInfo.value).ok) return { processInfo };
+    if (!decoded.ok) return { processInfo, decoded };
     const version = await settle(() => client.call(VERSION, []));
     const state = await settle(() => client.call(STATE, []));
-    return { processInfo, version, state };
+    return { processInfo, decoded, version, state };
   }
 
   /**
