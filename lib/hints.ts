@@ -32,8 +32,9 @@ import type { ProcessInfo } from './types.js';
  */
 export function unmatchedFilterWarnings(processes: readonly ProcessInfo[], config: ResolvedConfig): string[] {
   const warnings: string[] = [];
-  const names = new Set(processes.map((p) => p.name));
-  const missingNames = config.procNames.filter((name) => !names.has(name));
+  // The set of names only for proc_names (an instance with proc_regex alone needs none).
+  const names = config.procNames.length === 0 ? undefined : new Set(processes.map((p) => p.name));
+  const missingNames = names === undefined ? [] : config.procNames.filter((name) => !names.has(name));
   if (missingNames.length > 0) {
     warnings.push(
       `'proc_names' ${plural(missingNames.length, 'entry', 'entries')} ${missingNames.map((n) => pythonRepr(n)).join(', ')} ` +

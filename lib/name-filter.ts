@@ -423,11 +423,12 @@ export class NameFilter {
   async #judgeAll(patterns: readonly CompiledPattern[], texts: readonly string[], deadline: number, also: readonly string[] = []): Promise<string | undefined> {
     if (patterns.length === 0) return undefined;
     const jobs: Array<number | string> = [];
-    const pending: Array<[CompiledPattern, string]> = [];
+    const pending: Array<[CompiledPattern, number, string]> = [];
     const pinned = patterns.map(() => new Map<string, boolean>());
+    const all = also.length === 0 ? texts : also.concat(texts);
     patterns.forEach((p, index) => {
       const verdicts = pinned[index]!;
-      for (const name of [...also, ...texts]) {
+      for (const name of all) {
         if (verdicts.has(name)) continue;
         const known = p.judged(name);
         if (known !== undefined) {
@@ -436,7 +437,7 @@ export class NameFilter {
         }
         verdicts.set(name, false);
         jobs.push(index, name);
-        pending.push([p, name]);
+        pending.push([p, index, name]);
       }
     });
     if (pending.length > 0) {
@@ -452,10 +453,10 @@ export class NameFilter {
         if (result === 'closed') return `${what} was stopped: the check was closed`;
         return `${what} did not finish by the run's deadline`;
       }
-      pending.forEach(([p, name], i) => {
+      pending.forEach(([p, index, name], i) => {
         const verdict = result[i] === 1;
         p.remember(name, verdict);
-        pinned[patterns.indexOf(p)]!.set(name, verdict);
+        pinned[index]!.set(name, verdict);
       });
     }
     patterns.forEach((p, index) => p.pin(pinned[index]));
