@@ -176,7 +176,8 @@ export class MainLogExitSource implements ExitStatusSource {
   /** @throws {RangeError} naming an option that is not a positive integer (`read` as `MainLogReader`'s). */
   constructor(options: MainLogExitSourceOptions) {
     this.#client = options.client;
-    this.#reader = new MainLogReader({ ...options.read, spawnErrors: true });
+    // This source keeps its own record per name (the events say which end each line belongs to): the reader's own table of last exits is not asked for, so it keeps one name.
+    this.#reader = new MainLogReader({ ...options.read, spawnErrors: true, maxNames: 1 });
     this.#maxLines = positive(options.maxLines, DEFAULT_MAX_LINES, 'maxLines');
     this.#maxNames = positive(options.maxNames, DEFAULT_MAX_NAMES, 'maxNames');
     this.#log = options.log ?? (() => {});
