@@ -399,14 +399,12 @@ export class Collector {
       if (seen.has(p.name)) shared.add(p.name);
       seen.add(p.name);
     }
-    const notRead: ExitLookup = {
-      known: false,
-      reason: reader === undefined ? "reading supervisord's main log is turned off (read_main_log: false)" : "supervisord's main log was not read",
-    };
+    // Here a reader has always read (resumed, or read because a process needs it).
+    const off: ExitLookup = { known: false, reason: "reading supervisord's main log is turned off (read_main_log: false)" };
     const exits: ExitEvidence = {
-      lookup: (name) => (read ? reader!.lastExit(name) : notRead),
+      lookup: reader === undefined ? () => off : (name) => reader.lastExit(name),
       sharedNames: shared,
-      infoLogged: read && reader!.infoLogged,
+      infoLogged: reader?.infoLogged ?? false,
     };
     out.exits = exits;
     return out;
