@@ -152,11 +152,14 @@ export class XmlRpcPool {
     this.#closed = true;
     this.#closing?.abort();
     const slots = this.#slots.splice(0);
-    for (const slot of slots) slot.lease?.release();
     // Connections still closing gracefully (their leases ended) are cut now: close() leaves no socket open.
     const ending = [...this.#ending];
     this.#ending.clear();
-    await Promise.all([...slots.map((slot) => slot.client.close()), ...ending.map((client) => client.close())]);
+    // Each lease is given back once its socket is closed, not before: the budget never counts a connection gone that is still open.
+    await Promise.all([
+      ...slots.map((slot) => slot.client.close().then(() => slot.lease?.release())),
+      ...ending.map((client) => client.close()),
+    ]);
   }
 
   #run<T>(use: (client: XmlRpcClient) => Promise<T>): Promise<T> {

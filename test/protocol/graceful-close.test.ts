@@ -182,6 +182,24 @@ describe('XmlRpcPool waiting for the budget', () => {
   });
 });
 
+describe('XmlRpcPool.close() and its leases', () => {
+  test('a lease is given back once its connection is closed, not when close() begins', async () => {
+    const server = await lateServer(0);
+    try {
+      const budget = new ConnectionBudget({ maxPerAddress: 2 });
+      const address = tcpAddress('127.0.0.1', server.port);
+      const pool = new XmlRpcPool(address, { budget, maxConnections: 1 });
+      await pool.call('a');
+      const closing = pool.close();
+      assert.equal(budget.held(address), 1, 'still counted while its socket closes');
+      await closing;
+      assert.equal(budget.held(address), 0);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('ConnectionBudget: an ended lease counts until its connection is closed at both ends', () => {
   test('a waiter gets the place only when the promise onEnd returned settles', async () => {
     const A = tcpAddress('127.0.0.1', 9001);
