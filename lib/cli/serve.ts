@@ -616,11 +616,14 @@ function exporterFamilies(probes: ProbeTargets<ProbeEntry>, budget: ConnectionBu
 
 const EOF_LINE = Buffer.from('# EOF\n', 'latin1');
 
-/** A page with more families at its end (before OpenMetrics' `# EOF`). */
-function withFamilies(page: Buffer, format: ExpositionFormat, families: string | undefined): Buffer {
+/**
+ * A page with more families at its end (before OpenMetrics' `# EOF`), as the
+ * parts to send: the shared page is never copied for one response.
+ */
+function withFamilies(page: Buffer, format: ExpositionFormat, families: string | undefined): Buffer | Buffer[] {
   if (families === undefined) return page;
   const body = format === 'openmetrics' && page.subarray(page.length - EOF_LINE.length).equals(EOF_LINE) ? page.subarray(0, page.length - EOF_LINE.length) : page;
-  return Buffer.concat([body, Buffer.from(families, 'utf8'), ...(format === 'openmetrics' ? [EOF_LINE] : [])]);
+  return format === 'openmetrics' ? [body, Buffer.from(families, 'utf8'), EOF_LINE] : [body, Buffer.from(families, 'utf8')];
 }
 
 /**
@@ -681,10 +684,17 @@ function emptyResult(): CheckResult {
   return { metrics: [], serviceChecks: [], metadata: {}, warnings: [], errors: [] };
 }
 
-function reply(res: ServerResponse, status: number, type: string, body: string | Buffer, head = false): void {
-  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-  res.writeHead(status, { 'Content-Type': type, 'Content-Length': bytes.length });
-  res.end(head ? undefined : bytes);
+function reply(res: ServerResponse, status: number, type: string, body: string | Buffer | readonly Buffer[], head = false): void {
+  const parts = typeof body === 'string' ? [Buffer.from(body, 'utf8')] : Buffer.isBuffer(body) ? [body] : body;
+  let length = 0;
+  for (const part of parts) length += part.length;
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': length });
+  if (head) {
+    res.end();
+    return;
+  }
+  for (let i = 0; i < parts.length - 1; i++) res.write(parts[i]);
+  res.end(parts[parts.length - 1]);
 }
 
 function closeServer(server: Server): Promise<void> {
