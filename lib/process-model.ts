@@ -108,3 +108,9 @@ export const DEFAULT_STATUS_MAPPING: Readonly<Record<string, MappedStatus>> = Ob
     UNKNOWN: 'unknown',
   }),
 );
+
+/** States with no child, in which supervisord's `exitstatus` tells how the last run ended. */
+export const ENDED_STATES: ReadonlySet<string> = new Set(['EXITED', 'BACKOFF', 'FATAL', 'STOPPED']);
+
+/** supervisord's spawn error after a child died before `startsecs` (`process.py`, 4.x; 3.x says the same up to the parenthesis). */
+export const EXITED_TOO_QUICKLY = 'Exited too quickly (process log may have details)';

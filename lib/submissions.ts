@@ -32,6 +32,7 @@ import type { ResolvedConfig } from './config.js';
 import { signalNumber } from './exit-log.js';
 import type { ExitLookup } from './exit-log.js';
 import { unmatchedFilterWarnings } from './hints.js';
+import { ENDED_STATES } from './process-model.js';
 import type {
   CheckResult,
   MappedStatus,
@@ -94,8 +95,6 @@ const ACTIVE_STATES = new Set(['RUNNING', 'BACKOFF', 'STOPPING']);
  * "down since the last exit" would restart from 0 at every attempt.
  */
 const DOWN_STATES = new Set(['STOPPED', 'EXITED', 'FATAL']);
-/** States whose `exitstatus` tells how the last run ended. */
-const EXITED_STATES = new Set(['EXITED', 'BACKOFF', 'FATAL', 'STOPPED']);
 /** supervisord's own states (`supervisor.getState`) -> `supervisord.server.state`. */
 const SERVER_STATUS: ReadonlyMap<string, ServiceCheckStatus> = new Map([
   ['RUNNING', 0],
@@ -481,7 +480,7 @@ export type ExitFact =
   | { readonly kind: 'unknown'; readonly reason: string };
 
 const NO_EXIT: ExitFact = Object.freeze({ kind: 'none' });
-/** supervisord's `spawnerr` after an exit before `startsecs` (3.x and 4.x). */
+/** How supervisord's `spawnerr` after an exit before `startsecs` begins in 3.x and 4.x (`EXITED_TOO_QUICKLY` in 4.x), matched as a prefix. */
 const QUICK_EXIT = 'Exited too quickly';
 
 /**
@@ -494,7 +493,7 @@ const QUICK_EXIT = 'Exited too quickly';
  * quickly" is a failure to spawn too (the same second as the previous exit).
  */
 function endedByExit(p: ProcessInfo): boolean {
-  if (!EXITED_STATES.has(p.statename) || p.start === 0 || p.stop === 0) return false;
+  if (!ENDED_STATES.has(p.statename) || p.start === 0 || p.stop === 0) return false;
   if (p.statename === 'EXITED') return true;
   if (p.stop < p.start) return false;
   if ((p.statename === 'BACKOFF' || p.statename === 'FATAL') && p.spawnerr !== '' && !p.spawnerr.startsWith(QUICK_EXIT)) return false;

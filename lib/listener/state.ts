@@ -72,7 +72,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 
 import type { ResolvedConfig } from '../config.js';
-import { PROCESS_STATES, compareListingOrder, describeProcess } from '../process-model.js';
+import { ENDED_STATES, EXITED_TOO_QUICKLY, PROCESS_STATES, compareListingOrder, describeProcess } from '../process-model.js';
 import { signalNumber } from '../exit-log.js';
 import { CAN_CONNECT, PROCESS_DOWNTIME, PROCESS_EXIT_SIGNAL, PROCESS_EXIT_STATUS, PROCESS_RESTARTS, adoptProcessList, buildRun, processKey, processNames, selectProcesses } from '../submissions.js';
 import type { Collected, ExitEvidence } from '../submissions.js';
@@ -104,8 +104,8 @@ export const LISTENER_LAG = 'supervisord.listener.lag';
 /** The `type` of the REMOTE_COMMUNICATION event the listener has supervisord send with each snapshot. */
 export const RESYNC_MARKER_TYPE = 'supervisord-check-resync';
 
-/** supervisord's spawn error after a child died before `startsecs` (`process.py`). */
-export const EXITED_TOO_QUICKLY = 'Exited too quickly (process log may have details)';
+/** supervisord's spawn error after a child died before `startsecs` (re-exported for the listener's loop). */
+export { EXITED_TOO_QUICKLY };
 
 const STATE_PREFIX = 'PROCESS_STATE_';
 const GROUP_ADDED = 'PROCESS_GROUP_ADDED';
@@ -114,8 +114,6 @@ const REMOTE_COMMUNICATION = 'REMOTE_COMMUNICATION';
 const SUPERVISOR_RUNNING = 'SUPERVISOR_STATE_CHANGE_RUNNING';
 const SUPERVISOR_STOPPING = 'SUPERVISOR_STATE_CHANGE_STOPPING';
 const TICK_PERIODS: Readonly<Record<string, number>> = { TICK_5: 5000, TICK_60: 60_000, TICK_3600: 3_600_000 };
-/** States with no child, in which supervisord's exit status describes the last run. */
-const ENDED_STATES = new Set(['EXITED', 'BACKOFF', 'FATAL', 'STOPPED']);
 /** States whose pid supervisord sends in the event (STARTING's is not sent: the fork comes after the event). */
 const PID_STATES = new Set(['RUNNING', 'STOPPING']);
 /**
