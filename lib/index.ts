@@ -34,7 +34,7 @@ export {
   PROCESS_START_TIME,
   GROUP_COUNT,
   SERVER_STATE,
-} from './submissions.js';
+} from './submission-names.js';
 export type * from './types.js';
 // The output formats are in `supervisord-check/outputs` (lib/outputs/index.ts):
 // importing a module loads it whole, and an agent that submits the results

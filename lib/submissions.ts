@@ -58,20 +58,6 @@ import {
   SERVER_STATE,
 } from './submission-names.js';
 
-export {
-  CAN_CONNECT,
-  PROCESS_STATUS,
-  PROCESS_UPTIME,
-  PROCESS_COUNT,
-  PROCESS_RESTARTS,
-  PROCESS_DOWNTIME,
-  PROCESS_EXIT_STATUS,
-  PROCESS_EXIT_SIGNAL,
-  PROCESS_START_TIME,
-  GROUP_COUNT,
-  SERVER_STATE,
-} from './submission-names.js';
-
 /** supervisord's fault while it stops or restarts (every `supervisor.*` method answers it). */
 export const SHUTDOWN_STATE_FAULT = 6;
 

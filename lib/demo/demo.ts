@@ -23,7 +23,8 @@ import { delay, launchSupervisord } from '../launcher/supervisord.js';
 import type { SupervisordProgram } from '../launcher/supervisord-config.js';
 import { SupervisordEmulator, makeProcess } from '../emulator/index.js';
 import { formatText } from '../outputs/text.js';
-import { decodeProcessList, PROCESS_STATUS, PROCESS_UPTIME } from '../submissions.js';
+import { PROCESS_STATUS, PROCESS_UPTIME } from '../submission-names.js';
+import { decodeProcessList } from '../submissions.js';
 import type { CheckResult, ProcessInfo } from '../types.js';
 
 /** Where the demo writes, and what can stop it. */

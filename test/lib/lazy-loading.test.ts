@@ -28,55 +28,22 @@ function fresh(body: string): Promise<Record<string, string[]>> {
 
 describe('lazy loading of the main entry', () => {
   it('importing the main entry and running a check loads no output format (they are in supervisord-check/outputs)', async () => {
-    // A module resolution hook (module.register, Node 20.6+) sees every module the imports load.
-    const hooks = `data:text/javascript,${encodeURIComponent(`
-      export async function resolve(specifier, context, next) {
-        const r = await next(specifier, context);
-        if (r.url.includes('/dist/lib/')) console.error('LOADED ' + r.url.slice(r.url.indexOf('/dist/lib/') + 10));
-        return r;
-      }`)}`;
-    const stderr = await new Promise<string>((resolve, reject) => {
-      const script = `
-        import { register } from 'node:module';
-        register(${JSON.stringify(hooks)});
-        const { SupervisordCheck } = await import('supervisord-check');
-        const check = new SupervisordCheck({ name: 'lazy', socket: 'unix:///nonexistent/supervisord-check-lazy.sock' });
-        await check.run();
-        await check.close();
-        console.error('MAIN DONE');
-        await import('supervisord-check/outputs');
-      `;
-      execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (error, _stdout, err) => {
-        if (error !== null) reject(new Error(`${error.message}\n${err}`));
-        else resolve(err);
-      });
-    });
+    const stderr = await withLoadHook(`
+      const { SupervisordCheck } = await import('supervisord-check');
+      const check = new SupervisordCheck({ name: 'lazy', socket: 'unix:///nonexistent/supervisord-check-lazy.sock' });
+      await check.run();
+      await check.close();
+      console.error('MAIN DONE');
+      await import('supervisord-check/outputs');
+    `);
     const [main, later] = stderr.split('MAIN DONE');
-    const loaded = (text: string): string[] => [...text.matchAll(/^LOADED (\S+)$/gm)].map((m) => m[1]!);
-    assert.ok(loaded(main!).includes('check.js'), `the hook saw the main entry's modules: ${loaded(main!).join(', ')}`);
-    assert.deepEqual(loaded(main!).filter((m) => m.startsWith('outputs/')), []);
-    assert.ok(loaded(later!).includes('outputs/prometheus.js'), `the outputs entry loads the formats: ${loaded(later!).join(', ')}`);
+    assert.ok(loadedBy(main!).includes('check.js'), `the hook saw the main entry's modules: ${loadedBy(main!).join(', ')}`);
+    assert.deepEqual(loadedBy(main!).filter((m) => m.startsWith('outputs/')), []);
+    assert.ok(loadedBy(later!).includes('outputs/prometheus.js'), `the outputs entry loads the formats: ${loadedBy(later!).join(', ')}`);
   });
 
   it('the outputs entry alone loads the formats, not the check (its configuration, collection, submissions, main log reader)', async () => {
-    const hooks = `data:text/javascript,${encodeURIComponent(`
-      export async function resolve(specifier, context, next) {
-        const r = await next(specifier, context);
-        if (r.url.includes('/dist/lib/')) console.error('LOADED ' + r.url.slice(r.url.indexOf('/dist/lib/') + 10));
-        return r;
-      }`)}`;
-    const script = `
-      import { register } from 'node:module';
-      register(${JSON.stringify(hooks)});
-      await import('supervisord-check/outputs');
-    `;
-    const stderr = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (error, _stdout, err) => {
-        if (error !== null) reject(new Error(`${error.message}\n${err}`));
-        else resolve(err);
-      });
-    });
-    const loaded = [...stderr.matchAll(/^LOADED (\S+)$/gm)].map((m) => m[1]!);
+    const loaded = loadedBy(await withLoadHook(`await import('supervisord-check/outputs');`));
     assert.ok(loaded.includes('outputs/nagios.js'), `the hook saw the formats: ${loaded.join(', ')}`);
     for (const heavy of ['check.js', 'config.js', 'collect.js', 'submissions.js', 'exit-log.js', 'hints.js']) {
       assert.ok(!loaded.includes(heavy), `${heavy} loaded by the outputs entry: ${loaded.join(', ')}`);
@@ -174,3 +141,33 @@ describe('lazy loading of the main entry', () => {
     assert.deepEqual(out['line'], [`m:1|g|#a_b_${createHash('sha256').update('a,b', 'utf8').digest('hex').slice(0, 8)}`]);
   });
 });
+
+/**
+ * Runs `body` as an ES module in a fresh Node with a module resolution hook
+ * (module.register, Node 20.6+) that writes `LOADED <path under dist/lib/>`
+ * on stderr for every module of the package it loads; its stderr.
+ */
+function withLoadHook(body: string): Promise<string> {
+  const hooks = `data:text/javascript,${encodeURIComponent(`
+    export async function resolve(specifier, context, next) {
+      const r = await next(specifier, context);
+      if (r.url.includes('/dist/lib/')) console.error('LOADED ' + r.url.slice(r.url.indexOf('/dist/lib/') + 10));
+      return r;
+    }`)}`;
+  const script = `
+    import { register } from 'node:module';
+    register(${JSON.stringify(hooks)});
+    ${body}
+  `;
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (error, _stdout, stderr) => {
+      if (error !== null) reject(new Error(`${error.message}\n${stderr}`));
+      else resolve(stderr);
+    });
+  });
+}
+
+/** The modules a {@link withLoadHook} run's stderr says were loaded. */
+function loadedBy(stderr: string): string[] {
+  return [...stderr.matchAll(/^LOADED (\S+)$/gm)].map((m) => m[1]!);
+}
