@@ -17,7 +17,7 @@
 //          [--down N (processes not RUNNING per target; 40 %)]
 //          [--rounds 2] [--concurrency 32] [--max-targets N] [--regex]
 //          [--min-interval-ms 0]
-//          [--profile DIR (the exporter's CPU profile)]
+//          [--profile FILE (the exporter's CPU profile over the measured probe rounds only)]
 //          [--heap-snapshot FILE (the exporter's heap at the end)]
 //          [--trace-gc (the exporter's collections)] [--node-flag F (the exporter's node)]
 //          [--json]
@@ -75,16 +75,34 @@ async function exporter(argv) {
   const { main } = await import(process.env.BENCH_DIST === undefined ? '../dist/lib/cli/main.js' : pathToFileURL(join(process.env.BENCH_DIST, 'lib/cli/main.js')).href);
   const controller = new AbortController();
   const lines = [];
+  let profiler;
   const stderr = { write: (s) => (lines.push(String(s)), true) };
   const done = main(argv, {}, { stdout: stderr, stderr, signal: controller.signal, onListening: (a) => process.send({ port: a.port }) });
   process.on('message', async (m) => {
     if (m === 'measure') {
-      // CPU first: the forced collections below are the bench's, not the exporter's.
+      // The forced collections are the bench's, not the exporter's: the CPU before them ends an interval (cpuMs), the
+      // CPU after them starts the next one (cpuAfterMs). Before, a round was charged the two collections of its start.
       const cpu = process.cpuUsage();
       globalThis.gc?.();
       globalThis.gc?.();
       const mem = process.memoryUsage();
-      process.send({ cpuMs: (cpu.user + cpu.system) / 1000, heap: mem.heapUsed, heapTotal: mem.heapTotal, rss: mem.rss, external: mem.external });
+      const after = process.cpuUsage();
+      process.send({ cpuMs: (cpu.user + cpu.system) / 1000, cpuAfterMs: (after.user + after.system) / 1000, heap: mem.heapUsed, heapTotal: mem.heapTotal, rss: mem.rss, external: mem.external });
+    } else if (m === 'profile-start' || m === 'profile-stop') {
+      // The exporter's CPU profile over the probe rounds only (not the warm-up, the floors or the forced collections).
+      const { Session } = await import('node:inspector/promises');
+      if (m === 'profile-start') {
+        profiler ??= new Session();
+        profiler.connect();
+        await profiler.post('Profiler.enable');
+        await profiler.post('Profiler.start');
+        process.send({ profiling: true });
+      } else {
+        const { profile } = await profiler.post('Profiler.stop');
+        profiler.disconnect();
+        profiler = undefined;
+        process.send({ profile: JSON.stringify(profile) });
+      }
     } else if (typeof m === 'object' && m !== null && 'snapshot' in m) {
       const { writeHeapSnapshot } = await import('node:v8');
       process.send({ snapshotted: writeHeapSnapshot(m.snapshot) });
@@ -95,6 +113,23 @@ async function exporter(argv) {
   const code = await done;
   process.send({ exit: code, stderr: lines.join('').slice(-4000) });
   process.exit(0);
+}
+
+/** The CPU profiles of several rounds as one (node ids of round i offset so that they stay apart). */
+function joinProfiles(profiles) {
+  const out = { nodes: [], startTime: profiles[0].startTime, endTime: profiles.at(-1).endTime, samples: [], timeDeltas: [] };
+  let offset = 0;
+  for (const p of profiles) {
+    let max = 0;
+    for (const n of p.nodes) {
+      out.nodes.push({ ...n, id: n.id + offset, children: (n.children ?? []).map((c) => c + offset) });
+      max = Math.max(max, n.id);
+    }
+    out.samples.push(...p.samples.map((id) => id + offset));
+    out.timeDeltas.push(...p.timeDeltas);
+    offset += max;
+  }
+  return out;
 }
 
 function ask(child, message, key) {
@@ -152,7 +187,7 @@ async function driver(argv) {
       ['--role-exporter', '--config', config, '--serve', '127.0.0.1:0', '--min-interval', `${minIntervalMs}ms`, '--probe-max-targets', String(maxTargets), '--max-connections', String(concurrency * 2 + 16)],
       {
         stdio: ['ignore', traceGc ? 'pipe' : 'inherit', 'inherit', 'ipc'],
-        execArgv: ['--expose-gc', ...(profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profile]), ...(traceGc ? ['--trace-gc'] : []), ...nodeFlags],
+        execArgv: ['--expose-gc', ...(traceGc ? ['--trace-gc'] : []), ...nodeFlags],
       },
     );
     children.push(exp);
@@ -210,17 +245,22 @@ async function driver(argv) {
     let failed = warm.failed;
     let cpuMs = 0;
     let floorMs = 0;
+    const profiles = [];
     for (let r = 0; r < rounds; r++) {
       const a = await ask(exp, 'measure', 'cpuMs');
+      if (profile !== undefined) await ask(exp, 'profile-start', 'profiling');
       const res = await round(probes);
+      if (profile !== undefined) profiles.push(JSON.parse((await ask(exp, 'profile-stop', 'profile')).profile));
       const b = await ask(exp, 'measure', 'cpuMs');
       await round(floorPaths);
       const c = await ask(exp, 'measure', 'cpuMs');
       latencies.push(...res.latencies);
       failed += res.failed;
-      cpuMs += b.cpuMs - a.cpuMs;
-      floorMs += c.cpuMs - b.cpuMs;
+      cpuMs += b.cpuMs - a.cpuAfterMs;
+      floorMs += c.cpuMs - b.cpuAfterMs;
     }
+    // One profile: the rounds' samples one after the other (the nodes of each round renumbered apart).
+    if (profile !== undefined) writeFileSync(profile, JSON.stringify(joinProfiles(profiles)));
     const end = await ask(exp, 'measure', 'cpuMs');
     const snap = argv.indexOf('--heap-snapshot');
     if (snap >= 0) await ask(exp, { snapshot: argv[snap + 1] }, 'snapshotted');
