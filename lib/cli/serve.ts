@@ -187,7 +187,8 @@ export async function serve(options: ServeOptions): Promise<void> {
       if (stopped) throw new ProbeRequestError('the exporter is stopping');
       let check: SupervisordCheck;
       try {
-        check = new SupervisordCheck({ ...module.settings, name: allowed.name, url: allowed.url }, { connections: budget });
+        // The exposition drops service-check messages: they are not built.
+        check = new SupervisordCheck({ ...module.settings, name: allowed.name, url: allowed.url }, { connections: budget, messages: false });
       } catch (error) {
         if (error instanceof ConfigError) throw new ProbeRequestError(`module ${JSON.stringify(module.name)} cannot check ${JSON.stringify(target)}: ${error.message}`);
         throw error;
@@ -448,7 +449,7 @@ export class Page {
   bytes(format: ExpositionFormat): Buffer | undefined {
     let bytes = this.#bytes.get(format);
     if (bytes === undefined && this.#snapshot !== undefined) {
-      bytes = Buffer.from(this.#snapshot.render(format), 'utf8');
+      bytes = this.#snapshot.bytes(format);
       this.#bytes.set(format, bytes);
       if (this.#keep) this.#snapshot = undefined;
     }

@@ -301,6 +301,8 @@ export class CounterTotals {
    * @returns the new total.
    */
   add(series: string, delta: number): number {
+    // Nothing held and nothing to add (a probe target whose processes never restarted): no clock, no lookup.
+    if (this.#totals.size === 0 && !(delta !== 0 && Number.isFinite(delta))) return 0;
     const now = this.#now();
     this.#expire(now);
     const entry = this.#totals.get(series);
@@ -318,6 +320,7 @@ export class CounterTotals {
 
   /** The series' total so far (0 for a series never added to), without adding anything. */
   get(series: string): number {
+    if (this.#totals.size === 0) return 0;
     return this.#totals.get(series)?.total ?? 0;
   }
 
@@ -425,13 +428,16 @@ export function prometheusMetricName(name: string): string {
 }
 
 interface Family {
+  /** Place in the snapshot (what a {@link LabelSet} records to drop a repeated series). */
+  readonly index: number;
   /** The name of the samples (`_total` included for a counter, `_info` for an info metric). */
   readonly name: string;
   readonly type: 'gauge' | 'counter' | 'info';
   readonly unit: 'seconds' | 'bytes' | undefined;
   readonly help: string;
-  readonly samples: string[];
-  readonly series: Set<string>;
+  /** The samples' labels and values, in order. */
+  readonly labels: LabelSet[];
+  readonly values: number[];
 }
 
 /**
@@ -441,6 +447,8 @@ interface Family {
 export interface PrometheusSnapshot {
   /** The exposition in `format` (ends with a newline; OpenMetrics with `# EOF`). */
   render(format: ExpositionFormat): string;
+  /** {@link PrometheusSnapshot.render} as UTF-8 bytes. */
+  bytes(format: ExpositionFormat): Buffer;
 }
 
 /**
@@ -460,31 +468,35 @@ export interface PrometheusSnapshot {
 export function prometheusSnapshot(input: readonly OutputRun[], options: PrometheusOptions = {}): PrometheusSnapshot {
   const runs = labelledRuns(input);
   const families = new Map<string, Family>();
+  const all: Family[] = [];
   const family = (name: string, type: Family['type'], help: string, unit?: 'seconds' | 'bytes'): Family => {
     let f = families.get(name);
     if (f === undefined) {
-      f = { name, type, unit, help, samples: [], series: new Set() };
+      f = { index: all.length, name, type, unit, help, labels: [], values: [] };
       families.set(name, f);
+      all.push(f);
     }
     return f;
   };
-  const add = (f: Family, labels: string, value: number): void => {
-    if (f.series.has(labels)) return;
-    f.series.add(labels);
-    f.samples.push(`${f.name}${labels} ${formatValue(value)}`);
+  const add = (f: Family, labels: LabelSet, value: number): void => {
+    if (labels.families.includes(f.index)) return;
+    labels.families.push(f.index);
+    f.labels.push(labels);
+    f.values.push(value);
   };
   const countersOf = options.counters;
   const accumulate = options.accumulate ?? true;
-  const labelsOf = labelCache();
+  const labelsOf = labelSets();
 
-  for (const gauge of options.extra ?? []) add(family(gauge.name, 'gauge', gauge.help, gauge.unit), '', gauge.value);
+  for (const gauge of options.extra ?? []) add(family(gauge.name, 'gauge', gauge.help, gauge.unit), labelsOf(NO_TAGS), gauge.value);
   for (const run of runs) {
     add(family('supervisord_up', 'gauge', UP_HELP), labelsOf(run.tags), isUp(run) ? 1 : 0);
   }
   for (const run of runs) {
     const version = run.result.metadata.version;
     if (version !== undefined) {
-      add(family('supervisord_version_info', 'info', VERSION_HELP), renderLabels(run.tags, ['version', versionLabel(version.raw)]), 1);
+      // `version:<v>` is the label version="<v>" (a tag splits at its first colon).
+      add(family('supervisord_version_info', 'info', VERSION_HELP), labelsOf(run.tags.concat(`version:${versionLabel(version.raw)}`)), 1);
     }
   }
   for (const run of runs) {
@@ -496,8 +508,11 @@ export function prometheusSnapshot(input: readonly OutputRun[], options: Prometh
         const name = known?.type === 'counter' ? known.prometheus : counterName(prometheusMetricName(metric.name));
         const help =
           known?.help ?? `Datadog count ${metric.name} of the supervisord check, summed over the runs since this exporter started.`;
-        const series = `${name}${labels}`;
-        const value = counters === undefined ? metric.value : accumulate ? counters.add(series, metric.value) : counters.get(series);
+        let value = metric.value;
+        if (counters !== undefined) {
+          const series = `${name}${labels.text}`;
+          value = accumulate ? counters.add(series, metric.value) : counters.get(series);
+        }
         add(family(name, 'counter', help), labels, value);
       } else if (metric.type === 'monotonic_count') {
         // A running total read as it is (CPU seconds): exported as read, never accumulated; a decrease is a counter reset.
@@ -512,14 +527,13 @@ export function prometheusSnapshot(input: readonly OutputRun[], options: Prometh
       }
     }
   }
-  const state = PROMETHEUS_METRICS.find((m) => m.prometheus === 'supervisord_process_state')!;
   for (const run of runs) {
     for (const p of run.result.processes ?? []) {
       // A state name supervisord does not have has no code to give.
       if (!Object.hasOwn(PROCESS_STATES, p.statename)) continue;
       const code = (PROCESS_STATES as Readonly<Record<string, number>>)[p.statename]!;
-      const labels = labelsOf([...run.tags, `supervisord_process:${p.name}`, `supervisord_group:${p.group}`]);
-      add(family(state.prometheus, 'gauge', state.help), labels, code);
+      const labels = labelsOf(run.tags.concat(`supervisord_process:${p.name}`, `supervisord_group:${p.group}`));
+      add(family(STATE.prometheus, 'gauge', STATE.help), labels, code);
     }
   }
   for (const run of runs) {
@@ -530,9 +544,18 @@ export function prometheusSnapshot(input: readonly OutputRun[], options: Prometh
       add(family(name, 'gauge', help), labelsOf(check.tags), check.status);
     }
   }
-  const all = [...families.values()];
-  return { render: (format) => (format === 'openmetrics' ? renderOpenMetrics(all) : renderText(all)) };
+  return {
+    render: (format) => renderFamilies(all, format).text,
+    bytes: (format) => {
+      const { text, ascii } = renderFamilies(all, format);
+      // Latin-1 is UTF-8 for text that is all ASCII (the usual page), and a plain copy.
+      return Buffer.from(text, ascii ? 'latin1' : 'utf8');
+    },
+  };
 }
+
+const NO_TAGS: readonly string[] = [];
+const STATE = PROMETHEUS_METRICS.find((m) => m.prometheus === 'supervisord_process_state')!;
 
 function counterName(base: string): string {
   return base.endsWith('_total') ? base : `${base}_total`;
@@ -554,14 +577,77 @@ export function formatPrometheus(runs: readonly OutputRun[], options: Prometheus
   return prometheusSnapshot(runs, options).render(options.format ?? 'text');
 }
 
-function renderText(families: readonly Family[]): string {
-  let out = '';
+/**
+ * The exposition of the families: 0.0.4 (`text`) or OpenMetrics. OpenMetrics
+ * names a counter's family without `_total` and an info metric's without
+ * `_info` (the samples keep them), declares units with `# UNIT`, escapes `"`
+ * in HELP too, and ends with `# EOF`; 0.0.4 has no info type (an info metric
+ * is the gauge it stands for). The parts are joined once: the page is one
+ * flat string, which the bytes copy in one pass.
+ */
+function renderFamilies(families: readonly Family[], format: ExpositionFormat): { text: string; ascii: boolean } {
+  const parts: string[] = [];
+  let ascii = true;
   for (const f of families) {
-    // 0.0.4 has no info type: an info metric is the gauge it stands for.
-    out += `# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.type === 'info' ? 'gauge' : f.type}\n`;
-    for (const sample of f.samples) out += `${sample}\n`;
+    const header = familyHeader(f, format);
+    ascii &&= header.ascii;
+    parts.push(header.text);
+    const { name, labels, values } = f;
+    for (let i = 0; i < labels.length; i++) {
+      const set = labels[i]!;
+      ascii &&= set.ascii;
+      parts.push(`${name}${set.text} ${formatValue(values[i]!)}\n`);
+    }
   }
-  return out;
+  if (format === 'openmetrics') parts.push('# EOF\n');
+  return { text: parts.join(''), ascii };
+}
+
+/** A family's header lines in each format, for one name, type and unit. */
+interface Header {
+  readonly name: string;
+  readonly type: Family['type'];
+  readonly unit: Family['unit'];
+  text?: { text: string; ascii: boolean };
+  openmetrics?: { text: string; ascii: boolean };
+}
+
+/**
+ * Family headers by help text: the same few families on every page, whose
+ * help strings are constants (looked up by a string that keeps its hash).
+ */
+const HEADERS = new Map<string, Header>();
+const HEADERS_MAX = 512;
+
+/** The `# HELP`, `# TYPE` (and OpenMetrics `# UNIT`) lines of a family, and whether they are all ASCII (the name is too). */
+function familyHeader(f: Family, format: ExpositionFormat): { text: string; ascii: boolean } {
+  let entry = HEADERS.get(f.help);
+  if (entry === undefined || entry.name !== f.name || entry.type !== f.type || entry.unit !== f.unit) {
+    entry = { name: f.name, type: f.type, unit: f.unit };
+    if (HEADERS.size >= HEADERS_MAX) HEADERS.clear();
+    HEADERS.set(f.help, entry);
+  }
+  let header = entry[format];
+  if (header === undefined) {
+    let text: string;
+    if (format === 'openmetrics') {
+      const suffix = f.type === 'counter' ? '_total' : f.type === 'info' ? '_info' : '';
+      const name = suffix !== '' && f.name.endsWith(suffix) ? f.name.slice(0, -suffix.length) : f.name;
+      text = `# HELP ${name} ${escapeLabelValue(f.help)}\n# TYPE ${name} ${f.type}\n`;
+      if (f.unit !== undefined) text += `# UNIT ${name} ${f.unit}\n`;
+    } else {
+      text = `# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.type === 'info' ? 'gauge' : f.type}\n`;
+    }
+    header = { text, ascii: isAscii(text) };
+    entry[format] = header;
+  }
+  return header;
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+function isAscii(text: string): boolean {
+  return !NON_ASCII.test(text);
 }
 
 /** Longest `version` label value, in code points: a server may send any string as its version. */
@@ -577,23 +663,6 @@ function versionLabel(raw: string): string {
   // More than twice as many UTF-16 units as the limit is more code points than the limit.
   if (raw.length <= 2 * MAX_VERSION_LABEL && Array.from(raw).length <= MAX_VERSION_LABEL) return raw;
   return `${Array.from(raw.slice(0, 2 * MAX_VERSION_LABEL)).slice(0, MAX_VERSION_LABEL - 3).join('')}...`;
-}
-
-/**
- * OpenMetrics names a counter's family without `_total` and an info
- * metric's without `_info` (the samples keep them), declares units with
- * `# UNIT`, escapes `"` in HELP too, and ends with `# EOF`.
- */
-function renderOpenMetrics(families: readonly Family[]): string {
-  let out = '';
-  for (const f of families) {
-    const suffix = f.type === 'counter' ? '_total' : f.type === 'info' ? '_info' : '';
-    const name = suffix !== '' && f.name.endsWith(suffix) ? f.name.slice(0, -suffix.length) : f.name;
-    out += `# HELP ${name} ${escapeLabelValue(f.help)}\n# TYPE ${name} ${f.type}\n`;
-    if (f.unit !== undefined) out += `# UNIT ${name} ${f.unit}\n`;
-    for (const sample of f.samples) out += `${sample}\n`;
-  }
-  return `${out}# EOF\n`;
 }
 
 /** A run whose per-server labels are settled. */
@@ -656,79 +725,177 @@ export function isUp(run: Pick<OutputRun, 'result'>): boolean {
   return run.result.serviceChecks.every((c) => c.name !== 'supervisord.can_connect' || c.status === OK);
 }
 
+/** The labels of a series as a snapshot renders them, shared by every series that has them. */
+interface LabelSet {
+  /** `{name="value",...}`, or '' without labels. */
+  readonly text: string;
+  /** `text` is all ASCII. */
+  readonly ascii: boolean;
+  /** The indexes of the families that have a sample with these labels: a repeated series is dropped. */
+  readonly families: number[];
+}
+
 interface LabelNode {
-  rendered?: string;
-  next?: Map<string, LabelNode>;
+  set?: LabelSet;
+  /** The first child's tag and node; further children in `more` (most nodes have one child: the trie makes few maps). */
+  tag?: string;
+  child?: LabelNode;
+  more?: Map<string, LabelNode>;
 }
 
 /**
  * {@link renderLabels} remembered for one snapshot: the metrics and the
  * service check of a process carry copies of one tag list, so its labels are
  * rendered once instead of once per series. Looked up tag by tag (each tag
- * string is shared by the copies and keeps its hash), never by a joined key.
- * With the names computed only when the table does not know them, label
- * names remembered by key and label values scanned before any escaping, a
- * 30-process run's snapshot and OpenMetrics render went from 381 to 177
- * microseconds of CPU, and its allocations from 137 KB to 51 KB in label
- * rendering (same process, alternating; `/probe` renders one per probe,
- * bench/fleet.js).
+ * string is shared by the copies and keeps its hash), never by a joined key;
+ * a list whose tags are the very strings of the list before (the next
+ * metric of the same process) is not looked up at all. Two lists that
+ * render alike (`a:1` twice, and once) share one {@link LabelSet}.
  */
-function labelCache(): (tags: readonly string[]) => string {
+function labelSets(): (tags: readonly string[]) => LabelSet {
   const root: LabelNode = {};
+  const byText = new Map<string, LabelSet>();
+  let lastTags: readonly string[] = [];
+  let lastSet: LabelSet | undefined;
   return (tags) => {
+    if (lastSet !== undefined && sameStrings(tags, lastTags)) return lastSet;
     let node = root;
-    for (const tag of tags) {
-      node.next ??= new Map();
-      let child = node.next.get(tag);
-      if (child === undefined) {
-        child = {};
-        node.next.set(tag, child);
+    for (let i = 0; i < tags.length; i++) node = childOf(node, tags[i]!);
+    let set = node.set;
+    if (set === undefined) {
+      const text = renderLabels(tags);
+      set = byText.get(text);
+      if (set === undefined) {
+        set = { text, ascii: labelsAscii, families: [] };
+        byText.set(text, set);
       }
-      node = child;
+      node.set = set;
     }
-    node.rendered ??= renderLabels(tags);
-    return node.rendered;
+    lastTags = tags;
+    lastSet = set;
+    return set;
   };
 }
 
+function childOf(node: LabelNode, tag: string): LabelNode {
+  if (node.child === undefined) {
+    node.tag = tag;
+    node.child = {};
+    return node.child;
+  }
+  if (node.tag === tag) return node.child;
+  node.more ??= new Map();
+  let child = node.more.get(tag);
+  if (child === undefined) {
+    child = {};
+    node.more.set(tag, child);
+  }
+  return child;
+}
+
+/** Whether two tag lists hold the same strings in the same order (the same objects, most often: a cheap comparison). */
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Scratch space of {@link renderLabels} (one call at a time: nothing in it is kept). */
+const scratchNames: string[] = [];
+const scratchValues: string[] = [];
+/** Whether the text of the last {@link renderLabels} is all ASCII (label names are, by construction). */
+let labelsAscii = true;
+
 /**
- * `{name="value",...}` from Datadog tags plus an extra label, or the empty
- * string when there are none. See the module comment for the rules.
+ * `{name="value",...}` from Datadog tags, or the empty string when there are
+ * none. See the module comment for the rules. Tags whose label names all
+ * differ (the usual list) are written in order in one pass; repeated names
+ * take {@link mergedLabels}.
  */
-function renderLabels(tags: readonly string[], extra?: [string, string]): string {
+function renderLabels(tags: readonly string[]): string {
+  const n = tags.length;
+  if (n === 0) return '';
+  let repeated = false;
+  for (let i = 0; i < n; i++) {
+    const tag = tags[i]!;
+    const colon = tag.indexOf(':');
+    const name = colon < 0 ? 'tag' : labelName(tag, colon);
+    for (let j = 0; j < i && !repeated; j++) repeated = scratchNames[j] === name;
+    scratchNames[i] = name;
+    scratchValues[i] = colon < 0 ? tag : tag.slice(colon + 1);
+  }
+  let out = '{';
+  labelsAscii = true;
+  if (repeated) {
+    out += mergedLabels(n);
+    labelsAscii = isAscii(out);
+  } else {
+    for (let i = 0; i < n; i++) {
+      const value = scratchValues[i]!;
+      // One scan for the usual value, which is ASCII and needs no escaping.
+      const plain = !PLAIN_TEST.test(value);
+      if (!plain && !isAscii(value)) labelsAscii = false;
+      out += `${i === 0 ? '' : ','}${scratchNames[i]!}="${plain ? value : escapeLabelValue(value)}"`;
+    }
+  }
+  scratchNames.length = 0;
+  scratchValues.length = 0;
+  return `${out}}`;
+}
+
+/**
+ * The labels of the first `n` scratch names and values when names repeat:
+ * each name once, at its first place, its value the distinct values sorted
+ * and joined with `,`.
+ */
+function mergedLabels(n: number): string {
   const labels = new Map<string, string[]>();
-  const put = (name: string, value: string): void => {
+  for (let i = 0; i < n; i++) {
+    const name = scratchNames[i]!;
+    const value = scratchValues[i]!;
     const values = labels.get(name);
     if (values === undefined) labels.set(name, [value]);
     else if (!values.includes(value)) values.push(value);
-  };
-  for (const tag of tags) {
-    const colon = tag.indexOf(':');
-    if (colon < 0) put('tag', tag);
-    else put(labelName(tag.slice(0, colon)), tag.slice(colon + 1));
   }
-  if (extra !== undefined) put(labelName(extra[0]), extra[1]);
-  if (labels.size === 0) return '';
   const parts: string[] = [];
   for (const [name, values] of labels) {
     const value = values.length === 1 ? values[0]! : [...values].sort().join(',');
     parts.push(`${name}="${escapeLabelValue(value)}"`);
   }
-  return `{${parts.join(',')}}`;
+  return parts.join(',');
 }
 
 /** Label names by tag key: a run has a handful of keys, each seen in every series. */
 const LABEL_NAMES = new Map<string, string>();
 const LABEL_NAMES_MAX = 1024;
 
-/** `[a-zA-Z_][a-zA-Z0-9_]*`, outside the `__` prefix that Prometheus reserves for itself. */
-function labelName(key: string): string {
+/** The keys {@link labelName} answered last and their names: most tags of a page have one of a handful of keys. */
+const RECENT_KEYS: string[] = [];
+const RECENT_NAMES: string[] = [];
+const RECENT_MAX = 8;
+let recentNext = 0;
+
+/**
+ * The label name of the key `tag.slice(0, colon)`: `[a-zA-Z_][a-zA-Z0-9_]*`,
+ * outside the `__` prefix that Prometheus reserves for itself. A recent key
+ * is compared in place, without cutting the tag.
+ */
+function labelName(tag: string, colon: number): string {
+  for (let i = 0; i < RECENT_KEYS.length; i++) {
+    const recent = RECENT_KEYS[i]!;
+    if (recent.length === colon && tag.startsWith(recent)) return RECENT_NAMES[i]!;
+  }
+  const key = tag.slice(0, colon);
   let name = LABEL_NAMES.get(key);
   if (name === undefined) {
     name = sanitisedLabelName(key);
     if (LABEL_NAMES.size >= LABEL_NAMES_MAX) LABEL_NAMES.clear();
     LABEL_NAMES.set(key, name);
   }
+  RECENT_KEYS[recentNext] = key;
+  RECENT_NAMES[recentNext] = name;
+  recentNext = (recentNext + 1) % RECENT_MAX;
   return name;
 }
 
@@ -741,6 +908,8 @@ function sanitisedLabelName(key: string): string {
 }
 
 const LABEL_ESCAPED = /[\\"\n]/;
+/** What makes a label value more than a plain copy: a character to escape, or one outside ASCII. */
+const PLAIN_TEST = /[\\"\n]|[^\x00-\x7f]/;
 
 /** Label values (both formats) and OpenMetrics HELP escape backslash, double quote and line feed. */
 function escapeLabelValue(value: string): string {

@@ -230,6 +230,52 @@ describe('formatPrometheus: labels from tags', () => {
     });
   }
 
+  it('one series for tag lists that render alike; each list rendered on its own however lists follow each other', async (t) => {
+    const m = (value: number, tags: string[], name = 'm'): Metric => ({ name, type: 'gauge', value, tags });
+    const a = 'a:1';
+    const text = formatPrometheus([
+      run('s', {
+        metrics: [
+          m(1, ['k-x:1']),
+          m(2, ['k_x:1']), // renders as the one before: dropped
+          m(3, ['plain']),
+          m(4, ['tag:plain']), // the label tag="plain" too: dropped
+          m(5, [a, 'b:1']),
+          m(6, [a, 'b:2']), // the same first string, another second one
+          m(7, [a, 'b:2'], 'n'), // the same list for another family: kept
+          m(8, [a, 'b:2']), // the same list again: dropped
+          m(9, [a]),
+          m(10, [a, 'b:1', 'c:1']),
+        ],
+      }),
+    ]);
+    const families = await checked(t, text);
+    assert.deepEqual(values(families, 'm'), [
+      [{ k_x: '1' }, 1],
+      [{ tag: 'plain' }, 3],
+      [{ a: '1', b: '1' }, 5],
+      [{ a: '1', b: '2' }, 6],
+      [{ a: '1' }, 9],
+      [{ a: '1', b: '1', c: '1' }, 10],
+    ]);
+    assert.deepEqual(values(families, 'n'), [[{ a: '1', b: '2' }, 7]]);
+  });
+
+  it('the page as bytes is its text in UTF-8, ASCII or not, in both formats', () => {
+    for (const value of ['ascii', 'café', '\u{1F600}', 'a"b\\c\nd']) {
+      const snapshot = prometheusSnapshot([run('s', { metrics: [{ name: 'm', type: 'gauge', value: 1, tags: [`k:${value}`] }] })]);
+      for (const format of ['text', 'openmetrics'] as const) {
+        const text = snapshot.render(format);
+        assert.ok(text.includes('k='), text);
+        assert.deepEqual(snapshot.bytes(format), Buffer.from(text, 'utf8'), `${value} ${format}`);
+      }
+    }
+    // A non-ASCII help (a metric the table does not know, named in its help) is encoded as UTF-8 too.
+    const snapshot = prometheusSnapshot([run('s', { metrics: [{ name: 'mé', type: 'gauge', value: 1, tags: [] }] })]);
+    assert.match(snapshot.render('text'), /# HELP m_ Datadog gauge mé /);
+    assert.deepEqual(snapshot.bytes('text'), Buffer.from(snapshot.render('text'), 'utf8'));
+  });
+
   it('escapes exactly backslash, double quote and line feed in the raw text', () => {
     const text = formatPrometheus([run('s', { metrics: [{ name: 'm', type: 'gauge', value: 1, tags: ['k:\\"\n\t'] }] })]);
     assert.match(text, /^m\{k="\\\\\\"\\n\t"\} 1$/m);
