@@ -139,9 +139,16 @@ export interface CheckOptions {
    * `max_connections` bounds its connections).
    */
   connections?: ConnectionBudget;
+  /**
+   * false: the service checks carry no `message` (the text of a non-OK
+   * `supervisord.process.status` is the longest string of a run, built for
+   * every process that is down), for a consumer that drops them: the
+   * Prometheus exposition does (`--serve`, `/probe`). Default true.
+   */
+  messages?: boolean;
 }
 
-const OPTION_KEYS = new Set(['log', 'client', 'clock', 'oneShot', 'connections']);
+const OPTION_KEYS = new Set(['log', 'client', 'clock', 'oneShot', 'connections', 'messages']);
 
 /**
  * The supervisord check for one instance. Connections are opened by the
@@ -169,6 +176,8 @@ export class SupervisordCheck {
   readonly #log: CheckOptions['log'];
   readonly #injected: CheckClient | undefined;
   readonly #budget: ConnectionBudget | undefined;
+  /** {@link CheckOptions.messages}. */
+  readonly #messages: boolean;
   readonly #collector: Collector;
   /** Judges server-supplied names against proc_regex / proc_regex_exclude within the run's deadline. */
   readonly #names: NameFilter;
@@ -208,6 +217,7 @@ export class SupervisordCheck {
     this.#log = options.log;
     this.#injected = options.client;
     this.#budget = options.connections;
+    this.#messages = options.messages ?? true;
     this.#names = new NameFilter([...config.procRegex, ...config.procRegexExclude]);
     this.#collector = new Collector(config, {
       ...(options.clock === undefined ? {} : { clock: options.clock }),
@@ -377,7 +387,7 @@ export class SupervisordCheck {
         patterns: this.config.procRegex,
         texts: () => hintTexts(collected.processInfo.ok ? collected.processInfo.value : undefined),
       });
-      const output = buildRun(this.config, collected, this.#history, unjudged);
+      const output = buildRun(this.config, collected, this.#history, unjudged, this.#messages);
       result = output.result;
       if (output.history !== undefined) this.#history = output.history;
       if (this.config.collectResources && output.monitored !== undefined) await this.#addResources(output.monitored, result, started, listedAt);
@@ -672,10 +682,11 @@ export class SupervisordCheck {
 function checkOptions(options: unknown): asserts options is CheckOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) throw new TypeError(`unknown option '${key}' (expected log, client, clock, oneShot, connections)`);
+    if (!OPTION_KEYS.has(key)) throw new TypeError(`unknown option '${key}' (expected log, client, clock, oneShot, connections, messages)`);
   }
-  const { log, client, clock, oneShot, connections } = options as Record<string, unknown>;
+  const { log, client, clock, oneShot, connections, messages } = options as Record<string, unknown>;
   if (oneShot !== undefined && typeof oneShot !== 'boolean') throw new TypeError('options.oneShot must be true or false');
+  if (messages !== undefined && typeof messages !== 'boolean') throw new TypeError('options.messages must be true or false');
   if (connections !== undefined && (typeof connections !== 'object' || connections === null || typeof (connections as { tryAcquire?: unknown }).tryAcquire !== 'function')) {
     throw new TypeError('options.connections must be a ConnectionBudget');
   }

@@ -344,8 +344,11 @@ export function processUptime(p: ProcessInfo): number {
 export function formatLocalTime(epochSeconds: number): string {
   const d = new Date(epochSeconds * 1000);
   if (Number.isNaN(d.getTime())) return String(epochSeconds); // beyond what Date (and Python's localtime) can represent
-  const two = (n: number): string => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+}
+
+function two(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
 }
 
 /**
@@ -355,19 +358,19 @@ export function formatLocalTime(epochSeconds: number): string {
  * not special-case it: a never-started process shows the epoch in local time).
  */
 export function processMessage(p: ProcessInfo): string {
-  return [
-    `Current time: ${formatLocalTime(p.now)}`,
-    `Process name: ${p.name}`,
-    `Process group: ${p.group}`,
-    `Description: ${p.description}`,
-    `Error log file: ${p.stderr_logfile}`,
-    `Stdout log file: ${p.stdout_logfile}`,
-    `Log file: ${p.logfile}`,
-    `State: ${p.statename}`,
-    `Start time: ${formatLocalTime(p.start)}`,
-    `Stop time: ${p.stop === 0 ? '' : formatLocalTime(p.stop)}`,
-    `Exit Status: ${p.exitstatus}`,
-  ].join('\n');
+  return (
+    `Current time: ${formatLocalTime(p.now)}\n` +
+    `Process name: ${p.name}\n` +
+    `Process group: ${p.group}\n` +
+    `Description: ${p.description}\n` +
+    `Error log file: ${p.stderr_logfile}\n` +
+    `Stdout log file: ${p.stdout_logfile}\n` +
+    `Log file: ${p.logfile}\n` +
+    `State: ${p.statename}\n` +
+    `Start time: ${formatLocalTime(p.start)}\n` +
+    `Stop time: ${p.stop === 0 ? '' : formatLocalTime(p.stop)}\n` +
+    `Exit Status: ${p.exitstatus}`
+  );
 }
 
 /**
@@ -386,37 +389,45 @@ export function processSubmissions(
 }
 
 /**
- * `[...instance tags, supervisord_process:<name>, supervisord_group:<group>]`.
- * `concat()` and `slice()` make arrays of the exact length; a spread followed
- * by more elements (`[...a, x, y]`) grows its array as it goes, and left
- * about 130 bytes of unused capacity in each of the tens of thousands of
- * tag arrays of a run over 4,000 processes.
+ * `[...instance tags, supervisord_process:<name>, supervisord_group:<group>]`,
+ * an array of the exact length filled in place (`concat()` is slower, and a
+ * spread followed by more elements (`[...a, x, y]`) grows its array as it
+ * goes, which left about 130 bytes of unused capacity in each of the tens of
+ * thousands of tag arrays of a run over 4,000 processes).
  */
 function processTags(p: ProcessInfo, config: ResolvedConfig): string[] {
-  return config.instanceTags.concat(`supervisord_process:${p.name}`, `supervisord_group:${p.group}`);
+  const base = config.instanceTags;
+  const n = base.length;
+  const tags = new Array<string>(n + 2);
+  for (let i = 0; i < n; i++) tags[i] = base[i]!;
+  tags[n] = `supervisord_process:${p.name}`;
+  tags[n + 1] = `supervisord_group:${p.group}`;
+  return tags;
 }
 
 /**
  * The reference's submissions, appended to `metrics` and `serviceChecks`.
- * `tagSets[i]`, when given, is {@link processTags} of `monitored[i]`; its
- * array becomes the status check's own.
+ * `prepared`, when given, holds {@link processTags} of each monitored
+ * process (its array becomes the status check's own) and its mapped status.
+ * Without `messages`, the status checks carry no message.
  */
 function referenceSubmissions(
   monitored: readonly ProcessInfo[],
   config: ResolvedConfig,
   metrics: Metric[],
   serviceChecks: ServiceCheck[],
-  tagSets?: readonly string[][],
+  prepared?: PreparedProcesses,
+  messages = true,
 ): void {
   const counts: Record<MappedStatus, number> = { down: 0, up: 0, unknown: 0 };
   for (let i = 0; i < monitored.length; i++) {
     const p = monitored[i]!;
-    const tags = tagSets === undefined ? processTags(p, config) : tagSets[i]!;
-    const mapped = mapStatus(p.statename, config.statusMapping);
+    const tags = prepared === undefined ? processTags(p, config) : prepared.tags[i]!;
+    const mapped = prepared === undefined ? mapStatus(p.statename, config.statusMapping) : prepared.mapped[i]!;
     counts[mapped]++;
     const status = SERVICE_STATUS[mapped];
     const check: ServiceCheck = { name: PROCESS_STATUS, status, tags };
-    if (status !== SERVICE_STATUS.up) check.message = processMessage(p);
+    if (status !== SERVICE_STATUS.up && messages) check.message = processMessage(p);
     serviceChecks.push(check);
     metrics.push({ name: PROCESS_UPTIME, type: 'gauge', value: processUptime(p), tags: tags.slice() });
   }
@@ -593,6 +604,8 @@ export interface PreparedProcesses {
   readonly tags: readonly string[][];
   /** {@link processKey}, as a string the previous history holds where it had one. */
   readonly keys: readonly string[];
+  /** {@link mapStatus} of each process. */
+  readonly mapped: readonly MappedStatus[];
   /** The previous history has exactly `keys`, in this order. */
   readonly sameKeys: boolean;
 }
@@ -654,7 +667,7 @@ function appendExtraSubmissions(
       groupCounts.push({ down: 0, up: 0, unknown: 0 });
       groupTags.push(tags[tags.length - 1]!);
     }
-    groupCounts[g]![mapStatus(p.statename, config.statusMapping)]++;
+    groupCounts[g]![prepared === undefined ? mapStatus(p.statename, config.statusMapping) : prepared.mapped[i]!]++;
   }
   for (let g = 0; g < groupCounts.length; g++) {
     const counts = groupCounts[g]!;
@@ -673,12 +686,14 @@ function appendExtraSubmissions(
 function prepareProcesses(monitored: readonly ProcessInfo[], config: ResolvedConfig, previous: ProcessHistory | undefined): PreparedProcesses {
   const tags = new Array<string[]>(monitored.length);
   const keys = new Array<string>(monitored.length);
-  const known = previous === undefined ? [] : [...previous.keys()];
-  let sameKeys = previous !== undefined && known.length === monitored.length;
+  const mapped = new Array<MappedStatus>(monitored.length);
+  const known = previous === undefined ? undefined : previous.keys();
+  let sameKeys = previous !== undefined && previous.size === monitored.length;
   for (let i = 0; i < monitored.length; i++) {
     const p = monitored[i]!;
     tags[i] = processTags(p, config);
-    const key = known[i];
+    mapped[i] = mapStatus(p.statename, config.statusMapping);
+    const key = known?.next().value;
     if (key !== undefined && isKeyOf(key, p)) {
       keys[i] = key;
     } else {
@@ -686,7 +701,7 @@ function prepareProcesses(monitored: readonly ProcessInfo[], config: ResolvedCon
       sameKeys = false;
     }
   }
-  return { tags, keys, sameKeys };
+  return { tags, keys, mapped, sameKeys };
 }
 
 /** Whether `key` is `group:name` of `p`, without building that string. */
@@ -864,9 +879,10 @@ export function buildResult(config: ResolvedConfig, collected: Collected, previo
  *
  * `unjudged`: why the process names could not all be matched against the
  * patterns in time (`NameFilter.judge`); the run then reports that error
- * after can_connect OK, and no process.
+ * after can_connect OK, and no process. `messages` false leaves out the
+ * messages of the processes' status checks (`CheckOptions.messages`).
  */
-export function buildRun(config: ResolvedConfig, collected: Collected, previous?: ProcessHistory, unjudged?: string): RunOutput {
+export function buildRun(config: ResolvedConfig, collected: Collected, previous?: ProcessHistory, unjudged?: string, messages = true): RunOutput {
   const result: CheckResult = { metrics: [], serviceChecks: [], metadata: {}, warnings: [], errors: [] };
   const { processInfo } = collected;
   if (!processInfo.ok) {
@@ -898,7 +914,7 @@ export function buildRun(config: ResolvedConfig, collected: Collected, previous?
   // Only include lists can match nothing (and the check costs a set of every name).
   if (config.procNames.length > 0 || config.procRegex.length > 0) result.warnings.push(...unmatchedFilterWarnings(decoded.processes, config));
   const prepared = prepareProcesses(monitored, config, previous);
-  referenceSubmissions(monitored, config, result.metrics, result.serviceChecks, prepared.tags);
+  referenceSubmissions(monitored, config, result.metrics, result.serviceChecks, prepared, messages);
 
   const version = collected.version;
   if (version !== undefined) {

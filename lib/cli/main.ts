@@ -193,7 +193,14 @@ async function createChecks(
   for (let i = 0; i < instances.length; i++) {
     try {
       // Data from the file or the flags: the constructor validates every key (a ConfigError names the one at fault).
-      checks.push(new SupervisordCheck(instances[i] as InstanceConfig, { oneShot: isSingleRun(options), ...(connections === undefined ? {} : { connections }) }));
+      // The exposition of --serve drops service-check messages: they are not built.
+      checks.push(
+        new SupervisordCheck(instances[i] as InstanceConfig, {
+          oneShot: isSingleRun(options),
+          ...(connections === undefined ? {} : { connections }),
+          ...(options.serve === undefined ? {} : { messages: false }),
+        }),
+      );
     } catch (error) {
       await Promise.all(checks.map((c) => c.close()));
       if (error instanceof ConfigError && options.config !== undefined) {

@@ -306,6 +306,21 @@ describe('SupervisordCheck with an injected client', () => {
     assert.deepEqual(r2.errors, ['An error occurred while connecting to n: plain string']);
   });
 
+  test('messages: false: the same run without the status checks\' messages, and nothing else changes', async () => {
+    const down = { ...PROCESS, name: 'worker', group: 'workers', statename: 'FATAL', state: 200, pid: 0, stop: 1414815500, exitstatus: 2 };
+    const answers = { 'supervisor.getAllProcessInfo': [PROCESS, down], 'supervisor.getSupervisorVersion': '4.2.5', 'supervisor.getState': { statecode: 2, statename: 'FATAL' } };
+    const full = await new SupervisordCheck({ name: 'server1' }, { client: new FakeClient(answers) }).run();
+    const bare = await new SupervisordCheck({ name: 'server1' }, { client: new FakeClient(answers), messages: false }).run();
+    const status = (r: typeof full) => r.serviceChecks.filter((c) => c.name === 'supervisord.process.status');
+    assert.equal(status(full)[1]!.status, CRITICAL);
+    assert.match(status(full)[1]!.message!, /^Current time: .*\nProcess name: worker\n/);
+    assert.ok(status(bare).every((c) => !('message' in c)), 'no message on any process status');
+    // The server state's message (not a process's) is kept.
+    assert.equal(bare.serviceChecks.find((c) => c.name === 'supervisord.server.state')!.message, 'supervisord is FATAL');
+    const withoutProcessMessages = { ...full, serviceChecks: full.serviceChecks.map(({ message, ...c }) => (c.name === 'supervisord.process.status' ? c : { ...c, message })) };
+    assert.deepEqual(bare, JSON.parse(JSON.stringify(withoutProcessMessages)));
+  });
+
   test('a throwing logger does not break the check', async () => {
     const log = {
       warn(): void {
@@ -330,12 +345,13 @@ describe('SupervisordCheck with an injected client', () => {
     assert.throws(() => new SupervisordCheck({ name: 'n', proc_names: 'x' } as unknown as InstanceConfig), (error: unknown) => error instanceof ConfigError && error.key === 'proc_names');
     const bad: Array<[unknown, string]> = [
       [null, 'options must be an object'],
-      [{ logger: {} }, "unknown option 'logger' (expected log, client, clock, oneShot, connections)"],
+      [{ logger: {} }, "unknown option 'logger' (expected log, client, clock, oneShot, connections, messages)"],
       [{ clock: 5 }, 'options.clock must be a function returning milliseconds'],
       [{ log: {} }, 'options.log must have a warn(message) method'],
       [{ log: { warn: () => {}, debug: 1 } }, 'options.log.debug must be a function'],
       [{ client: { call: () => {} } }, 'options.client must have call() and close() methods'],
       [{ connections: {} }, 'options.connections must be a ConnectionBudget'],
+      [{ messages: 'no' }, 'options.messages must be true or false'],
     ];
     for (const [options, message] of bad) {
       assert.throws(() => new SupervisordCheck({ name: 'n' }, options as never), { name: 'TypeError', message });
