@@ -48,7 +48,7 @@ const STICKY = 0o1000;
  * @param euid the exporter's effective user id (default: this process's);
  *   undefined where the platform has none, which skips the checks.
  */
-export function socketProblem(path: string, euid: number | undefined = process.geteuid?.()): string | undefined {
+export function socketProblem(path: string, euid: number | undefined = exporterEuid()): string | undefined {
   if (euid === undefined) return undefined;
   try {
     return checkSocket(path, euid);
@@ -56,6 +56,18 @@ export function socketProblem(path: string, euid: number | undefined = process.g
     // EACCES, ENOTDIR, ELOOP...: the exporter could not connect through that path either.
     return `it cannot be checked: ${fsProblem(error)}`;
   }
+}
+
+/** This process's effective user id, read once (an exporter does not change it; a probe asked for it every time). */
+let euidRead = false;
+let ownEuid: number | undefined;
+
+function exporterEuid(): number | undefined {
+  if (!euidRead) {
+    ownEuid = process.geteuid?.();
+    euidRead = true;
+  }
+  return ownEuid;
 }
 
 function checkSocket(path: string, euid: number): string | undefined {
