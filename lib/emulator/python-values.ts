@@ -132,8 +132,8 @@ function parseDecimal(text: string): bigint | undefined {
 }
 
 /**
- * Python's `int(value)` of a decoded XML-RPC parameter (after
- * {@link pythonize}), exact at any size.
+ * Python's `int(value)` of a decoded XML-RPC parameter after
+ * {@link pythonize} (an i8 is a string of digits by then), exact at any size.
  *
  * @throws {PythonException} as Python raises them: TypeError for None, a
  *   list, a dict or a datetime; ValueError for a string that is not a
@@ -142,7 +142,6 @@ function parseDecimal(text: string): bigint | undefined {
  */
 export function pythonInt(value: XmlRpcValue): bigint {
   if (typeof value === 'boolean') return value ? 1n : 0n;
-  if (typeof value === 'bigint') return value;
   if (typeof value === 'number') {
     if (Number.isNaN(value)) throw new PythonException('ValueError', 'cannot convert float NaN to integer');
     if (!Number.isFinite(value)) throw new PythonException('OverflowError', 'cannot convert float infinity to integer');
