@@ -13,8 +13,26 @@
 // the CPU figure: the same number of HTTP GETs of the exporter's static
 // `/` page, on the same connections, in the same run.
 //
+// Each emulator's process table: the first `down` processes are STOPPED
+// (alternately by a stop that ended with exit status 0 and one that ended
+// with SIGTERM) or FATAL (exited 4 times before startsecs, with status 1, 2
+// or 127), the rest RUNNING. Its main log holds what supervisord 4.2.5
+// would have written for that table: the startup lines (running as root,
+// RPC interface, unauthenticated server, `supervisord started with pid N`),
+// `spawned:` and `success:` for each start, the `exited:` lines and `gave
+// up:` of the FATAL ones, the `stopped:` line of the STOPPED ones (about
+// 9 KB for 30 processes). The exporter then reads each target's log as it
+// would a real server's: its last 64 KiB on its first probe, then in each
+// probe's multicall only what is new (nothing here: a 128-byte anchor), and
+// reports the exit status of every process that is down, from the log where
+// supervisord's process info says 0. `--no-main-log` gives emulators
+// without a log file (`logfile=syslog`): every readLog faults NO_FILE, and
+// the exit statuses only the log has are unknown (a warning per probe).
+// The column `exit`: the exit status samples of one probe's answer (`down`
+// with the log).
+//
 // Usage: node --expose-gc bench/fleet.js [--targets 1000] [--processes 30]
-//          [--down N (processes not RUNNING per target; 40 %)]
+//          [--down N (processes not RUNNING per target; 40 %)] [--no-main-log]
 //          [--rounds 2] [--concurrency 32] [--max-targets N] [--regex]
 //          [--min-interval-ms 0]
 //          [--profile FILE (the exporter's CPU profile over the measured probe rounds only)]
@@ -34,6 +52,9 @@ import { emitJson, fmtInt, fmtMs, machine, median, printTable } from './common.j
 
 const SELF = fileURLToPath(import.meta.url);
 const NOW = Math.floor(Date.now() / 1000);
+// supervisord's spawnerr for a program that exited before its startsecs; the causes of the FATAL programs' exits.
+const QUICK_EXIT = 'Exited too quickly (process log may have details)';
+const FATAL_CAUSES = ['exit status 1', 'exit status 2', 'exit status 127'];
 
 function flag(argv, name, fallback) {
   const i = argv.indexOf(name);
@@ -48,18 +69,17 @@ if (role === '--role-emulators') await emulators(process.argv.slice(3));
 else if (role === '--role-exporter') await exporter(process.argv.slice(3));
 else await driver(process.argv.slice(2));
 
-/** Child: K emulators on `dir/sv-<i>.sock`, 30 processes each; stops on 'stop'. */
+/** Child: K emulators on `dir/sv-<i>.sock`, 30 processes each, with or without a main log; stops on 'stop'. */
 async function emulators(argv) {
   const { makeProcess, SupervisordEmulator } = await import('../dist/lib/emulator/index.js');
-  const [dir, from, to, processes, down] = [argv[0], Number(argv[1]), Number(argv[2]), Number(argv[3]), Number(argv[4])];
+  const [dir, from, to, processes, down, withLog] = [argv[0], Number(argv[1]), Number(argv[2]), Number(argv[3]), Number(argv[4]), argv[5] === 'log'];
   const started = [];
-  // The first `down` processes are STOPPED or FATAL (each gets the reference's service-check message), the rest RUNNING.
-  const state = (p) => (p < down ? (p % 2 === 0 ? 'STOPPED' : 'FATAL') : 'RUNNING');
   for (let i = from; i < to; i++) {
-    const table = Array.from({ length: processes }, (_, p) =>
-      makeProcess({ name: `worker_${String(p).padStart(2, '0')}`, group: `pool_${p % 3}`, statename: state(p), start: NOW - 3600 - p }, NOW),
-    );
-    started.push(await SupervisordEmulator.start({ listen: { socketPath: join(dir, `sv-${i}.sock`) }, processes: table }));
+    // supervisord's pid, answered by getPID and written in its log.
+    const pid = 1000 + (i % 30000) * 2;
+    const { table, log } = fleetServer(makeProcess, processes, down, pid);
+    const socketPath = join(dir, `sv-${i}.sock`);
+    started.push(await SupervisordEmulator.start({ listen: { socketPath }, processes: table, pid, mainLog: withLog ? log : null }));
   }
   process.send({ ready: started.length });
   process.on('message', async (m) => {
@@ -67,6 +87,62 @@ async function emulators(argv) {
     await Promise.all(started.map((e) => e.close()));
     process.exit(0);
   });
+}
+
+/** supervisord's time stamp, in this host's zone: `2026-12-07 10:00:00,000`. */
+function stamp(ms) {
+  const d = new Date(ms);
+  const two = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())},${String(d.getMilliseconds()).padStart(3, '0')}`;
+}
+
+/**
+ * One emulated supervisord: its process table (see the header) and the main
+ * log supervisord 4.2.5 would have written for it, with startsecs 1 and
+ * startretries 3 (a FATAL program was started 4 times, 1, 2 and 3 s apart,
+ * and exited each time before its startsecs).
+ */
+function fleetServer(makeProcess, processes, down, pid) {
+  const up = (NOW - 3600 - processes - 10) * 1000;
+  const lines = [
+    [up, 'CRIT', 'Supervisor is running as root.  Privileges were not dropped because no user is specified in the config file.  If you intend to run as root, you can set user=root in the config file to avoid this message.'],
+    [up + 2, 'INFO', "RPC interface 'supervisor' initialized"],
+    [up + 2, 'CRIT', "Server 'unix_http_server' running without any HTTP authentication checking"],
+    [up + 3, 'INFO', `supervisord started with pid ${pid}`],
+  ];
+  const table = [];
+  for (let p = 0; p < processes; p++) {
+    const name = `worker_${String(p).padStart(2, '0')}`;
+    const start = NOW - 3600 - p;
+    const at = start * 1000 + 7 * p;
+    const childPid = pid + 1 + p * 4;
+    if (p >= down) {
+      const proc = makeProcess({ name, group: `pool_${p % 3}`, statename: 'RUNNING', start }, NOW);
+      table.push(proc);
+      lines.push([at, 'INFO', `spawned: '${name}' with pid ${proc.pid}`]);
+      lines.push([at + 1000, 'INFO', `success: ${name} entered RUNNING state, process has stayed up for > than 1 seconds (startsecs)`]);
+    } else if (p % 2 === 0) {
+      // Stopped by supervisorctl stop: alternately a child that exits 0 on SIGTERM (INFO) and one that SIGTERM kills (WARN, status -1).
+      const killed = p % 4 === 2;
+      const stop = NOW - 30 - p;
+      table.push(makeProcess({ name, group: `pool_${p % 3}`, statename: 'STOPPED', start, stop, exitstatus: killed ? -1 : 0 }, NOW));
+      lines.push([at, 'INFO', `spawned: '${name}' with pid ${childPid}`]);
+      lines.push([at + 1000, 'INFO', `success: ${name} entered RUNNING state, process has stayed up for > than 1 seconds (startsecs)`]);
+      lines.push([stop * 1000 + 7 * p, killed ? 'WARN' : 'INFO', `stopped: ${name} (${killed ? 'terminated by SIGTERM' : 'exit status 0'})`]);
+    } else {
+      // supervisord says exitstatus 0 (None) for an exit before startsecs; only the log has the status.
+      table.push(makeProcess({ name, group: `pool_${p % 3}`, statename: 'FATAL', start, stop: start, spawnerr: QUICK_EXIT }, NOW));
+      const cause = FATAL_CAUSES[p % FATAL_CAUSES.length];
+      for (const [attempt, delay] of [-6, -5, -3, 0].entries()) {
+        lines.push([at + delay * 1000, 'INFO', `spawned: '${name}' with pid ${childPid + attempt}`]);
+        lines.push([at + delay * 1000 + 40, 'WARN', `exited: ${name} (${cause}; not expected)`]);
+      }
+      lines.push([at + 41, 'INFO', `gave up: ${name} entered FATAL state, too many start retries too quickly`]);
+    }
+  }
+  // Time order (a stable sort keeps the startup lines, written in the same millisecond, in order).
+  lines.sort((a, b) => a[0] - b[0]);
+  return { table, log: lines.map(([ms, level, message]) => `${stamp(ms)} ${level} ${message}\n`).join('') };
 }
 
 /** Child: the exporter (the CLI's main() in this process), answering 'measure' with its CPU and memory. */
@@ -151,6 +227,7 @@ function ask(child, message, key) {
 async function driver(argv) {
   const json = argv.includes('--json');
   const regex = argv.includes('--regex');
+  const mainLog = !argv.includes('--no-main-log');
   const targets = flag(argv, '--targets', 1000);
   const processes = flag(argv, '--processes', 30);
   const down = Math.min(processes, flag(argv, '--down', Math.round(processes * 0.4)));
@@ -173,7 +250,9 @@ async function driver(argv) {
     for (let p = 0; p < parts; p++) {
       const from = Math.floor((p * targets) / parts);
       const to = Math.floor(((p + 1) * targets) / parts);
-      const child = fork(SELF, ['--role-emulators', dir, String(from), String(to), String(processes), String(down)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(SELF, ['--role-emulators', dir, String(from), String(to), String(processes), String(down), mainLog ? 'log' : 'nolog'], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
       children.push(child);
       emu.push(ask(child, undefined, 'ready'));
     }
@@ -264,6 +343,8 @@ async function driver(argv) {
     const end = await ask(exp, 'measure', 'cpuMs');
     const snap = argv.indexOf('--heap-snapshot');
     if (snap >= 0) await ask(exp, { snapshot: argv[snap + 1] }, 'snapshotted');
+    // Exit status samples of one target (after the rounds: its log was read already).
+    const exitSamples = ((await get(probes[0])).body.match(/^supervisord_process_exit_status\{/gm) ?? []).length;
     const own = await get('/metrics');
     const counter = (name) => {
       const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(own.body);
@@ -271,9 +352,11 @@ async function driver(argv) {
     };
     latencies.sort((x, y) => x - y);
     const row = {
-      case: `${process.env.BENCH_DIST === undefined ? '' : `[${process.env.BENCH_DIST}] `}${fmtInt(targets)} targets x ${processes} processes (${down} down)${nodeFlags.map((f) => `, node ${f}`).join('')}${regex ? ', proc_regex' : ''}${maxTargets < targets ? `, --probe-max-targets ${maxTargets}` : ''}${minIntervalMs > 0 ? `, --min-interval ${minIntervalMs}ms` : ''}`,
+      case: `${process.env.BENCH_DIST === undefined ? '' : `[${process.env.BENCH_DIST}] `}${fmtInt(targets)} targets x ${processes} processes (${down} down)${nodeFlags.map((f) => `, node ${f}`).join('')}${regex ? ', proc_regex' : ''}${mainLog ? '' : ', no main log'}${maxTargets < targets ? `, --probe-max-targets ${maxTargets}` : ''}${minIntervalMs > 0 ? `, --min-interval ${minIntervalMs}ms` : ''}`,
       targets,
       processes,
+      mainLog,
+      exitSamples,
       probes: targets * rounds,
       cpuMsPerProbe: cpuMs / (targets * rounds),
       floorCpuMsPerGet: floorMs / (targets * rounds),
@@ -308,6 +391,7 @@ async function driver(argv) {
           { key: 'p50Ms', title: 'p50 ms', format: fmtMs },
           { key: 'p99Ms', title: 'p99 ms', format: fmtMs },
           { key: 'failed', title: 'failed' },
+          { key: 'exitSamples', title: 'exit' },
           { key: 'evicted', title: 'evicted' },
         ],
         [row],

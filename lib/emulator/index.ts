@@ -13,8 +13,9 @@
  * `supervisor/medusa/auth_handler.py`, `supervisor/xmlrpc.py`,
  * `supervisor/rpcinterface.py`).
  *
- * Only the monitoring methods are implemented; any other method name answers
- * the UNKNOWN_METHOD fault, as supervisord does for names it does not know.
+ * Only the monitoring methods are implemented, with the main log's
+ * `readLog` and `clearLog`; any other method name answers the UNKNOWN_METHOD
+ * fault, as supervisord does for names it does not know.
  *
  * @module
  */

@@ -48,6 +48,19 @@ export interface EmulatorOptions {
    */
   username?: string;
   password?: string;
+  /**
+   * supervisord's main log, the file `supervisor.readLog` reads and
+   * `supervisor.clearLog` empties: its text, kept as UTF-8 bytes (offsets
+   * are byte offsets). `null`: no log file, as with `logfile=syslog`:
+   * `readLog` faults with 20 `NO_FILE: syslog`.
+   *
+   * Default `''`, an existing empty log: supervisord writes to a file unless
+   * told otherwise, so `readLog` answers, and the emulator cannot know which
+   * lines would go with the process table, so it writes none (a check then
+   * finds no exit line for a process, rather than a fault). Write lines with
+   * {@link SupervisordEmulator.appendMainLog}.
+   */
+  mainLog?: string | null;
 }
 
 /** Counters kept by the emulator, for tests about round trips and connection reuse. */
@@ -63,7 +76,7 @@ export interface EmulatorStats {
   calls: Record<string, number>;
 }
 
-const OPTION_KEYS = new Set(['listen', 'processes', 'version', 'state', 'identification', 'pid', 'username', 'password']);
+const OPTION_KEYS = new Set(['listen', 'processes', 'version', 'state', 'identification', 'pid', 'username', 'password', 'mainLog']);
 
 export function validateOptions(options: EmulatorOptions): void {
   if (typeof options !== 'object' || options === null) {
@@ -105,6 +118,9 @@ export function validateOptions(options: EmulatorOptions): void {
     if (value !== undefined && typeof value !== 'string') {
       throw new TypeError(`emulator option '${key}' must be a string, got ${describeType(value)}`);
     }
+  }
+  if (options.mainLog !== undefined && options.mainLog !== null && typeof options.mainLog !== 'string') {
+    throw new TypeError(`emulator option 'mainLog' must be a string or null, got ${describeType(options.mainLog)}`);
   }
   if ((options.username === undefined) !== (options.password === undefined)) {
     throw new TypeError(`emulator options 'username' and 'password' must be given together`);

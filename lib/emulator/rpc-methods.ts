@@ -10,9 +10,11 @@ import { decodeCall } from '../../protocol/xmlrpc-decoder.js';
 import { encodeFault, encodeResponse } from '../../protocol/xmlrpc-encoder.js';
 import type { XmlRpcStruct, XmlRpcValue } from '../../protocol/types.js';
 import type { ProcessInfo } from '../types.js';
+import { readFile } from './main-log.js';
+import type { MainLog } from './main-log.js';
 import type { EmulatedFault, EmulatedState, EmulatorStats } from './options.js';
 import { epochSeconds, processStruct, sortedProcesses } from './processes.js';
-import { pythonize, pythonType } from './python-values.js';
+import { PythonException, pythonInt, pythonize, pythonType } from './python-values.js';
 
 /** supervisord's RPCError: answered as a fault (faultString `NAME` or `NAME: detail`). */
 class RpcFault {
@@ -22,21 +24,17 @@ class RpcFault {
   ) {}
 }
 
-/**
- * A Python exception other than TypeError inside a method: medusa answers
- * HTTP 500, and multicall turns it into fault 30 FAILED.
- */
-class PythonException {
-  constructor(
-    readonly pyClass: string,
-    readonly message: string,
-  ) {}
-}
-
 const UNKNOWN_METHOD = new RpcFault(1, 'UNKNOWN_METHOD');
 const INCORRECT_PARAMETERS = new RpcFault(2, 'INCORRECT_PARAMETERS');
 const SHUTDOWN_STATE = new RpcFault(6, 'SHUTDOWN_STATE');
 const FAILED = 30;
+/** The `Faults` that supervisord's `readLog` finds by the name its `readFile` raises. */
+const READ_FAULTS: ReadonlyMap<string, number> = new Map([
+  ['BAD_ARGUMENTS', 3],
+  ['FAILED', FAILED],
+]);
+/** Python's `bytes.decode('utf-8')`: strict, and a BOM is kept as U+FEFF. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** The emulator's public state that the methods answer from and count into. */
 export interface EmulatedServer {
@@ -51,6 +49,8 @@ export interface EmulatedServer {
 /** What the methods need from the emulator, without making it public API. */
 export interface MethodHooks {
   readonly emulator: EmulatedServer;
+  /** supervisord's main log (`readLog`, `clearLog`). */
+  readonly mainLog: MainLog;
   forcedFault(method: string): EmulatedFault | undefined;
 }
 
@@ -89,6 +89,10 @@ const METHODS: ReadonlyMap<string, MethodDef> = new Map<string, MethodDef>([
   ['supervisor.getAPIVersion', { arity: 0, supervisor: true, run: () => '3.0' }],
   ['supervisor.getIdentification', { arity: 0, supervisor: true, run: (ctx) => ctx.hooks.emulator.identification }],
   ['supervisor.getPID', { arity: 0, supervisor: true, run: (ctx) => ctx.hooks.emulator.pid }],
+  ['supervisor.readLog', { arity: 2, supervisor: true, run: (ctx, params) => readLog(ctx, params[0]!, params[1]!) }],
+  // rpcinterface.py: `readMainLog = readLog`, kept for clients older than supervisor 2.1.
+  ['supervisor.readMainLog', { arity: 2, supervisor: true, run: (ctx, params) => readLog(ctx, params[0]!, params[1]!) }],
+  ['supervisor.clearLog', { arity: 0, supervisor: true, run: (ctx) => clearLog(ctx) }],
   ['system.listMethods', { arity: 0, supervisor: false, run: () => [...METHOD_NAMES] }],
   ['system.multicall', { arity: 1, supervisor: false, run: (ctx, params) => multicall(ctx, params[0]) }],
 ]);
@@ -98,8 +102,9 @@ const METHOD_NAMES: readonly string[] = [...METHODS.keys()].sort();
 /**
  * supervisord's `traverse` plus the method call: the name must be a known
  * `namespace.method` (UNKNOWN_METHOD), then `func(*params)`, whose TypeError
- * (wrong argument count, `params` not iterable: `undefined` here) becomes
- * INCORRECT_PARAMETERS. A fault forced with `setFault` wins over everything.
+ * (wrong argument count, `params` not iterable: `undefined` here, or raised
+ * inside the method, as by `int(None)`) becomes INCORRECT_PARAMETERS. A fault
+ * forced with `setFault` wins over everything.
  */
 function dispatch(ctx: CallContext, method: string, params: readonly XmlRpcValue[] | undefined): XmlRpcValue {
   const calls = ctx.hooks.emulator.stats.calls;
@@ -111,7 +116,12 @@ function dispatch(ctx: CallContext, method: string, params: readonly XmlRpcValue
   if (params === undefined || params.length !== def.arity) throw INCORRECT_PARAMETERS;
   // rpcinterface.py `_update`: every supervisor.* method refuses to work while the daemon stops or restarts.
   if (def.supervisor && ctx.hooks.emulator.state.statecode < 1) throw SHUTDOWN_STATE;
-  return def.run(ctx, params);
+  try {
+    return def.run(ctx, params);
+  } catch (err) {
+    if (err instanceof PythonException && err.pyClass === 'TypeError') throw INCORRECT_PARAMETERS;
+    throw err;
+  }
 }
 
 function getProcessInfo(ctx: CallContext, name: XmlRpcValue | undefined): XmlRpcValue {
@@ -129,6 +139,45 @@ function getProcessInfo(ctx: CallContext, name: XmlRpcValue | undefined): XmlRpc
       : sortedProcesses(ctx.hooks.emulator.processes).find((p) => p.group === groupName && p.name === processName);
   if (found === undefined) throw new RpcFault(10, `BAD_NAME: ${name}`);
   return processStruct(found, ctx.clock);
+}
+
+/**
+ * rpcinterface.py `readLog`: NO_FILE without a log file (the fault names the
+ * `logfile` setting: `syslog`), then `readFile(logfile, int(offset),
+ * int(length))` decoded as UTF-8. A ValueError on the way, from `int()`,
+ * `readFile` or the decoding (a UnicodeDecodeError, whose `args[0]` is
+ * `utf-8`), is looked up as a fault name, `getattr(Faults, why)`: BAD_ARGUMENTS
+ * and FAILED are faults, any other name raises AttributeError (HTTP 500, or
+ * fault 30 in a multicall). A TypeError from `int()` (None, a list...) is
+ * INCORRECT_PARAMETERS; an OverflowError escapes as it is.
+ */
+function readLog(ctx: CallContext, offset: XmlRpcValue, length: XmlRpcValue): XmlRpcValue {
+  const log = ctx.hooks.mainLog.bytes();
+  if (log === null) throw new RpcFault(20, 'NO_FILE: syslog');
+  try {
+    const bytes = readFile(log, pythonInt(offset), pythonInt(length));
+    try {
+      return UTF8.decode(bytes);
+    } catch {
+      throw new PythonException('ValueError', 'utf-8');
+    }
+  } catch (err) {
+    if (!(err instanceof PythonException) || err.pyClass !== 'ValueError') throw err;
+    const code = READ_FAULTS.get(err.message);
+    if (code !== undefined) throw new RpcFault(code, err.message);
+    throw new PythonException('AttributeError', `type object 'Faults' has no attribute '${err.message}'`);
+  }
+}
+
+/**
+ * rpcinterface.py `clearLog`: NO_FILE (without detail) when there is no log
+ * file, else the file is removed and reopened empty. (supervisord logs
+ * `reopening log file` first, into the removed file.)
+ */
+function clearLog(ctx: CallContext): XmlRpcValue {
+  if (ctx.hooks.mainLog.bytes() === null) throw new RpcFault(20, 'NO_FILE');
+  ctx.hooks.mainLog.replace('');
+  return true;
 }
 
 function faultStruct(err: unknown): XmlRpcStruct {

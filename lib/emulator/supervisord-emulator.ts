@@ -14,6 +14,7 @@ import type { EmulatorHooks } from './connection.js';
 import { describeType } from './describe-type.js';
 import { authorize } from './http-auth.js';
 import { REASONS } from './http-responses.js';
+import { MainLog } from './main-log.js';
 import { validateOptions } from './options.js';
 import type { EmulatedFault, EmulatedState, EmulatorOptions, EmulatorStats } from './options.js';
 
@@ -34,6 +35,21 @@ import type { EmulatedFault, EmulatedState, EmulatorOptions, EmulatorStats } fro
  *   argument count answers fault 2 INCORRECT_PARAMETERS.
  * - While `state.statecode` is below 1 (RESTARTING, SHUTDOWN) every
  *   `supervisor.*` method answers fault 6 SHUTDOWN_STATE.
+ * - `supervisor.readLog(offset, length)` reads the main log (see
+ *   {@link EmulatorOptions.mainLog}) as supervisord does: `length` bytes from
+ *   `offset`, '' at or past the end; the last `-offset` bytes when `offset`
+ *   is negative and `length` 0; everything from `offset` when `length` is 0;
+ *   fault 3 BAD_ARGUMENTS for a negative `offset` with a non-zero `length` or
+ *   a negative `length`; fault 20 `NO_FILE: syslog` without a log file. The
+ *   bytes read must be whole UTF-8 characters: a read that starts or ends
+ *   inside one answers HTTP 500 (in a multicall, fault 30 `FAILED: <class
+ *   'AttributeError'>:type object 'Faults' has no attribute 'utf-8'`).
+ *   Arguments go through Python's `int()`: `'12'` and `1.7` are 12 and 1,
+ *   `'abc'` fails like a cut character, None or a list is
+ *   INCORRECT_PARAMETERS. `supervisor.readMainLog` is the same method, and
+ *   `supervisor.clearLog()` empties the log. The emulator never writes to
+ *   the log by itself (supervisord adds a CRIT line with the traceback of
+ *   each call it answers with 500).
  * - Wrong or missing credentials answer 401 with `Connection: close`, then the
  *   connection stays open and nothing sent on it is ever answered.
  * - `Content-Length: 0` or a negative length: the request is never answered.
@@ -69,6 +85,7 @@ export class SupervisordEmulator {
   readonly stats: EmulatorStats;
 
   readonly #server: Server;
+  readonly #mainLog = new MainLog('');
   readonly #sockets = new Set<Socket>();
   readonly #faults = new Map<string, EmulatedFault>();
   readonly #credentials: { username: string; password: string } | undefined;
@@ -83,6 +100,7 @@ export class SupervisordEmulator {
     this.state = options.state === undefined ? { statecode: 1, statename: 'RUNNING' } : { ...options.state };
     this.identification = options.identification ?? 'supervisor';
     this.pid = options.pid ?? process.pid;
+    if (options.mainLog !== undefined) this.#mainLog.replace(options.mainLog);
     this.#credentials =
       options.username === undefined || options.password === undefined
         ? undefined
@@ -127,6 +145,36 @@ export class SupervisordEmulator {
     // After listening, errors are per connection; a server error here would be a bug in node.
     server.on('error', () => {});
     return emulator;
+  }
+
+  /** The main log's text as it is now, or null when there is no log file (see {@link EmulatorOptions.mainLog}). */
+  get mainLog(): string | null {
+    return this.#mainLog.bytes()?.toString('utf8') ?? null;
+  }
+
+  /**
+   * supervisord writing to its main log: `text` (whole lines, each ending in
+   * `\n`, as supervisord writes them) is added at its end. Dropped when there
+   * is no log file: supervisord's lines then go to syslog.
+   *
+   * @throws TypeError when `text` is not a string.
+   */
+  appendMainLog(text: string): void {
+    if (typeof text !== 'string') throw new TypeError(`appendMainLog: 'text' must be a string, got ${describeType(text)}`);
+    this.#mainLog.append(text);
+  }
+
+  /**
+   * The main log starts again: a rotation (`logfile_maxbytes`: the file
+   * becomes `supervisord.log.1`, which `readLog` cannot read), a file removed
+   * and recreated, or with `null` no log file from now on (NO_FILE). Offsets
+   * into the old file mean nothing in the new one. Default `''`.
+   *
+   * @throws TypeError when `text` is neither a string nor null.
+   */
+  replaceMainLog(text: string | null = ''): void {
+    if (text !== null && typeof text !== 'string') throw new TypeError(`replaceMainLog: 'text' must be a string or null, got ${describeType(text)}`);
+    this.#mainLog.replace(text);
   }
 
   /**
@@ -193,6 +241,7 @@ export class SupervisordEmulator {
   /** What connections need from the emulator, without making it public API. */
   readonly #hooks: EmulatorHooks = {
     emulator: this,
+    mainLog: this.#mainLog,
     checkAuth: (headers) => (this.#credentials === undefined ? 'ok' : authorize(headers, this.#credentials)),
     override: () => this.#override,
     forcedFault: (method) => this.#faults.get(method),

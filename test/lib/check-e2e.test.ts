@@ -143,7 +143,7 @@ function expectedRun(
     if (['STOPPED', 'EXITED', 'FATAL'].includes(p.statename) && p.stop !== 0) {
       metrics.push({ name: 'supervisord.process.downtime', type: 'gauge', value: p.now - p.stop, tags: ptags });
     }
-    // Issue 19: an exit status only for a last start that ended in an exit; supervisord's 0 only in EXITED (the emulator has no main log).
+    // Issue 19: an exit status only for a last start that ended in an exit; supervisord's 0 only in EXITED (the emulator's main log is empty here).
     const spawnFailed = ['BACKOFF', 'FATAL'].includes(p.statename) && p.spawnerr !== '' && !p.spawnerr.startsWith('Exited too quickly');
     const ended = p.statename === 'EXITED' ? p.stop !== 0 : p.stop !== 0 && p.stop >= p.start;
     if (['EXITED', 'BACKOFF', 'FATAL', 'STOPPED'].includes(p.statename) && p.start !== 0 && ended && !spawnFailed) {
@@ -174,15 +174,15 @@ function expectedRun(
       uptime,
       description: p.description,
       ...(exit !== undefined ? { exit: { status: exit.value, source: 'process-info' as const } } : {}),
-      ...(unknownExits.includes(p) ? { exit: { status: null, reason: UNREAD_LOG } } : {}),
+      ...(unknownExits.includes(p) ? { exit: { status: null, reason: NOT_IN_LOG } } : {}),
     };
   });
-  const warnings = unknownExits.length === 0 ? [] : [`exit status of ${unknownExits.map((p) => `'${p.name}' (${p.statename})`).join(', ')} unknown: ${UNREAD_LOG}; ${NOT_AN_EXIT}`];
+  const warnings = unknownExits.length === 0 ? [] : [`exit status of ${unknownExits.map((p) => `'${p.name}' (${p.statename})`).join(', ')} unknown: ${NOT_IN_LOG}; ${NOT_AN_EXIT}`];
   return { metrics, serviceChecks, metadata: version === undefined ? {} : { version }, warnings, errors: [], processes };
 }
 
-/** Why the exit status of a process that exited before startsecs is unknown here: the emulator has no supervisor.readLog. */
-const UNREAD_LOG = "supervisord's main log could not be read (UNKNOWN_METHOD)";
+/** Why the exit status of a process that exited before startsecs is unknown here: the emulator's main log (empty by default) has no exit line for it. */
+const NOT_IN_LOG = 'its exit is not in the part of the main log the check has read';
 const NOT_AN_EXIT = "supervisord's process info says 0 for an exit before startsecs, which is not an exit status";
 
 /** Service-check status -> mapped status (check-spec section 3). */

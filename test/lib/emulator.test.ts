@@ -828,6 +828,7 @@ describe('emulator methods (XmlRpcClient)', () => {
 
   it('system.listMethods lists exactly what the emulator implements, sorted', async () => {
     assert.deepEqual(await rpc.call('system.listMethods'), [
+      'supervisor.clearLog',
       'supervisor.getAPIVersion',
       'supervisor.getAllProcessInfo',
       'supervisor.getIdentification',
@@ -835,6 +836,8 @@ describe('emulator methods (XmlRpcClient)', () => {
       'supervisor.getProcessInfo',
       'supervisor.getState',
       'supervisor.getSupervisorVersion',
+      'supervisor.readLog',
+      'supervisor.readMainLog',
       'system.listMethods',
       'system.multicall',
     ]);
@@ -1099,6 +1102,8 @@ describe('emulator options and lifecycle', () => {
     { options: { listen: { port: 0 }, state: { statecode: 1, statename: 1 } }, error: TypeError, message: "emulator option 'state' must be { statecode: integer, statename: string }" },
     { options: { listen: { port: 0 }, state: null }, error: TypeError, message: "emulator option 'state' must be { statecode: integer, statename: string }" },
     { options: { listen: { port: 0 }, identification: ['a'] }, error: TypeError, message: "emulator option 'identification' must be a string, got an array" },
+    { options: { listen: { port: 0 }, mainLog: 5 }, error: TypeError, message: "emulator option 'mainLog' must be a string or null, got 5" },
+    { options: { listen: { port: 0 }, mainLog: Buffer.from('x') }, error: TypeError, message: "emulator option 'mainLog' must be a string or null, got object" },
   ];
   for (const b of bad) {
     it(`refuses ${b.message}`, async () => {

@@ -227,7 +227,7 @@ const PROCESSES = (): ReturnType<typeof makeProcess>[] => [
   makeProcess({ name: 'web', statename: 'RUNNING' }),
   makeProcess({ name: 'worker', group: 'jobs', statename: 'RUNNING' }),
   makeProcess({ name: 'cron', statename: 'STOPPED' }),
-  // FATAL without ever running: its exit status needs no main log (the emulator has no supervisor.readLog; see exit-log tests).
+  // FATAL without ever running: its exit status needs no main log (the main log is tested in exit-log and emulator-main-log tests).
   makeProcess({ name: 'flaky', statename: 'FATAL', spawnerr: "can't find command '/usr/bin/flaky'" }),
   makeProcess({ name: 'boot', statename: 'STARTING' }),
 ];

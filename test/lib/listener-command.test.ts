@@ -126,7 +126,14 @@ describe('listen: in-process against the emulator', () => {
     await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
     const udpPort = (udp.address() as AddressInfo).port;
     try {
-      for (const flags of [[], ['--no-main-log']]) {
+      // The emulator's main log: empty (read, nothing to say), then no log file (a NO_FILE fault in the multicall,
+      // said once: the listener goes on), then not read at all with --no-main-log.
+      for (const [mainLog, flags, complaint] of [
+        ['', [], false],
+        [null, [], true],
+        [null, ['--no-main-log'], false],
+      ] as const) {
+        emulator.replaceMainLog(mainLog);
         const stdin = new PassThrough();
         const stderr = capture();
         const before = emulator.stats.calls['supervisor.readLog'] ?? 0;
@@ -134,9 +141,10 @@ describe('listen: in-process against the emulator', () => {
         await waitUntil('the seed', () => stderr.text().includes('seeded from'));
         stdin.end();
         assert.equal(await done, 0);
-        // The emulator has no readLog (a fault in the multicall, said once): the listener goes on.
-        assert.equal((emulator.stats.calls['supervisor.readLog'] ?? 0) - before, flags.length === 0 ? 1 : 0, JSON.stringify(flags));
-        assert.equal(stderr.text().includes("cannot read supervisord's main log"), flags.length === 0);
+        const what = JSON.stringify([mainLog, flags]);
+        assert.equal((emulator.stats.calls['supervisor.readLog'] ?? 0) - before, flags.length === 0 ? 1 : 0, what);
+        assert.equal(stderr.text().includes("cannot read supervisord's main log (NO_FILE: syslog"), complaint, `${what}: ${stderr.text()}`);
+        assert.equal(stderr.text().includes("cannot read supervisord's main log"), complaint, what);
       }
       const stdin = new PassThrough();
       const stderr = capture();
