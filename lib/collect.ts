@@ -769,7 +769,7 @@ function describeReport(reader: MainLogReader): string {
   const report = reader.lastReport;
   if (report === undefined) return 'abandoned';
   if (!report.ok) return `failed: ${report.error ?? ''}`;
-  return `${report.bytes} bytes in ${report.calls} call${report.calls === 1 ? '' : 's'}, ${report.events.length} events${report.gap ? ', after a gap' : ''}`;
+  return `${report.bytes} bytes in ${report.calls} call${report.calls === 1 ? '' : 's'}, ${report.eventCount} events${report.gap ? ', after a gap' : ''}`;
 }
 
 function errorMessage(error: unknown): string {

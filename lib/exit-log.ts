@@ -449,6 +449,9 @@ export interface MainLogReport {
   readonly spawnErrors?: ReadonlyArray<LoggedSpawnError & { readonly before: number }>;
 }
 
+/** {@link MainLogReader.lastReport}: a {@link MainLogReport} without its events, and their number. */
+export type MainLogSummary = Omit<MainLogReport, 'events' | 'spawnErrors'> & { readonly eventCount: number };
+
 /** The answer of {@link MainLogReader.lastExit}. */
 export type ExitLookup = { readonly known: true; readonly exit: LoggedExit } | { readonly known: false; readonly reason: string };
 
@@ -549,7 +552,7 @@ export class MainLogReader {
   #skipping = false;
   #info = false;
   readonly #names = new Map<string, Entry>();
-  #last: MainLogReport | undefined;
+  #last: MainLogSummary | undefined;
   #session: Session | undefined;
 
   /** @throws {RangeError} naming the option that is not a positive integer (`tailBytes` above `maxReadBytes` included). */
@@ -566,8 +569,8 @@ export class MainLogReader {
     if (this.#tailBytes > this.#readBytes) throw new RangeError(`tailBytes (${this.#tailBytes}) must not exceed maxReadBytes (${this.#readBytes})`);
   }
 
-  /** The report of the last read, undefined before the first. */
-  get lastReport(): MainLogReport | undefined {
+  /** What the last read did (its report without its events), undefined before the first. */
+  get lastReport(): MainLogSummary | undefined {
     return this.#last;
   }
 
@@ -743,7 +746,7 @@ export class MainLogReader {
     const full = bytes >= step.length;
     const consumed = this.#consume(text, this.#anchor.length, full);
     this.#offset = step.start + Buffer.byteLength(text.slice(0, consumed));
-    this.#anchor = lastBytes(text.slice(0, consumed));
+    this.#anchor = detached(lastBytes(text.slice(0, consumed)));
     // Further behind than one read reaches: read the end (the anchor there joins the two without a gap).
     if (full) return this.#tailStep(0);
     return this.#finish(true);
@@ -769,7 +772,7 @@ export class MainLogReader {
     }
     const previousOffset = this.#offset;
     const consumed = this.#consume(text, from, false);
-    this.#anchor = lastBytes(text.slice(0, consumed));
+    this.#anchor = detached(lastBytes(text.slice(0, consumed)));
     const rest = Buffer.byteLength(text.slice(consumed));
     // The size of the log, when this read tells it: the whole file, or the anchor of a known offset found again.
     let size: number | undefined;
@@ -903,8 +906,15 @@ export class MainLogReader {
   }
 
   #remember(name: string, entry: Entry): void {
+    const exit = entry.exit;
+    // Kept between reads: copies, not slices of the text read (which would keep the whole read alive).
+    const kept: Entry = {
+      exit: { ...exit, name: detached(exit.name), time: detached(exit.time), ...(exit.signal === undefined ? {} : { signal: detached(exit.signal) }) },
+      spawnedAfter: entry.spawnedAfter,
+    };
+    name = kept.exit.name;
     this.#names.delete(name);
-    this.#names.set(name, entry);
+    this.#names.set(name, kept);
     if (this.#names.size > this.#maxNames) this.#names.delete(this.#names.keys().next().value!);
   }
 
@@ -920,7 +930,8 @@ export class MainLogReader {
       bytes: session.bytes,
       ...(this.#spawnErrors ? { spawnErrors: session.spawnErrors } : {}),
     };
-    this.#last = report;
+    // Kept without the events, whose strings are slices of the text read (they would keep it alive).
+    this.#last = { ok, ...(error === undefined ? {} : { error }), gap: session.gap, calls: session.calls, bytes: session.bytes, eventCount: session.events.length };
     return report;
   }
 }
@@ -979,6 +990,16 @@ function describe(error: unknown): string {
 }
 
 /** The end of `text` of at most {@link ANCHOR_BYTES} bytes of UTF-8, cut between characters. */
+/**
+ * A copy of `text` that holds nothing else: a slice of a longer string (13
+ * characters or more, in V8) keeps the whole string alive, and what a
+ * reader keeps between reads must not keep its last read (up to 256 KiB per
+ * server: a `/probe` exporter holds thousands of readers).
+ */
+function detached(text: string): string {
+  return text.length < 13 ? text : Buffer.from(text, 'utf8').toString('utf8');
+}
+
 function lastBytes(text: string): string {
   let start = text.length;
   let bytes = 0;

@@ -9,6 +9,8 @@
  */
 
 import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, test } from 'node:test';
 
 import { createRandom as prng } from '../../fixtures/generate.js';
@@ -210,6 +212,26 @@ describe('MainLogReader: incremental reads', () => {
     assert.equal(report.calls, 1);
     assert.equal(log.bytesSent - sent, 128);
     assert.deepEqual(log.asked.at(-1), [log.size - 128, 128 + 256 * 1024]);
+  });
+
+  test('what a reader keeps between reads does not keep the text it read alive (a /probe exporter holds thousands)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    // 64 KiB of other lines, then an exit whose time stamp and name (13+ characters) would be slices of that text.
+    const filler = logLine(`CRIT ${'x'.repeat(200)}`, 'CRIT').repeat(Math.ceil(65536 / 230));
+    const readers: MainLogReader[] = [];
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 100; i++) {
+      const reader = new MainLogReader();
+      await reader.read(new FakeMainLog(filler + exited(`a_long_process_name_${i}`, 3)));
+      assert.equal(known(reader, `a_long_process_name_${i}`), 3);
+      readers.push(reader);
+    }
+    gc();
+    const perReader = (process.memoryUsage().heapUsed - before) / readers.length;
+    // Each read is a 64 KiB string: kept, it would be more than 64 KB per reader.
+    assert.ok(perReader < 16_384, `${Math.round(perReader)} bytes kept per reader`);
   });
 
   test('infoLogged: whether a line of level INFO or finer was read since the first read or the last gap', async () => {
