@@ -259,6 +259,25 @@ describe('formatPrometheus: labels from tags', () => {
       [{ a: '1', b: '1', c: '1' }, 10],
     ]);
     assert.deepEqual(values(families, 'n'), [[{ a: '1', b: '2' }, 7]]);
+    // A list the check would make first, then one that renders alike (sets are indexed by text from then on).
+    const reversed = await checked(t, formatPrometheus([run('s', { metrics: [m(1, ['k_x:1', 'b:1']), m(2, ['k_x:1', 'b:2']), m(3, ['k-x:1', 'b:1']), m(4, ['k_x:1', 'b', 'b:1'])] })]));
+    assert.deepEqual(values(reversed, 'm'), [
+      [{ k_x: '1', b: '1' }, 1],
+      [{ k_x: '1', b: '2' }, 2],
+      [{ k_x: '1', b: '1', tag: 'b' }, 4],
+    ]);
+  });
+
+  it('values are written as Go reads them: integers digit by digit, the rest as JavaScript spells them', () => {
+    const values = [0, -0, 7, -7, 10, 99, 100, 1414815388, -1414815388, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 53, 1e21, 0.5, -2.25, 1e-7, 5e-324, Number.MAX_VALUE, -Number.MIN_VALUE, NaN, Infinity, -Infinity];
+    const metrics: Metric[] = values.map((value, i) => ({ name: 'm', type: 'gauge', value, tags: [`i:${i}`] }));
+    const snapshot = prometheusSnapshot([run('s', { metrics })]);
+    const spelled = values.map((v) => (Number.isNaN(v) ? 'NaN' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : String(v)));
+    for (const format of ['text', 'openmetrics'] as const) {
+      const lines = snapshot.render(format).split('\n').filter((l) => l.startsWith('m{'));
+      assert.deepEqual(lines, spelled.map((v, i) => `m{i="${i}"} ${v}`));
+      assert.deepEqual(snapshot.bytes(format), Buffer.from(snapshot.render(format), 'utf8'));
+    }
   });
 
   it('the page as bytes is its text in UTF-8, ASCII or not, in both formats', () => {
