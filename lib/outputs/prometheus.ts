@@ -629,7 +629,12 @@ function labelBytes(set: LabelSet): Buffer {
   return (set.bytes ??= Buffer.from(set.text, 'utf8'));
 }
 
-/** {@link formatValue} of `value` written at `at` (ASCII); returns the end. */
+/**
+ * {@link formatValue} of `value` written at `at` (ASCII); returns the end. A
+ * safe integer (nearly every value: counts, states, seconds) is written
+ * digit by digit, in two parts of small integers when it is past 2^31
+ * (epoch seconds): no string, no floating-point remainder.
+ */
 function writeValue(page: Buffer, at: number, value: number): number {
   if (!Number.isSafeInteger(value)) {
     const text = formatValue(value);
@@ -641,12 +646,22 @@ function writeValue(page: Buffer, at: number, value: number): number {
     page[at++] = 0x2d;
     n = -n;
   }
+  if (n < SMALL) return writeDigits(page, at, n, 0);
+  const high = Math.floor(n / 1e8);
+  return writeDigits(page, writeDigits(page, at, high, 0), n - high * 1e8, 8);
+}
+
+const SMALL = 2 ** 31;
+
+/** The digits of `n` (0 <= n < 2^31) at `at`, at least `width` of them (zeros in front); returns the end. */
+function writeDigits(page: Buffer, at: number, n: number, width: number): number {
   let digits = 1;
-  for (let t = n; t >= 10; t = (t - (t % 10)) / 10) digits++;
+  for (let t = n; t >= 10; t = (t / 10) | 0) digits++;
+  if (digits < width) digits = width;
   for (let i = at + digits - 1; i >= at; i--) {
-    const d = n % 10;
-    page[i] = 0x30 + d;
-    n = (n - d) / 10;
+    const q = (n / 10) | 0;
+    page[i] = 0x30 + n - q * 10;
+    n = q;
   }
   return at + digits;
 }

@@ -269,7 +269,7 @@ describe('formatPrometheus: labels from tags', () => {
   });
 
   it('values are written as Go reads them: integers digit by digit, the rest as JavaScript spells them', () => {
-    const values = [0, -0, 7, -7, 10, 99, 100, 1414815388, -1414815388, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 53, 1e21, 0.5, -2.25, 1e-7, 5e-324, Number.MAX_VALUE, -Number.MIN_VALUE, NaN, Infinity, -Infinity];
+    const values = [0, -0, 7, -7, 10, 99, 100, 1414815388, -1414815388, 2 ** 31 - 1, 2 ** 31, -(2 ** 31), 3e9, 1e8, 12300000045, 100000000000, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 53, 1e21, 0.5, -2.25, 1e-7, 5e-324, Number.MAX_VALUE, -Number.MIN_VALUE, NaN, Infinity, -Infinity];
     const metrics: Metric[] = values.map((value, i) => ({ name: 'm', type: 'gauge', value, tags: [`i:${i}`] }));
     const snapshot = prometheusSnapshot([run('s', { metrics })]);
     const spelled = values.map((v) => (Number.isNaN(v) ? 'NaN' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : String(v)));
