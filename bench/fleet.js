@@ -29,10 +29,14 @@
 // without a log file (`logfile=syslog`): every readLog faults NO_FILE, and
 // the exit statuses only the log has are unknown (a warning per probe).
 // The column `exit`: the exit status samples of one probe's answer (`down`
-// with the log).
+// with the log). With `--password`, every emulator asks for HTTP Basic
+// credentials (as `[unix_http_server]` with `username=`/`password=`) and the
+// module holds them: the check then masks the password in every string of
+// every result, as it always does when it has one.
 //
 // Usage: node --expose-gc bench/fleet.js [--targets 1000] [--processes 30]
 //          [--down N (processes not RUNNING per target; 40 %)] [--no-main-log]
+//          [--password (every supervisord asks for a username and password, the module holds them)]
 //          [--rounds 2] [--concurrency 32] [--max-targets N] [--regex]
 //          [--min-interval-ms 0]
 //          [--profile FILE (the exporter's CPU profile over the measured probe rounds only)]
@@ -52,6 +56,8 @@ import { emitJson, fmtInt, fmtMs, machine, median, printTable } from './common.j
 
 const SELF = fileURLToPath(import.meta.url);
 const NOW = Math.floor(Date.now() / 1000);
+/** `--password`: the credentials of every emulated supervisord. */
+const CREDENTIALS = { username: 'monitor', password: 'fleet-secret-2026' };
 // supervisord's spawnerr for a program that exited before its startsecs; the causes of the FATAL programs' exits.
 const QUICK_EXIT = 'Exited too quickly (process log may have details)';
 const FATAL_CAUSES = ['exit status 1', 'exit status 2', 'exit status 127'];
@@ -73,13 +79,14 @@ else await driver(process.argv.slice(2));
 async function emulators(argv) {
   const { makeProcess, SupervisordEmulator } = await import('../dist/lib/emulator/index.js');
   const [dir, from, to, processes, down, withLog] = [argv[0], Number(argv[1]), Number(argv[2]), Number(argv[3]), Number(argv[4]), argv[5] === 'log'];
+  const credentials = argv[6] === 'password' ? CREDENTIALS : {};
   const started = [];
   for (let i = from; i < to; i++) {
     // supervisord's pid, answered by getPID and written in its log.
     const pid = 1000 + (i % 30000) * 2;
     const { table, log } = fleetServer(makeProcess, processes, down, pid);
     const socketPath = join(dir, `sv-${i}.sock`);
-    started.push(await SupervisordEmulator.start({ listen: { socketPath }, processes: table, pid, mainLog: withLog ? log : null }));
+    started.push(await SupervisordEmulator.start({ listen: { socketPath }, processes: table, pid, mainLog: withLog ? log : null, ...credentials }));
   }
   process.send({ ready: started.length });
   process.on('message', async (m) => {
@@ -228,6 +235,7 @@ async function driver(argv) {
   const json = argv.includes('--json');
   const regex = argv.includes('--regex');
   const mainLog = !argv.includes('--no-main-log');
+  const password = argv.includes('--password');
   const targets = flag(argv, '--targets', 1000);
   const processes = flag(argv, '--processes', 30);
   const down = Math.min(processes, flag(argv, '--down', Math.round(processes * 0.4)));
@@ -250,14 +258,14 @@ async function driver(argv) {
     for (let p = 0; p < parts; p++) {
       const from = Math.floor((p * targets) / parts);
       const to = Math.floor(((p + 1) * targets) / parts);
-      const child = fork(SELF, ['--role-emulators', dir, String(from), String(to), String(processes), String(down), mainLog ? 'log' : 'nolog'], {
+      const child = fork(SELF, ['--role-emulators', dir, String(from), String(to), String(processes), String(down), mainLog ? 'log' : 'nolog', password ? 'password' : 'none'], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       children.push(child);
       emu.push(ask(child, undefined, 'ready'));
     }
     await Promise.all(emu);
-    const module = { allow: [`unix://${dir}/*.sock`], timeout: 10 };
+    const module = { allow: [`unix://${dir}/*.sock`], timeout: 10, ...(password ? CREDENTIALS : {}) };
     if (regex) module.proc_regex = ['^worker_[0-9]+$'];
     const config = join(dir, 'fleet.json');
     writeFileSync(config, JSON.stringify({ modules: { fleet: module } }), { mode: 0o600 });
@@ -352,7 +360,7 @@ async function driver(argv) {
     };
     latencies.sort((x, y) => x - y);
     const row = {
-      case: `${process.env.BENCH_DIST === undefined ? '' : `[${process.env.BENCH_DIST}] `}${fmtInt(targets)} targets x ${processes} processes (${down} down)${nodeFlags.map((f) => `, node ${f}`).join('')}${regex ? ', proc_regex' : ''}${mainLog ? '' : ', no main log'}${maxTargets < targets ? `, --probe-max-targets ${maxTargets}` : ''}${minIntervalMs > 0 ? `, --min-interval ${minIntervalMs}ms` : ''}`,
+      case: `${process.env.BENCH_DIST === undefined ? '' : `[${process.env.BENCH_DIST}] `}${fmtInt(targets)} targets x ${processes} processes (${down} down)${nodeFlags.map((f) => `, node ${f}`).join('')}${regex ? ', proc_regex' : ''}${mainLog ? '' : ', no main log'}${password ? ', password' : ''}${maxTargets < targets ? `, --probe-max-targets ${maxTargets}` : ''}${minIntervalMs > 0 ? `, --min-interval ${minIntervalMs}ms` : ''}`,
       targets,
       processes,
       mainLog,

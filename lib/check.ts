@@ -15,6 +15,7 @@ import type { MulticallRequest } from '../protocol/xmlrpc-client.js';
 import type { XmlRpcPool } from '../protocol/xmlrpc-pool.js';
 import type { ConnectionBudget } from '../protocol/connection-budget.js';
 import { CredentialRedactor } from '../protocol/redact.js';
+import { sameStrings } from './string-lists.js';
 import { Collector, MAX_AUTO_CONNECTIONS } from './collect.js';
 import { checkEnvelope, historyFromState, historyToState, STATE_FORMAT, STATE_VERSION } from './check-state.js';
 import type { CheckState, RestoreContext, StateComponent, StateServer } from './check-state.js';
@@ -212,7 +213,7 @@ export class SupervisordCheck {
     this.config = config;
     this.#credentials = credentials;
     this.#tls = tls;
-    this.#redactor = new CredentialRedactor(credentials?.username, credentials?.password);
+    this.#redactor = CredentialRedactor.for(credentials?.username, credentials?.password);
     this.configWarnings = Object.freeze([...warnings]);
     this.#log = options.log;
     this.#injected = options.client;
@@ -658,9 +659,24 @@ export class SupervisordCheck {
       }
       return masked;
     };
-    for (const metric of result.metrics) metric.tags = metric.tags.map(m);
+    // A list comes back as it is when nothing in it changes (the usual list); the copies of one list that the
+    // submissions of a process carry hold the same strings, so a list of the very strings of the one before that
+    // had nothing to mask is let through at once.
+    let clean: readonly string[] = [];
+    const tags = (list: string[]): string[] => {
+      if (sameStrings(list, clean)) return list;
+      let out: string[] | undefined;
+      for (let i = 0; i < list.length; i++) {
+        const text = list[i]!;
+        const masked = m(text);
+        if (masked !== text) (out ??= list.slice())[i] = masked;
+      }
+      if (out === undefined) clean = list;
+      return out ?? list;
+    };
+    for (const metric of result.metrics) metric.tags = tags(metric.tags);
     for (const check of result.serviceChecks) {
-      check.tags = check.tags.map(m);
+      check.tags = tags(check.tags);
       if (check.message !== undefined) check.message = m(check.message);
     }
     result.warnings = result.warnings.map(m);

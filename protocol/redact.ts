@@ -30,10 +30,49 @@ const MIN_PIECE = 12;
  */
 const MIN_SECRET = 6;
 
+/**
+ * A text can hold a secret form (6 characters or more) or a piece of one
+ * only if one of its 4-character grams at a multiple of 3 is a gram of a
+ * form: an occurrence of at least 6 characters starting at p holds the gram
+ * at the multiple of 3 in [p, p + 2] whole. Most texts (tags, names, the
+ * check's own messages) have none, and are let through after looking at a
+ * third of their positions, with no string cut.
+ */
+const GRAM = 4;
+const GRAM_STRIDE = 3;
+
+/** A number for the 4 characters at `i` (equal grams, equal numbers; two grams may share one, which only costs a full look). */
+function gramKey(text: string, i: number): number {
+  return ((text.charCodeAt(i) * 0x10001 + text.charCodeAt(i + 1)) * 0x10001 + text.charCodeAt(i + 2)) * 0x10001 + text.charCodeAt(i + 3);
+}
+
+/** Redactors by credentials, shared by the checks and clients that hold the same ones (a `/probe` module's thousands of targets). */
+const SHARED = new Map<string, WeakRef<CredentialRedactor>>();
+const forgetShared = new FinalizationRegistry<string>((key) => {
+  if (SHARED.get(key)?.deref() === undefined) SHARED.delete(key);
+});
+
 /** The texts to remove for one set of credentials. */
 export class CredentialRedactor {
   readonly #whole: string[];
   readonly #pieces: Set<string>;
+  readonly #grams = new Set<number>();
+
+  /**
+   * The redactor of these credentials: the same object for the same
+   * username and password while one is in use (its tables are built once;
+   * a check and its clients, and every check of a `/probe` module, share it).
+   */
+  static for(username: string | undefined, password: string | undefined): CredentialRedactor {
+    const key = JSON.stringify([username ?? null, password ?? null]);
+    let redactor = SHARED.get(key)?.deref();
+    if (redactor === undefined) {
+      redactor = new CredentialRedactor(username, password);
+      SHARED.set(key, new WeakRef(redactor));
+      forgetShared.register(redactor, key);
+    }
+    return redactor;
+  }
 
   /**
    * @param username the HTTP Basic user ('' or undefined when none).
@@ -68,7 +107,14 @@ export class CredentialRedactor {
     this.#pieces = new Set();
     for (const s of this.#whole) {
       for (let i = 0; i + MIN_PIECE <= s.length; i++) this.#pieces.add(s.slice(i, i + MIN_PIECE));
+      for (let i = 0; i + GRAM <= s.length; i++) this.#grams.add(gramKey(s, i));
     }
+  }
+
+  /** Whether `text` may hold a secret form or a piece of one (see {@link GRAM}); false means it certainly does not. */
+  #mayHold(text: string): boolean {
+    for (let i = 0; i + GRAM <= text.length; i += GRAM_STRIDE) if (this.#grams.has(gramKey(text, i))) return true;
+    return false;
   }
 
   /** True when there is nothing to redact. */
@@ -78,7 +124,7 @@ export class CredentialRedactor {
 
   /** `text` with every secret, and every piece of one of at least 12 characters, replaced by `***`. */
   redact(text: string): string {
-    if (this.#whole.length === 0 || text.length < MIN_SECRET) return text;
+    if (this.#whole.length === 0 || text.length < MIN_SECRET || !this.#mayHold(text)) return text;
     let out = text;
     for (const s of this.#whole) if (out.includes(s)) out = out.replaceAll(s, REDACTED);
     if (out.length < MIN_PIECE) return out;

@@ -126,7 +126,7 @@ export class XmlRpcClient {
     }
     this.address = parsed.address;
     // Only sent credentials can come back.
-    this.#redactor = new CredentialRedactor(username, username === undefined ? undefined : password);
+    this.#redactor = CredentialRedactor.for(username, username === undefined ? undefined : password);
     this.#maxDepth = o.maxDepth;
     this.#idempotent = o.idempotent ?? false;
     this.#maxBodyBytes = o.maxBodyBytes ?? HTTP_DEFAULTS.maxBodyBytes;

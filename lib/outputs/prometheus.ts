@@ -57,6 +57,7 @@
 
 
 import { PROCESS_STATES } from '../process-model.js';
+import { sameStrings } from '../string-lists.js';
 import type { OutputRun, ServiceCheckStatus } from '../types.js';
 
 /** The `Content-Type` of a 0.0.4 text exposition. */
@@ -858,14 +859,6 @@ function childOf(node: LabelNode, tag: string): LabelNode {
     node.more.set(tag, child);
   }
   return child;
-}
-
-/** Whether two tag lists hold the same strings in the same order (the same objects, most often: a cheap comparison). */
-function sameStrings(a: readonly string[], b: readonly string[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** Scratch space of {@link renderLabels} (one call at a time: nothing in it is kept). */

@@ -62,3 +62,34 @@ test('redactError: message, stack, reason, faultString and the cause chain; enum
   assert.equal((wrapped.cause as Error).message, 'invalid <int> value "***..." at byte 5');
   assert.equal(r.redactError('not an error'), 'not an error');
 });
+
+test('redact: a form or a piece is found wherever it starts (the gram filter skips no position), other texts are returned as they are', () => {
+  for (const [user, password] of [[USER, PASSWORD], ['user', '123'], ['u', 'pässwörd"\\x'], ['u6', 'pw6x!z']] as const) {
+    const r = new CredentialRedactor(user, password);
+    const token = Buffer.from(`${user}:${password}`).toString('base64');
+    const latin1 = Buffer.from(password, 'utf8').toString('latin1');
+    const forms = password.length >= 6 ? [password, latin1, JSON.stringify(password).slice(1, -1), encodeURIComponent(password), token] : [token];
+    const pieces = [token.slice(0, 12), token.slice(1, 13), token.slice(-12)].filter((p) => p.length === 12);
+    for (const secret of [...forms, ...pieces]) {
+      for (let offset = 0; offset <= 7; offset++) {
+        for (const after of ['', '.', ' ~ tail of the text']) {
+          const text = `${'-'.repeat(offset)}${secret}${after}`;
+          assert.equal(r.redact(text), `${'-'.repeat(offset)}***${after}`, `${JSON.stringify(secret)} at ${offset}`);
+        }
+      }
+    }
+    for (const text of ['supervisord_process:worker_01', 'Current time: 2026-12-07 10:00:00\nProcess name: web', 'x'.repeat(1000)]) {
+      assert.equal(r.redact(text), text);
+    }
+  }
+});
+
+test('CredentialRedactor.for: one redactor for the same credentials while it is in use, another for others', () => {
+  const a = CredentialRedactor.for(USER, PASSWORD);
+  assert.equal(CredentialRedactor.for(USER, PASSWORD), a);
+  assert.notEqual(CredentialRedactor.for(USER, `${PASSWORD}x`), a);
+  assert.notEqual(CredentialRedactor.for('other', PASSWORD), a);
+  assert.notEqual(CredentialRedactor.for(undefined, undefined), a);
+  assert.equal(CredentialRedactor.for(undefined, undefined).empty, true);
+  assert.equal(a.redact(`pw ${PASSWORD}`), 'pw ***');
+});
