@@ -683,11 +683,13 @@ export class SupervisordCheck {
     result.errors = result.errors.map(m);
     const version = result.metadata.version;
     if (version !== undefined) version.raw = m(version.raw);
+    // Each process's own strings appear once: masked directly (a remembered answer would cost a hash of each).
+    const once = (text: string): string => this.#maskText(text);
     for (const p of result.processes ?? []) {
-      p.name = m(p.name);
-      p.group = m(p.group);
-      p.statename = m(p.statename);
-      p.description = m(p.description);
+      p.name = once(p.name);
+      p.group = once(p.group);
+      p.statename = once(p.statename);
+      p.description = once(p.description);
       // An unknown exit's reason can quote the main log's failure (a fault string, an error message).
       if (p.exit?.reason !== undefined) p.exit.reason = m(p.exit.reason);
     }
