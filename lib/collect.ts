@@ -254,6 +254,8 @@ export class Collector {
   #refreshing = false;
   /** Names that several processes of the last full listing have. */
   #sharedNames: ReadonlySet<string> = new Set();
+  /** The process list of the last full listing learnt from (its names are `#specs`), until the run that made it has used it. */
+  #learnedFrom: unknown[] | undefined;
   readonly #mainLog: MainLogReader | undefined;
   /** The previous run's processes needed the main log: this run reads it in its multicall. */
   #logWanted = false;
@@ -372,6 +374,9 @@ export class Collector {
    * the same snapshot.
    */
   async #withExits(client: CollectClient, collected: Collected, log?: MainLogStep, answers?: CallOutcome[]): Promise<Collected> {
+    // Not kept past this run (a list of thousands of structs).
+    const learnt = this.#learnedFrom;
+    this.#learnedFrom = undefined;
     const reader = this.#mainLog;
     if (!collected.processInfo.ok) return collected;
     const decoded = collected.decoded ?? adoptProcessList(collected.processInfo.value);
@@ -393,11 +398,16 @@ export class Collector {
     }
     // No process has an exit status that only the log tells: nothing to add.
     if (!needed) return out;
-    const shared = new Set(this.#sharedNames);
-    const seen = new Set<string>();
-    for (const p of decoded.processes) {
-      if (seen.has(p.name)) shared.add(p.name);
-      seen.add(p.name);
+    // The list of the listing learnt from has the names learnt (the usual /probe run: no second pass).
+    let shared = this.#sharedNames;
+    if (!collected.processInfo.ok || collected.processInfo.value !== learnt) {
+      const more = new Set(this.#sharedNames);
+      const seen = new Set<string>();
+      for (const p of decoded.processes) {
+        if (seen.has(p.name)) more.add(p.name);
+        seen.add(p.name);
+      }
+      shared = more;
     }
     // Here a reader has always read (resumed, or read because a process needs it).
     const off: ExitLookup = { known: false, reason: "reading supervisord's main log is turned off (read_main_log: false)" };
@@ -704,14 +714,18 @@ export class Collector {
   #learn(listing: CallOutcome, at: number): boolean {
     if (!listing.ok || !Array.isArray(listing.value)) return false;
     if (at < this.#learnedAt) return true;
-    const specs: string[] = [];
-    for (const item of listing.value) {
-      const { name, group } = nameOf(item);
-      if (name === undefined || group === undefined) continue;
-      specs.push(`${group}:${name}`);
+    this.#learnedFrom = listing.value;
+    // The usual listing names the same processes in the same order: what was learnt stands.
+    if (this.#specs === undefined || !sameSpecs(this.#specs, listing.value)) {
+      const specs: string[] = [];
+      for (const item of listing.value) {
+        const { name, group } = nameOf(item);
+        if (name === undefined || group === undefined) continue;
+        specs.push(`${group}:${name}`);
+      }
+      this.#specs = specs;
+      this.#sharedNames = sharedNames(specs);
     }
-    this.#specs = specs;
-    this.#sharedNames = sharedNames(specs);
     if (this.#wanted !== undefined) this.#names = learnNames(listing.value, new Set(this.#wanted));
     this.#learnedAt = at;
     return true;
@@ -814,6 +828,18 @@ function nameOf(item: unknown): { name: string | undefined; group: string | unde
   const name = Object.hasOwn(s, 'name') && typeof s['name'] === 'string' ? s['name'] : undefined;
   const group = Object.hasOwn(s, 'group') && typeof s['group'] === 'string' ? s['group'] : undefined;
   return { name, group };
+}
+
+/** Whether `specs` are the `group:name` of the structs of `items`, in order (every item a struct with both). */
+function sameSpecs(specs: readonly string[], items: readonly unknown[]): boolean {
+  if (specs.length !== items.length) return false;
+  for (let i = 0; i < items.length; i++) {
+    const { name, group } = nameOf(items[i]);
+    const spec = specs[i]!;
+    if (name === undefined || group === undefined || spec.length !== group.length + 1 + name.length) return false;
+    if (spec.charCodeAt(group.length) !== 0x3a || !spec.startsWith(group) || !spec.endsWith(name)) return false;
+  }
+  return true;
 }
 
 /**

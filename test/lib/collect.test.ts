@@ -949,6 +949,15 @@ describe('Collector: the main log, read while a process needs it', () => {
     assert.deepEqual(result.warnings, [
       "exit status of 'a:quick' (FATAL), 'b:quick' (FATAL) unknown: several processes are named 'quick' and the main log names a process without its group; supervisord's process info says 0 for an exit before startsecs, which is not an exit status",
     ]);
+    // Later listings of the same processes keep what was learnt; a listing that differs is learnt again.
+    assert.deepEqual((await collector.collect(server)).exits?.sharedNames, new Set(['quick']));
+    server.procs = [quick('a', 'quick'), quick('b', 'other')];
+    assert.deepEqual((await collector.collect(server)).exits?.sharedNames, new Set());
+    server.procs = [quick('a', 'quick'), quick('b', 'quick')];
+    assert.deepEqual((await collector.collect(server)).exits?.sharedNames, new Set(['quick']));
+    server.procs = [quick('a', 'quick'), quick('b', 'quicker')];
+    assert.deepEqual((await collector.collect(server)).exits?.sharedNames, new Set());
+    server.procs = [quick('a', 'quick'), quick('b', 'quick')];
     // Selective collection knows the shared names from its last full listing.
     const selective = new Collector(config({ proc_names: ['quick'] }));
     await selective.collect(server);
