@@ -819,6 +819,7 @@ interface LabelNode {
  */
 function labelSets(): (tags: readonly string[]) => LabelSet {
   const root: LabelNode = {};
+  const parts = new Map<string, LabelPart>();
   const made: LabelSet[] = [];
   let byText: Map<string, LabelSet> | undefined;
   let lastTags: readonly string[] = [];
@@ -829,7 +830,7 @@ function labelSets(): (tags: readonly string[]) => LabelSet {
     for (let i = 0; i < tags.length; i++) node = childOf(node, tags[i]!);
     let set = node.set;
     if (set === undefined) {
-      const text = renderLabels(tags);
+      const text = renderLabels(tags, parts);
       if (!labelsCanonical && byText === undefined) byText = new Map(made.map((m) => [m.text, m]));
       set = byText?.get(text);
       if (set === undefined) {
@@ -861,9 +862,26 @@ function childOf(node: LabelNode, tag: string): LabelNode {
   return child;
 }
 
+/** What one tag gives a label set. */
+interface LabelPart {
+  readonly name: string;
+  readonly value: string;
+  /** `name="escaped value"`. */
+  readonly text: string;
+  /** The tag is `key:value` whose key is its own label name. */
+  readonly canonical: boolean;
+}
+
+function labelPart(tag: string): LabelPart {
+  const colon = tag.indexOf(':');
+  if (colon < 0) return { name: 'tag', value: tag, text: `tag="${escapeLabelValue(tag)}"`, canonical: false };
+  const name = labelName(tag, colon);
+  const value = tag.slice(colon + 1);
+  return { name, value, text: `${name}="${escapeLabelValue(value)}"`, canonical: colon === name.length && tag.startsWith(name) };
+}
+
 /** Scratch space of {@link renderLabels} (one call at a time: nothing in it is kept). */
-const scratchNames: string[] = [];
-const scratchValues: string[] = [];
+const scratchParts: LabelPart[] = [];
 /** Whether the tags of the last {@link renderLabels} were canonical (see {@link labelSets}). */
 let labelsCanonical = true;
 
@@ -871,44 +889,44 @@ let labelsCanonical = true;
  * `{name="value",...}` from Datadog tags, or the empty string when there are
  * none. See the module comment for the rules. Tags whose label names all
  * differ (the usual list) are written in order in one pass; repeated names
- * take {@link mergedLabels}.
+ * take {@link mergedLabels}. `parts`: what each tag gives, remembered for
+ * one snapshot (its server tag is in every list, its group tags in many).
  */
-function renderLabels(tags: readonly string[]): string {
+function renderLabels(tags: readonly string[], parts = new Map<string, LabelPart>()): string {
   const n = tags.length;
   labelsCanonical = true;
   if (n === 0) return '';
   let repeated = false;
+  let out = '{';
   for (let i = 0; i < n; i++) {
     const tag = tags[i]!;
-    const colon = tag.indexOf(':');
-    const name = colon < 0 ? 'tag' : labelName(tag, colon);
-    if (colon !== name.length || !tag.startsWith(name)) labelsCanonical = false;
-    for (let j = 0; j < i && !repeated; j++) repeated = scratchNames[j] === name;
-    scratchNames[i] = name;
-    scratchValues[i] = colon < 0 ? tag : tag.slice(colon + 1);
+    let part = parts.get(tag);
+    if (part === undefined) {
+      part = labelPart(tag);
+      parts.set(tag, part);
+    }
+    if (!part.canonical) labelsCanonical = false;
+    for (let j = 0; j < i && !repeated; j++) repeated = scratchParts[j]!.name === part.name;
+    scratchParts[i] = part;
+    out += i === 0 ? part.text : `,${part.text}`;
   }
-  let out = '{';
   if (repeated) {
     labelsCanonical = false;
-    out += mergedLabels(n);
-  } else {
-    for (let i = 0; i < n; i++) out += `${i === 0 ? '' : ','}${scratchNames[i]!}="${escapeLabelValue(scratchValues[i]!)}"`;
+    out = `{${mergedLabels(n)}`;
   }
-  scratchNames.length = 0;
-  scratchValues.length = 0;
+  scratchParts.length = 0;
   return `${out}}`;
 }
 
 /**
- * The labels of the first `n` scratch names and values when names repeat:
- * each name once, at its first place, its value the distinct values sorted
- * and joined with `,`.
+ * The labels of the first `n` scratch parts when names repeat: each name
+ * once, at its first place, its value the distinct values sorted and joined
+ * with `,`.
  */
 function mergedLabels(n: number): string {
   const labels = new Map<string, string[]>();
   for (let i = 0; i < n; i++) {
-    const name = scratchNames[i]!;
-    const value = scratchValues[i]!;
+    const { name, value } = scratchParts[i]!;
     const values = labels.get(name);
     if (values === undefined) labels.set(name, [value]);
     else if (!values.includes(value)) values.push(value);
