@@ -248,6 +248,28 @@ const NAME_CACHE_MAX_LENGTH = 64;
 const MAX_SHAPE_MEMBERS = 256;
 
 /**
+ * The member names met, interned (see `#intern`), shared by every parser of
+ * the process, and the predictions made of them (see `#fastMember`): answers
+ * of one server, and of servers of one kind, have the same member names, so
+ * a parser starts with what the previous documents taught instead of
+ * hashing and interning each name, and building its prediction, again for
+ * each document (a `/probe` exporter decodes one answer per probe). Both
+ * tables are bounded; a name found in them is checked against the bytes.
+ */
+const NAMES: (string | undefined)[] = new Array<string | undefined>(NAME_CACHE_SIZE);
+const PREDICTIONS = new Map<string, PredictedName>();
+
+function predictionOf(name: string): PredictedName {
+  let predicted = PREDICTIONS.get(name);
+  if (predicted === undefined) {
+    predicted = new PredictedName(name);
+    if (PREDICTIONS.size >= NAME_CACHE_SIZE) PREDICTIONS.clear();
+    PREDICTIONS.set(name, predicted);
+  }
+  return predicted;
+}
+
+/**
  * What the methods that read one construct (a comment, a CDATA section, a
  * processing instruction, a reference) return instead of the index after it
  * when the buffer ends inside it: the construct is incomplete. Where the next
@@ -336,7 +358,7 @@ export class XmlRpcParser {
   /** True once the root element has started. */
   rootSeen = false;
 
-  readonly #names: (string | undefined)[] = new Array<string | undefined>(NAME_CACHE_SIZE);
+
   /** Per depth: the member names of the last struct read at that depth, in order. */
   readonly #shapes: (PredictedName | undefined)[][] = [];
 
@@ -616,7 +638,7 @@ export class XmlRpcParser {
     for (let k = start; k < end; k++) h = Math.imul(h ^ buf[k]!, 0x01000193);
     // Two candidate slots per name, so two names sharing one slot do not
     // keep evicting each other.
-    const names = this.#names;
+    const names = NAMES;
     const slot1 = h & (NAME_CACHE_SIZE - 1);
     const slot2 = (h >>> 16) & (NAME_CACHE_SIZE - 1);
     let cached = names[slot1];
@@ -856,7 +878,7 @@ export class XmlRpcParser {
       if (this.#nextAmp < p && this.#hasAmp(nameStart, p)) return DECLINED;
       if (!this.#ascii && orBytes(buf, nameStart, p) >= 0x80) return DECLINED; // only ASCII names are interned
       name = this.#intern(nameStart, p);
-      if (k < MAX_SHAPE_MEMBERS) shape[k] = new PredictedName(name);
+      if (k < MAX_SHAPE_MEMBERS) shape[k] = predictionOf(name);
     }
     if (p + 7 > end || view.getUint32(p, true) !== W_NAME_END_0 || view.getUint32(p + 3, true) !== W_NAME_END_3) return DECLINED;
     p += 7;

@@ -95,6 +95,31 @@ test('member names are predicted from the previous struct, and checked', () => {
   );
 });
 
+test('what one document taught is shared by every decoder and checked: documents of other shapes interleaved chunk by chunk decode as they do alone', () => {
+  const struct = (names: string[], base: number): string =>
+    `<value><struct>\n${names.map((n, k) => `<member>\n<name>${n}</name>\n<value><int>${base + k}</int></value>\n</member>\n`).join('')}</struct></value>\n`;
+  const docs = [
+    [['name', 'group', 'pid'], ['name', 'group', 'pid']],
+    [['group', 'name', 'pid'], ['name', 'pid']],
+    [['name', 'groups', 'pi'], ['nam', 'group', 'pid', 'extra']],
+  ].map((shapes) => Buffer.from(`${HEAD}<value><array><data>\n${shapes.map((names, i) => struct(names, i * 10)).join('')}</data></array></value>\n${TAIL}`));
+  const alone = docs.map((doc) => decodeResponse(doc));
+  for (const size of [1, 5, 17, 64]) {
+    const decoders = docs.map(() => new XmlRpcDecoder());
+    for (let at = 0; at < Math.max(...docs.map((d) => d.length)); at += size) {
+      docs.forEach((doc, i) => {
+        if (at < doc.length) decoders[i]!.write(doc.subarray(at, at + size));
+      });
+    }
+    assert.deepStrictEqual(
+      decoders.map((d) => d.end()),
+      alone,
+      `chunks of ${size}`,
+    );
+  }
+  assert.deepStrictEqual(alone[1], [{ group: 0, name: 1, pid: 2 }, { name: 10, pid: 11 }]);
+});
+
 test('an int the fast path cannot take is read by the general parser', () => {
   const member = (text: string): string => `${HEAD}<value><struct>\n<member>\n<name>n</name>\n<value><int>${text}</int></value>\n</member>\n</struct></value>\n${TAIL}`;
   assert.deepStrictEqual(decodeResponse(Buffer.from(member('00000000042'))), { n: 42 });
