@@ -42,7 +42,8 @@
 
 import { CAN_CONNECT, isUnmatchedFilterWarning, PROCESS_COUNT, PROCESS_EXIT_STATUS, PROCESS_STATUS } from '../submission-names.js';
 import type { ProcessSummary, ServerRun } from '../types.js';
-import { exitText } from './exit-text.js';
+import { exitText, runFailure } from './exit-text.js';
+import type { RunFailure } from './exit-text.js';
 import { exceeds, parseRange } from './nagios-range.js';
 import type { NagiosRange } from './nagios-range.js';
 import { neutralizeControls } from './safe-text.js';
@@ -210,7 +211,7 @@ function judgeRun(run: NagiosRun, down: Ranges, unknown: Ranges, withUptime: boo
   const notes: string[] = [];
 
   let failure: string | undefined;
-  if (canConnect !== undefined && canConnect.status !== 0) failure = `${failureWord(canConnect.message ?? '')}: ${clean(run.target)}`;
+  if (canConnect !== undefined && canConnect.status !== 0) failure = `${FAILURE_WORDS[runFailure(canConnect.message ?? '')]}: ${clean(run.target)}`;
   else if (counts === undefined && result.errors.length > 0) failure = 'the check failed';
   if (result.errors.length > 0 || failure !== undefined) state = 2;
 
@@ -384,16 +385,13 @@ function perfItem(label: string, value: number, uom: string, ranges: Ranges, max
   return `${quoted}=${fields.join(';')}`;
 }
 
-/**
- * What a CRITICAL `supervisord.can_connect` says happened, from its message
- * (the reference's wording, which the check keeps).
- */
-function failureWord(message: string): string {
-  if (message.startsWith('Username or password to ')) return 'credentials refused (HTTP 401)';
-  if (message.startsWith('An error occurred while connecting to ')) return 'answered with an error';
-  if (message.startsWith('supervisord at ') && message.includes(' did not answer within ')) return 'no answer in time';
-  return 'unreachable';
-}
+/** A failed run in words (`credentials refused (HTTP 401): <target>`). */
+const FAILURE_WORDS: Readonly<Record<RunFailure, string>> = {
+  credentials: 'credentials refused (HTTP 401)',
+  error: 'answered with an error',
+  timeout: 'no answer in time',
+  unreachable: 'unreachable',
+};
 
 /** Server text made safe for the format: controls and `|` become `?`. */
 function clean(text: string): string {

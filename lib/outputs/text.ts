@@ -33,7 +33,8 @@
 import { DEFAULT_STATUS_MAPPING } from '../process-model.js';
 import type { MappedStatus, ProcessExit, ServiceCheck, ServiceCheckStatus } from '../types.js';
 import type { OutputRun } from '../types.js';
-import { exitText } from './exit-text.js';
+import { exitText, runFailure } from './exit-text.js';
+import type { RunFailure } from './exit-text.js';
 import { neutralizeControls } from './safe-text.js';
 
 /** Options of {@link formatText}. */
@@ -280,7 +281,7 @@ function summary(run: OutputRun, rows: readonly Row[]): string {
   const canConnect = run.result.serviceChecks.find((c) => c.name === 'supervisord.can_connect');
   const version = run.result.metadata.version?.raw;
   const server = `supervisord${version === undefined ? '' : ` ${clean(version)}`}${run.target === undefined ? '' : ` at ${clean(run.target)}`}`;
-  if (canConnect !== undefined && canConnect.status !== 0) return `${server} ${failureWord(canConnect.message ?? '')}`;
+  if (canConnect !== undefined && canConnect.status !== 0) return `${server} ${FAILURE_WORDS[runFailure(canConnect.message ?? '')]}`;
   if (canConnect === undefined && run.result.errors.length > 0) return `${server}: the check failed`;
   const counts: Record<ServiceCheckStatus, number> = { 0: 0, 1: 0, 2: 0, 3: 0 };
   for (const row of rows) counts[row.status]++;
@@ -293,15 +294,16 @@ function summary(run: OutputRun, rows: readonly Row[]): string {
 }
 
 /**
- * What a CRITICAL `supervisord.can_connect` says happened, from its message
- * (the reference's wording, which the check keeps): only `Cannot connect to`
- * means that nothing answered; a 401 and other HTTP errors are answers.
+ * A failed run in words, after `supervisord at <target>`: only `Cannot
+ * connect to` means that nothing answered; a 401, other HTTP errors and a
+ * server too slow for the deadline were reached.
  */
-function failureWord(message: string): string {
-  if (message.startsWith('Username or password to ')) return 'refused the credentials (HTTP 401)';
-  if (message.startsWith('An error occurred while connecting to ')) return 'answered with an error';
-  return 'unreachable';
-}
+const FAILURE_WORDS: Readonly<Record<RunFailure, string>> = {
+  credentials: 'refused the credentials (HTTP 401)',
+  error: 'answered with an error',
+  timeout: 'did not answer in time',
+  unreachable: 'unreachable',
+};
 
 /**
  * Control characters would break the table (a process name can hold anything

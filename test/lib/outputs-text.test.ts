@@ -250,6 +250,16 @@ describe('formatText: summary, errors and warnings', () => {
       why: 'another HTTP status is an answer too',
     },
     {
+      // Regression: a server too slow for the deadline was summarised as "unreachable" (the Monitoring Plugins format said it right).
+      r: run([], {
+        serviceChecks: [{ name: 'supervisord.can_connect', status: 2, tags: SERVER, message: 'supervisord at unix:///tmp/main.sock did not answer within 10 s.' }],
+        errors: ['supervisord at unix:///tmp/main.sock did not answer within 10 s.'],
+        metadata: {},
+      }),
+      lines: ['supervisord at unix:///tmp/main.sock did not answer in time', 'error: supervisord at unix:///tmp/main.sock did not answer within 10 s.'],
+      why: 'a server too slow for the deadline was reached',
+    },
+    {
       r: run([], { serviceChecks: [], errors: ['An error occurred while reading process information: 6 SHUTDOWN_STATE'], metadata: {} }),
       lines: ['supervisord at unix:///tmp/main.sock: the check failed', 'error: An error occurred while reading process information: 6 SHUTDOWN_STATE'],
       why: 'a fault: no can_connect',
