@@ -103,7 +103,6 @@ export interface LoggedSpawn {
 export type MainLogEvent = LoggedExit | LoggedSpawn;
 
 const SPACE = 0x20;
-const NEWLINE = 0x0a;
 /** `YYYY-MM-DD HH:MM:SS,mmm`, then a space, the 4-letter level (`WARN`, `INFO`...) and a space. */
 const TIME_LENGTH = 23;
 const MESSAGE_START = TIME_LENGTH + 6;
@@ -259,123 +258,6 @@ export function parseSpawnErrorLine(line: string): LoggedSpawnError | undefined 
   const message = line.slice(MESSAGE_START);
   if (!message.startsWith('spawnerr: ')) return undefined;
   return { message: message.slice(10), time: line.slice(0, TIME_LENGTH) };
-}
-
-/** Options of {@link MainLogParser}. */
-export interface MainLogParserOptions {
-  /** A line longer than this (UTF-16 code units, or bytes for byte input) is skipped without being held. Default 65536. */
-  maxLineLength?: number;
-}
-
-const DEFAULT_MAX_LINE = 65536;
-
-/**
- * A streaming parser of main-log text: give it the text in chunks cut
- * anywhere (strings, or bytes cut anywhere, including inside a UTF-8
- * sequence), get the events of every complete line. The partial line at the
- * end of a chunk is held (up to `maxLineLength`) until its line break comes.
- * Use one parser per kind of input (strings or bytes).
- */
-export class MainLogParser {
-  readonly #maxLine: number;
-  #text = '';
-  #bytes: Uint8Array[] = [];
-  #byteLength = 0;
-  /** The current line grew past `maxLineLength`: drop everything up to its line break. */
-  #skipping = false;
-  readonly #decoder = new TextDecoder('utf-8');
-
-  /** @throws {RangeError} when `maxLineLength` is not a positive integer. */
-  constructor(options: MainLogParserOptions = {}) {
-    this.#maxLine = options.maxLineLength ?? DEFAULT_MAX_LINE;
-    if (!Number.isInteger(this.#maxLine) || this.#maxLine < 1) throw new RangeError(`maxLineLength must be a positive integer, got ${String(options.maxLineLength)}`);
-  }
-
-  /** The events of the lines this chunk completes, in order. */
-  push(chunk: string | Uint8Array): MainLogEvent[] {
-    return typeof chunk === 'string' ? this.#pushText(chunk) : this.#pushBytes(chunk);
-  }
-
-  /** The event of the last line when it had no line break (a log cut at its end), and a reset. */
-  end(): MainLogEvent[] {
-    const events: MainLogEvent[] = [];
-    let last = this.#text;
-    if (this.#byteLength > 0) last = this.#decoder.decode(concat(this.#bytes, this.#byteLength));
-    if (!this.#skipping && last !== '') {
-      const event = parseMainLogLine(last);
-      if (event !== undefined) events.push(event);
-    }
-    this.#text = '';
-    this.#bytes = [];
-    this.#byteLength = 0;
-    this.#skipping = false;
-    return events;
-  }
-
-  #pushText(chunk: string): MainLogEvent[] {
-    const events: MainLogEvent[] = [];
-    let start = 0;
-    for (let nl = chunk.indexOf('\n'); nl >= 0; nl = chunk.indexOf('\n', start)) {
-      const piece = chunk.slice(start, nl);
-      if (!this.#skipping && this.#text.length + piece.length <= this.#maxLine) {
-        const event = parseMainLogLine(this.#text === '' ? piece : this.#text + piece);
-        if (event !== undefined) events.push(event);
-      }
-      this.#text = '';
-      this.#skipping = false;
-      start = nl + 1;
-    }
-    if (start < chunk.length && !this.#skipping) {
-      const rest = chunk.slice(start);
-      if (this.#text.length + rest.length > this.#maxLine) {
-        this.#text = '';
-        this.#skipping = true;
-      } else {
-        this.#text += rest;
-      }
-    }
-    return events;
-  }
-
-  #pushBytes(chunk: Uint8Array): MainLogEvent[] {
-    const events: MainLogEvent[] = [];
-    let start = 0;
-    for (let nl = chunk.indexOf(NEWLINE); nl >= 0; nl = chunk.indexOf(NEWLINE, start)) {
-      const piece = chunk.subarray(start, nl);
-      if (!this.#skipping && this.#byteLength + piece.length <= this.#maxLine) {
-        const line = this.#byteLength === 0 ? piece : concat([...this.#bytes, piece], this.#byteLength + piece.length);
-        const event = parseMainLogLine(this.#decoder.decode(line));
-        if (event !== undefined) events.push(event);
-      }
-      this.#bytes = [];
-      this.#byteLength = 0;
-      this.#skipping = false;
-      start = nl + 1;
-    }
-    if (start < chunk.length && !this.#skipping) {
-      const rest = chunk.subarray(start);
-      if (this.#byteLength + rest.length > this.#maxLine) {
-        this.#bytes = [];
-        this.#byteLength = 0;
-        this.#skipping = true;
-      } else {
-        // A copy: the caller may reuse its buffer.
-        this.#bytes.push(rest.slice());
-        this.#byteLength += rest.length;
-      }
-    }
-    return events;
-  }
-}
-
-function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 /**

@@ -13,9 +13,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, test } from 'node:test';
 
-import { createRandom as prng } from '../../fixtures/generate.js';
 import { HttpStatusError, XmlRpcFault } from '../../protocol/errors.js';
-import { MainLogParser, MainLogReader, parseMainLogLine, signalNumber } from '../../lib/exit-log.js';
+import { MainLogReader, parseMainLogLine, signalNumber } from '../../lib/exit-log.js';
 import type { MainLogEvent, MainLogReport, MainLogState } from '../../lib/exit-log.js';
 import { FakeMainLog, logLine } from '../helpers/main-log.js';
 
@@ -103,68 +102,13 @@ const SAMPLE = [
   `${T} WARN exited: quick (exit status 3; not expected)`,
 ].join('\n');
 
-function parseAll(parser: MainLogParser, chunks: Array<string | Uint8Array>): MainLogEvent[] {
-  return [...chunks.flatMap((c) => parser.push(c)), ...parser.end()];
-}
-
-describe('MainLogParser: chunk-safe', () => {
-  const whole = parseAll(new MainLogParser(), [SAMPLE]);
-  const bytes = Buffer.from(SAMPLE, 'utf8');
-
+describe('main-log lines: names of any script', () => {
   test('the sample has every event, the last line without a line feed included', () => {
+    const events = SAMPLE.split('\n').map((line) => parseMainLogLine(line)).filter((e): e is MainLogEvent => e !== undefined);
     assert.deepEqual(
-      whole.map((e) => `${e.kind} ${e.name} ${'status' in e ? e.status : e.pid}`),
+      events.map((e) => `${e.kind} ${e.name} ${'status' in e ? e.status : e.pid}`),
       ['spawned café 14395', 'exited café 5', 'spawned 日本 7', 'exited 日本 -1', 'stopped 🐍snake -1', 'exited job 0', 'exited quick 3'],
     );
-    assert.deepEqual(parseAll(new MainLogParser(), [bytes]), whole);
-  });
-
-  test('split at every byte offset (inside UTF-8 sequences too), in bytes', () => {
-    for (let i = 0; i <= bytes.length; i++) {
-      assert.deepEqual(parseAll(new MainLogParser(), [bytes.subarray(0, i), bytes.subarray(i)]), whole, `split at byte ${i}`);
-    }
-  });
-
-  test('split at every code unit, as text', () => {
-    for (let i = 0; i <= SAMPLE.length; i++) {
-      assert.deepEqual(parseAll(new MainLogParser(), [SAMPLE.slice(0, i), SAMPLE.slice(i)]), whole, `split at ${i}`);
-    }
-  });
-
-  test('one byte at a time, and seeded random chunks', () => {
-    assert.deepEqual(parseAll(new MainLogParser(), [...bytes].map((b) => Uint8Array.of(b))), whole);
-    for (let round = 0; round < 50; round++) {
-      const seed = 0x5eed + round;
-      const random = prng(seed);
-      const chunks: Uint8Array[] = [];
-      for (let i = 0; i < bytes.length; ) {
-        const n = 1 + Math.floor(random() * 40);
-        chunks.push(bytes.subarray(i, i + n));
-        i += n;
-      }
-      assert.deepEqual(parseAll(new MainLogParser(), chunks), whole, `random chunks, seed ${seed}`);
-    }
-  });
-
-  test('a line longer than maxLineLength is skipped, without being held; the next ones are read', () => {
-    const long = `${T} WARN exited: ${'n'.repeat(200)} (exit status 1; not expected)\n`;
-    const next = `${T} WARN exited: quick (exit status 3; not expected)\n`;
-    for (const input of [long + next, Buffer.from(long + next)]) {
-      const parser = new MainLogParser({ maxLineLength: 100 });
-      const events = typeof input === 'string' ? [...parser.push(input.slice(0, 150)), ...parser.push(input.slice(150))] : [...parser.push(input.subarray(0, 150)), ...parser.push(input.subarray(150))];
-      assert.deepEqual(events.map((e) => e.name), ['quick']);
-      assert.deepEqual(parser.end(), []);
-    }
-    // A long line cut at its end is dropped at end() too.
-    const parser = new MainLogParser({ maxLineLength: 10 });
-    assert.deepEqual(parser.push('x'.repeat(20)), []);
-    assert.deepEqual(parser.end(), []);
-  });
-
-  test('maxLineLength must be a positive integer', () => {
-    for (const bad of [0, -1, 1.5, Number.NaN]) {
-      assert.throws(() => new MainLogParser({ maxLineLength: bad }), { name: 'RangeError', message: `maxLineLength must be a positive integer, got ${bad}` });
-    }
   });
 });
 
