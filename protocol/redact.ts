@@ -41,9 +41,21 @@ const MIN_SECRET = 6;
 const GRAM = 4;
 const GRAM_STRIDE = 3;
 
-/** A number for the 4 characters at `i` (equal grams, equal numbers; two grams may share one, which only costs a full look). */
-function gramKey(text: string, i: number): number {
-  return ((text.charCodeAt(i) * 0x10001 + text.charCodeAt(i + 1)) * 0x10001 + text.charCodeAt(i + 2)) * 0x10001 + text.charCodeAt(i + 3);
+/** Slots of a redactor's gram table: 64 KB, one per set of credentials (shared, see {@link CredentialRedactor.for}). */
+const GRAM_SLOTS = 1 << 16;
+
+/**
+ * The slot of the 4 characters at `i` (equal grams, equal slots; two grams
+ * may share one, which only costs a full look at that text).
+ */
+function gramSlot(text: string, i: number): number {
+  return (
+    (Math.imul(text.charCodeAt(i), 0x9e3779b1) ^
+      Math.imul(text.charCodeAt(i + 1), 0x85ebca77) ^
+      Math.imul(text.charCodeAt(i + 2), 0xc2b2ae3d) ^
+      Math.imul(text.charCodeAt(i + 3), 0x27d4eb2f)) >>>
+    16
+  );
 }
 
 /** Redactors by credentials, shared by the checks and clients that hold the same ones (a `/probe` module's thousands of targets). */
@@ -56,7 +68,8 @@ const forgetShared = new FinalizationRegistry<string>((key) => {
 export class CredentialRedactor {
   readonly #whole: string[];
   readonly #pieces: Set<string>;
-  readonly #grams = new Set<number>();
+  /** 1 at the slot of every gram of a form (see {@link GRAM}). */
+  readonly #grams = new Uint8Array(GRAM_SLOTS);
 
   /**
    * The redactor of these credentials: the same object for the same
@@ -107,13 +120,14 @@ export class CredentialRedactor {
     this.#pieces = new Set();
     for (const s of this.#whole) {
       for (let i = 0; i + MIN_PIECE <= s.length; i++) this.#pieces.add(s.slice(i, i + MIN_PIECE));
-      for (let i = 0; i + GRAM <= s.length; i++) this.#grams.add(gramKey(s, i));
+      for (let i = 0; i + GRAM <= s.length; i++) this.#grams[gramSlot(s, i)] = 1;
     }
   }
 
   /** Whether `text` may hold a secret form or a piece of one (see {@link GRAM}); false means it certainly does not. */
   #mayHold(text: string): boolean {
-    for (let i = 0; i + GRAM <= text.length; i += GRAM_STRIDE) if (this.#grams.has(gramKey(text, i))) return true;
+    const grams = this.#grams;
+    for (let i = 0; i + GRAM <= text.length; i += GRAM_STRIDE) if (grams[gramSlot(text, i)] === 1) return true;
     return false;
   }
 
