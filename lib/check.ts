@@ -647,9 +647,20 @@ export class SupervisordCheck {
 
   #mask(result: CheckResult): CheckResult {
     if (this.#redactor.empty) return result;
-    // Each string is looked at directly: the redactor lets a text that cannot hold a secret through after a
-    // look at a third of its characters, faster than a table of the answers already given would find one.
-    const m = (text: string): string => this.#maskText(text);
+    // The redactor lets a text that cannot hold a secret through after a look at a third of its characters,
+    // faster than a table of answers would find it; a text it must look at in full (one that shares pieces
+    // with a form of the password: a host name, a path) is remembered, as it comes again in every tag list.
+    const redactor = this.#redactor;
+    const memo = new Map<string, string>();
+    const m = (text: string): string => {
+      if (!redactor.mayHold(text)) return text;
+      let masked = memo.get(text);
+      if (masked === undefined) {
+        masked = this.#maskText(text);
+        memo.set(text, masked);
+      }
+      return masked;
+    };
     // A list comes back as it is when nothing in it changes (the usual list); the copies of one list that the
     // submissions of a process carry hold the same strings, so a list of the very strings of the one before that
     // had nothing to mask is let through at once.

@@ -124,8 +124,15 @@ export class CredentialRedactor {
     }
   }
 
-  /** Whether `text` may hold a secret form or a piece of one (see {@link GRAM}); false means it certainly does not. */
-  #mayHold(text: string): boolean {
+  /**
+   * Whether `text` may hold a secret form or a piece of one (see
+   * {@link GRAM}): false means it certainly does not, and {@link
+   * CredentialRedactor.redact} gives it back as it is. A text for which this
+   * is true costs a full look: a caller that redacts the same text many
+   * times remembers its answer for those only.
+   */
+  mayHold(text: string): boolean {
+    if (this.#whole.length === 0 || text.length < MIN_SECRET) return false;
     const grams = this.#grams;
     for (let i = 0; i + GRAM <= text.length; i += GRAM_STRIDE) if (grams[gramSlot(text, i)] === 1) return true;
     return false;
@@ -138,13 +145,16 @@ export class CredentialRedactor {
 
   /** `text` with every secret, and every piece of one of at least 12 characters, replaced by `***`. */
   redact(text: string): string {
-    if (this.#whole.length === 0 || text.length < MIN_SECRET || !this.#mayHold(text)) return text;
+    if (!this.mayHold(text)) return text;
     let out = text;
     for (const s of this.#whole) if (out.includes(s)) out = out.replaceAll(s, REDACTED);
     if (out.length < MIN_PIECE) return out;
     // Pieces: mark every window found among the secrets' windows, then cut the marked runs.
     let marked: Uint8Array | undefined;
+    const grams = this.#grams;
     for (let i = 0; i + MIN_PIECE <= out.length; i++) {
+      // A window is a piece only if its three grams are grams of a form: most are not, and cost no string.
+      if (grams[gramSlot(out, i)] !== 1 || grams[gramSlot(out, i + 4)] !== 1 || grams[gramSlot(out, i + 8)] !== 1) continue;
       if (this.#pieces.has(out.slice(i, i + MIN_PIECE))) (marked ??= new Uint8Array(out.length)).fill(1, i, i + MIN_PIECE);
     }
     if (marked === undefined) return out;

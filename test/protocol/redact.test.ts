@@ -93,3 +93,16 @@ test('CredentialRedactor.for: one redactor for the same credentials while it is 
   assert.equal(CredentialRedactor.for(undefined, undefined).empty, true);
   assert.equal(a.redact(`pw ${PASSWORD}`), 'pw ***');
 });
+
+test('redact: a text that shares short pieces with the password (a path, a host name) is looked at in full and kept; mayHold says which texts need that look', () => {
+  const r = new CredentialRedactor('monitor', 'fleet-secret-2026');
+  const path = 'supervisord_server:unix:///tmp/fleet-aBcD12/sv-1.sock';
+  assert.equal(r.mayHold(path), true, 'it shares grams with the password');
+  assert.equal(r.redact(path), path);
+  assert.equal(r.mayHold('supervisord_process:worker_01'), false);
+  assert.equal(r.redact(`${path} fleet-secret-2026`), `${path} ***`);
+  // A piece of 12 characters of a form, amid text that shares grams with it, is still found.
+  const token = Buffer.from('monitor:fleet-secret-2026').toString('base64');
+  assert.equal(r.redact(`/tmp/fleet-x ${token.slice(3, 15)} fleet-secre`), '/tmp/fleet-x *** fleet-secre');
+  assert.equal(new CredentialRedactor(undefined, undefined).mayHold(path), false);
+});
