@@ -647,13 +647,11 @@ export class SupervisordCheck {
 
   #mask(result: CheckResult): CheckResult {
     if (this.#redactor.empty) return result;
-    // The redactor lets a text that cannot hold a secret through after a look at a third of its characters,
-    // faster than a table of answers would find it; a text it must look at in full (one that shares pieces
-    // with a form of the password: a host name, a path) is remembered, as it comes again in every tag list.
-    const redactor = this.#redactor;
+    // Tag strings come again in every list of a process (the instance tags in all): each distinct one is
+    // redacted once, then found by its hash, which the string keeps (cheaper than even the redactor's quick
+    // look at a string that is no longer in the processor's cache: bench/fleet.js --password).
     const memo = new Map<string, string>();
     const m = (text: string): string => {
-      if (!redactor.mayHold(text)) return text;
       let masked = memo.get(text);
       if (masked === undefined) {
         masked = this.#maskText(text);
@@ -685,11 +683,13 @@ export class SupervisordCheck {
     result.errors = result.errors.map(m);
     const version = result.metadata.version;
     if (version !== undefined) version.raw = m(version.raw);
+    // Each process's own strings appear once: redacted directly, not remembered.
+    const once = (text: string): string => this.#maskText(text);
     for (const p of result.processes ?? []) {
-      p.name = m(p.name);
-      p.group = m(p.group);
-      p.statename = m(p.statename);
-      p.description = m(p.description);
+      p.name = once(p.name);
+      p.group = once(p.group);
+      p.statename = once(p.statename);
+      p.description = once(p.description);
       // An unknown exit's reason can quote the main log's failure (a fault string, an error message).
       if (p.exit?.reason !== undefined) p.exit.reason = m(p.exit.reason);
     }

@@ -596,7 +596,10 @@ function renderFamilies(families: readonly Family[], format: ExpositionFormat): 
     size += lines.length + labels.length * (name.length + 2 + MAX_VALUE_LENGTH);
     for (let j = 0; j < labels.length; j++) size += labelBytes(labels[j]!).length;
   }
-  const page = Buffer.allocUnsafe(size);
+  // Written in a scratch buffer, then copied into one of the exact size: a page is sent, and kept with
+  // --min-interval, and the room left for values (24 bytes each) held 4 KB more per 30-process page
+  // (350 MB of kept pages for 10,000 targets, against 280).
+  const page = size <= SCRATCH_MAX ? (scratch.length >= size ? scratch : (scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, 2 * size)))) : Buffer.allocUnsafeSlow(size);
   let at = 0;
   for (let i = 0; i < families.length; i++) {
     const { labels, values } = families[i]!;
@@ -618,8 +621,12 @@ function renderFamilies(families: readonly Family[], format: ExpositionFormat): 
     page.set(EOF, at);
     at += EOF.length;
   }
-  return page.subarray(0, at);
+  return Buffer.from(page.subarray(0, at));
 }
+
+/** The buffer pages are written in (one at a time: rendering is synchronous); a larger page gets its own. */
+const SCRATCH_MAX = 256 * 1024;
+let scratch = Buffer.allocUnsafeSlow(0);
 
 const EOF = Buffer.from('# EOF\n');
 

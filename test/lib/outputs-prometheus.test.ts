@@ -280,6 +280,20 @@ describe('formatPrometheus: labels from tags', () => {
     }
   });
 
+  it('pages as bytes: each its own memory of its own size, whatever is rendered after it', () => {
+    const page = (n: number, value: number) =>
+      prometheusSnapshot([run('s', { metrics: Array.from({ length: n }, (_, i) => ({ name: 'm', type: 'gauge' as const, value, tags: [`i:${i}`] })) })]);
+    const big = page(400, 1); // past 4 KB: not from Node's shared pool
+    const a = big.bytes('text');
+    const b = page(400, 2).bytes('text');
+    const c = page(3, 3).bytes('openmetrics');
+    assert.equal(a.toString('utf8'), big.render('text'), 'the first page is intact after two others were rendered');
+    assert.ok(a.length > 4096 && a.buffer.byteLength === a.length, `a page owns exactly its bytes (${a.buffer.byteLength} for ${a.length})`);
+    assert.notEqual(a.buffer, b.buffer);
+    assert.match(b.toString(), /^m\{i="0"\} 2$/m);
+    assert.match(c.toString(), /^m\{i="2"\} 3$/m);
+  });
+
   it('the page as bytes is its text in UTF-8, ASCII or not, in both formats', () => {
     for (const value of ['ascii', 'café', '\u{1F600}', 'a"b\\c\nd']) {
       const snapshot = prometheusSnapshot([run('s', { metrics: [{ name: 'm', type: 'gauge', value: 1, tags: [`k:${value}`] }] })]);
