@@ -127,9 +127,9 @@ export class CredentialRedactor {
   /**
    * Whether `text` may hold a secret form or a piece of one (see
    * {@link GRAM}): false means it certainly does not, and {@link
-   * CredentialRedactor.redact} gives it back as it is. A text for which this
-   * is true costs a full look: a caller that redacts the same text many
-   * times remembers its answer for those only.
+   * CredentialRedactor.redact} gives it back as it is; true means that
+   * `redact` looks at it in full (it shares grams with a form: a host name,
+   * a path), which is worth remembering for a text redacted many times.
    */
   mayHold(text: string): boolean {
     if (this.#whole.length === 0 || text.length < MIN_SECRET) return false;
