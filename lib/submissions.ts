@@ -400,9 +400,30 @@ function processTags(p: ProcessInfo, config: ResolvedConfig): string[] {
   const n = base.length;
   const tags = new Array<string>(n + 2);
   for (let i = 0; i < n; i++) tags[i] = base[i]!;
-  tags[n] = `supervisord_process:${p.name}`;
-  tags[n + 1] = `supervisord_group:${p.group}`;
+  tags[n] = knownTag(PROCESS_TAGS, 'supervisord_process:', p.name);
+  tags[n + 1] = knownTag(GROUP_TAGS, 'supervisord_group:', p.group);
   return tags;
+}
+
+/**
+ * The process and group tags made before, by name: every run (and every
+ * server of a fleet: the same programs run on many) gives the same tag as the
+ * same string, which keeps its hash and its flat form for what reads it after
+ * (label sets, masking), instead of a new string each time. At most
+ * {@link KNOWN_TAGS_MAX} of each are kept (beyond, the table starts again).
+ */
+const PROCESS_TAGS = new Map<string, string>();
+const GROUP_TAGS = new Map<string, string>();
+const KNOWN_TAGS_MAX = 4096;
+
+function knownTag(known: Map<string, string>, prefix: string, value: string): string {
+  let tag = known.get(value);
+  if (tag === undefined) {
+    tag = prefix + value;
+    if (known.size >= KNOWN_TAGS_MAX) known.clear();
+    known.set(value, tag);
+  }
+  return tag;
 }
 
 /**

@@ -183,6 +183,15 @@ describe('reference cases (check-spec section 5)', () => {
     assert.deepEqual(metrics.map((m) => m.value), [2, 1, 0, 0]);
   });
 
+  test('tags stay right past the table of tags made before (thousands of names, then the first ones again)', () => {
+    const many = Array.from({ length: 5000 }, (_, i) => ({ ...MYSQL, name: `p${i}`, group: `g${i}` }));
+    const tagsOf = (processes: typeof many): string[][] => processSubmissions(processes, config()).serviceChecks.map((c) => c.tags.slice(1));
+    const expected = (processes: typeof many): string[][] => processes.map((p) => [`supervisord_process:${p.name}`, `supervisord_group:${p.group}`]);
+    assert.deepEqual(tagsOf(many), expected(many));
+    assert.deepEqual(tagsOf(many.slice(0, 10)), expected(many.slice(0, 10)));
+    assert.deepEqual(tagsOf(many.slice(4990)), expected(many.slice(4990)));
+  });
+
   test('no process at all: only the three zero counts', () => {
     const { metrics, serviceChecks } = processSubmissions([], config());
     assert.deepEqual(serviceChecks, []);
