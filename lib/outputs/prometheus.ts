@@ -583,7 +583,7 @@ export function formatPrometheus(runs: readonly OutputRun[], options: Prometheus
  *
  * Written as bytes into one buffer: each header, family name and label set
  * is encoded once (a label set serves every family of its process) and
- * copied, and values are written digit by digit. Joining the page as a
+ * copied, and each value's spelling copied in. Joining the page as a
  * string first cost about twice as much (its pieces are joined, then the
  * page copied again into bytes; bench/fleet.js).
  */
@@ -637,41 +637,11 @@ function labelBytes(set: LabelSet): Buffer {
   return (set.bytes ??= Buffer.from(set.text, 'utf8'));
 }
 
-/**
- * {@link formatValue} of `value` written at `at` (ASCII); returns the end. A
- * safe integer (nearly every value: counts, states, seconds) is written
- * digit by digit, in two parts of small integers when it is past 2^31
- * (epoch seconds): no string, no floating-point remainder.
- */
+/** {@link formatValue} of `value` written at `at` (ASCII: digits, signs, `.`, `e`, `NaN`, `Inf`); returns the end. */
 function writeValue(page: Buffer, at: number, value: number): number {
-  if (!Number.isSafeInteger(value)) {
-    const text = formatValue(value);
-    for (let i = 0; i < text.length; i++) page[at++] = text.charCodeAt(i);
-    return at;
-  }
-  let n = value;
-  if (n < 0) {
-    page[at++] = 0x2d;
-    n = -n;
-  }
-  if (n < SMALL) return writeDigits(page, at, n, 0);
-  const high = Math.floor(n / 1e8);
-  return writeDigits(page, writeDigits(page, at, high, 0), n - high * 1e8, 8);
-}
-
-const SMALL = 2 ** 31;
-
-/** The digits of `n` (0 <= n < 2^31) at `at`, at least `width` of them (zeros in front); returns the end. */
-function writeDigits(page: Buffer, at: number, n: number, width: number): number {
-  let digits = 1;
-  for (let t = n; t >= 10; t = (t / 10) | 0) digits++;
-  if (digits < width) digits = width;
-  for (let i = at + digits - 1; i >= at; i--) {
-    const q = (n / 10) | 0;
-    page[i] = 0x30 + n - q * 10;
-    n = q;
-  }
-  return at + digits;
+  const text = formatValue(value);
+  for (let i = 0; i < text.length; i++) page[at++] = text.charCodeAt(i);
+  return at;
 }
 
 /** A family's header lines in each format, for one name, type and unit, with the name (as the samples begin). */
@@ -950,22 +920,11 @@ function mergedLabels(n: number): string {
 const LABEL_NAMES = new Map<string, string>();
 const LABEL_NAMES_MAX = 1024;
 
-/** The keys {@link labelName} answered last and their names: most tags of a page have one of a handful of keys. */
-const RECENT_KEYS: string[] = [];
-const RECENT_NAMES: string[] = [];
-const RECENT_MAX = 8;
-let recentNext = 0;
-
 /**
  * The label name of the key `tag.slice(0, colon)`: `[a-zA-Z_][a-zA-Z0-9_]*`,
- * outside the `__` prefix that Prometheus reserves for itself. A recent key
- * is compared in place, without cutting the tag.
+ * outside the `__` prefix that Prometheus reserves for itself.
  */
 function labelName(tag: string, colon: number): string {
-  for (let i = 0; i < RECENT_KEYS.length; i++) {
-    const recent = RECENT_KEYS[i]!;
-    if (recent.length === colon && tag.startsWith(recent)) return RECENT_NAMES[i]!;
-  }
   const key = tag.slice(0, colon);
   let name = LABEL_NAMES.get(key);
   if (name === undefined) {
@@ -973,9 +932,6 @@ function labelName(tag: string, colon: number): string {
     if (LABEL_NAMES.size >= LABEL_NAMES_MAX) LABEL_NAMES.clear();
     LABEL_NAMES.set(key, name);
   }
-  RECENT_KEYS[recentNext] = key;
-  RECENT_NAMES[recentNext] = name;
-  recentNext = (recentNext + 1) % RECENT_MAX;
   return name;
 }
 
