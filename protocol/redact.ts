@@ -68,8 +68,8 @@ const forgetShared = new FinalizationRegistry<string>((key) => {
 export class CredentialRedactor {
   readonly #whole: string[];
   readonly #pieces: Set<string>;
-  /** 1 at the slot of every gram of a form (see {@link GRAM}). */
-  readonly #grams = new Uint8Array(GRAM_SLOTS);
+  /** 1 at the slot of every gram of a form (see {@link GRAM}); empty without a form (nothing to redact: most checks). */
+  readonly #grams: Uint8Array;
 
   /**
    * The redactor of these credentials: the same object for the same
@@ -118,6 +118,7 @@ export class CredentialRedactor {
     // Longest first, so a whole token is replaced before its parts.
     this.#whole = [...whole].filter((s) => s.length >= MIN_SECRET).sort((a, b) => b.length - a.length);
     this.#pieces = new Set();
+    this.#grams = new Uint8Array(this.#whole.length === 0 ? 0 : GRAM_SLOTS);
     for (const s of this.#whole) {
       for (let i = 0; i + MIN_PIECE <= s.length; i++) this.#pieces.add(s.slice(i, i + MIN_PIECE));
       for (let i = 0; i + GRAM <= s.length; i++) this.#grams[gramSlot(s, i)] = 1;
