@@ -328,7 +328,10 @@ export class Collector {
     try {
       this.#debug('collection: full listing in the background to refresh the process names');
       const listing = await settle(() => client.call(ALL, [], LISTING));
-      if (this.#learn(listing, at)) {
+      const learnt = this.#learn(listing, at);
+      // No run uses this listing: it is not kept (thousands of structs) until the next run's end.
+      if (this.#learnedFrom === (listing as { value?: unknown }).value) this.#learnedFrom = undefined;
+      if (learnt) {
         this.#debug(`collection: process names refreshed (${(listing as { value: unknown[] }).value.length} processes)`);
       } else {
         this.#debug(`collection: the background listing failed (${listing.ok ? 'not a list' : errorMessage(listing.error)}); tried again after the next run`);
